@@ -1,0 +1,49 @@
+# citycc — city operations command center. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install citycc with its pinned dependencies
+
+system-deps: ## Install Debian packages: clickhouse-server, chromium, fonts-noto-cjk (root)
+	@bash deploy/system-deps.sh
+
+run: venv system-deps ## Run the whole command center locally (broker, ClickHouse, workers, cockpit, simulated city)
+	$(BIN)/citycc run
+
+stop: ## Stop everything `make run` started (by recorded PID)
+	@if [ -x $(BIN)/citycc ]; then $(BIN)/citycc stop; fi
+
+status: ## Show what is running
+	$(BIN)/citycc status
+
+test: venv system-deps ## Run every test: unit, integration (real broker + ClickHouse), browser
+	$(BIN)/python -m pytest -q
+
+test-unit: venv ## Fast unit tests only
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: venv system-deps ## Throughput/latency benchmark of the pipeline (prints its figures)
+	$(BIN)/python bench/pipeline.py
+
+schemas: venv ## Export JSON Schemas of the input streams to build/schemas
+	$(BIN)/citycc schemas export build/schemas
+
+clean: stop ## Remove run state (.run) and build output
+	rm -rf .run build
+
+.PHONY: help venv system-deps run stop status test test-unit bench schemas clean

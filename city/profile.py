@@ -1,0 +1,158 @@
+"""City profiles: geography, facilities and alarm limits, declared once in ``<city>.json``.
+
+Everything that is a fact about the city (district names and locations, hospitals, fire
+stations, bounds, alarm levels) is read from here; nothing else hard-codes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROFILE_DIR = Path(__file__).resolve().parent
+EARTH_RADIUS_KM = 6371.0088
+
+
+class ProfileError(ValueError):
+    """A city profile is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class District:
+    code: str
+    zh: str
+    en: str
+    lat: float
+    lon: float
+    radius_km: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class Facility:
+    id: str
+    zh: str
+    en: str
+    district: str
+    lat: float
+    lon: float
+    engines: int = 0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Alarm levels for one measured kind; ``*_recover`` gives hysteresis."""
+
+    kind: str
+    severity: str
+    high_alarm: float | None = None
+    high_recover: float | None = None
+    low_alarm: float | None = None
+    low_recover: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CityProfile:
+    name: str
+    name_zh: str
+    name_en: str
+    timezone: str
+    center: tuple[float, float]
+    bounds: Bounds
+    districts: tuple[District, ...]
+    hospitals: tuple[Facility, ...]
+    fire_stations: tuple[Facility, ...]
+    limits: dict[str, Limit]
+
+    def district(self, code: str) -> District:
+        for d in self.districts:
+            if d.code == code:
+                return d
+        raise KeyError(code)
+
+    @property
+    def district_codes(self) -> frozenset[str]:
+        return frozenset(d.code for d in self.districts)
+
+    def nearest_district(self, lat: float, lon: float) -> str:
+        """District whose centre is nearest, scaled by its size (an approximate lookup)."""
+        return self.nearest_districts(np.array([lat]), np.array([lon]))[0]
+
+    def nearest_districts(self, lats: np.ndarray, lons: np.ndarray) -> list[str]:
+        """Vectorised :meth:`nearest_district` for arrays of coordinates."""
+        c_lat, c_lon, radius = _district_arrays(self)
+        dist = haversine_km(lats[:, None], lons[:, None], c_lat[None, :], c_lon[None, :])
+        idx = np.argmin(dist / radius[None, :], axis=1)
+        codes = [d.code for d in self.districts]
+        return [codes[i] for i in idx]
+
+
+def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+    """Great-circle distance in km; works on floats and numpy arrays alike."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+
+
+@lru_cache(maxsize=8)
+def _district_arrays(profile: CityProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lat = np.array([d.lat for d in profile.districts])
+    lon = np.array([d.lon for d in profile.districts])
+    # sqrt of the radius: big districts attract points a little further out, not twice as far
+    radius = np.sqrt(np.array([d.radius_km for d in profile.districts]))
+    return lat, lon, radius
+
+
+def _facility(raw: dict[str, Any]) -> Facility:
+    return Facility(raw["id"], raw["zh"], raw["en"], raw["district"], float(raw["lat"]),
+                    float(raw["lon"]), int(raw.get("engines", 0)))
+
+
+def parse_profile(raw: dict[str, Any]) -> CityProfile:
+    try:
+        districts = tuple(
+            District(d["code"], d["zh"], d["en"], float(d["center"][0]), float(d["center"][1]),
+                     float(d["radius_km"]), float(d["weight"]))
+            for d in raw["districts"])
+        limits = {kind: Limit(kind=kind, **spec) for kind, spec in raw["limits"].items()}
+        return CityProfile(
+            name=raw["name"], name_zh=raw["name_zh"], name_en=raw["name_en"],
+            timezone=raw["timezone"], center=(float(raw["center"][0]), float(raw["center"][1])),
+            bounds=Bounds(**raw["bounds"]), districts=districts,
+            hospitals=tuple(_facility(h) for h in raw["hospitals"]),
+            fire_stations=tuple(_facility(f) for f in raw["fire_stations"]),
+            limits=limits)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
+
+
+@lru_cache(maxsize=8)
+def load_profile(name: str = "changsha") -> CityProfile:
+    """Load ``city/<name>.json`` (or a path to a JSON file)."""
+    path = Path(name) if name.endswith(".json") else PROFILE_DIR / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+        raise ProfileError(f"no city profile {name!r}; known: {known}")
+    profile = parse_profile(json.loads(path.read_text(encoding="utf-8")))
+    if not math.isclose(sum(d.weight for d in profile.districts), 1.0, abs_tol=0.01):
+        raise ProfileError(f"{path}: district weights must sum to 1")
+    return profile

@@ -1,0 +1,146 @@
+"""The ``citycc`` command: one entry point, a subcommand per job, ``--help`` everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable
+
+from citycc.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("citycc")
+
+
+def _infra(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy import infra
+    if args.action == "up":
+        print(json.dumps(infra.up(settings), indent=2))
+        _prepare(settings)
+    elif args.action == "down":
+        print(json.dumps(infra.down(settings), indent=2))
+    else:
+        print(json.dumps(infra.status(settings), indent=2))
+    return 0
+
+
+def _prepare(settings: Settings) -> None:
+    """Create the topics and apply the ClickHouse migrations (both idempotent)."""
+    from streams.admin import ensure_topics
+    from warehouse.client import connect, wait_ready
+    from warehouse.migrate import migrate
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        print(f"created topics: {', '.join(created)}")
+    wait_ready(settings, 60.0)
+    applied = migrate(connect(settings, database="default"), settings.clickhouse.database)
+    if applied:
+        print(f"applied migrations: {applied}")
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import build_app
+    _prepare(settings)
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _cockpit(settings: Settings, args: argparse.Namespace) -> int:
+    from cockpit_api.server import run
+    return asyncio.run(run(settings)) or 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import simulate
+    stats = simulate(settings, scale=args.scale, seed=args.seed, rate=args.rate,
+                     duration_s=args.duration, batch_size=args.batch,
+                     truth_path=args.truth, incidents_per_hour=args.incidents_per_hour)
+    print(json.dumps(stats, indent=2, default=str))
+    return 0
+
+
+def _schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.export import export
+    for path in export(Path(args.directory)):
+        print(path)
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import run_all
+    return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
+
+
+def _stop(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import stop_all
+    stop_all(settings, keep_infra=args.keep_infra)
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import status_all
+    print(json.dumps(status_all(settings), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citycc", description="citycc: city operations "
+                                "command center (一网统管). Configuration: CITYCC_* variables "
+                                "(see README).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[Settings, argparse.Namespace], int],
+            help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = add("infra", _infra, "start/stop/show the local broker and ClickHouse")
+    sp.add_argument("action", choices=["up", "down", "status"])
+    add("worker", _worker, "run the Faust stream worker (validate, detect, sink)")
+    add("cockpit", _cockpit, "run the cockpit websocket server and page")
+    sp = add("simulate", _simulate, "produce a simulated city into the input topics")
+    sp.add_argument("--scale", type=float, default=1.0, help="1.0 = city-1x, ~2,500 ev/s")
+    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--rate", type=float, default=1.0,
+                    help="speed vs. real time (1 = real time, 0 = as fast as possible)")
+    sp.add_argument("--duration", type=float, default=None, help="seconds of event time")
+    sp.add_argument("--batch", type=int, default=500, help="events per Kafka message")
+    sp.add_argument("--truth", type=Path, default=None, help="write ground truth JSONL here")
+    sp.add_argument("--incidents-per-hour", type=float, default=6.0)
+    sp = add("schemas", _schemas, "export JSON Schemas of the input streams")
+    sp.add_argument("action", choices=["export"])
+    sp.add_argument("directory", nargs="?", default="build/schemas")
+    sp = add("run", _run, "run everything locally and print the cockpit URL")
+    sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
+    sp.add_argument("--seed", type=int, default=7)
+    sp.add_argument("--detach", action="store_true", help="return once everything is up")
+    sp = add("stop", _stop, "stop everything `citycc run` started")
+    sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
+    add("status", _status, "show the local services and processes")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "worker":
+        sys.argv = [sys.argv[0]]  # faust's Worker parses argv itself
+    return int(args.fn(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""One frozen settings object, built once at an entry point from ``CITYCC_*`` variables.
+
+Logic code never reads the environment: entry points call :func:`load_settings` and pass the
+result (or the parts of it a component needs) down.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A ``CITYCC_*`` variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a citycc process; the README documents each ``CITYCC_<NAME>``."""
+
+    # Kafka bootstrap "host:port". Empty: start the project-local Tansu broker.
+    kafka_bootstrap: str = ""
+    # ClickHouse "clickhouse://user:password@host:port/database". Empty: local server.
+    clickhouse_url: str = ""
+    # Ports of the project-local services (used when the URLs above are empty).
+    broker_port: int = 19092
+    clickhouse_port: int = 19000
+    clickhouse_http_port: int = 18123
+    cockpit_host: str = "127.0.0.1"
+    cockpit_port: int = 8765
+    # Where local services keep PIDs, logs and data.
+    run_dir: Path = PROJECT_ROOT / ".run"
+    city: str = "changsha"
+    log_level: str = "INFO"
+    # Prefix of every topic name and the ClickHouse database name.
+    topic_prefix: str = "citycc"
+    clickhouse_database: str = "citycc"
+    # Validation policy.
+    max_lateness_s: float = 3600.0
+    max_future_s: float = 300.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_event_bytes: int = 16 * 1024
+    max_batch_events: int = 10_000
+    # Worker batching and sink.
+    take_max_messages: int = 500
+    take_within_s: float = 0.1
+    sink_max_rows: int = 50_000
+    sink_max_age_s: float = 1.0
+    sink_retry_max_s: float = 30.0
+    checkpoint_interval_s: float = 5.0
+    # Faust group timings (see README: how fast a restarted worker gets its partitions).
+    worker_id: str = "worker-1"
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+
+    @property
+    def local_broker(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def local_clickhouse(self) -> bool:
+        return not self.clickhouse_url
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap address actually used."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def clickhouse(self) -> "ClickHouseAddress":
+        """The ClickHouse address actually used."""
+        if not self.clickhouse_url:
+            return ClickHouseAddress("127.0.0.1", self.clickhouse_port, "default", "",
+                                     self.clickhouse_database)
+        return ClickHouseAddress.parse(self.clickhouse_url, self.clickhouse_database)
+
+    @property
+    def cockpit_url(self) -> str:
+        return f"http://{self.cockpit_host}:{self.cockpit_port}/"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a registry name such as ``lifeline``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    def to_environ(self) -> dict[str, str]:
+        """The ``CITYCC_*`` variables that rebuild these settings in a child process."""
+        return {f"CITYCC_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ClickHouseAddress:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, url: str, default_database: str) -> "ClickHouseAddress":
+        parsed = urlparse(url)
+        if parsed.scheme not in ("clickhouse", "tcp") or not parsed.hostname:
+            raise SettingsError(
+                f"CITYCC_CLICKHOUSE_URL={url!r}: expected clickhouse://user:pass@host:port/db")
+        database = parsed.path.lstrip("/") or default_database
+        return cls(parsed.hostname, parsed.port or 9000, parsed.username or "default",
+                   parsed.password or "", database)
+
+
+def _convert(name: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser().resolve()
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"CITYCC_{name.upper()}={raw!r}: {exc}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``CITYCC_*`` variables (``environ`` defaults to ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        key = f"CITYCC_{field.name.upper()}"
+        if key in env:
+            values[field.name] = _convert(field.name, env[key], field.default)
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.clickhouse_url:
+        settings.clickhouse  # validate early: a bad URL fails at start, not at first insert
+    return settings

@@ -1,0 +1,1 @@
+"""Replay: read an interval of history back from ClickHouse into the input topics."""

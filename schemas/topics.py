@@ -1,0 +1,41 @@
+"""The topic registry: every Kafka topic citycc uses, declared once.
+
+Names here are registry names; the full topic name is ``<prefix>.<name>`` (see
+``Settings.topic``). Tansu has no log compaction, so no topic relies on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    value_schema: str
+    retention_ms: int
+    cleanup_policy: str = "delete"
+    doc: str = ""
+
+
+_INPUT_DOC = ("A JSON event, or a batch {\"events\": [...]} of events of this stream; "
+              "key: the producing gateway or entity id.")
+
+TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
+    TopicSpec("lifeline", 8, "gateway or entity_id", "lifeline", 7 * DAY_MS, doc=_INPUT_DOC),
+    TopicSpec("ems", 4, "gateway or entity_id", "ems", 7 * DAY_MS, doc=_INPUT_DOC),
+    TopicSpec("fire", 4, "gateway or entity_id", "fire", 7 * DAY_MS, doc=_INPUT_DOC),
+    TopicSpec("traffic", 4, "gateway or entity_id", "traffic", 7 * DAY_MS, doc=_INPUT_DOC),
+    TopicSpec("hazmat", 4, "gateway or entity_id", "hazmat", 7 * DAY_MS, doc=_INPUT_DOC),
+    TopicSpec("alerts", 4, "fingerprint", "alert", 30 * DAY_MS,
+              doc="One alert state (firing/resolved) per message."),
+    TopicSpec("deadletter", 2, "source topic", "raw bytes + citycc-* headers", 30 * DAY_MS,
+              doc="The original bytes of every rejected message or batch item; the reason "
+                  "and origin travel in headers."),
+)})

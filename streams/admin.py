@@ -1,0 +1,59 @@
+"""Create the registry's topics on the broker (idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from citycc.settings import Settings
+from schemas.topics import TOPICS
+
+log = logging.getLogger(__name__)
+TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicAdminError(RuntimeError):
+    """Topics could not be created."""
+
+
+async def ensure_topics(settings: Settings, *, deadline_s: float = 30.0) -> list[str]:
+    """Create every registry topic that does not exist yet; return the ones created."""
+    end = time.monotonic() + deadline_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
+                                    client_id="citycc-admin")
+        try:
+            await admin.start()
+            try:
+                return await _create(admin, settings)
+            finally:
+                await admin.close()
+        except KafkaError as exc:
+            if time.monotonic() > end:
+                raise TopicAdminError(f"cannot create topics on {settings.bootstrap}: "
+                                      f"{exc!r}") from exc
+            log.info("broker %s not ready (%r); retrying", settings.bootstrap, exc)
+            await asyncio.sleep(0.5)
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
+    existing = set(await admin.list_topics())
+    wanted = [NewTopic(settings.topic(t.name), t.partitions, 1,
+                       topic_configs={"retention.ms": str(t.retention_ms),
+                                      "cleanup.policy": t.cleanup_policy})
+              for t in TOPICS.values() if settings.topic(t.name) not in existing]
+    if not wanted:
+        return []
+    response = await admin.create_topics(wanted)
+    created = []
+    for name, code, message in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != TOPIC_ALREADY_EXISTS:
+            raise TopicAdminError(f"creating topic {name}: error {code} {message}")
+    log.info("created topics %s", created)
+    return created

@@ -1,0 +1,213 @@
+"""The Faust worker: thin agents around :mod:`streams.pipeline` and :mod:`streams.flush`.
+
+One agent per input stream (decode, validate, enrich, detect, publish alerts and dead
+letters, sink events), one for the alerts topic and one for the dead-letter topic (sink
+them). Each agent takes batches of messages with manual acks; a message is acked only when
+everything it caused is durable (see :mod:`streams.flush`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+import faust
+import orjson
+
+from city.profile import load_profile
+from citycc.settings import Settings
+from schemas.catalog import INPUT_STREAMS
+from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_letter_headers
+from schemas.topics import TOPICS
+from schemas.validate import Policy
+from streams.flush import FlushBuffer
+from streams.pipeline import Limits, RawMessage, StreamStep
+from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
+from warehouse.sink import PermanentInsertError, Warehouse
+
+log = logging.getLogger(__name__)
+ALERTS_TABLE = "alerts"
+DEAD_LETTERS_TABLE = "dead_letters"
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faust.App:
+    """Assemble the worker: topics, tables, agents and the flush timer."""
+    datadir = settings.run_dir / "faust" / settings.worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_rebalance_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        consumer_group_instance_id=settings.worker_id,
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        logging_config=None,
+    )
+    app.citycc_buffers = buffers = []  # type: ignore[attr-defined]
+    warehouse = Warehouse(settings)
+    app.citycc_warehouse = warehouse  # type: ignore[attr-defined]
+    profile = load_profile(settings.city)
+    policy = Policy.for_city(profile, max_lateness_s=settings.max_lateness_s,
+                             max_future_s=settings.max_future_s,
+                             max_event_bytes=settings.max_event_bytes)
+    limits = Limits(settings.max_message_bytes, settings.max_event_bytes,
+                    settings.max_batch_events)
+    alerts_topic = app.topic(settings.topic("alerts"), value_type=bytes,
+                             partitions=TOPICS["alerts"].partitions)
+    dlq_topic = app.topic(settings.topic("deadletter"), value_type=bytes,
+                          partitions=TOPICS["deadletter"].partitions)
+
+    async def insert(table: str, columns: dict[str, list[Any]]) -> None:
+        try:
+            await warehouse.insert(table, columns)
+        except PermanentInsertError as exc:
+            # The server refused these rows for good: keep them as dead letters.
+            names = list(columns)
+            rows = [dict(zip(names, values)) for values in zip(*columns.values())]
+            log.error("ClickHouse rejected %d rows of %s: %s", len(rows), table, exc)
+            now = clock()
+            for i, row in enumerate(rows):
+                record = dead_letter(Origin(f"clickhouse:{table}", 0, now, i), "sink_rejected",
+                                     "", str(exc)[:500], orjson.dumps(row, default=str), now)
+                await dlq_topic.send(key=table.encode(), value=record["raw"],
+                                     headers=dead_letter_headers(record))
+
+    def buffer(name: str, checkpoint: Any = None) -> FlushBuffer:
+        buf = FlushBuffer(name, insert, max_rows=settings.sink_max_rows,
+                          max_age_s=settings.sink_max_age_s, checkpoint=checkpoint)
+        buffers.append(buf)
+        return buf
+
+    async def publish_dead(buf: FlushBuffer, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            buf.add_send(await dlq_topic.send(key=rec["source_topic"].encode(),
+                                              value=rec["raw"],
+                                              headers=dead_letter_headers(rec)))
+
+    for stream in INPUT_STREAMS:
+        _input_agent(app, settings, stream, StreamStep(stream, profile, policy, limits),
+                     buffer, publish_dead, alerts_topic, clock)
+    _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
+                publish_dead, clock)
+    _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
+                publish_dead, clock)
+
+    @app.task
+    async def start_warehouse() -> None:
+        await warehouse.start()
+
+    @app.timer(interval=max(0.05, settings.sink_max_age_s / 4))
+    async def flush_due() -> None:
+        for buf in buffers:
+            await buf.flush_if_due()
+
+    return app
+
+
+def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
+                 buffer: Any, publish_dead: Any, alerts_topic: Any,
+                 clock: Callable[[], int]) -> None:
+    spec = TOPICS[stream]
+    topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
+    table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
+                      key_type=str, value_type=str) if step.measured else None
+    restored: set[int] = set()
+
+    async def checkpoint() -> None:
+        if table is None:
+            return
+        sent = []
+        for partition in sorted(step.dirty):
+            key = f"limits:{partition}"
+            value = orjson.dumps(step.detector(partition).snapshot()).decode()
+            table.data[key] = value
+            sent.append(table.send_changelog(partition, key, value))
+        step.dirty.clear()
+        if sent:
+            await asyncio.gather(*sent)
+
+    buf = buffer(table_for_stream(stream), checkpoint)
+    table_name = table_for_stream(stream)
+
+    @app.agent(topic, name=f"citycc.process.{stream}")
+    async def process(events_stream: Any) -> None:
+        async for events in events_stream.noack_take(settings.take_max_messages,
+                                                     settings.take_within_s):
+            msgs = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
+                               e.value) for e in events]
+            if table is not None:
+                for m in msgs:
+                    if m.partition not in restored:
+                        restored.add(m.partition)
+                        snap = table.data.get(f"limits:{m.partition}")
+                        if snap:
+                            step.detector(m.partition).restore(orjson.loads(snap))
+            now = clock()
+            result = step.process(msgs, now)
+            for alert in result.alerts:
+                buf.add_send(await alerts_topic.send(key=alert["fingerprint"].encode(),
+                                                     value=orjson.dumps(alert)))
+            await publish_dead(buf, result.dead)
+            buf.add(table_name, event_columns(
+                stream, [(e, ts, origin, now) for e, ts, origin in result.events]))
+            buf.add_events(list(events))
+            await buf.flush_if_due()
+
+
+def _decode_alerts(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    alerts, dead = [], []
+    for m in msgs:
+        try:
+            alert = orjson.loads(m.value or b"")
+            if not isinstance(alert, dict) or "alert_id" not in alert:
+                raise ValueError("not an alert object")
+            alerts.append(alert)
+        except ValueError as exc:
+            dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), "bad_alert", "",
+                                    str(exc)[:300], m.value or b"", now))
+    return [(ALERTS_TABLE, to_columns(ALERTS_TABLE, [alert_row(a) for a in alerts]))], dead
+
+
+def _decode_dead(msgs: list[Any], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    records = [dead_letter_from_headers(m.value or b"", m.headers) for m in msgs]
+    rows = [dead_letter_row(r) for r in records]
+    return [(DEAD_LETTERS_TABLE, to_columns(DEAD_LETTERS_TABLE, rows))], []
+
+
+def _sink_agent(app: faust.App, settings: Settings, topic: Any, buf: FlushBuffer,
+                decode: Any, publish_dead: Any, clock: Callable[[], int]) -> None:
+    @app.agent(topic, name=f"citycc.sink.{topic.get_topic_name()}")
+    async def sink(events_stream: Any) -> None:
+        async for events in events_stream.noack_take(settings.take_max_messages,
+                                                     settings.take_within_s):
+            msgs = [_Msg(e) for e in events]
+            tables, dead = decode(msgs, clock())
+            for table, rows in tables:
+                buf.add(table, rows)
+            await publish_dead(buf, dead)
+            buf.add_events(list(events))
+            await buf.flush_if_due()
+
+
+class _Msg(RawMessage):
+    """A RawMessage that also carries the Kafka headers (the dead-letter sink needs them)."""
+
+    def __init__(self, event: Any) -> None:
+        m = event.message
+        super().__init__(m.topic, m.partition, m.offset, event.value)
+        object.__setattr__(self, "headers", list(m.headers or []))
