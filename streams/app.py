@@ -144,6 +144,15 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
     buf = buffer(table_for_stream(stream), checkpoint)
     table_name = table_for_stream(stream)
 
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        """A revoked partition's state is rebuilt from the table if it comes back."""
+        for tp in revoked:
+            if tp.topic == topic.get_topic_name():
+                restored.discard(tp.partition)
+                step.detectors.pop(tp.partition, None)
+                step.dirty.discard(tp.partition)
+
     @app.agent(topic, name=f"citycc.process.{stream}")
     async def process(events_stream: Any) -> None:
         async for events in events_stream.noack_take(settings.take_max_messages,

@@ -1,0 +1,160 @@
+"""End to end on the real broker and ClickHouse: producer -> worker -> ClickHouse/cockpit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+from aiokafka import AIOKafkaProducer
+
+from citycc.settings import Settings
+from deploy import procs
+from schemas.validate import format_event_time
+from warehouse.client import connect
+
+pytestmark = pytest.mark.integration
+
+
+def reading(i: int, ts_ms: int, value: float = 3.0, entity: str | None = None,
+            kind: str = "gas_concentration") -> dict[str, Any]:
+    unit = {"gas_concentration": "%LEL", "water_pressure": "MPa"}[kind]
+    return {"event_id": f"t-{i}", "type": "reading", "event_time": format_event_time(ts_ms),
+            "source": "test-gw", "entity_id": entity or f"GAS-T-{i % 50:03d}",
+            "lat": 28.19 + (i % 7) * 0.001, "lon": 112.99, "kind": kind, "value": value,
+            "unit": unit}
+
+
+async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for i, value in enumerate(values):
+            await producer.send(settings.topic(topic), value, key=f"gw-{i % 8}".encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def scalar(settings: Settings, sql: str) -> Any:
+    client = connect(settings)
+    try:
+        return client.execute(sql)[0][0]
+    finally:
+        client.disconnect()
+
+
+def wait_rows(settings: Settings, sql: str, want: int, deadline: float, worker: Any) -> None:
+    def reached() -> bool:
+        assert worker.alive(), f"worker died:\n{worker.tail()}"
+        return scalar(settings, sql) >= want
+    try:
+        procs.wait_until(reached, deadline, f"{want} rows from: {sql}")
+    except procs.DeployError as exc:
+        raise AssertionError(f"{exc}\nlast count: {scalar(settings, sql)}\n"
+                             f"worker log:\n{worker.tail()}") from exc
+
+
+def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cockpit(
+        prepared: Settings, citycc_proc: Any) -> None:
+    s = prepared
+    db = s.clickhouse.database
+    worker = citycc_proc(["worker"], "worker-e2e")
+    cockpit = citycc_proc(["cockpit"], "cockpit-e2e")
+    procs.wait_until(lambda: procs.accepts(s.cockpit_port), 30, "cockpit port",
+                     logs=[cockpit.log])
+    now = int(time.time() * 1000)
+    good = [reading(i, now - 5_000 + i) for i in range(600)]
+    batches = [orjson.dumps({"events": good[i:i + 100]}) for i in range(0, 500, 100)]
+    singles = [orjson.dumps(e) for e in good[500:]]
+    bad_items = [
+        {**reading(10_000, now), "unit": "ppm"},                      # wrong unit
+        {**reading(10_001, now), "lat": 40.0},                         # outside Changsha
+        {k: v for k, v in reading(10_002, now).items() if k != "value"},  # missing value
+        {**reading(10_003, now + 3_600_000)},                          # an hour in the future
+    ]
+    mixed = orjson.dumps({"events": bad_items + [reading(700, now)]})
+    garbage = [b"{not json", b"[1, 2, 3]", "燃气".encode("gbk")]
+    leak = [reading(800 + j, now + j * 1000, value=v, entity="GAS-FR-LEAK")
+            for j, v in enumerate([4.0, 12.0, 26.5, 31.0])]
+
+    async def scenario() -> dict[str, Any]:
+        async with websockets.connect(f"ws://127.0.0.1:{s.cockpit_port}/ws") as ws:
+            await produce(s, "lifeline", batches + singles + [mixed] + garbage)
+            await produce(s, "lifeline", [orjson.dumps({"events": leak})])
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                msg = orjson.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+                alerts = msg.get("alerts", []) if msg.get("type") == "snapshot" else \
+                    [msg.get("alert")] if msg.get("type") == "alert" else []
+                for alert in alerts:
+                    if alert and alert.get("entity_id") == "GAS-FR-LEAK":
+                        return alert
+            raise AssertionError("no alert reached the websocket")
+
+    alert = asyncio.run(scenario())
+    assert alert["status"] == "firing" and alert["kind"] == "gas_concentration_high"
+    assert alert["evidence"] == ["t-802"] and alert["value"] == 26.5
+    assert alert["district"] == "furong" and alert["title_zh"] == "燃气浓度超限"
+
+    n_valid = len(good) + 1 + len(leak)
+    wait_rows(s, f"SELECT count() FROM {db}.events_lifeline FINAL", n_valid, 60, worker)
+    wait_rows(s, f"SELECT count() FROM {db}.dead_letters FINAL", len(bad_items) + 3, 60, worker)
+    assert scalar(s, f"SELECT uniqExact(event_id) FROM {db}.events_lifeline") == n_valid
+    client = connect(s)
+    try:
+        codes = dict(client.execute(
+            f"SELECT code, count() FROM {db}.dead_letters FINAL GROUP BY code"))
+        raws = {r[0] for r in client.execute(f"SELECT raw FROM {db}.dead_letters FINAL",
+                                             settings={"strings_as_bytes": True})}
+        alerts = client.execute(f"SELECT entity_id, status FROM {db}.alerts FINAL")
+    finally:
+        client.disconnect()
+    assert codes == {"bad_unit": 1, "outside_city": 1, "missing_field": 1, "in_future": 1,
+                     "malformed_json": 2, "not_object": 1}
+    assert b"{not json" in raws and "燃气".encode("gbk") in raws
+    assert ("GAS-FR-LEAK", "firing") in alerts
+
+
+def test_kill9_mid_stream_loses_and_duplicates_nothing(prepared: Settings,
+                                                       citycc_proc: Any) -> None:
+    # Small sink batches: many flushes and offset commits, so a kill lands between them.
+    s = prepared.with_overrides(topic_prefix="kill9", worker_id="kill9-worker",
+                                sink_max_rows=2_000, sink_max_age_s=0.2)
+    db = s.clickhouse.database
+    from citycc.cli import _prepare
+    _prepare(s)
+    worker = citycc_proc(["worker"], "worker-kill9-a", s)
+    now = int(time.time() * 1000)
+    total = 100_000
+    events = [{**reading(i, now - 60_000 + i // 10), "event_id": f"k9-{i}",
+               "entity_id": f"WTR-K9-{i % 500:03d}", "kind": "water_pressure",
+               "unit": "MPa", "value": 0.3} for i in range(total)]
+    payloads = [orjson.dumps({"events": events[i:i + 250]}) for i in range(0, total, 250)]
+    table = f"{db}.events_lifeline"
+    where = "WHERE startsWith(event_id, 'k9-')"
+
+    async def paced() -> None:  # a steady stream over ~8 s, like a live city
+        for i in range(0, len(payloads), 20):
+            await produce(s, "lifeline", payloads[i:i + 20])
+            await asyncio.sleep(0.4)
+
+    producer = threading.Thread(target=lambda: asyncio.run(paced()))
+    producer.start()
+    try:
+        wait_rows(s, f"SELECT count() FROM {table} {where}", total // 10, 60, worker)
+        worker.kill9()  # mid-stream: batches in ClickHouse whose offsets were not committed
+        landed_before = scalar(s, f"SELECT count() FROM {table} FINAL {where}")
+        assert landed_before < total, "worker finished before the kill; test proves nothing"
+        worker = citycc_proc(["worker"], "worker-kill9-b", s)
+        wait_rows(s, f"SELECT count() FROM {table} FINAL {where}", total, 120, worker)
+    finally:
+        producer.join()
+    assert scalar(s, f"SELECT count() FROM {table} FINAL {where}") == total
+    assert scalar(s, f"SELECT uniqExact(event_id) FROM {table} {where}") == total
+    assert scalar(s, f"SELECT count() FROM {db}.dead_letters FINAL "
+                     "WHERE source_topic = 'kill9.lifeline'") == 0
