@@ -128,6 +128,8 @@ def _facility(raw: dict[str, Any]) -> Facility:
 
 
 def parse_profile(raw: dict[str, Any]) -> CityProfile:
+    if not isinstance(raw, dict):
+        raise ProfileError(f"a city profile must be a JSON object, got {type(raw).__name__}")
     try:
         districts = tuple(
             District(d["code"], d["zh"], d["en"], float(d["center"][0]), float(d["center"][1]),
@@ -141,7 +143,7 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
             hospitals=tuple(_facility(h) for h in raw["hospitals"]),
             fire_stations=tuple(_facility(f) for f in raw["fire_stations"]),
             limits=limits)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
 
 
@@ -152,7 +154,11 @@ def load_profile(name: str = "changsha") -> CityProfile:
     if not path.is_file():
         known = sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
         raise ProfileError(f"no city profile {name!r}; known: {known}")
-    profile = parse_profile(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # invalid JSON or not UTF-8
+        raise ProfileError(f"{path}: not a JSON document: {exc}") from exc
+    profile = parse_profile(raw)
     if not math.isclose(sum(d.weight for d in profile.districts), 1.0, abs_tol=0.01):
         raise ProfileError(f"{path}: district weights must sum to 1")
     return profile

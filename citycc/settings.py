@@ -110,7 +110,11 @@ class ClickHouseAddress:
             raise SettingsError(
                 f"CITYCC_CLICKHOUSE_URL={url!r}: expected clickhouse://user:pass@host:port/db")
         database = parsed.path.lstrip("/") or default_database
-        return cls(parsed.hostname, parsed.port or 9000, parsed.username or "default",
+        try:
+            port = parsed.port  # raises ValueError for a port that is not 0..65535
+        except ValueError as exc:
+            raise SettingsError(f"CITYCC_CLICKHOUSE_URL={url!r}: {exc}") from exc
+        return cls(parsed.hostname, port or 9000, parsed.username or "default",
                    parsed.password or "", database)
 
 

@@ -100,7 +100,12 @@ class LimitDetector:
                 side = HIGH if high[i] else LOW
                 firing[key] = side
                 out.append(self._transition(i, key, side, "firing", values[i], lv))
-            elif (back_hi[i] if side == HIGH else back_lo[i]) and not (high[i] or low[i]):
+            elif (low[i] if side == HIGH else high[i]):
+                # Jumped to the other side (over-pressure, then a rupture): both are news.
+                out.append(self._transition(i, key, side, "resolved", values[i], lv))
+                side = firing[key] = LOW if side == HIGH else HIGH
+                out.append(self._transition(i, key, side, "firing", values[i], lv))
+            elif back_hi[i] if side == HIGH else back_lo[i]:
                 del firing[key]
                 out.append(self._transition(i, key, side, "resolved", values[i], lv))
         return out
@@ -119,5 +124,6 @@ class LimitDetector:
     def restore(self, snapshot: Mapping[str, str]) -> None:
         for key, side in snapshot.items():
             kind, _, entity = key.partition("|")
-            if side in (HIGH, LOW):
+            # a kind whose limits were removed from the profile since the checkpoint is dropped
+            if side in (HIGH, LOW) and kind in self._index:
                 self.firing[(entity, kind)] = side

@@ -85,7 +85,7 @@ COMMON_FIELDS: tuple[Field, ...] = (
     Field("entity_id", "str", doc="The sensor, unit, call, segment or vehicle it is about."),
     Field("district", "str", required=False, max_len=32,
           doc="District code; derived from lat/lon when absent."),
-    Field("v", "int", required=False, lo=1, hi=1, doc="Schema version (default 1)."),
+    Field("v", "int", required=False, lo=1, doc="Schema version (default 1)."),
 )
 LAT = Field("lat", "float", lo=-90.0, hi=90.0, doc="WGS-84 latitude.")
 LON = Field("lon", "float", lo=-180.0, hi=180.0, doc="WGS-84 longitude.")

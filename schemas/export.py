@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .catalog import MEASUREMENTS, STREAMS, EventType, Field
+from .catalog import MEASUREMENTS, STREAMS, SUPPORTED_VERSIONS, EventType, Field
 from .wire import BATCH_KEY
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -40,6 +40,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
 def event_type_schema(etype: EventType) -> dict[str, Any]:
     props = {f.name: _field_schema(f) for f in etype.all_fields}
     props["type"] = {"const": etype.name}
+    props["v"] = {"type": "integer", "enum": sorted(SUPPORTED_VERSIONS),
+                  "description": "Schema version (default 1)."}
     doc = etype.doc
     if etype.measured:
         units = {k: MEASUREMENTS[k].unit for k in props["kind"]["enum"]}

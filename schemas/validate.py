@@ -15,6 +15,7 @@ from .errors import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
+_CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ def _checker(f: Field) -> Callable[[Any], Any]:
                 raise ValidationError(E.WRONG_TYPE, name, f"must be a number, got {type(v).__name__}")
             if want_int and not (isinstance(v, int) or float(v).is_integer()):
                 raise ValidationError(E.WRONG_TYPE, name, f"must be an integer, got {v!r}")
-            if not math.isfinite(v):
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an int no float can hold
+                finite = False
+            if not finite:
                 raise ValidationError(E.OUT_OF_RANGE, name, "must be finite")
             if (f.lo is not None and v < f.lo) or (f.hi is not None and v > f.hi):
                 raise ValidationError(E.OUT_OF_RANGE, name, f"{v!r} outside [{f.lo}, {f.hi}]")
@@ -79,7 +84,7 @@ def _checker(f: Field) -> Callable[[Any], Any]:
         allowed = frozenset(f.choices)
 
         def check_enum(v: Any) -> Any:
-            if v not in allowed or not isinstance(v, str):
+            if not isinstance(v, str) or v not in allowed:  # lists/dicts are unhashable
                 raise ValidationError(E.UNKNOWN_VALUE, name,
                                       f"{str(v)[:40]!r} is not one of {sorted(allowed)}")
             return v
@@ -137,8 +142,9 @@ class EventValidator:
                 continue
             out[name] = check(value)
         version = out.get("v", 1)
-        if version not in SUPPORTED_VERSIONS:  # pragma: no cover - range check catches it
-            raise ValidationError(E.UNSUPPORTED_VERSION, "v", f"version {version} unsupported")
+        if version not in SUPPORTED_VERSIONS:
+            raise ValidationError(E.UNSUPPORTED_VERSION, "v", f"schema version {version} is "
+                                  f"not supported; supported: {sorted(SUPPORTED_VERSIONS)}")
         ts_ms = self._check_time(out, now_ms)
         self._check_place(out)
         if etype.measured:
@@ -155,7 +161,7 @@ class EventValidator:
         if ts_ms < now_ms - p.max_lateness_ms:
             raise ValidationError(E.TOO_LATE, "event_time", f"{raw} is older than the allowed "
                                   f"lateness of {p.max_lateness_ms // 1000} s")
-        if not raw.endswith("Z") or len(raw) != 24:
+        if not _CANONICAL_TIME.fullmatch(raw):
             out["event_time"] = format_event_time(ts_ms)
         return ts_ms
 
