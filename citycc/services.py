@@ -48,9 +48,29 @@ def cockpit_healthy(settings: Settings) -> bool:
         return bool(resp.status == 200)
 
 
-def simulate(settings: Settings, **kwargs: Any) -> dict[str, Any]:
-    from simulator.cli import simulate as run_simulation
-    return run_simulation(settings, **kwargs)
+def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
+             duration_s: float | None, batch_size: int, truth_path: Path | None,
+             incidents_per_hour: float) -> dict[str, Any]:
+    """Run the simulated city into the input topics until the duration ends or a signal."""
+    import asyncio
+
+    from city.profile import load_profile
+    from simulator.generate import Simulation
+    from simulator.producer import run_producer
+
+    sim = Simulation(load_profile(settings.city), scale=scale, seed=seed,
+                     start_ms=time.time_ns() // 1_000_000, incidents=incidents_per_hour)
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_producer(settings, sim, rate=rate, duration_s=duration_s,
+                                  batch_size=batch_size, truth_path=truth_path,
+                                  stop_event=stop)
+
+    return asyncio.run(main())
 
 
 def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int:

@@ -105,7 +105,9 @@ async def run_alert_feed(settings: Settings, hub: AlertHub, *,
     while True:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="latest",
-                                    client_id="citycc-cockpit")
+                                    client_id="citycc-cockpit",
+                                    # an alert must not wait for a long poll to expire
+                                    fetch_max_wait_ms=50)
         try:
             hub.feed_state = "connecting"
             await consumer.start()

@@ -22,6 +22,7 @@ from schemas.catalog import INPUT_STREAMS
 from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_letter_headers
 from schemas.topics import TOPICS
 from schemas.validate import Policy
+from streams.faust_app import App
 from streams.flush import FlushBuffer
 from streams.pipeline import Limits, RawMessage, StreamStep
 from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
@@ -40,7 +41,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     """Assemble the worker: topics, tables, agents and the flush timer."""
     datadir = settings.run_dir / "faust" / settings.worker_id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = App(
         f"{settings.topic_prefix}-worker",
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",

@@ -1,0 +1,163 @@
+"""deploy.procs: start/stop daemons through PID files, PID-reuse guard, polling with deadlines."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import procs
+from deploy.procs import DeployError
+
+
+def _starttime(pid: int) -> int:
+    stat = procs._proc_stat(pid)
+    assert stat is not None
+    return stat[1]
+
+
+@pytest.fixture
+def foreign() -> Iterator[subprocess.Popen[bytes]]:
+    """A process this test started without procs.start (stands in for "someone else's")."""
+    child = subprocess.Popen(["sleep", "60"])
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_start_and_stop_sleep(tmp_path: Path) -> None:
+    pidfile, logfile = tmp_path / "run" / "sleep.pid", tmp_path / "run" / "sleep.log"
+    pid = procs.start(["sleep", "60"], pidfile=pidfile, logfile=logfile)
+
+    assert procs.is_alive(pid)
+    assert procs.running_pid(pidfile) == pid
+    assert pidfile.read_text().splitlines()[0] == str(pid)
+    assert "starting: sleep 60" in logfile.read_text()
+
+    assert procs.stop(pidfile, timeout=5.0) == pid
+    assert not procs.is_alive(pid)
+    assert not pidfile.exists()
+    assert procs.stop(pidfile) is None  # idempotent
+
+
+def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
+    pidfile, logfile = tmp_path / "stubborn.pid", tmp_path / "stubborn.log"
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)")
+    pid = procs.start([sys.executable, "-c", code], pidfile=pidfile, logfile=logfile)
+    procs.wait_until(lambda: "ready" in logfile.read_text(), 10.0, "the child to ignore TERM",
+                     logs=[logfile], pid=pid)
+
+    assert procs.stop(pidfile, timeout=0.5) == pid
+    assert not procs.is_alive(pid)
+
+
+def test_stop_refuses_pid_with_other_cmdline(tmp_path: Path,
+                                             foreign: subprocess.Popen[bytes]) -> None:
+    pidfile = tmp_path / "guard.pid"
+    starttime = _starttime(foreign.pid)
+    pidfile.write_text(f"{foreign.pid}\n"
+                       f"{json.dumps({'argv': ['sleep', '61'], 'starttime': starttime})}\n")
+
+    assert procs.running_pid(pidfile) is None
+    assert procs.stop(pidfile, timeout=1.0) is None
+    assert foreign.poll() is None, "a process with another cmdline must not be signalled"
+    assert not pidfile.exists(), "a stale PID file is removed"
+
+
+def test_stop_accepts_retitled_process_by_executable(tmp_path: Path,
+                                                     foreign: subprocess.Popen[bytes]) -> None:
+    """A process that rewrote its cmdline (setproctitle) is still ours if the exe matches."""
+    pidfile = tmp_path / "retitled.pid"
+    meta = {"argv": ["faust", "-worker-"], "starttime": _starttime(foreign.pid),
+            "exe": os.readlink(f"/proc/{foreign.pid}/exe")}
+    pidfile.write_text(f"{foreign.pid}\n{json.dumps(meta)}\n")
+
+    assert procs.running_pid(pidfile) == foreign.pid
+    assert procs.stop(pidfile, timeout=5.0) == foreign.pid
+    assert foreign.wait(timeout=5.0) != 0
+
+
+def test_stop_refuses_pid_with_other_start_time(tmp_path: Path,
+                                                foreign: subprocess.Popen[bytes]) -> None:
+    """Same PID and argv but another start time: the PID was reused."""
+    pidfile = tmp_path / "reused.pid"
+    starttime = _starttime(foreign.pid)
+    pidfile.write_text(f"{foreign.pid}\n"
+                       f"{json.dumps({'argv': ['sleep', '60'], 'starttime': starttime - 1})}\n")
+
+    assert procs.stop(pidfile, timeout=1.0) is None
+    assert foreign.poll() is None
+
+
+def test_stale_and_garbage_pidfiles(tmp_path: Path) -> None:
+    pidfile, logfile = tmp_path / "gone.pid", tmp_path / "gone.log"
+    pid = procs.start(["true"], pidfile=pidfile, logfile=logfile)
+    procs.wait_until(lambda: not procs.is_alive(pid), 5.0, "`true` to exit")
+    assert procs.running_pid(pidfile) is None
+    assert procs.stop(pidfile) is None
+    assert not pidfile.exists()
+
+    pidfile.write_text("not a pid\n")
+    assert procs.read_pidfile(pidfile) is None
+    assert procs.stop(pidfile) is None
+
+
+def test_start_missing_binary(tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match="cannot start"):
+        procs.start([str(tmp_path / "no-such-binary")], pidfile=tmp_path / "x.pid",
+                    logfile=tmp_path / "x.log")
+
+
+def test_wait_until_returns_value_and_tolerates_exceptions() -> None:
+    calls: Iterator[Exception | int] = iter([ValueError("not yet"), 0, 42])
+
+    def predicate() -> int:
+        item = next(calls)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    assert procs.wait_until(predicate, 5.0, "the answer", interval=0.01) == 42
+
+
+def test_wait_until_timeout_includes_log_tail(tmp_path: Path) -> None:
+    log = tmp_path / "svc.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "FATAL: port busy\n")
+
+    def predicate() -> bool:
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(DeployError) as info:
+        procs.wait_until(predicate, 0.2, "the service", logs=[log], interval=0.05)
+    message = str(info.value)
+    assert "timed out after 0.2s waiting for the service" in message
+    assert "FATAL: port busy" in message and "line 99" in message and "line 1\n" not in message
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+
+
+def test_wait_until_fails_fast_when_process_dies(tmp_path: Path) -> None:
+    pidfile, logfile = tmp_path / "crash.pid", tmp_path / "crash.log"
+    code = "import sys; print('boom: bad config', flush=True); sys.exit(3)"
+    pid = procs.start([sys.executable, "-c", code], pidfile=pidfile, logfile=logfile)
+
+    with pytest.raises(DeployError, match=f"process {pid} exited") as info:
+        procs.wait_until(lambda: False, 30.0, "health", logs=[logfile], pid=pid)
+    assert "boom: bad config" in str(info.value)
+
+
+def test_ports() -> None:
+    port = procs.free_port()
+    assert not procs.port_in_use(port) and not procs.accepts(port)
+    assert not procs.listening(port)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        assert procs.port_in_use(port) and not procs.listening(port)  # bound, not listening
+        server.listen()
+        assert procs.port_in_use(port) and procs.accepts(port) and procs.listening(port)

@@ -1,0 +1,106 @@
+"""The project's read queries. All read with FINAL, so re-inserted duplicates count once.
+
+``client`` is a ``clickhouse_driver.Client`` connected to the citycc database
+(:func:`warehouse.client.connect`, or ``await warehouse.run(queries.count_events, ...)``).
+Time ranges are half-open ``[start_ms, end_ms)`` in epoch milliseconds (UTC).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from clickhouse_driver import Client
+
+from schemas.validate import format_event_time
+
+from .rows import ALERT_COLUMNS, DEAD_LETTER_COLUMNS, table_for_stream
+
+_BYTES = {"strings_as_bytes": True}
+
+
+def _where(start_ms: int | None = None, end_ms: int | None = None, district: str | None = None,
+           time_col: str = "event_time", ms_col: str = "event_ms",
+           **equal: str | None) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause and its parameters; the second-resolution bounds prune partitions."""
+    terms: list[str] = []
+    params: dict[str, Any] = {}
+    if start_ms is not None:
+        terms.append(f"{time_col} >= %(start_s)s AND {ms_col} >= %(start_ms)s")
+        params.update(start_s=start_ms // 1000, start_ms=start_ms)
+    if end_ms is not None:
+        terms.append(f"{time_col} <= %(end_s)s AND {ms_col} < %(end_ms)s")
+        params.update(end_s=end_ms // 1000, end_ms=end_ms)
+    for column, value in (("district", district), *equal.items()):
+        if value is not None:
+            terms.append(f"{column} = %({column})s")
+            params[column] = value
+    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def count_events(client: Client, stream: str, *, start_ms: int | None = None,
+                 end_ms: int | None = None, district: str | None = None,
+                 event_type: str | None = None) -> int:
+    """Distinct events of ``stream`` (optionally in a time range / district / type)."""
+    where, params = _where(start_ms, end_ms, district, type=event_type)
+    rows = client.execute(f"SELECT count() FROM {table_for_stream(stream)} FINAL{where}", params)
+    return int(rows[0][0])
+
+
+def event_ids(client: Client, stream: str, *, start_ms: int | None = None,
+              end_ms: int | None = None) -> list[str]:
+    """Every stored ``event_id`` of ``stream``, sorted (each once)."""
+    where, params = _where(start_ms, end_ms)
+    rows = client.execute(f"SELECT event_id FROM {table_for_stream(stream)} FINAL{where} "
+                          f"ORDER BY event_id", params)
+    return [r[0] for r in rows]
+
+
+def events_between(client: Client, stream: str, start_ms: int, end_ms: int,
+                   district: str | None = None) -> list[bytes]:
+    """Bodies (canonical event JSON, as bytes) with ``start_ms <= event_ms < end_ms``,
+    ordered by event time then ``event_id``: the input of replay."""
+    return list(iter_events_between(client, stream, start_ms, end_ms, district))
+
+
+def iter_events_between(client: Client, stream: str, start_ms: int, end_ms: int,
+                        district: str | None = None) -> Iterator[bytes]:
+    """Streaming form of :func:`events_between` (holds the client until exhausted)."""
+    where, params = _where(start_ms, end_ms, district)
+    query = (f"SELECT body FROM {table_for_stream(stream)} FINAL{where} "
+             f"ORDER BY event_ms, event_id")
+    for (body,) in client.execute_iter(query, params, settings=_BYTES):
+        yield body
+
+
+def alerts(client: Client, *, start_ms: int | None = None, end_ms: int | None = None,
+           district: str | None = None, status: str | None = None,
+           fingerprint: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Alert state changes by event time (oldest first). Times come back in the message's
+    ISO form (``event_time``, ``detected_at``) and as ``event_ms``/``detected_ms``."""
+    where, params = _where(start_ms, end_ms, district, status=status, fingerprint=fingerprint)
+    rows = client.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL{where} "
+                          f"ORDER BY event_ms, alert_id LIMIT {int(limit)}", params)
+    out = []
+    for row in rows:
+        record = dict(zip(ALERT_COLUMNS, row))
+        record["event_time"] = format_event_time(record["event_ms"])
+        record["detected_at"] = format_event_time(record["detected_ms"])
+        out.append(record)
+    return out
+
+
+def dead_letters(client: Client, *, source_topic: str | None = None, code: str | None = None,
+                 start_ms: int | None = None, end_ms: int | None = None,
+                 limit: int = 10_000) -> list[dict[str, Any]]:
+    """Dead letters by receive time; ``raw`` is the original bytes, exactly as stored."""
+    where, params = _where(start_ms, end_ms, None, "received_at", "received_ms",
+                           source_topic=source_topic, code=code)
+    rows = client.execute(f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters FINAL"
+                          f"{where} ORDER BY received_ms, dl_id LIMIT {int(limit)}",
+                          params, settings=_BYTES)
+    out = []
+    for row in rows:
+        record = {c: (v.decode("utf-8", "replace") if isinstance(v, bytes) and c != "raw" else v)
+                  for c, v in zip(DEAD_LETTER_COLUMNS, row)}
+        out.append(record)
+    return out
