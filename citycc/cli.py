@@ -61,7 +61,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from citycc.services import simulate
     stats = simulate(settings, scale=args.scale, seed=args.seed, rate=args.rate,
                      duration_s=args.duration, batch_size=args.batch,
-                     truth_path=args.truth, incidents_per_hour=args.incidents_per_hour)
+                     truth_path=args.truth, incidents_per_hour=args.incidents_per_hour,
+                     demo_after_s=args.demo_after)
     print(json.dumps(stats, indent=2, default=str))
     return 0
 
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=int, default=500, help="events per Kafka message")
     sp.add_argument("--truth", type=Path, default=None, help="write ground truth JSONL here")
     sp.add_argument("--incidents-per-hour", type=float, default=6.0)
+    sp.add_argument("--demo-after", type=float, default=None, metavar="SECONDS",
+                    help="also inject one incident of each kind from SECONDS on, every 30 s")
     sp = add("schemas", _schemas, "export JSON Schemas of the input streams")
     sp.add_argument("action", choices=["export"])
     sp.add_argument("directory", nargs="?", default="build/schemas")

@@ -50,16 +50,25 @@ def cockpit_healthy(settings: Settings) -> bool:
 
 def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
              duration_s: float | None, batch_size: int, truth_path: Path | None,
-             incidents_per_hour: float) -> dict[str, Any]:
-    """Run the simulated city into the input topics until the duration ends or a signal."""
+             incidents_per_hour: float, demo_after_s: float | None = None) -> dict[str, Any]:
+    """Run the simulated city into the input topics until the duration ends or a signal.
+
+    ``demo_after_s``: also inject one incident of each kind, the first that many seconds
+    after the start and then every 30 s, so a new user sees alerts within a minute.
+    """
     import asyncio
 
     from city.profile import load_profile
     from simulator.generate import Simulation
+    from simulator.incidents import KINDS
     from simulator.producer import run_producer
 
-    sim = Simulation(load_profile(settings.city), scale=scale, seed=seed,
-                     start_ms=time.time_ns() // 1_000_000, incidents=incidents_per_hour)
+    start = time.time_ns() // 1_000_000
+    sim = Simulation(load_profile(settings.city), scale=scale, seed=seed, start_ms=start,
+                     incidents=incidents_per_hour)
+    if demo_after_s is not None:
+        for i, kind in enumerate(KINDS):
+            sim.inject(kind, start + int((demo_after_s + 30 * i) * 1000))
 
     async def main() -> dict[str, Any]:
         stop = asyncio.Event()
@@ -85,7 +94,7 @@ def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int
         "cockpit": start_process(settings, "cockpit", ["cockpit"]),
         "simulator": start_process(settings, "simulator", [
             "simulate", "--scale", str(scale), "--seed", str(seed), "--rate", "1",
-            "--truth", str(truth)]),
+            "--truth", str(truth), "--demo-after", "15"]),
     }
     procs.wait_until(lambda: cockpit_healthy(settings), 60.0, "the cockpit",
                      logs=[logfile(settings, "cockpit")], pid=pids["cockpit"])
@@ -109,6 +118,9 @@ def _wait_and_stop(settings: Settings, pids: dict[str, int]) -> int:
     code = 0
     while not stop["signal"]:
         dead = [n for n, pid in pids.items() if not procs.is_alive(pid)]
+        if dead and not any(_pidfile(settings, n).exists() for n in dead):
+            print("stopped from elsewhere (make stop)", flush=True)
+            return 0
         if dead:
             print(f"process(es) {dead} exited; see {logfile(settings, dead[0])}:\n"
                   f"{procs.tail(logfile(settings, dead[0]))}", file=sys.stderr)
