@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import tempfile
 import threading
 import urllib.error
@@ -19,6 +18,7 @@ import pytest
 from citycc.settings import Settings
 from cockpit_api.hub import AlertHub
 from cockpit_api.server import serve
+from deploy.procs import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,12 +47,6 @@ OTHER_ALERTS: list[dict[str, Any]] = [
      "title_zh": "井盖异常开启", "title_en": "Manhole cover opened"},
     {"fingerprint": "", "status": "firing"},  # malformed: counted, not shown
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerThread:
@@ -100,7 +94,7 @@ class ServerThread:
 
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
-    srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=_free_port()))
+    srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port()))
     srv.start()
     yield srv
     srv.stop()

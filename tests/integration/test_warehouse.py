@@ -2,7 +2,7 @@
 
 Uses the session fixture ``clickhouse_settings`` of tests/conftest.py (a running ClickHouse);
 each test works in a fresh database of its own. The outage test starts a private server
-(:class:`LocalClickHouse`) that it can stop and restart by PID without disturbing others.
+with the project's own deploy code, so it can stop and restart it without disturbing others.
 """
 
 from __future__ import annotations
@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -23,11 +19,12 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-from citycc.settings import Settings
+from citycc.settings import Settings, load_settings
+from deploy import clickhouse, procs
 from schemas.records import Origin, dead_letter
 from schemas.validate import format_event_time, parse_event_time
 from warehouse import queries
-from warehouse.client import connect, wait_ready
+from warehouse.client import connect
 from warehouse.migrate import load_migrations, migrate
 from warehouse.rows import TABLES, alert_row, dead_letter_row, event_columns, to_columns
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse, WarehouseError
@@ -36,63 +33,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 DAY_MS = 86_400_000
 T0 = 1_714_607_000_000  # 2024-05-01T23:43:20Z: batches below cross midnight (2 partitions)
-
-
-# --- a private clickhouse-server for the outage test ---------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LocalClickHouse:
-    """clickhouse-server with a minimal config in ``base``; started and stopped by PID."""
-
-    def __init__(self, base: Path) -> None:
-        exe = shutil.which("clickhouse-server", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-        combined = shutil.which("clickhouse", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-        if not exe and not combined:
-            pytest.skip("clickhouse-server is not installed")
-        self.command = [exe] if exe else [str(combined), "server"]
-        self.base, self.port, self.http_port = base, _free_port(), _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        (base / "log").mkdir(parents=True, exist_ok=True)
-        (base / "users.xml").write_text(
-            "<yandex><profiles><default/></profiles><quotas><default/></quotas><users>"
-            "<default><password></password><networks><ip>127.0.0.1</ip></networks>"
-            "<profile>default</profile><quota>default</quota></default></users></yandex>")
-        (base / "config.xml").write_text(
-            f"<yandex><logger><level>warning</level><log>{base}/log/server.log</log>"
-            f"<errorlog>{base}/log/err.log</errorlog></logger>"
-            f"<listen_host>127.0.0.1</listen_host><tcp_port>{self.port}</tcp_port>"
-            f"<http_port>{self.http_port}</http_port><path>{base}/data/</path>"
-            f"<tmp_path>{base}/data/tmp/</tmp_path><timezone>UTC</timezone>"
-            f"<user_files_path>{base}/data/user_files/</user_files_path>"
-            f"<users_config>{base}/users.xml</users_config><default_profile>default"
-            f"</default_profile><default_database>default</default_database>"
-            f"<mark_cache_size>134217728</mark_cache_size></yandex>")
-
-    def settings(self, database: str = "citycc") -> Settings:
-        return Settings(clickhouse_port=self.port, clickhouse_http_port=self.http_port,
-                        clickhouse_database=database)
-
-    def start(self) -> None:
-        with open(self.base / "log" / "stdout.log", "ab") as out:
-            self.proc = subprocess.Popen([*self.command, f"--config-file={self.base}/config.xml"],
-                                         cwd=self.base, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        wait_ready(self.settings(), 60.0)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 @pytest.fixture()
@@ -364,9 +304,11 @@ def test_insert_throughput_50k_lifeline_rows(db_settings: Settings) -> None:
 
 
 def test_insert_waits_out_a_server_restart(tmp_path: Path) -> None:
-    server = LocalClickHouse(tmp_path / "ch")
-    server.start()
-    settings = server.settings("outage")
+    # A private server (the project's own deploy code) that this test may stop and restart.
+    settings = load_settings({}, run_dir=tmp_path / "run", clickhouse_port=procs.free_port(),
+                             clickhouse_http_port=procs.free_port(),
+                             clickhouse_database="outage")
+    clickhouse.start(settings)
     n = 20_000
     columns = event_columns("lifeline", [(lifeline(i, T0 + i), T0 + i, Origin("t", 0, i), T0)
                                          for i in range(n)])
@@ -376,15 +318,17 @@ def test_insert_waits_out_a_server_restart(tmp_path: Path) -> None:
         await wh.start()
         try:
             await wh.insert("events_lifeline", {c: v[:100] for c, v in columns.items()})
-            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(clickhouse.stop, settings)
             # A fresh process cannot start while the server is down: start() gives up.
             with pytest.raises(WarehouseError):
                 await Warehouse(settings, backoff=Backoff(0.1, 0.2)).start(deadline_s=1.0)
             task = asyncio.create_task(wh.insert("events_lifeline", columns))
-            await asyncio.sleep(2.0)
-            assert not task.done(), "insert returned while ClickHouse was down"
+            deadline = time.monotonic() + 30
+            while wh.counters.retries < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # poll the retry counter
             assert wh.counters.retries >= 3
-            await asyncio.to_thread(server.start)
+            assert not task.done(), "insert returned while ClickHouse was down"
+            await asyncio.to_thread(clickhouse.start, settings)
             assert await asyncio.wait_for(task, 60.0) == n
             assert await wh.run(queries.count_events, "lifeline") == n  # first 100 once
         finally:
@@ -393,5 +337,5 @@ def test_insert_waits_out_a_server_restart(tmp_path: Path) -> None:
     try:
         asyncio.run(scenario())
     finally:
-        server.stop()
-    assert server.proc is not None and server.proc.returncode is not None
+        clickhouse.stop(settings)
+    assert procs.running_pid(clickhouse.pidfile(settings)) is None
