@@ -7,7 +7,7 @@ Prints, on this machine, with services started by the project's own code:
     latency p50/p99 (injected gas leaks, received by a websocket client of the cockpit);
   * the worker's maximum drain rate over a pre-loaded backlog (validate+detect+sink).
 
-Usage: python bench/pipeline.py [--scales 1,4,8] [--seconds 20] [--backlog 400000]
+Usage: python bench/pipeline.py [--scales 1,4,8,16] [--seconds 20] [--backlog 400000]
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def wait_landed(settings: Settings, want: int, deadline: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scales", default="1,4,8")
+    ap.add_argument("--scales", default="1,4,8,16")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--backlog-seconds", type=float, default=40.0,
                     help="seconds of a city-4x to pre-load for the drain measurement")

@@ -168,7 +168,7 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                         if snap:
                             step.detector(m.partition).restore(orjson.loads(snap))
             now = clock()
-            result = step.process(msgs, now)
+            result = step.process_safely(msgs, now)
             for alert in result.alerts:
                 buf.add_send(await alerts_topic.send(key=alert["fingerprint"].encode(),
                                                      value=orjson.dumps(alert)))

@@ -7,6 +7,7 @@ clock (``now_ms`` is passed in).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -21,6 +22,10 @@ from schemas.errors import ValidationError
 from schemas.records import Origin, dead_letter, make_alert
 from schemas.validate import EventValidator, Policy, format_event_time
 from schemas.wire import decode_message
+
+
+log = logging.getLogger(__name__)
+INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,18 @@ class StreamStep:
         if self.measured and result.events:
             self._detect(result, now_ms)
         return result
+
+    def process_safely(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
+        """:meth:`process`, but a bug in it dead-letters the batch instead of stopping the
+        stream: the original bytes are kept (code ``internal_error``) and can be replayed."""
+        try:
+            return self.process(messages, now_ms)
+        except Exception as exc:  # noqa: BLE001 - any bug; logged by the caller's handler
+            log.exception("%s: processing %d messages failed", self.stream, len(messages))
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            return StepResult(dead=[dead_letter(Origin(m.topic, m.partition, m.offset),
+                                                INTERNAL_ERROR, "", reason, m.value or b"",
+                                                now_ms) for m in messages])
 
     def _decode_validate(self, msg: RawMessage, now_ms: int, result: StepResult) -> None:
         whole = Origin(msg.topic, msg.partition, msg.offset)

@@ -331,3 +331,21 @@ def test_every_input_event_ends_in_events_or_dead(mix: tuple[str, Mix]) -> None:
     assert all(a["evidence"][0] in event_ids for a in r.alerts)
     assert all(e["district"] in PROFILE.district_codes or e["district"] == ""
                for e, _, _ in r.events)
+
+
+def test_a_bug_in_processing_dead_letters_the_batch_with_original_bytes() -> None:
+    from streams.pipeline import INTERNAL_ERROR, RawMessage, StreamStep
+    from schemas.validate import Policy
+    from unit_helpers import NOW_MS, PROFILE
+    step = StreamStep("lifeline", PROFILE, Policy.for_city(PROFILE))
+
+    def broken(obj, now_ms):  # stands in for a bug in validation code
+        raise RuntimeError("boom")
+
+    step.validator.validate = broken  # type: ignore[method-assign]
+    msgs = [RawMessage("citycc.lifeline", 3, 10 + i, b'{"x": %d}' % i) for i in range(3)]
+    result = step.process_safely(msgs, NOW_MS)
+    assert result.events == [] and result.alerts == []
+    assert [(d["code"], d["source_offset"], d["raw"]) for d in result.dead] == [
+        (INTERNAL_ERROR, 10 + i, b'{"x": %d}' % i) for i in range(3)]
+    assert all("RuntimeError: boom" in d["reason"] for d in result.dead)
