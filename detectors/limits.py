@@ -40,6 +40,7 @@ class Transition:
     value: float
     threshold: float
     severity: str
+    recover: float = float("nan")  # the level the value must come back inside to resolve
 
 
 def levels_from_profile(limits: Mapping[str, object]) -> list[LimitLevels]:
@@ -114,8 +115,9 @@ class LimitDetector:
     def _transition(i: int, key: tuple[str, str], side: str, status: str, value: float,
                     lv: LimitLevels) -> Transition:
         threshold = lv.high_alarm if side == HIGH else lv.low_alarm
+        recover = lv.high_recover if side == HIGH else lv.low_recover
         return Transition(i, key[0], key[1], side, status, float(value), threshold,
-                          lv.severity)
+                          lv.severity, recover)
 
     def snapshot(self) -> dict[str, str]:
         """State as a flat mapping ``"kind|entity" -> side`` (for a Faust table)."""

@@ -15,6 +15,7 @@ ALERT_FIELDS = (
     "alert_id", "fingerprint", "status", "severity", "detector", "kind", "stream",
     "entity_id", "district", "district_zh", "district_en", "lat", "lon", "event_time",
     "value", "threshold", "unit", "title_zh", "title_en", "evidence", "detected_at",
+    "explanation",
 )
 
 
@@ -83,8 +84,13 @@ def make_alert(*, detector: str, kind: str, status: str, severity: str, stream: 
                entity_id: str, district: str, district_zh: str, district_en: str,
                lat: float | None, lon: float | None, event_time: str, value: float,
                threshold: float, unit: str, title_zh: str, title_en: str,
-               evidence: list[str], detected_at: str) -> dict[str, Any]:
-    """An alert state message. ``alert_id`` is stable for the same state change."""
+               evidence: list[str], detected_at: str,
+               explanation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An alert state message. ``alert_id`` is stable for the same state change.
+
+    ``explanation`` says what the value was measured against (baseline, deviation, window,
+    counts); it is shown to dispatchers and stored with the alert.
+    """
     if status not in ALERT_STATUSES or severity not in SEVERITIES:
         raise ValueError(f"bad alert status/severity: {status!r}/{severity!r}")
     fp = fingerprint(detector, kind, entity_id)
@@ -95,5 +101,5 @@ def make_alert(*, detector: str, kind: str, status: str, severity: str, stream: 
         "district_zh": district_zh, "district_en": district_en, "lat": lat, "lon": lon,
         "event_time": event_time, "value": value, "threshold": threshold, "unit": unit,
         "title_zh": title_zh, "title_en": title_en, "evidence": evidence,
-        "detected_at": detected_at,
+        "detected_at": detected_at, "explanation": explanation or {},
     }

@@ -23,7 +23,10 @@ from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_
 from schemas.topics import TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
+from streams.alerting_bridge import finding_alert
 from streams.flush import FlushBuffer
+from streams.state import StateStore
+from detectors.plan import build_event_detectors
 from streams.pipeline import Limits, RawMessage, StreamStep
 from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
 from warehouse.sink import PermanentInsertError, Warehouse
@@ -100,9 +103,13 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                               value=rec["raw"],
                                               headers=dead_letter_headers(rec)))
 
+    detectors = build_event_detectors(profile)
+    stores = []
     for stream in INPUT_STREAMS:
-        _input_agent(app, settings, stream, StreamStep(stream, profile, policy, limits),
-                     buffer, publish_dead, alerts_topic, clock)
+        step = StreamStep(stream, profile, policy, limits, detectors)
+        owned = [d for d in detectors if d.streams and d.streams[0] == stream]
+        stores.append(_input_agent(app, settings, stream, step, owned, buffer,
+                                   publish_dead, alerts_topic, clock))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
@@ -117,42 +124,40 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         for buf in buffers:
             await buf.flush_if_due()
 
+    @app.timer(interval=1.0)
+    async def tick_detectors() -> None:
+        """Time-driven findings (NoData, pending calls, window close) when streams go quiet."""
+        now = clock()
+        for det in detectors:
+            for finding in det.tick(now):
+                alert = finding_alert(finding, profile, now)
+                await alerts_topic.send(key=alert["fingerprint"].encode(),
+                                        value=orjson.dumps(alert))
+
+    @app.timer(interval=settings.checkpoint_interval_s)
+    async def checkpoint_detectors() -> None:
+        for store in stores:
+            await store.checkpoint_detectors()
+
     return app
 
 
 def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
-                 buffer: Any, publish_dead: Any, alerts_topic: Any,
-                 clock: Callable[[], int]) -> None:
+                 owned: list[Any], buffer: Any, publish_dead: Any, alerts_topic: Any,
+                 clock: Callable[[], int]) -> StateStore:
     spec = TOPICS[stream]
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
-                      key_type=str, value_type=str) if step.measured else None
-    restored: set[int] = set()
-
-    async def checkpoint() -> None:
-        if table is None:
-            return
-        sent = []
-        for partition in sorted(step.dirty):
-            key = f"limits:{partition}"
-            value = orjson.dumps(step.detector(partition).snapshot()).decode()
-            table.data[key] = value
-            sent.append(table.send_changelog(partition, key, value))
-        step.dirty.clear()
-        if sent:
-            await asyncio.gather(*sent)
-
-    buf = buffer(table_for_stream(stream), checkpoint)
+                      key_type=str, value_type=str)
+    state = StateStore(table, step.detection, owned)
     table_name = table_for_stream(stream)
+    buf = buffer(table_name, state.checkpoint_limits)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
-        """A revoked partition's state is rebuilt from the table if it comes back."""
         for tp in revoked:
             if tp.topic == topic.get_topic_name():
-                restored.discard(tp.partition)
-                step.detectors.pop(tp.partition, None)
-                step.dirty.discard(tp.partition)
+                state.forget(tp.partition)
 
     @app.agent(topic, name=f"citycc.process.{stream}")
     async def process(events_stream: Any) -> None:
@@ -160,13 +165,8 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                                                      settings.take_within_s):
             msgs = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
                                e.value) for e in events]
-            if table is not None:
-                for m in msgs:
-                    if m.partition not in restored:
-                        restored.add(m.partition)
-                        snap = table.data.get(f"limits:{m.partition}")
-                        if snap:
-                            step.detector(m.partition).restore(orjson.loads(snap))
+            for m in msgs:
+                state.restore(m.partition)
             now = clock()
             result = step.process_safely(msgs, now)
             for alert in result.alerts:
@@ -177,6 +177,8 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                 stream, [(e, ts, origin, now) for e, ts, origin in result.events]))
             buf.add_events(list(events))
             await buf.flush_if_due()
+
+    return state
 
 
 def _decode_alerts(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[dict[str, Any]]]:

@@ -15,13 +15,15 @@ import numpy as np
 import orjson
 
 from city.profile import CityProfile
-from detectors.limits import HIGH, LimitDetector, Transition, levels_from_profile
+from detectors.findings import EventDetector
 from schemas import errors as E
-from schemas.catalog import MEASUREMENTS, STREAMS
+from schemas.catalog import STREAMS
 from schemas.errors import ValidationError
-from schemas.records import Origin, dead_letter, make_alert
-from schemas.validate import EventValidator, Policy, format_event_time
+from schemas.records import Origin, dead_letter
+from schemas.validate import EventValidator, Policy
 from schemas.wire import decode_message
+from streams.alerting_bridge import finding_alert
+from streams.detection import DetectionStage
 
 
 log = logging.getLogger(__name__)
@@ -56,34 +58,27 @@ class StreamStep:
     """Stateful (detector state) but pure processor for one input stream."""
 
     def __init__(self, stream: str, profile: CityProfile, policy: Policy,
-                 limits: Limits = Limits()) -> None:
+                 limits: Limits = Limits(), event_detectors: Sequence[EventDetector] = (),
+                 out_of_order_ms: int = 60_000) -> None:
         if stream not in STREAMS:
             raise ValueError(f"unknown stream {stream!r}")
         self.stream = stream
         self.profile = profile
         self.validator = EventValidator(stream, policy)
         self.limits = limits
-        self.measured = any(t.measured for t in STREAMS[stream].types.values())
-        self._levels = levels_from_profile(profile.limits)
-        # Detector state is per source partition, so it moves with the partition on a
-        # rebalance and is checkpointed per partition (see streams.app).
-        self.detectors: dict[int, LimitDetector] = {}
-        self.dirty: set[int] = set()
-        self._districts = {d.code: d for d in profile.districts}
+        self.detection = DetectionStage(stream, profile, event_detectors, out_of_order_ms)
 
-    def detector(self, partition: int) -> LimitDetector:
-        det = self.detectors.get(partition)
-        if det is None:
-            det = self.detectors[partition] = LimitDetector(self._levels)
-        return det
+    @property
+    def measured(self) -> bool:
+        return self.detection.measured
 
     def process(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
         result = StepResult()
         for msg in messages:
             self._decode_validate(msg, now_ms, result)
         self._enrich(result.events)
-        if self.measured and result.events:
-            self._detect(result, now_ms)
+        result.alerts = [finding_alert(f, self.profile, now_ms)
+                         for f in self.detection.run(result.events)]
         return result
 
     def process_safely(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
@@ -136,35 +131,3 @@ class StreamStep:
                 e["district"] = code
         for e, _, _ in events:
             e.setdefault("district", "")
-
-    def _detect(self, result: StepResult, now_ms: int) -> None:
-        by_partition: dict[int, list[tuple[dict[str, Any], int, Origin]]] = {}
-        for r in result.events:
-            if "kind" in r[0]:
-                by_partition.setdefault(r[2].partition, []).append(r)
-        detected_at = format_event_time(now_ms)
-        for partition, rows in by_partition.items():
-            rows.sort(key=lambda r: r[1])  # event-time order; the sort is stable per entity
-            transitions = self.detector(partition).update(
-                [r[0]["entity_id"] for r in rows], [r[0]["kind"] for r in rows],
-                np.fromiter((r[0]["value"] for r in rows), dtype=np.float64,
-                            count=len(rows)))
-            if transitions:
-                self.dirty.add(partition)
-            for t in transitions:
-                result.alerts.append(self._limit_alert(t, rows[t.index][0], detected_at))
-
-    def _limit_alert(self, t: Transition, event: dict[str, Any], detected_at: str) \
-            -> dict[str, Any]:
-        m = MEASUREMENTS[t.kind]
-        district = self._districts.get(event.get("district", ""))
-        above = t.side == HIGH
-        return make_alert(
-            detector="limit", kind=f"{t.kind}_{t.side}", status=t.status, severity=t.severity,
-            stream=self.stream, entity_id=t.entity_id, district=event.get("district", ""),
-            district_zh=district.zh if district else "", district_en=district.en if district
-            else "", lat=event.get("lat"), lon=event.get("lon"),
-            event_time=event["event_time"], value=t.value, threshold=t.threshold,
-            unit=m.unit, title_zh=m.zh + ("超限" if above else "过低"),
-            title_en=f"{m.en} {'above' if above else 'below'} alarm level",
-            evidence=[event["event_id"]], detected_at=detected_at)

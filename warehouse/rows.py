@@ -24,7 +24,8 @@ Row = dict[str, Any]
 Columns = dict[str, list[Any]]
 
 # Column kinds: "str" String, "float" Float64, "int" any integer type, "strlist" Array(String).
-_DEFAULTS: Mapping[str, Any] = {"str": "", "float": 0.0, "int": 0, "strlist": []}
+_DEFAULTS: Mapping[str, Any] = {"str": "", "float": 0.0, "int": 0, "strlist": [],
+                                "json": "{}"}
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "type", "event_time", "event_ms", "entity_id", "source", "district", "lat",
@@ -44,7 +45,8 @@ STREAM_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
 }
 assert set(STREAM_COLUMNS) == set(INPUT_STREAMS), "a stream has no warehouse table"
 
-_ALERT_KINDS: Mapping[str, str] = {"lat": "float", "lon": "float", "value": "float",
+_ALERT_KINDS: Mapping[str, str] = {"explanation": "json", "lat": "float", "lon": "float",
+                                   "value": "float",
                                    "threshold": "float", "evidence": "strlist"}
 ALERT_COLUMNS: tuple[str, ...] = tuple(
     c for f in ALERT_FIELDS for c in ((f, "event_ms") if f == "event_time" else
@@ -147,6 +149,9 @@ def alert_row(alert: Mapping[str, Any]) -> Row:
             row[name] = list(_DEFAULTS[kind]) if kind == "strlist" else _DEFAULTS[kind]
         elif kind == "float":
             row[name] = float(value)
+        elif kind == "json":
+            row[name] = value if isinstance(value, str) else \
+                orjson.dumps(value, default=str).decode()
         elif kind == "strlist":
             items = [value] if isinstance(value, (str, bytes)) else value
             row[name] = [i if isinstance(i, str) else str(i) for i in items]

@@ -107,12 +107,12 @@ def test_sequence_one_reading_per_batch(name: str, readings: list[Reading],
 def test_transition_carries_value_threshold_and_severity() -> None:
     det = detector()
     (fire,) = feed(det, p(10.5))
-    assert fire == Transition(0, "a", "p", HIGH, "firing", 10.5, 10.0, "major")
+    assert fire == Transition(0, "a", "p", HIGH, "firing", 10.5, 10.0, "major", 8.0)
     assert type(fire.value) is float
     (res,) = feed(det, p(7.5))
-    assert res == Transition(0, "a", "p", HIGH, "resolved", 7.5, 10.0, "major")
+    assert res == Transition(0, "a", "p", HIGH, "resolved", 7.5, 10.0, "major", 8.0)
     (low,) = feed(det, p(1.0))
-    assert (low.threshold, low.side) == (2.0, LOW)
+    assert (low.threshold, low.recover, low.side) == (2.0, 4.0, LOW)
     (h,) = feed(det, [("z", "h", 21)])
     assert h.severity == "critical"
 

@@ -163,7 +163,7 @@ def test_gas_leak_yields_one_firing_alert() -> None:
     assert a["event_time"] == seq[2]["event_time"]
     assert (a["value"], a["threshold"], a["unit"]) == (21.5, 20.0, "%LEL")
     assert a["detected_at"] == format_event_time(NOW_MS + 500)
-    assert s.dirty == {1}
+    assert s.detection.dirty == {1}
 
     # the leak clears: one resolved alert with the same fingerprint
     clear = [reading(10, 9.0, t_ms=NOW_MS - 30_000)]
@@ -219,9 +219,9 @@ def test_detector_state_is_per_partition() -> None:
     # ... and resolving it there leaves partition 0 firing
     res1 = s.process([msg(encode_event(reading(3, 1.0)), partition=1)], NOW_MS).alerts
     assert [a["status"] for a in res1] == ["resolved"]
-    assert s.detector(0).firing == {("GAS-1", "gas_concentration"): "high"}
-    assert s.detector(1).firing == {}
-    assert s.dirty == {0, 1} and set(s.detectors) == {0, 1}
+    assert s.detection.limit_detector(0).firing == {("GAS-1", "gas_concentration"): "high"}
+    assert s.detection.limit_detector(1).firing == {}
+    assert s.detection.dirty == {0, 1} and set(s.detection.limits) == {0, 1}
     # one batch spanning both partitions
     r = s.process([msg(encode_event(reading(4, 2.0)), partition=0, offset=1),
                    msg(encode_event(reading(5, 30.0)), partition=1, offset=1)], NOW_MS)
@@ -232,7 +232,7 @@ def test_detector_state_is_per_partition() -> None:
 def test_clean_readings_mark_no_partition_dirty() -> None:
     s = step()
     s.process([msg(encode_batch([reading(i, 5.0) for i in range(5)]), partition=4)], NOW_MS)
-    assert s.dirty == set()
+    assert s.detection.dirty == set()
 
 
 def test_unmeasured_streams_never_alert() -> None:
@@ -241,7 +241,7 @@ def test_unmeasured_streams_never_alert() -> None:
         evs = [valid_event(stream, t, n=i, full=True) for i, t in enumerate(STREAMS[stream].types)]
         r = s.process([RawMessage(f"citycc.{stream}", 0, 0, encode_batch(evs))], NOW_MS)
         assert len(r.events) == len(evs) and r.alerts == [] and r.dead == []
-        assert s.detectors == {}
+        assert s.detection.limits == {}
 
 
 def test_unknown_stream_is_refused() -> None:

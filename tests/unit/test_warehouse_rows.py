@@ -177,6 +177,9 @@ def _sql_columns() -> dict[str, list[tuple[str, str]]]:
             if m:
                 cols = [c.split(None, 1) for c in re.split(r",\s*(?![^()]*\))", m.group(2))]
                 tables[m.group(1)] = [(name, typ.strip()) for name, typ in cols]
+            m = re.match(r"ALTER TABLE db\.(\w+) ADD COLUMN (\w+) ([\w()']+)", stmt)
+            if m:
+                tables[m.group(1)].append((m.group(2), m.group(3)))
     return tables
 
 
