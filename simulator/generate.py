@@ -212,7 +212,8 @@ class Simulation:
 
     # -- discrete actions ----------------------------------------------------------------
     def _where(self, p: dict[str, Any]) -> tuple[float, float, str]:
-        return p["lat"], p["lon"], self.profile.nearest_district(p["lat"], p["lon"])
+        lat, lon = float(p["lat"]), float(p["lon"])  # events carry plain floats, never numpy
+        return lat, lon, self.profile.nearest_district(lat, lon)
 
     def _on_activate(self, t: int, key: str, p: dict[str, Any], out: Output) -> None:
         inc: Incident = p["incident"]

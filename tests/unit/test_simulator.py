@@ -339,3 +339,18 @@ def test_generator_throughput() -> None:
         best = max(best, n / (time.process_time() - began))
         t += 10_000
     assert best >= 100_000, f"{best:,.0f} events/s"
+
+
+def test_events_carry_only_plain_json_types_even_during_incidents() -> None:
+    """numpy scalars must not leak into events (the wire encoder rejects them)."""
+    import orjson
+    from city.profile import load_profile
+    from simulator.generate import Simulation
+    start = 1_795_600_800_000
+    sim = Simulation(load_profile(), scale=0.05, seed=3, start_ms=start, incidents=[])
+    for i, kind in enumerate(("gas_leak", "water_main_burst", "structure_fire",
+                              "traffic_accident", "hazmat_leak")):
+        sim.inject(kind, start + 5_000 + i * 1_000)
+    for t in range(start + 10_000, start + 20 * 60_000, 10_000):
+        for events in sim.tick(t).values():
+            orjson.dumps(events)  # raises TypeError on a numpy scalar
