@@ -31,7 +31,9 @@ GAS_ALERT: dict[str, Any] = {
     "district_zh": "芙蓉区", "district_en": "Furong", "lat": 28.19, "lon": 112.99,
     "event_time": "2026-11-25T06:33:48.123Z", "value": 27.5, "threshold": 20.0,
     "unit": "%LEL", "title_zh": "燃气浓度超限", "title_en": "Gas concentration above alarm level",
-    "evidence": ["evt-id-1"], "detected_at": "2026-11-25T06:33:48.400Z"}
+    "evidence": ["evt-id-1"], "detected_at": "2026-11-25T06:33:48.400Z",
+    "explanation": {"rule": "physical limit", "alarm_level": 20.0, "recover_level": 10.0,
+                    "deviation": 7.5}}
 OTHER_ALERTS: list[dict[str, Any]] = [
     {"fingerprint": "f01", "status": "firing", "severity": "major", "kind": "water_pressure_low",
      "entity_id": "WTR-YL-00231", "district_zh": "岳麓区", "district_en": "Yuelu",
@@ -136,6 +138,7 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread) -> None:
             expect(row).to_contain_text("2026-11-25 14:33:48")  # 06:33:48Z in Asia/Shanghai
             expect(row).to_contain_text("告警中")
             expect(row).to_contain_text("紧急")
+            expect(row).to_contain_text("报警值 20 · 恢复值 10")  # the detector's explanation
             expect(page.locator("#k-critical")).to_have_text("1")
 
             for other in OTHER_ALERTS:
@@ -149,6 +152,7 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread) -> None:
             expect(row).to_contain_text("Gas concentration above alarm level")
             expect(row).to_contain_text("Furong")
             expect(row).to_contain_text("Firing")
+            expect(row).to_contain_text("deviation 7.5")
             expect(page).to_have_title("City Operations Command Center · citycc")
 
             server.publish({**GAS_ALERT, "status": "resolved"})
