@@ -1,15 +1,23 @@
 """Which event-level detectors run, built once from the city profile (configuration as data).
 
 Each detector lists the streams it watches; the first is its owner (its state is kept in
-that stream's state table). Univariate value detectors and limits run inside the streams
-that carry measurements.
+that stream's state table). Limits run inside every stream that carries measurements.
 """
 
 from __future__ import annotations
 
 from city.profile import CityProfile
 from detectors.findings import EventDetector
+from detectors.multivariate import MultivariateAnomaly, TankMultivariateAnomaly
 
 
 def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
-    return []
+    return [
+        MultivariateAnomaly(),       # trained from warehouse history (streams.retrain)
+        TankMultivariateAnomaly(),
+    ]
+
+
+def trainable(detectors: list[EventDetector]) -> list[EventDetector]:
+    """The detectors whose models are (re)trained from history."""
+    return [d for d in detectors if hasattr(d, "set_model")]

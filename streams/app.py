@@ -26,7 +26,9 @@ from streams.faust_app import App
 from streams.alerting_bridge import finding_alert
 from streams.flush import FlushBuffer
 from streams.state import StateStore
-from detectors.plan import build_event_detectors
+from detectors.multivariate import RetrainPolicy
+from detectors.plan import build_event_detectors, trainable
+from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
 from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
 from warehouse.sink import PermanentInsertError, Warehouse
@@ -118,6 +120,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     @app.task
     async def start_warehouse() -> None:
         await warehouse.start()
+        await retrain_loop(warehouse, settings.clickhouse.database, trainable(detectors),
+                           RetrainPolicy(), clock)
 
     @app.timer(interval=max(0.05, settings.sink_max_age_s / 4))
     async def flush_due() -> None:
