@@ -67,6 +67,9 @@ class GeneralDetector(Detector):
     """Value + pattern novelty against decaying, growth-capped records; see module doc."""
 
     name = "general"
+    # The synthetic anomalies the conformance suite checks it catches. A flat stretch of
+    # normal-looking values is not reliably novel to it: quality.Flatline owns "stuck".
+    catches = ("spike", "level_shift", "drift", "variance_change", "dropout")
 
     def __init__(self, value_history: int = 8000, value_warmup: int = 150,
                  value_decay: float = 0.999, value_cap: float = 1.6,
