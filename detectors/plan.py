@@ -9,11 +9,15 @@ from __future__ import annotations
 from city.profile import CityProfile
 from detectors.findings import EventDetector
 from detectors.multivariate import MultivariateAnomaly, TankMultivariateAnomaly
+from detectors.quality import Flatline, NoData, OutOfRangeBurst
 
 
 def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
     return [
-        MultivariateAnomaly(),       # trained from warehouse history (streams.retrain)
+        Flatline(stream="lifeline"),           # stuck sensors
+        NoData(streams=("lifeline",)),         # silent sensors (fires from tick when quiet)
+        OutOfRangeBurst(),                     # bursts of rejected readings per sensor
+        MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)
         TankMultivariateAnomaly(),
     ]
 

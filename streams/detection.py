@@ -23,7 +23,8 @@ from schemas.records import Origin
 from streams.alerting_bridge import limit_finding
 
 Row = tuple[dict[str, Any], int, Origin]
-MAX_WATERMARKS = 500_000  # entities tracked for the out-of-order rule (bounded memory)
+MAX_WATERMARKS = 500_000
+REJECTS = "deadletter"  # the pseudo-stream name under which detectors receive rejects  # entities tracked for the out-of-order rule (bounded memory)
 
 
 class DetectionStage:
@@ -38,6 +39,8 @@ class DetectionStage:
         self.limits: dict[int, LimitDetector] = {}
         self.dirty: set[int] = set()
         self.event_detectors = [d for d in event_detectors if stream in d.streams]
+        # Detectors of rejected readings (e.g. out-of-range bursts) see this stream's rejects.
+        self.reject_detectors = [d for d in event_detectors if REJECTS in d.streams]
         self.out_of_order_ms = out_of_order_ms
         self._watermark: dict[str, int] = {}
         self.counters: Counter[str] = Counter()
@@ -62,6 +65,13 @@ class DetectionStage:
             for det in self.event_detectors:
                 findings.extend(det.update(self.stream, events, ts))
         self.counters["findings"] += len(findings)
+        return findings
+
+    def run_rejects(self, rejects: list[dict[str, Any]], now_ms: int) -> list[Finding]:
+        """Feed rejected readings (entity_id, code, event_id) to the reject detectors."""
+        findings: list[Finding] = []
+        for det in self.reject_detectors:
+            findings.extend(det.update(REJECTS, rejects, [now_ms] * len(rejects)))
         return findings
 
     def _in_order(self, rows: list[Row]) -> list[Row]:

@@ -52,6 +52,8 @@ class StepResult:
     events: list[tuple[dict[str, Any], int, Origin]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Rejected batch items that name their entity (for out-of-range-burst detection).
+    rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
 class StreamStep:
@@ -77,8 +79,10 @@ class StreamStep:
         for msg in messages:
             self._decode_validate(msg, now_ms, result)
         self._enrich(result.events)
-        result.alerts = [finding_alert(f, self.profile, now_ms)
-                         for f in self.detection.run(result.events)]
+        findings = self.detection.run(result.events)
+        if result.rejects:
+            findings += self.detection.run_rejects(result.rejects, now_ms)
+        result.alerts = [finding_alert(f, self.profile, now_ms) for f in findings]
         return result
 
     def process_safely(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
@@ -116,8 +120,13 @@ class StreamStep:
             except ValidationError as exc:
                 raw = msg.value if single else orjson.dumps(item)
                 eid = item.get("event_id", "") if isinstance(item, dict) else ""
-                result.dead.append(dead_letter(origin, exc.code, exc.field, exc.reason,
-                                               raw or b"", now_ms, str(eid)[:128]))
+                record = dead_letter(origin, exc.code, exc.field, exc.reason, raw or b"",
+                                     now_ms, str(eid)[:128])
+                result.dead.append(record)
+                entity = item.get("entity_id") if isinstance(item, dict) else None
+                if isinstance(entity, str) and entity:
+                    result.rejects.append({"entity_id": entity[:128], "code": exc.code,
+                                           "event_id": record["dl_id"]})
                 continue
             result.events.append((event, ts_ms, origin))
 

@@ -65,3 +65,20 @@ def test_limit_alert_carries_its_explanation() -> None:
     assert alert["event_time"] == "2025-06-01T08:00:01.000Z"
     assert alert["detected_at"] == "2025-06-01T08:00:01.500Z"
     assert alert["district_zh"] == "芙蓉区" and alert["evidence"] == ["e2"]
+
+
+def test_rejected_readings_feed_the_out_of_range_burst_detector() -> None:
+    import orjson
+    from detectors.quality import OutOfRangeBurst
+    from schemas.validate import Policy, format_event_time
+    from streams.pipeline import RawMessage, StreamStep
+    burst = OutOfRangeBurst(window_ms=600_000, min_count=3)
+    step = StreamStep("lifeline", PROFILE, Policy.for_city(PROFILE), event_detectors=[burst])
+    bad = [{"event_id": f"b{i}", "type": "reading", "event_time": format_event_time(NOW_MS),
+            "source": "gw", "entity_id": "GAS-BROKEN", "lat": 28.19, "lon": 112.99,
+            "kind": "gas_concentration", "value": 250.0, "unit": "%LEL"} for i in range(3)]
+    result = step.process([RawMessage("citycc.lifeline", 0, 0,
+                                      orjson.dumps({"events": bad}))], NOW_MS)
+    assert [d["code"] for d in result.dead] == ["out_of_range"] * 3
+    assert [(a["kind"], a["entity_id"], a["status"]) for a in result.alerts] == [
+        ("sensor_out_of_range_burst", "GAS-BROKEN", "firing")]
