@@ -14,7 +14,9 @@ from detectors.quality import Flatline, NoData, OutOfRangeBurst
 
 def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
     return [
-        Flatline(stream="lifeline"),           # stuck sensors
+        # Stuck sensors. Exactly 0 is exempt: a gas detector in clean air or a dry drain
+        # reads 0 for hours; a pressure stuck at 0 raises its low limit anyway.
+        Flatline(stream="lifeline", exempt_values=(0.0,)),
         NoData(streams=("lifeline",)),         # silent sensors (fires from tick when quiet)
         OutOfRangeBurst(),                     # bursts of rejected readings per sensor
         MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)

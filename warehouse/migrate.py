@@ -29,6 +29,7 @@ _FILE_NAME = re.compile(r"^(\d{4})_([A-Za-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 # Raised by a racing "CREATE ... IF NOT EXISTS" that lost to another process.
 _ALREADY_EXISTS = frozenset({ErrorCodes.TABLE_ALREADY_EXISTS, ErrorCodes.DATABASE_ALREADY_EXISTS})
+_COLUMN_EXISTS = frozenset({ErrorCodes.DUPLICATE_COLUMN, ErrorCodes.ILLEGAL_COLUMN})
 
 MIGRATIONS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
     version UInt32, name String, checksum String, applied_at DateTime('UTC')
@@ -88,7 +89,10 @@ def _execute_idempotent(client: Client, statement: str) -> None:
             log.info("lost a harmless race (%s): %s", exc.code, statement.split("(")[0])
             return
         # 18.16 has no ADD COLUMN IF NOT EXISTS: a column that is there is the goal reached.
-        if exc.code == ErrorCodes.DUPLICATE_COLUMN and "ADD COLUMN" in statement.upper():
+        # (18.16 answers ILLEGAL_COLUMN "column with this name already exists"; newer
+        # servers DUPLICATE_COLUMN.)
+        if exc.code in _COLUMN_EXISTS and "ADD COLUMN" in statement.upper() and \
+                "already exists" in str(exc):
             log.info("column already present: %s", " ".join(statement.split())[:120])
             return
         raise
