@@ -106,7 +106,7 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], radius_km: 
             row["delays"].append(max(0, int(a_ms[hits].min()) - inc["start_ms"]) / 1000)
     false_kinds: dict[str, int] = defaultdict(int)
     for i in np.flatnonzero(~matched):
-        false_kinds[firing[i]["kind"]] += 1
+        false_kinds[f"{firing[i]['kind']}/{firing[i]['severity']}"] += 1
     return per_type, int((~matched).sum()), dict(false_kinds)
 
 
@@ -131,8 +131,11 @@ def main() -> int:
         recall = row["hit"] / row["n"] if row["n"] else float("nan")
         med, p90 = (np.median(d), np.percentile(d, 90)) if len(d) else (np.nan, np.nan)
         print(f"  {kind:<18} {row['n']:>3} {recall:>7.0%} {med:>9.0f} {p90:>7.0f}")
-    print(f"  false alerts: {false} ({false / args.hours:.1f} per hour city-wide); "
-          f"by kind: {dict(sorted(false_kinds.items(), key=lambda kv: -kv[1]))}")
+    serious = sum(n for k, n in false_kinds.items() if not k.endswith("/info"))
+    print(f"  false alerts: {false} ({false / args.hours:.1f} per hour city-wide; "
+          f"{serious / args.hours:.1f} per hour of severity minor and above)")
+    print(f"  unmatched by kind/severity: "
+          f"{dict(sorted(false_kinds.items(), key=lambda kv: -kv[1]))}")
     print(f"  firing alerts in all: {len(firing)}")
     return 0
 

@@ -1,7 +1,8 @@
 """City profiles: geography, facilities and alarm limits, declared once in ``<city>.json``.
 
 Everything that is a fact about the city (district names and locations, hospitals, fire
-stations, bounds, alarm levels) is read from here; nothing else hard-codes it.
+stations, bounds, alarm levels, protected zones for hazmat vehicles: schools, drinking-water
+sources, tunnels) is read from here; nothing else hard-codes it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -43,6 +46,23 @@ class Facility:
     lat: float
     lon: float
     engines: int = 0
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A protected place: a circle of ``radius_m`` around (lat, lon), or, when ``path`` is
+    given (WGS-84 points: a tunnel's axis, a stretch of river bank by a water intake), a
+    corridor ``width_m`` wide along it."""
+
+    id: str
+    zh: str
+    en: str
+    district: str
+    lat: float
+    lon: float
+    radius_m: float
+    path: tuple[tuple[float, float], ...] = ()
+    width_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,13 @@ class CityProfile:
     hospitals: tuple[Facility, ...]
     fire_stations: tuple[Facility, ...]
     limits: dict[str, Limit]
+    # Optional keys (older profiles lack them): protected zones for hazmat vehicles, known
+    # hazmat depots, and the fixed UTC offset of ``timezone`` (for local hours of the day).
+    schools: tuple[Zone, ...] = ()
+    water_sources: tuple[Zone, ...] = ()
+    tunnels: tuple[Zone, ...] = ()
+    hazmat_depots: tuple[Zone, ...] = ()
+    utc_offset_hours: float = 0.0
 
     def district(self, code: str) -> District:
         for d in self.districts:
@@ -127,6 +154,21 @@ def _facility(raw: dict[str, Any]) -> Facility:
                     float(raw["lon"]), int(raw.get("engines", 0)))
 
 
+def _zone(raw: dict[str, Any]) -> Zone:
+    path = tuple((float(p[0]), float(p[1])) for p in raw.get("path", ()))
+    return Zone(raw["id"], raw["zh"], raw["en"], raw["district"], float(raw["lat"]),
+                float(raw["lon"]), float(raw["radius_m"]), path, float(raw.get("width_m", 0.0)))
+
+
+def utc_offset_hours(tz_name: str) -> float:
+    """The UTC offset of a time zone in hours (at 2026-01-01; 0 for an unknown zone)."""
+    try:
+        off = ZoneInfo(tz_name).utcoffset(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    except (ValueError, KeyError, OSError):
+        return 0.0
+    return off.total_seconds() / 3600 if off is not None else 0.0
+
+
 def parse_profile(raw: dict[str, Any]) -> CityProfile:
     if not isinstance(raw, dict):
         raise ProfileError(f"a city profile must be a JSON object, got {type(raw).__name__}")
@@ -142,7 +184,13 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
             bounds=Bounds(**raw["bounds"]), districts=districts,
             hospitals=tuple(_facility(h) for h in raw["hospitals"]),
             fire_stations=tuple(_facility(f) for f in raw["fire_stations"]),
-            limits=limits)
+            limits=limits,
+            schools=tuple(_zone(z) for z in raw.get("schools", ())),
+            water_sources=tuple(_zone(z) for z in raw.get("water_sources", ())),
+            tunnels=tuple(_zone(z) for z in raw.get("tunnels", ())),
+            hazmat_depots=tuple(_zone(z) for z in raw.get("hazmat_depots", ())),
+            utc_offset_hours=float(raw.get("utc_offset_hours",
+                                           utc_offset_hours(str(raw["timezone"])))))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
 

@@ -52,7 +52,7 @@ class Settings:
     sink_max_rows: int = 50_000
     sink_max_age_s: float = 1.0
     sink_retry_max_s: float = 30.0
-    checkpoint_interval_s: float = 5.0
+    checkpoint_interval_s: float = 30.0
     # Faust group timings (see README: how fast a restarted worker gets its partitions).
     worker_id: str = "worker-1"
     session_timeout_s: float = 6.0

@@ -9,7 +9,11 @@ from __future__ import annotations
 from city.profile import CityProfile
 from detectors.findings import EventDetector
 from detectors.multivariate import MultivariateAnomaly, TankMultivariateAnomaly
+from detectors.clusters import ClusterDetector
+from detectors.hazmat import HazmatDetector
 from detectors.quality import Flatline, NoData, OutOfRangeBurst
+from detectors.service import ServiceLevelDetector
+from detectors.traffic import TrafficDetector
 
 
 def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
@@ -21,6 +25,10 @@ def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
         OutOfRangeBurst(),                     # bursts of rejected readings per sensor
         MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)
         TankMultivariateAnomaly(),
+        TrafficDetector(profile),              # congestion, accidents, signal faults
+        HazmatDetector(profile),               # geofences, unscheduled stops, fatigue
+        ServiceLevelDetector(profile),         # 120/119 dispatch, turnout, travel, pending
+        ClusterDetector(profile),              # call/alarm clusters, gas-explosion risk
     ]
 
 
