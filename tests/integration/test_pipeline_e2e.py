@@ -100,6 +100,8 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
     assert alert["status"] == "firing" and alert["kind"] == "gas_concentration_high"
     assert alert["evidence"] == ["t-802"] and alert["value"] == 26.5
     assert alert["district"] == "furong" and alert["title_zh"] == "燃气浓度超限"
+    assert alert["explanation"]["alarm_level"] == 20.0      # explained, not just raised
+    assert alert["explanation"]["deviation"] == 6.5
 
     n_valid = len(good) + 1 + len(leak)
     wait_rows(s, f"SELECT count() FROM {db}.events_lifeline FINAL", n_valid, 60, worker)
@@ -112,12 +114,15 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
         raws = {r[0] for r in client.execute(f"SELECT raw FROM {db}.dead_letters FINAL",
                                              settings={"strings_as_bytes": True})}
         alerts = client.execute(f"SELECT entity_id, status FROM {db}.alerts FINAL")
+        explained = client.execute(f"SELECT explanation FROM {db}.alerts FINAL "
+                                   "WHERE entity_id = 'GAS-FR-LEAK'")
     finally:
         client.disconnect()
     assert codes == {"bad_unit": 1, "outside_city": 1, "missing_field": 1, "in_future": 1,
                      "malformed_json": 2, "not_object": 1}
     assert b"{not json" in raws and "燃气".encode("gbk") in raws
     assert ("GAS-FR-LEAK", "firing") in alerts
+    assert '"alarm_level":20.0' in explained[0][0]
 
 
 def test_kill9_mid_stream_loses_and_duplicates_nothing(prepared: Settings,
