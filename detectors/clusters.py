@@ -39,7 +39,8 @@ from collections import deque
 from typing import Any, Mapping
 
 from city.profile import CityProfile
-from detectors.findings import FIRING, RESOLVED, EventDetector, Finding
+from detectors.findings import FIRING, RESOLVED, Finding
+from detectors.rules import RuleDetector
 from detectors.geo import Grid, cell_key, haversine_km
 from detectors.traffic import SEVERITY_RANK, district_names
 
@@ -94,9 +95,12 @@ class _Index:
             self.add(dict(it))
 
 
-class ClusterDetector(EventDetector):
+class ClusterDetector(RuleDetector):
     name = "clusters"
     streams = ("fire", "ems", "lifeline")
+    routes = {("lifeline", None): "_reading", ("ems", "call"): "_ems_call",
+              ("fire", "alarm_signal"): "_alarm_signal", ("fire", "call"): "_fire_call",
+              ("fire", "incident"): "_incident"}
 
     def __init__(self, profile: CityProfile | None = None, *, cell_km: float = 0.5,
                  ems_radius_km: float = 1.0, ems_window_s: float = 600.0, ems_min: int = 3,
@@ -148,40 +152,16 @@ class ClusterDetector(EventDetector):
         self._last_sweep = 0
         self.counters: dict[str, int] = {}
 
-    def _count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
-
     # -- protocol --------------------------------------------------------------------------
-    def update(self, stream: str, events: list[dict[str, Any]],
-               ts_ms: list[int]) -> list[Finding]:
-        out: list[Finding] = []
-        if stream not in self.streams:
-            return out
-        lifeline = stream == "lifeline"
-        for e, t in zip(events, ts_ms):
-            t = int(t)
-            if t > self.now:
-                self.now = t
-                if t - self._last_sweep >= 10_000:
-                    self._sweep(t, out)
-            try:
-                if lifeline:
-                    self._reading(e, t, out)
-                    continue
-                typ = e.get("type")
-                if stream == "ems" and typ == "call":
-                    self._ems_call(e, t, out)
-                elif stream == "fire":
-                    if typ == "alarm_signal":
-                        if e.get("signal") in ALARM_SIGNALS:
-                            self._alarm(e, t, out)
-                    elif typ == "call":
-                        self._fire_call(e, t, out)
-                    elif typ == "incident":
-                        self._incident(e, t, out)
-            except (KeyError, TypeError, ValueError):
-                self._count("bad_events")
-        return out
+    def _advance(self, t: int, out: list[Finding]) -> None:
+        if t > self.now:
+            self.now = t
+            if t - self._last_sweep >= 10_000:
+                self._sweep(t, out)
+
+    def _alarm_signal(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
+        if e.get("signal") in ALARM_SIGNALS:
+            self._alarm(e, t, out)
 
     def tick(self, now_ms: int) -> list[Finding]:
         out: list[Finding] = []

@@ -39,7 +39,8 @@ import math
 from typing import Any, Mapping
 
 from city.profile import CityProfile
-from detectors.findings import FIRING, RESOLVED, EventDetector, Finding
+from detectors.findings import FIRING, RESOLVED, Finding
+from detectors.rules import RuleDetector
 from detectors.geo import (Grid, angle_diff, bearing_deg, distance_to_path_km, haversine_km,
                            local_hour)
 from detectors.traffic import district_names
@@ -55,9 +56,10 @@ TANK_ZH = {"tank_gas": "罐区可燃气体", "tank_pressure": "罐体压力", "t
 DEFAULT_JUMP = {"tank_gas": 5.0, "tank_pressure": 150.0, "tank_temperature": 10.0}
 
 
-class HazmatDetector(EventDetector):
+class HazmatDetector(RuleDetector):
     name = "hazmat_rules"
     streams = ("hazmat",)
+    routes = {("hazmat", "vehicle_gps"): "_gps", ("hazmat", "tank_reading"): "_tank"}
 
     def __init__(self, profile: CityProfile | None = None, *, tz_hours: float | None = None,
                  stop_kmh: float = 3.0, drive_kmh: float = 5.0, max_stop_s: float = 6000.0,
@@ -169,9 +171,6 @@ class HazmatDetector(EventDetector):
         self.now = 0
         self.counters: dict[str, int] = {}
 
-    def _count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
-
     def _vehicle(self, vid: str, e: dict[str, Any], t: int) -> dict[str, Any]:
         v = self.vehicles.get(vid)
         if v is None:
@@ -189,24 +188,6 @@ class HazmatDetector(EventDetector):
         return v
 
     # -- protocol --------------------------------------------------------------------------
-    def update(self, stream: str, events: list[dict[str, Any]],
-               ts_ms: list[int]) -> list[Finding]:
-        out: list[Finding] = []
-        if stream not in self.streams:
-            return out
-        for e, t in zip(events, ts_ms):
-            t = int(t)
-            if t > self.now:
-                self.now = t
-            try:
-                if e.get("type") == "vehicle_gps":
-                    self._gps(e, t, out)
-                elif e.get("type") == "tank_reading":
-                    self._tank(e, t, out)
-            except (KeyError, TypeError, ValueError):
-                self._count("bad_events")
-        return out
-
     def tick(self, now_ms: int) -> list[Finding]:
         out: list[Finding] = []
         now = int(now_ms)

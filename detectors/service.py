@@ -39,7 +39,8 @@ import heapq
 from typing import Any
 
 from city.profile import CityProfile
-from detectors.findings import FIRING, RESOLVED, EventDetector, Finding
+from detectors.findings import FIRING, RESOLVED, Finding
+from detectors.rules import RuleDetector
 from detectors.geo import haversine_km
 from detectors.traffic import district_names
 
@@ -47,9 +48,12 @@ EMS_PENDING, EMS_TURNOUT = "ems_pending", "ems_turnout"
 FIRE_PENDING, FIRE_TURNOUT, FIRE_TRAVEL = "fire_pending", "fire_turnout", "fire_travel"
 
 
-class ServiceLevelDetector(EventDetector):
+class ServiceLevelDetector(RuleDetector):
     name = "service_level"
     streams = ("ems", "fire")
+    routes = {("ems", "call"): "_ems_call", ("ems", "unit_status"): "_ems_status",
+              ("fire", "call"): "_fire_call", ("fire", "incident"): "_fire_incident",
+              ("fire", "engine_status"): "_engine_status"}
 
     def __init__(self, profile: CityProfile | None = None, *, ems_dispatch_s: float = 180.0,
                  ems_turnout_s: float = 60.0, fire_dispatch_s: float = 60.0,
@@ -72,8 +76,6 @@ class ServiceLevelDetector(EventDetector):
         self.now = 0
         self.counters: dict[str, int] = {}
 
-    def _count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
 
     def _at(self, deadline: float, what: str, key: str, extra: str = "") -> None:
         heapq.heappush(self.heap, [int(deadline), what, key, extra])
@@ -85,29 +87,6 @@ class ServiceLevelDetector(EventDetector):
         return False
 
     # -- protocol --------------------------------------------------------------------------
-    def update(self, stream: str, events: list[dict[str, Any]],
-               ts_ms: list[int]) -> list[Finding]:
-        out: list[Finding] = []
-        if stream not in self.streams:
-            return out
-        for e, t in zip(events, ts_ms):
-            t = int(t)
-            self._advance(t, out)
-            typ = e.get("type")
-            try:
-                if stream == "ems" and typ == "call":
-                    self._ems_call(e, t)
-                elif stream == "ems" and typ == "unit_status":
-                    self._ems_status(e, t, out)
-                elif stream == "fire" and typ == "call":
-                    self._fire_call(e, t)
-                elif stream == "fire" and typ == "incident":
-                    self._fire_incident(e, t, out)
-                elif stream == "fire" and typ == "engine_status":
-                    self._engine_status(e, t, out)
-            except (KeyError, TypeError, ValueError):
-                self._count("bad_events")
-        return out
 
     def tick(self, now_ms: int) -> list[Finding]:
         out: list[Finding] = []
@@ -123,7 +102,7 @@ class ServiceLevelDetector(EventDetector):
             getattr(self, "_due_" + what)(key, extra, deadline, out)
 
     # -- EMS -----------------------------------------------------------------------------------
-    def _ems_call(self, e: dict[str, Any], t: int) -> None:
+    def _ems_call(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
         cid = e["entity_id"]
         if cid in self.ems or not self._room(self.ems):
             return
@@ -191,7 +170,7 @@ class ServiceLevelDetector(EventDetector):
                                              "unit": unit})
 
     # -- fire -----------------------------------------------------------------------------------
-    def _fire_call(self, e: dict[str, Any], t: int) -> None:
+    def _fire_call(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
         cid = e["entity_id"]
         if cid in self.fcalls or not self._room(self.fcalls):
             return

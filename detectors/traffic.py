@@ -37,7 +37,8 @@ import math
 from typing import Any
 
 from city.profile import CityProfile
-from detectors.findings import FIRING, RESOLVED, EventDetector, Finding
+from detectors.findings import FIRING, RESOLVED, Finding
+from detectors.rules import RuleDetector
 from detectors.geo import Grid, cell_key, haversine_km, local_hour
 
 _MIN = 60_000
@@ -96,9 +97,11 @@ class _Seg:
         return s
 
 
-class TrafficDetector(EventDetector):
+class TrafficDetector(RuleDetector):
     name = "traffic_incident"
     streams = ("traffic",)
+    routes = {("traffic", "segment"): "_segment", ("traffic", "accident"): "_accident",
+              ("traffic", "signal_fault"): "_fault"}
 
     def __init__(self, profile: CityProfile | None = None, *, tz_hours: float | None = None,
                  tau_s: float = 600.0, warm_readings: int = 6, sd_floor: float = 0.03,
@@ -151,31 +154,7 @@ class TrafficDetector(EventDetector):
         self.now = 0
         self.counters: dict[str, int] = {}
 
-    def _count(self, key: str, n: int = 1) -> None:
-        self.counters[key] = self.counters.get(key, 0) + n
-
     # -- protocol --------------------------------------------------------------------------
-    def update(self, stream: str, events: list[dict[str, Any]],
-               ts_ms: list[int]) -> list[Finding]:
-        out: list[Finding] = []
-        if stream not in self.streams:
-            return out
-        for e, t in zip(events, ts_ms):
-            t = int(t)
-            if t > self.now:
-                self.now = t
-            typ = e.get("type")
-            try:
-                if typ == "segment":
-                    self._segment(e, t, out)
-                elif typ == "accident":
-                    self._accident(e, t, out)
-                elif typ == "signal_fault":
-                    self._fault(e, t, out)
-            except (KeyError, TypeError, ValueError):
-                self._count("bad_events")
-        return out
-
     def tick(self, now_ms: int) -> list[Finding]:
         out: list[Finding] = []
         now = int(now_ms)
