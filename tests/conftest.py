@@ -10,8 +10,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 import pytest
 
@@ -44,6 +46,28 @@ def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 @pytest.fixture(scope="session")
 def clickhouse_settings(infra_settings: Settings) -> Settings:
     return infra_settings
+
+
+@pytest.fixture(scope="session")
+def fresh_database(clickhouse_settings: Settings) -> Callable[[str], ContextManager[Settings]]:
+    """Factory: ``with fresh_database("prefix") as s:`` gives settings for a new database of
+    its own on the session's ClickHouse, dropped afterwards."""
+
+    @contextmanager
+    def make(prefix: str) -> Iterator[Settings]:
+        from warehouse.client import connect
+        settings = clickhouse_settings.with_overrides(
+            clickhouse_database=f"{prefix}_{uuid.uuid4().hex[:12]}")
+        try:
+            yield settings
+        finally:
+            client = connect(settings, database="default")
+            try:
+                client.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse.database}")
+            finally:
+                client.disconnect()
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 from typing import Any, Iterator, Sequence
 
@@ -57,16 +56,10 @@ def simulate(start_ms: int, inject: Sequence[dict[str, Any]] = ()
 
 
 @pytest.fixture(scope="module")
-def db_settings(clickhouse_settings: Settings) -> Iterator[Settings]:
+def db_settings(fresh_database: Any) -> Iterator[Settings]:
     """The shared server with a fresh database of this module's own (dropped afterwards)."""
-    settings = clickhouse_settings.with_overrides(
-        clickhouse_database=f"mv_test_{uuid.uuid4().hex[:12]}")
-    yield settings
-    client = connect(settings, database="default")
-    try:
-        client.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse.database}")
-    finally:
-        client.disconnect()
+    with fresh_database("mv_test") as settings:
+        yield settings
 
 
 async def _insert(settings: Settings, streams: dict[str, list[dict[str, Any]]],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
+from typing import Any, Iterator
 
 import pytest
 
@@ -14,7 +14,6 @@ from schemas.records import Origin
 from schemas.validate import parse_event_time
 from simulator.generate import Simulation
 from streams.retrain import retrain_once
-from warehouse.client import connect
 from warehouse.rows import event_columns
 from warehouse.sink import Warehouse
 
@@ -22,9 +21,13 @@ pytestmark = pytest.mark.integration
 START = 1_795_600_800_000
 
 
-def test_retrain_once_fits_from_history_and_respects_the_policy(
-        clickhouse_settings: Settings) -> None:
-    s = clickhouse_settings.with_overrides(clickhouse_database=f"rt_{uuid.uuid4().hex[:10]}")
+@pytest.fixture()
+def s(fresh_database: Any) -> Iterator[Settings]:
+    with fresh_database("rt_test") as settings:
+        yield settings
+
+
+def test_retrain_once_fits_from_history_and_respects_the_policy(s: Settings) -> None:
     sim = Simulation(load_profile(), scale=0.05, seed=5, start_ms=START, incidents=0)
     rows = []
     for t in range(START + 60_000, START + 3 * 3_600_000 + 1, 60_000):
@@ -47,9 +50,6 @@ def test_retrain_once_fits_from_history_and_respects_the_policy(
             return skipped, trained, again
         finally:
             await wh.close()
-            client = connect(s, database="default")
-            client.execute(f"DROP DATABASE IF EXISTS {s.clickhouse.database}")
-            client.disconnect()
 
     assert len(rows) > 1_000
     skipped, trained, again = asyncio.run(scenario())

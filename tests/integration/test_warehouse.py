@@ -12,7 +12,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,16 +35,10 @@ T0 = 1_714_607_000_000  # 2024-05-01T23:43:20Z: batches below cross midnight (2 
 
 
 @pytest.fixture()
-def db_settings(clickhouse_settings: Settings) -> Iterator[Settings]:
+def db_settings(fresh_database: Any) -> Iterator[Settings]:
     """The shared server with a fresh database of this test's own (dropped afterwards)."""
-    settings = clickhouse_settings.with_overrides(
-        clickhouse_database=f"wh_test_{uuid.uuid4().hex[:12]}")
-    yield settings
-    client = connect(settings, database="default")
-    try:
-        client.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse.database}")
-    finally:
-        client.disconnect()
+    with fresh_database("wh_test") as settings:
+        yield settings
 
 
 def _run(settings: Settings, fn: Any, *args: Any, **kwargs: Any) -> Any:
