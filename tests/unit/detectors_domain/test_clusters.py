@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime
 from typing import Any
 
 from city.profile import haversine_km
@@ -14,6 +13,7 @@ from detectors.findings import FIRING, RESOLVED, Finding
 from detectors.geo import Grid, point_in_polygon, distance_to_path_km
 from simulator.generate import Simulation
 from unit_helpers import PROFILE
+from detectors_domain.simrun import run_sim
 
 T0 = 1768442400000
 MIN, S = 60_000, 1000
@@ -184,20 +184,6 @@ def test_snapshot_is_json_and_restores() -> None:
 
 
 # -- the simulator -------------------------------------------------------------------------
-def run_sim(sim: Simulation, det: Any, until: int, step: int = 10 * S) -> list[Finding]:
-    out: list[Finding] = []
-    t = sim.now_ms
-    while t < until:
-        t = min(t + step, until)
-        for stream, events in sim.tick(t).items():
-            if stream in det.streams and events:
-                ts = [int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000)
-                      for e in events]
-                out += det.update(stream, events, ts)
-        out += det.tick(t)
-    return out
-
-
 def first(tr: dict[str, Any], fs: list[Finding], kind: str, km: float = 1.5) -> float | None:
     ts = [(f.event_ms - tr["start_ms"]) / 1000 for f in fs
           if f.kind == kind and f.status == FIRING and f.event_ms >= tr["start_ms"] and

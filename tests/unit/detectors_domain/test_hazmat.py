@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime
 from typing import Any
 
 from city.profile import haversine_km
@@ -14,6 +13,7 @@ from detectors.geo import bearing_deg
 from detectors.hazmat import HazmatDetector
 from simulator.generate import Simulation
 from unit_helpers import PROFILE
+from detectors_domain.simrun import run_sim
 
 T0 = 1768442400000  # 2026-01-15T02:00Z = 10:00 in Changsha
 MIN, S, H = 60_000, 1000, 3_600_000
@@ -197,20 +197,6 @@ def test_snapshot_is_json_and_restores() -> None:
 
 
 # -- the simulator -------------------------------------------------------------------------
-def run_sim(sim: Simulation, det: Any, until: int, step: int = 10 * S) -> list[Finding]:
-    out: list[Finding] = []
-    t = sim.now_ms
-    while t < until:
-        t = min(t + step, until)
-        events = sim.tick(t)["hazmat"]
-        if events:
-            ts = [int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000)
-                  for e in events]
-            out += det.update("hazmat", events, ts)
-        out += det.tick(t)
-    return out
-
-
 def test_simulated_hazmat_leaks_are_stranded_vehicles_found_in_time() -> None:
     sim = Simulation(PROFILE, scale=0.05, seed=5, start_ms=T0, incidents=0)
     for i in range(4):

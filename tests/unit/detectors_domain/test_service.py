@@ -4,13 +4,13 @@ event time and by tick() when nothing else arrives; and on the simulator."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from detectors.findings import FIRING, RESOLVED, Finding
 from detectors.service import ServiceLevelDetector
 from simulator.generate import Simulation
 from unit_helpers import PROFILE
+from detectors_domain.simrun import run_sim
 
 T0 = 1768442400000
 MIN, S = 60_000, 1000
@@ -144,20 +144,6 @@ def test_snapshot_keeps_the_deadlines() -> None:
 
 
 # -- the simulator -------------------------------------------------------------------------
-def run_sim(sim: Simulation, det: Any, until: int, step: int = 10 * S) -> list[Finding]:
-    out: list[Finding] = []
-    t = sim.now_ms
-    while t < until:
-        t = min(t + step, until)
-        for stream, events in sim.tick(t).items():
-            if stream in det.streams and events:
-                ts = [int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000)
-                      for e in events]
-                out += det.update(stream, events, ts)
-        out += det.tick(t)
-    return out
-
-
 def test_on_the_simulator_normal_service_is_quiet_and_an_exhausted_fleet_is_pending() -> None:
     sim = Simulation(PROFILE, scale=0.05, seed=3, start_ms=T0, incidents=0)
     n_engines = len(sim.world.engines.ids)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from detectors.findings import FIRING, RESOLVED, Finding
 from detectors.traffic import TrafficDetector
 from simulator.generate import Simulation
 from unit_helpers import PROFILE
+from detectors_domain.simrun import run_sim
 
 T0 = 1768442400000  # 2026-01-15T02:00Z = 10:00 in Changsha
 MIN, S = 60_000, 1000
@@ -197,21 +197,6 @@ def test_snapshot_is_json_and_restores_the_same_behaviour() -> None:
 
 
 # -- the simulator -------------------------------------------------------------------------
-def run_sim(sim: Simulation, det: Any, until: int, streams: set[str],
-            step: int = 10 * S) -> list[Finding]:
-    out: list[Finding] = []
-    t = sim.now_ms
-    while t < until:
-        t = min(t + step, until)
-        for stream, events in sim.tick(t).items():
-            if stream in streams and events:
-                ts = [int(datetime.fromisoformat(e["event_time"]).timestamp() * 1000)
-                      for e in events]
-                out += det.update(stream, events, ts)
-        out += det.tick(t)
-    return out
-
-
 def first_alert(truth: dict[str, Any], fs: list[Finding], kind: str,
                 km: float = 2.0) -> float | None:
     """Seconds from the incident start to its first finding of ``kind`` (matched by entity
