@@ -10,6 +10,7 @@ from city.profile import CityProfile
 from detectors.findings import EventDetector
 from detectors.multivariate import MultivariateAnomaly, TankMultivariateAnomaly
 from detectors.clusters import ClusterDetector
+from detectors.deviation import SensorDeviation
 from detectors.hazmat import HazmatDetector
 from detectors.quality import Flatline, NoData, OutOfRangeBurst
 from detectors.service import ServiceLevelDetector
@@ -22,6 +23,7 @@ def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
         # reads 0 for hours; a pressure stuck at 0 raises its low limit anyway.
         Flatline(stream="lifeline", exempt_values=(0.0,)),
         NoData(streams=("lifeline",)),         # silent sensors (fires from tick when quiet)
+        SensorDeviation(profile),              # each sensor against its own baseline
         OutOfRangeBurst(),                     # bursts of rejected readings per sensor
         MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)
         TankMultivariateAnomaly(),
