@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from city.profile import haversine_km
 from schemas.catalog import ENGINE_STATUSES, EMS_UNIT_STATUSES
 
 from .incidents import Effect
@@ -192,15 +193,26 @@ class Fleets:
         _set(u, idx, arrived, PARKED)
         self._gps("hazmat", "vehicle_gps", u, idx, t, speed, out,
                   un_number=p["un"][idx].tolist(), hazard_class=p["hclass"][idx].tolist())
+        # Tank readings go out every TANK_EVERY-th report and, like a JT/T 808 terminal in
+        # alarm state, with every report while a reading is at or beyond its alarm level.
+        values = tank_values(self.w, u.pts, idx, t, self.effects)
         m = ((t - u.phase[idx]) // u.pts.schedule.period_ms + p["tank_off"][idx]) % TANK_EVERY == 0
+        for v, level in zip(values, self._tank_alarm()):
+            m |= v >= level
         if m.any():
-            self._tanks(u, idx[m], t[m], out)
+            self._tanks(u, idx[m], t[m], [v[m] for v in values], out)
 
-    def _tanks(self, u: Unit, idx: np.ndarray, t: np.ndarray, out: Any) -> None:
+    def _tank_alarm(self) -> list[float]:
+        """The alarm level of each tank kind (the profile's; none set: never in alarm)."""
+        lim = self.w.profile.limits
+        return [getattr(lim.get(kind), "high_alarm", None) or math.inf
+                for kind, *_ in TANK_KINDS]
+
+    def _tanks(self, u: Unit, idx: np.ndarray, t: np.ndarray, values: list[np.ndarray],
+               out: Any) -> None:
         p, n = u.pts.p, len(idx)
         la, lo = u.lat[idx].round(6), u.lon[idx].round(6)
         dist = self.w.profile.nearest_districts(la, lo)
-        values = tank_values(self.w, u.pts, idx, t, self.effects)
         for (kind, unit, code, _, _), v in zip(TANK_KINDS, values):
             out.rows("hazmat", "tank_reading", code, t, p["tank_ids"][idx].tolist(),
                      u.pts.source[idx].tolist(), dist, lat=la.tolist(), lon=lo.tolist(),
@@ -217,7 +229,25 @@ class Fleets:
         b = self.w.profile.bounds
         lat = np.clip(c_lat + r * np.cos(th) / _KM_DEG, b.lat_min + 1e-4, b.lat_max - 1e-4)
         lon = c_lon + r * np.sin(th) / (_KM_DEG * np.cos(np.radians(c_lat)))
+        lat, lon = self._away_from_no_stop(lat, lon)
         return lat, np.clip(lon, b.lon_min + 1e-4, b.lon_max - 1e-4)
+
+    def _away_from_no_stop(self, lat: np.ndarray, lon: np.ndarray,
+                           keep_km: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """Licensed loading and delivery sites are not at schools or hospitals (parking
+        there is forbidden): a destination closer than ``keep_km`` to one is moved out
+        radially. Violations are left to injected incidents, so they are labelled."""
+        prof = self.w.profile
+        places = [(z.lat, z.lon) for z in prof.schools] + \
+            [(h.lat, h.lon) for h in prof.hospitals]
+        for plat, plon in places:
+            d = haversine_km(lat, lon, plat, plon)
+            near = d < keep_km
+            if near.any():
+                k = keep_km / np.maximum(d[near], 1e-3)
+                lat[near] = plat + (lat[near] - plat) * k
+                lon[near] = plon + (lon[near] - plon) * k
+        return lat, lon
 
     # -- actions -------------------------------------------------------------------------
     def dispatch_ambulance(self, t: int, call_id: str, lat: float, lon: float, out: Any) -> None:
