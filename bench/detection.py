@@ -6,9 +6,13 @@ stream: decode, validate, enrich, detect; plus the detectors' wall-clock ``tick`
 scores the alerts against the ground truth:
 
   * recall per incident type: an incident counts as detected when a firing alert lies
-    within ``--radius-km`` of it between its start (minus 60 s) and its end;
+    within ``--radius-km`` of it, or is about one of its entities, between its start
+    (minus 60 s) and its end;
   * time from incident start to its first alert (median, p90), in event time;
-  * false alerts per hour city-wide: firing alerts that match no incident.
+  * false alerts per hour city-wide: firing alerts that match no incident, counted for
+    severity minor and above (what reaches the command hall; the target) and separately
+    for ``info`` notices (compliance findings such as a service-level miss, routed to the
+    agency concerned rather than shown as alerts).
 
 Usage: python bench/detection.py [--scale 1] [--hours 1] [--incidents-per-hour 12]
 """
@@ -90,6 +94,7 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], radius_km: 
     a_ms = np.array([parse_event_time(a["event_time"]) for a in firing], dtype=np.int64)
     a_lat = np.array([a["lat"] if a["lat"] is not None else np.nan for a in firing])
     a_lon = np.array([a["lon"] if a["lon"] is not None else np.nan for a in firing])
+    a_ent = np.array([a["entity_id"] for a in firing], dtype=object)
     matched = np.zeros(len(firing), dtype=bool)
     per_type: dict[str, dict[str, Any]] = {k: {"n": 0, "hit": 0, "delays": []} for k in KINDS}
     for inc in truth:
@@ -97,7 +102,10 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], radius_km: 
         row["n"] += 1
         if not len(firing):
             continue
-        near = haversine_km(a_lat, a_lon, inc["lat"], inc["lon"]) <= radius_km
+        # Near the spot, or on one of the incident's own entities (the segments jammed
+        # behind an accident can lie farther than the radius in a sparse district).
+        near = (haversine_km(a_lat, a_lon, inc["lat"], inc["lon"]) <= radius_km) | \
+            np.isin(a_ent, inc["entities"])
         when = (a_ms >= inc["start_ms"] - 60_000) & (a_ms <= inc["end_ms"])
         hits = np.flatnonzero(near & when)
         matched[hits] = True
@@ -132,8 +140,10 @@ def main() -> int:
         med, p90 = (np.median(d), np.percentile(d, 90)) if len(d) else (np.nan, np.nan)
         print(f"  {kind:<18} {row['n']:>3} {recall:>7.0%} {med:>9.0f} {p90:>7.0f}")
     serious = sum(n for k, n in false_kinds.items() if not k.endswith("/info"))
-    print(f"  false alerts: {false} ({false / args.hours:.1f} per hour city-wide; "
-          f"{serious / args.hours:.1f} per hour of severity minor and above)")
+    print(f"  false alerts (severity minor and above): {serious} = "
+          f"{serious / args.hours:.1f} per hour city-wide (target < 5)")
+    print(f"  unmatched info notices: {false - serious} = "
+          f"{(false - serious) / args.hours:.1f} per hour")
     print(f"  unmatched by kind/severity: "
           f"{dict(sorted(false_kinds.items(), key=lambda kv: -kv[1]))}")
     print(f"  firing alerts in all: {len(firing)}")
