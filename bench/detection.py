@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from city.profile import haversine_km, load_profile  # noqa: E402
-from detectors.plan import build_event_detectors  # noqa: E402
+from detectors.plan import build_event_detectors, build_partition_detectors  # noqa: E402
 from schemas.catalog import INPUT_STREAMS  # noqa: E402
 from schemas.validate import Policy, parse_event_time  # noqa: E402
 from schemas.wire import encode_batch  # noqa: E402
@@ -53,8 +53,9 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
     sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=per_hour)
     policy = Policy.for_city(profile, max_lateness_s=24 * 3600)
     detectors = build_event_detectors(profile)
-    steps = {s: StreamStep(s, profile, policy, event_detectors=detectors)
-             for s in INPUT_STREAMS}
+    per_partition = build_partition_detectors(profile)
+    steps = {s: StreamStep(s, profile, policy, event_detectors=detectors,
+                           partition_detectors=per_partition) for s in INPUT_STREAMS}
     alerts: list[dict[str, Any]] = []
     n_events = 0
     offsets: dict[str, int] = defaultdict(int)
@@ -77,8 +78,9 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
             if result.dead:
                 raise AssertionError(f"simulated events rejected: {result.dead[:2]}")
             alerts.extend(result.alerts)
-        for det in detectors:
-            alerts.extend(finding_alert(f, profile, t) for f in det.tick(t))
+        ticked = [f for det in detectors for f in det.tick(t)]
+        ticked += [f for step in steps.values() for f in step.detection.tick(t)]
+        alerts.extend(finding_alert(f, profile, t) for f in ticked)
         t_sim += c1 - c0
         t_detect += time.perf_counter() - c1
     firing = [a for a in alerts if a["status"] == "firing"]

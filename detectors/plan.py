@@ -2,9 +2,18 @@
 
 Each detector lists the streams it watches; the first is its owner (its state is kept in
 that stream's state table). Limits run inside every stream that carries measurements.
+
+Per-entity detectors whose state is only about one entity (a sensor's own baseline) run per
+*source partition*, like limits: their state is checkpointed to that partition of the
+changelog and moves with it on a rebalance, and each snapshot stays small (one partition's
+sensors, not the city's). :func:`build_partition_detectors` declares them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 from city.profile import CityProfile
 from detectors.findings import EventDetector
@@ -23,7 +32,6 @@ def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
         # reads 0 for hours; a pressure stuck at 0 raises its low limit anyway.
         Flatline(stream="lifeline", exempt_values=(0.0,)),
         NoData(streams=("lifeline",)),         # silent sensors (fires from tick when quiet)
-        SensorDeviation(profile),              # each sensor against its own baseline
         OutOfRangeBurst(),                     # bursts of rejected readings per sensor
         MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)
         TankMultivariateAnomaly(),
@@ -31,6 +39,23 @@ def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
         HazmatDetector(profile),               # geofences, unscheduled stops, fatigue
         ServiceLevelDetector(profile),         # 120/119 dispatch, turnout, travel, pending
         ClusterDetector(profile),              # call/alarm clusters, gas-explosion risk
+    ]
+
+
+@dataclass(frozen=True)
+class PartitionDetector:
+    """A per-entity detector built once per source partition of the streams it watches."""
+
+    name: str
+    streams: tuple[str, ...]
+    build: Callable[[], EventDetector]
+
+
+def build_partition_detectors(profile: CityProfile) -> list[PartitionDetector]:
+    return [
+        # each sensor against its own recent baseline (early, before the alarm level)
+        PartitionDetector(SensorDeviation.name, SensorDeviation.streams,
+                          partial(SensorDeviation, profile)),
     ]
 
 

@@ -27,7 +27,7 @@ from streams.alerting_bridge import finding_alert
 from streams.flush import FlushBuffer
 from streams.state import StateStore
 from detectors.multivariate import RetrainPolicy
-from detectors.plan import build_event_detectors, trainable
+from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
 from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
@@ -106,9 +106,12 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                               headers=dead_letter_headers(rec)))
 
     detectors = build_event_detectors(profile)
-    stores = []
+    per_partition = build_partition_detectors(profile)
+    stores, steps = [], []
     for stream in INPUT_STREAMS:
-        step = StreamStep(stream, profile, policy, limits, detectors)
+        step = StreamStep(stream, profile, policy, limits, detectors,
+                          partition_detectors=per_partition)
+        steps.append(step)
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
                                    publish_dead, alerts_topic, clock))
@@ -132,11 +135,12 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     async def tick_detectors() -> None:
         """Time-driven findings (NoData, pending calls, window close) when streams go quiet."""
         now = clock()
-        for det in detectors:
-            for finding in det.tick(now):
-                alert = finding_alert(finding, profile, now)
-                await alerts_topic.send(key=alert["fingerprint"].encode(),
-                                        value=orjson.dumps(alert))
+        findings = [f for det in detectors for f in det.tick(now)]
+        findings += [f for step in steps for f in step.detection.tick(now)]
+        for finding in findings:
+            alert = finding_alert(finding, profile, now)
+            await alerts_topic.send(key=alert["fingerprint"].encode(),
+                                    value=orjson.dumps(alert))
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint_detectors() -> None:

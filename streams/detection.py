@@ -18,6 +18,7 @@ import numpy as np
 from city.profile import CityProfile
 from detectors.findings import EventDetector, Finding
 from detectors.limits import LimitDetector, levels_from_profile
+from detectors.plan import PartitionDetector
 from schemas.catalog import STREAMS
 from schemas.records import Origin
 from streams.alerting_bridge import limit_finding
@@ -30,7 +31,8 @@ REJECTS = "deadletter"  # the pseudo-stream name under which detectors receive r
 class DetectionStage:
     def __init__(self, stream: str, profile: CityProfile,
                  event_detectors: Sequence[EventDetector] = (),
-                 out_of_order_ms: int = 60_000) -> None:
+                 out_of_order_ms: int = 60_000,
+                 partition_detectors: Sequence[PartitionDetector] = ()) -> None:
         self.stream = stream
         self.measured = any(t.measured for t in STREAMS[stream].types.values())
         self._levels = levels_from_profile(profile.limits)
@@ -38,6 +40,9 @@ class DetectionStage:
         # and is checkpointed per partition (see streams.app).
         self.limits: dict[int, LimitDetector] = {}
         self.dirty: set[int] = set()
+        # Per-entity detectors, one set per source partition (like limits).
+        self.partition_specs = [p for p in partition_detectors if stream in p.streams]
+        self.partitioned: dict[int, dict[str, EventDetector]] = {}
         self.event_detectors = [d for d in event_detectors if stream in d.streams]
         # Detectors of rejected readings (e.g. out-of-range bursts) see this stream's rejects.
         self.reject_detectors = [d for d in event_detectors if REJECTS in d.streams]
@@ -51,6 +56,19 @@ class DetectionStage:
             det = self.limits[partition] = LimitDetector(self._levels)
         return det
 
+    def partition_detectors(self, partition: int) -> dict[str, EventDetector]:
+        dets = self.partitioned.get(partition)
+        if dets is None:
+            dets = self.partitioned[partition] = {p.name: p.build()
+                                                  for p in self.partition_specs}
+        return dets
+
+    def tick(self, now_ms: int) -> list[Finding]:
+        """Advance the per-partition detectors' clocks (the shared ones are ticked once
+        by the caller, not per stream)."""
+        return [f for dets in self.partitioned.values() for d in dets.values()
+                for f in d.tick(now_ms)]
+
     def run(self, rows: list[Row]) -> list[Finding]:
         """Detect over validated events (any order); return the findings."""
         if not rows:
@@ -59,6 +77,8 @@ class DetectionStage:
         findings: list[Finding] = []
         if self.measured:
             findings.extend(self._limits(fresh))
+        if self.partition_specs:
+            findings.extend(self._per_partition(fresh))
         if self.event_detectors:
             events = [r[0] for r in fresh]
             ts = [r[1] for r in fresh]
@@ -92,13 +112,17 @@ class DetectionStage:
             fresh.append(r)
         return fresh
 
-    def _limits(self, rows: list[Row]) -> list[Finding]:
-        by_partition: dict[int, list[Row]] = {}
-        for r in rows:
-            if "kind" in r[0]:
-                by_partition.setdefault(r[2].partition, []).append(r)
+    def _per_partition(self, rows: list[Row]) -> list[Finding]:
         out = []
-        for partition, part in by_partition.items():
+        for partition, part in _by_partition(rows).items():
+            events, ts = [r[0] for r in part], [r[1] for r in part]
+            for det in self.partition_detectors(partition).values():
+                out.extend(det.update(self.stream, events, ts))
+        return out
+
+    def _limits(self, rows: list[Row]) -> list[Finding]:
+        out = []
+        for partition, part in _by_partition([r for r in rows if "kind" in r[0]]).items():
             transitions = self.limit_detector(partition).update(
                 [r[0]["entity_id"] for r in part], [r[0]["kind"] for r in part],
                 np.fromiter((r[0]["value"] for r in part), dtype=np.float64, count=len(part)))
@@ -107,3 +131,11 @@ class DetectionStage:
             out.extend(limit_finding(t, part[t.index][0], part[t.index][1], self.stream)
                        for t in transitions)
         return out
+
+
+def _by_partition(rows: list[Row]) -> dict[int, list[Row]]:
+    """Rows by source partition, each keeping the given (event-time) order."""
+    out: dict[int, list[Row]] = {}
+    for r in rows:
+        out.setdefault(r[2].partition, []).append(r)
+    return out

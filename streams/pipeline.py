@@ -16,6 +16,7 @@ import orjson
 
 from city.profile import CityProfile
 from detectors.findings import EventDetector
+from detectors.plan import PartitionDetector
 from schemas import errors as E
 from schemas.catalog import STREAMS
 from schemas.errors import ValidationError
@@ -61,14 +62,16 @@ class StreamStep:
 
     def __init__(self, stream: str, profile: CityProfile, policy: Policy,
                  limits: Limits = Limits(), event_detectors: Sequence[EventDetector] = (),
-                 out_of_order_ms: int = 60_000) -> None:
+                 out_of_order_ms: int = 60_000,
+                 partition_detectors: Sequence[PartitionDetector] = ()) -> None:
         if stream not in STREAMS:
             raise ValueError(f"unknown stream {stream!r}")
         self.stream = stream
         self.profile = profile
         self.validator = EventValidator(stream, policy)
         self.limits = limits
-        self.detection = DetectionStage(stream, profile, event_detectors, out_of_order_ms)
+        self.detection = DetectionStage(stream, profile, event_detectors, out_of_order_ms,
+                                        partition_detectors)
 
     @property
     def measured(self) -> bool:

@@ -1,7 +1,9 @@
 """Detector state checkpoints in Faust tables (one table per input stream).
 
 Keys: ``limits:<partition>`` holds the limit detector of that source partition (written to
-that changelog partition, so it moves with the partition); ``det:<name>`` holds an
+that changelog partition, so it moves with the partition; saved when it changed, before the
+messages are acked); ``pdet:<name>:<partition>`` holds a per-partition detector (a sensor's
+baseline: written to that partition too, every checkpoint interval); ``det:<name>`` holds an
 event-level detector's snapshot (written to partition 0 of its owner stream's table).
 Tansu has no log compaction: the changelog grows with checkpoints; production Kafka compacts.
 """
@@ -37,20 +39,26 @@ class StateStore:
         snap = self.table.data.get(f"limits:{partition}")
         if snap:
             self.stage.limit_detector(partition).restore(orjson.loads(snap))
+        for name, det in self.stage.partition_detectors(partition).items():
+            self._restore_one(det, f"pdet:{name}:{partition}")
         if not self._detectors_restored:
             self._detectors_restored = True
             for det in self.owned:
-                snap = self.table.data.get(f"det:{det.name}")
-                if snap:
-                    try:
-                        det.restore(orjson.loads(snap))
-                    except Exception:  # a snapshot of an older version: start afresh
-                        log.exception("cannot restore %s; starting with empty state", det.name)
+                self._restore_one(det, f"det:{det.name}")
+
+    def _restore_one(self, det: EventDetector, key: str) -> None:
+        snap = self.table.data.get(key)
+        if snap:
+            try:
+                det.restore(orjson.loads(snap))
+            except Exception:  # a snapshot of an older version: start afresh
+                log.exception("cannot restore %s; starting with empty state", key)
 
     def forget(self, partition: int) -> None:
         """A revoked partition: its state is re-read from the table if it comes back."""
         self._restored.discard(partition)
         self.stage.limits.pop(partition, None)
+        self.stage.partitioned.pop(partition, None)
         self.stage.dirty.discard(partition)
 
     async def checkpoint_limits(self) -> None:
@@ -64,6 +72,9 @@ class StateStore:
 
     async def checkpoint_detectors(self) -> None:
         sent = [self._put(0, f"det:{det.name}", det.snapshot()) for det in self.owned]
+        sent += [self._put(partition, f"pdet:{name}:{partition}", det.snapshot())
+                 for partition, dets in sorted(self.stage.partitioned.items())
+                 for name, det in dets.items()]
         if sent:
             await asyncio.gather(*sent)
 

@@ -82,3 +82,76 @@ def test_rejected_readings_feed_the_out_of_range_burst_detector() -> None:
     assert [d["code"] for d in result.dead] == ["out_of_range"] * 3
     assert [(a["kind"], a["entity_id"], a["status"]) for a in result.alerts] == [
         ("sensor_out_of_range_burst", "GAS-BROKEN", "firing")]
+
+
+class _Counter(EventDetector):
+    """Counts the events it sees; its snapshot is the count."""
+
+    name = "counter"
+    streams = ("lifeline",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, stream: str, events: list[dict[str, Any]],
+               ts_ms: list[int]) -> list[Finding]:
+        self.n += len(events)
+        return []
+
+    def snapshot(self) -> Any:
+        return {"n": self.n}
+
+    def restore(self, state: Any) -> None:
+        self.n = state["n"]
+
+
+def _per_partition_stage() -> DetectionStage:
+    from detectors.plan import PartitionDetector
+    spec = PartitionDetector("counter", ("lifeline",), _Counter)
+    return DetectionStage("lifeline", PROFILE, partition_detectors=[spec])
+
+
+def test_per_partition_detectors_see_only_their_partitions_events() -> None:
+    stage = _per_partition_stage()
+    p1 = Origin("citycc.lifeline", 1, 0)
+    stage.run([reading(1, NOW_MS, 1.0), (reading(2, NOW_MS, 1.0, "GAS-2")[0], NOW_MS, p1),
+               (reading(3, NOW_MS + 1, 1.0, "GAS-2")[0], NOW_MS + 1, p1)])
+    assert stage.partition_detectors(0)["counter"].n == 1
+    assert stage.partition_detectors(1)["counter"].n == 2
+    assert stage.partition_detectors(0)["counter"] is not stage.partition_detectors(1)["counter"]
+    assert DetectionStage("traffic", PROFILE, partition_detectors=stage.partition_specs) \
+        .partition_specs == []
+
+
+class _Table:
+    """The two things StateStore uses of a Faust table: ``data`` and ``send_changelog``."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.sent: list[tuple[int, str]] = []
+
+    def send_changelog(self, partition: int, key: str, value: str) -> Any:
+        self.sent.append((partition, key))
+        import asyncio
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+
+def test_per_partition_state_is_checkpointed_to_its_partition_and_restored() -> None:
+    import asyncio
+    from streams.state import StateStore
+    stage = _per_partition_stage()
+    table = _Table()
+    store = StateStore(table, stage, [])
+    p3 = Origin("citycc.lifeline", 3, 0)
+    store.restore(3)
+    stage.run([(reading(1, NOW_MS, 1.0)[0], NOW_MS, p3),
+               (reading(2, NOW_MS + 1, 1.0)[0], NOW_MS + 1, p3)])
+    asyncio.run(store.checkpoint_detectors())
+    assert table.sent == [(3, "pdet:counter:3")]
+    # the partition is revoked and comes back: its state is read back from the table
+    store.forget(3)
+    assert 3 not in stage.partitioned
+    store.restore(3)
+    assert stage.partition_detectors(3)["counter"].n == 2
