@@ -1,0 +1,88 @@
+"""Alert labels and label matchers: the one vocabulary of routing, inhibition and silences.
+
+An alert's labels are the fields that say *what* is wrong *where* (kind, detector, severity,
+stream, entity, district) plus any extra ``labels`` the alert carries (building, segment,
+agency, ...). Matchers follow Alertmanager: ``=``, ``!=``, ``=~``, ``!~``; regexes are fully
+anchored, and a label that is absent matches as the empty string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+LABEL_FIELDS = ("kind", "detector", "severity", "stream", "entity_id", "district")
+OPS = ("=", "!=", "=~", "!~")
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+
+
+class LabelError(ValueError):
+    """A matcher or label set that cannot be used (the message names what and why)."""
+
+
+def labels_of(alert: Mapping[str, Any]) -> dict[str, str]:
+    """The label set of an alert message (``schemas.records.make_alert`` plus ``labels``)."""
+    out = {k: str(alert[k]) for k in LABEL_FIELDS if alert.get(k) not in (None, "")}
+    extra = alert.get("labels")
+    if isinstance(extra, Mapping):
+        out.update({str(k): str(v) for k, v in extra.items() if v not in (None, "")})
+    return out
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    op: str
+    value: str
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise LabelError(f"matcher {self.name!r}: unknown operator {self.op!r}; "
+                             f"use one of {OPS}")
+        if self.op in ("=~", "!~"):
+            try:
+                object.__setattr__(self, "_regex", re.compile(self.value))
+            except re.error as exc:
+                raise LabelError(f"matcher {self.name!r}: bad regex {self.value!r}: "
+                                 f"{exc}") from exc
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        v = labels.get(self.name, "")
+        if self.op == "=":
+            return v == self.value
+        if self.op == "!=":
+            return v != self.value
+        hit = self._regex.fullmatch(v) is not None  # type: ignore[union-attr]
+        return hit if self.op == "=~" else not hit
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value}"
+
+
+def parse_matcher(text: str) -> Matcher:
+    """``'severity=~critical|major'`` -> Matcher; a clear LabelError otherwise."""
+    m = _MATCHER.match(text if isinstance(text, str) else "")
+    if not m:
+        raise LabelError(f"bad matcher {text!r}: expected name=value, name!=value, "
+                         f"name=~regex or name!~regex")
+    value = m.group(3)
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return Matcher(m.group(1), m.group(2), value)
+
+
+def parse_matchers(items: Iterable[str] | Mapping[str, str] | None) -> tuple[Matcher, ...]:
+    """Matchers from a list of strings or a ``{name: value}`` mapping (equality)."""
+    if items is None:
+        return ()
+    if isinstance(items, Mapping):
+        return tuple(Matcher(str(k), "=", str(v)) for k, v in items.items())
+    if isinstance(items, str):
+        raise LabelError(f"matchers must be a list, not the string {items!r}")
+    return tuple(parse_matcher(i) for i in items)
+
+
+def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)

@@ -1,0 +1,84 @@
+"""alerting.labels: label sets of alert messages and Alertmanager-style matchers."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerting.labels import LabelError, Matcher, labels_of, matches_all, parse_matcher, \
+    parse_matchers
+from schemas.records import make_alert
+
+LABELS = {"kind": "fire_alarm", "severity": "major", "district": "yuelu", "building": "B-7"}
+
+
+def alert(**extra: object) -> dict[str, object]:
+    a = make_alert(detector="clusters", kind="fire_alarm", status="firing", severity="major",
+                   stream="fire", entity_id="B-7", district="yuelu", district_zh="岳麓区",
+                   district_en="Yuelu", lat=28.2, lon=112.9, event_time="2025-06-01T08:00:00Z",
+                   value=1.0, threshold=0.0, unit="", title_zh="火警", title_en="Fire alarm",
+                   evidence=["e1"], detected_at="2025-06-01T08:00:01Z")
+    a.update(extra)
+    return a
+
+
+def test_labels_of_an_alert_are_its_identity_fields_plus_extra_labels() -> None:
+    assert labels_of(alert(labels={"building": "B-7", "floor": 3, "empty": ""})) == {
+        "kind": "fire_alarm", "detector": "clusters", "severity": "major", "stream": "fire",
+        "entity_id": "B-7", "district": "yuelu", "building": "B-7", "floor": "3"}
+
+
+def test_labels_of_drops_empty_fields() -> None:
+    assert "district" not in labels_of(alert(district=""))
+
+
+@pytest.mark.parametrize("text, labels, expected", [
+    ("kind=fire_alarm", LABELS, True),
+    ("kind=fire", LABELS, False),
+    ("kind!=fire_alarm", LABELS, False),
+    ("kind!=gas_concentration_high", LABELS, True),
+    ('severity=~"critical|major"', LABELS, True),
+    ("severity=~critical|major", LABELS, True),
+    ("severity=~crit", LABELS, False),          # regexes are fully anchored
+    ("kind=~fire", LABELS, False),
+    ("kind=~fire.*", LABELS, True),
+    ("kind!~fire.*", LABELS, False),
+    ("floor=", LABELS, True),                   # an absent label matches the empty string
+    ("floor!=", LABELS, False),
+    ("floor=~.+", LABELS, False),
+    ("building=~.+", LABELS, True),
+    ('reason="under repair"', {"reason": "under repair"}, True),
+    ("  kind = fire_alarm  ", LABELS, True),
+])
+def test_matchers(text: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_matcher(text).matches(labels) is expected
+
+
+@pytest.mark.parametrize("text", ["", "kind", "=x", "1kind=x", "kind=~(", 42])
+def test_bad_matchers_are_refused_with_the_text(text: object) -> None:
+    with pytest.raises(LabelError) as err:
+        parse_matcher(text)  # type: ignore[arg-type]
+    assert repr(text) in str(err.value) or "kind" in str(err.value)
+
+
+def test_a_value_may_start_with_an_operator_character() -> None:
+    assert parse_matcher("kind==x") == Matcher("kind", "=", "=x")
+
+
+def test_unknown_operator() -> None:
+    with pytest.raises(LabelError, match="unknown operator"):
+        Matcher("kind", "~=", "x")
+
+
+def test_parse_matchers_forms() -> None:
+    assert parse_matchers(None) == ()
+    assert parse_matchers({"kind": "fire_alarm"}) == (Matcher("kind", "=", "fire_alarm"),)
+    assert [str(m) for m in parse_matchers(["a=1", "b!~x.*"])] == ["a=1", "b!~x.*"]
+    with pytest.raises(LabelError, match="must be a list"):
+        parse_matchers("kind=fire_alarm")
+
+
+def test_matches_all_is_a_conjunction() -> None:
+    ms = parse_matchers(["kind=fire_alarm", "district=yuelu"])
+    assert matches_all(ms, LABELS)
+    assert not matches_all(ms, {**LABELS, "district": "kaifu"})
+    assert matches_all((), LABELS)
