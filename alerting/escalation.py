@@ -1,0 +1,298 @@
+"""Escalation: who is paged, and when, while an alert stays firing and unacknowledged.
+
+A policy (PagerDuty-style) is a list of levels: level 1 is paged when the alert starts
+firing; each level's ``after_s`` is how long it has to acknowledge before the next level
+is paged; after the last level's time the policy loops, ``repeat`` more times. An ack,
+a resolve or flapping stops it; an un-ack, a re-trigger or a new occurrence starts it again
+from level 1. The :class:`Escalator` follows the lifecycle's AlertEvents; time comes from
+the events and from ``tick(now_ms)`` (a heap of deadlines, no scan). Also: the severity an
+incident reaches as it grows. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from alerting.labels import LabelError, Matcher, matches_all, parse_matchers
+from alerting.lifecycle import FIRE, FIRING, FLAPPING, FORGET, REFIRE, RETRIGGER, UNACK, \
+    UNFLAPPING, AlertEvent
+from schemas.records import SEVERITIES, stable_id
+
+_RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
+
+
+class EscalationError(ValueError):
+    """Escalation configuration that cannot be used; ``path`` says where (``policies[1].
+    levels[0].after_s``), ``reason`` what is wrong."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+@dataclass(frozen=True)
+class Level:
+    after_s: float
+    notify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    matchers: tuple[Matcher, ...]
+    levels: tuple[Level, ...]
+    repeat: int = 0
+
+    @property
+    def steps(self) -> int:
+        """Pages one escalation can send: every level, in every round."""
+        return len(self.levels) * (self.repeat + 1)
+
+    def offset_ms(self, step: int) -> int:
+        """When page ``step`` (0-based, across rounds) is due, after the escalation started."""
+        rnd, lvl = divmod(step, len(self.levels))
+        round_ms = sum(_ms(x.after_s) for x in self.levels)
+        return rnd * round_ms + sum(_ms(x.after_s) for x in self.levels[:lvl])
+
+
+@dataclass(frozen=True)
+class SeverityRule:
+    """An incident with at least ``min_alerts`` alerts and ``min_streams`` streams is at
+    least ``severity``."""
+
+    severity: str
+    min_alerts: int = 0
+    min_streams: int = 0
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    policies: tuple[Policy, ...] = ()
+    severity: tuple[SeverityRule, ...] = ()
+
+    def policy_for(self, labels: Mapping[str, str]) -> Policy | None:
+        """The first policy whose matchers all match (config order decides)."""
+        return next((p for p in self.policies if matches_all(p.matchers, labels)), None)
+
+    def policy(self, name: str) -> Policy | None:
+        return next((p for p in self.policies if p.name == name), None)
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _keys(d: Any, path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> None:
+    if not isinstance(d, Mapping):
+        raise EscalationError(path or "escalation", f"must be a mapping, not {type(d).__name__}")
+    for k in d:
+        if k not in allowed:
+            raise EscalationError(f"{path}.{k}" if path else str(k),
+                                  f"unknown key; expected one of {list(allowed)}")
+    for k in required:
+        if k not in d:
+            raise EscalationError(f"{path}.{k}" if path else k, "is required")
+
+
+def _int(v: Any, path: str, lo: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise EscalationError(path, f"must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _list(v: Any, path: str, empty: bool = False) -> list[Any]:
+    if v is None and empty:
+        return []
+    if not isinstance(v, list) or not (v or empty):
+        raise EscalationError(path, f"must be a {'' if empty else 'non-empty '}list, "
+                                    f"not {type(v).__name__}")
+    return v
+
+
+def parse_escalation(config: Mapping[str, Any] | None) -> EscalationConfig:
+    """``{policies: [{name, matchers, levels: [{after_s, notify}], repeat}], severity:
+    [{severity, min_alerts, min_streams}]}`` (the YAML section) -> EscalationConfig."""
+    if config is None:
+        return EscalationConfig()
+    _keys(config, "", ("policies", "severity"))
+    policies, names = [], set()
+    for i, p in enumerate(_list(config.get("policies"), "policies", empty=True)):
+        at = f"policies[{i}]"
+        _keys(p, at, ("name", "matchers", "levels", "repeat"), ("name", "levels"))
+        name = p["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise EscalationError(f"{at}.name", "must be a non-empty string")
+        if name in names:
+            raise EscalationError(f"{at}.name", f"duplicate policy name {name!r}")
+        names.add(name)
+        try:
+            matchers = parse_matchers(p.get("matchers"))
+        except LabelError as exc:
+            raise EscalationError(f"{at}.matchers", str(exc)) from exc
+        levels = []
+        for j, lv in enumerate(_list(p["levels"], f"{at}.levels")):
+            lat = f"{at}.levels[{j}]"
+            _keys(lv, lat, ("after_s", "notify"), ("after_s", "notify"))
+            after = lv["after_s"]
+            if isinstance(after, bool) or not isinstance(after, (int, float)) \
+                    or not 0 < after < 10 ** 7:
+                raise EscalationError(f"{lat}.after_s", f"must be seconds > 0, got {after!r}")
+            targets = _list(lv["notify"], f"{lat}.notify")
+            if not all(isinstance(t, str) and t.strip() for t in targets):
+                raise EscalationError(f"{lat}.notify", "targets must be non-empty strings")
+            levels.append(Level(float(after), tuple(targets)))
+        policies.append(Policy(name, matchers, tuple(levels),
+                               _int(p.get("repeat", 0), f"{at}.repeat")))
+    rules = []
+    for i, r in enumerate(_list(config.get("severity"), "severity", empty=True)):
+        at = f"severity[{i}]"
+        _keys(r, at, ("severity", "min_alerts", "min_streams"), ("severity",))
+        if r["severity"] not in SEVERITIES:
+            raise EscalationError(f"{at}.severity", f"must be one of {SEVERITIES}")
+        rule = SeverityRule(r["severity"], _int(r.get("min_alerts", 0), f"{at}.min_alerts"),
+                            _int(r.get("min_streams", 0), f"{at}.min_streams"))
+        if not rule.min_alerts and not rule.min_streams:
+            raise EscalationError(at, "needs min_alerts or min_streams (else it always applies)")
+        rules.append(rule)
+    return EscalationConfig(tuple(policies), tuple(rules))
+
+
+def incident_severity(base: str, alert_count: int, stream_count: int,
+                      rules: Iterable[SeverityRule]) -> str:
+    """The severity of an incident: the most severe of its own (``base``, e.g. its worst
+    alert's) and of every rule its size meets. It only ever rises as the incident grows."""
+    best = SEVERITIES.index(base)
+    for r in rules:
+        if alert_count >= r.min_alerts and stream_count >= r.min_streams:
+            best = min(best, SEVERITIES.index(r.severity))
+    return SEVERITIES[best]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One escalation step to send. ``key`` is deterministic (the event that started the
+    escalation, and the step), so a page computed twice is delivered once."""
+
+    key: str
+    fingerprint: str
+    occurrence: int
+    policy: str
+    round: int          # 0 = first pass through the levels
+    level: int          # 1-based
+    targets: tuple[str, ...]
+    due_ms: int
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class _Run:
+    policy: str
+    start_id: str       # event_id of the event that (re)started the escalation
+    start_ms: int
+    occurrence: int
+    step: int           # the next page to send
+    labels: tuple[tuple[str, str], ...]
+
+
+class Escalator:
+    """Running escalations by fingerprint; feed it every AlertEvent and tick it."""
+
+    def __init__(self, config: EscalationConfig) -> None:
+        self.config = config
+        self._runs: dict[str, _Run] = {}
+        self._flapping: set[str] = set()
+        self._heap: list[tuple[int, int, str, str, int]] = []  # due, order, fp, start, step
+        self._order = itertools.count()
+
+    def observe(self, ev: AlertEvent) -> list[Page]:
+        """Start, restart or stop the alert's escalation; returns the page due right away
+        (level 1) when one starts."""
+        fp = ev.fingerprint
+        if ev.action in (FLAPPING, UNFLAPPING, FORGET):
+            self._flapping.discard(fp)
+            if ev.action == FLAPPING:
+                self._flapping.add(fp)
+        run = self._runs.get(fp)
+        held = ev.action in (FIRE, REFIRE, RETRIGGER) and not ev.notify  # lifecycle: flapping
+        if ev.to_state != FIRING or fp in self._flapping or held or ev.action == FORGET:
+            self._runs.pop(fp, None)
+            return []
+        policy = self.config.policy_for(dict(ev.labels))
+        if policy is None:
+            self._runs.pop(fp, None)
+            return []
+        if run is not None and ev.action not in _RESTARTS and run.policy == policy.name:
+            run.labels = ev.labels
+            return []
+        self._runs[fp] = _Run(policy.name, ev.event_id, ev.at_ms, ev.occurrence, 0, ev.labels)
+        return self._advance(fp, ev.at_ms)
+
+    def tick(self, now_ms: int) -> list[Page]:
+        """Pages whose time has come (in due order; a long pause sends each missed one)."""
+        out: list[Page] = []
+        while self._heap and self._heap[0][0] <= now_ms:
+            _, _, fp, start_id, step = heapq.heappop(self._heap)
+            run = self._runs.get(fp)
+            if run is not None and run.start_id == start_id and run.step == step:
+                out.extend(self._advance(fp, now_ms))
+        return out
+
+    def _advance(self, fp: str, now_ms: int) -> list[Page]:
+        """Send every step of ``fp`` that is due by ``now_ms``; schedule the next one. A run
+        that has sent its last step stays (so later events do not start it over)."""
+        run = self._runs[fp]
+        policy = self.config.policy(run.policy)
+        out = []
+        while policy is not None and run.step < policy.steps:
+            due = run.start_ms + policy.offset_ms(run.step)
+            if due > now_ms:
+                heapq.heappush(self._heap, (due, next(self._order), fp, run.start_id, run.step))
+                return out
+            rnd, lvl = divmod(run.step, len(policy.levels))
+            out.append(Page(stable_id("page", run.start_id, run.step), fp, run.occurrence,
+                            policy.name, rnd, lvl + 1, policy.levels[lvl].notify, due,
+                            run.labels))
+            run.step += 1
+        return out
+
+    def running(self, fingerprint: str) -> dict[str, Any] | None:
+        run = self._runs.get(fingerprint)
+        return None if run is None else _dump(run)
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state; the heap is rebuilt on restore."""
+        return {"version": 1, "flapping": sorted(self._flapping),
+                "runs": [{"fingerprint": fp, **_dump(r)} for fp, r in sorted(self._runs.items())]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`snapshot`. A run whose policy is no longer configured, or that
+        is past its policy's last step (the config may have changed), sends nothing more."""
+        if not isinstance(state, Mapping) or state.get("version") != 1:
+            raise ValueError("Escalator.restore: expected a version 1 snapshot")
+        self._runs, self._heap = {}, []
+        self._flapping = set(state["flapping"])
+        for d in state["runs"]:
+            run = _Run(d["policy"], d["start_id"], d["start_ms"], d["occurrence"], d["step"],
+                       tuple(sorted(d["labels"].items())))
+            self._runs[d["fingerprint"]] = run
+            policy = self.config.policy(run.policy)
+            if policy is None or run.step >= policy.steps:
+                continue
+            heapq.heappush(self._heap, (run.start_ms + policy.offset_ms(run.step),
+                                        next(self._order), d["fingerprint"], run.start_id,
+                                        run.step))
+
+
+def _dump(run: _Run) -> dict[str, Any]:
+    return {"policy": run.policy, "start_id": run.start_id, "start_ms": run.start_ms,
+            "occurrence": run.occurrence, "step": run.step, "labels": dict(run.labels)}
+
+
+def severity_policy(rules: Sequence[SeverityRule]) -> Any:
+    """``incident_severity`` as a callable over a context with ``base``, ``alerts`` and
+    ``streams`` (the shape ``alerting.incidents`` passes to its escalation policy)."""
+    frozen = tuple(rules)
+    return lambda ctx: incident_severity(ctx.base, ctx.alerts, ctx.streams, frozen)

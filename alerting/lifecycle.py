@@ -1,0 +1,440 @@
+"""The alert lifecycle: an event-sourced state machine per fingerprint.
+
+Detector alerts and operator commands go in; immutable :class:`AlertEvent` records come out.
+Deciding (``apply``/``tick``) only computes events and ``_evolve`` is the only thing that
+changes state, so ``AlertBook.from_events(log)`` rebuilds the live book exactly, and an input
+delivered twice yields the same event id (an idempotent sink drops it) or nothing at all.
+Pure: no I/O, no clock (``now_ms`` is passed in).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterable, Mapping
+
+from alerting.labels import labels_of
+from schemas.errors import ValidationError
+from schemas.records import SEVERITIES, stable_id
+from schemas.validate import parse_event_time
+
+FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
+STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
+# event actions; the first six are also the operator commands
+ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT = "ack", "unack", "claim", "unclaim", "resolve", \
+    "comment"
+FIRE, REFIRE, UPDATE, RETRIGGER = "fire", "refire", "update", "retrigger"
+FLAPPING, UNFLAPPING, FORGET = "flapping", "unflapping", "forget"
+COMMANDS = (ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT)
+ACTIONS = COMMANDS + (FIRE, REFIRE, UPDATE, RETRIGGER, FLAPPING, UNFLAPPING, FORGET)
+SYSTEM = "system"
+MAX_ACTOR, MAX_COMMENT, MAX_ID = 128, 2000, 128
+_CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
+# (state, command) -> state after it; any other pair is an illegal transition
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (FIRING, ACK): ACKNOWLEDGED, (FIRING, CLAIM): FIRING, (FIRING, UNCLAIM): FIRING,
+    (FIRING, RESOLVE): RESOLVED, (FIRING, COMMENT): FIRING,
+    (ACKNOWLEDGED, UNACK): FIRING, (ACKNOWLEDGED, CLAIM): ACKNOWLEDGED,
+    (ACKNOWLEDGED, UNCLAIM): ACKNOWLEDGED, (ACKNOWLEDGED, RESOLVE): RESOLVED,
+    (ACKNOWLEDGED, COMMENT): ACKNOWLEDGED, (RESOLVED, COMMENT): RESOLVED,
+}
+
+
+class CommandError(ValueError):
+    """An input the book refuses. ``code`` is stable (count it, show it to the operator),
+    ``field`` names the offending field ("" for the whole input), ``reason`` says why."""
+
+    def __init__(self, code: str, reason: str, field: str = "") -> None:
+        super().__init__(f"{field or '<input>'}: {reason} [{code}]")
+        self.code, self.reason, self.field = code, reason, field
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return (type(self), (self.code, self.reason, self.field))
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """Timings of the book. ``ack_timeout_ms=None`` disables re-triggering; an alert is
+    flapping after more than ``flap_changes`` firing/resolved changes within
+    ``flap_window_ms`` and stops after ``flap_quiet_ms`` without one (Nagios-style)."""
+
+    ack_timeout_ms: int | None = 30 * 60_000
+    flap_changes: int = 6
+    flap_window_ms: int = 10 * 60_000
+    flap_quiet_ms: int = 15 * 60_000
+    resolved_ttl_ms: int = 24 * 3_600_000   # resolved alerts are forgotten after this
+    remember_causes: int = 64               # per fingerprint, for duplicate detection
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.name == "ack_timeout_ms":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"LifecycleConfig.{f.name}: must be a positive int, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Command:
+    """An operator's request. A client-made ``command_id`` turns a redelivery into a no-op;
+    ``occurrence`` (0: whichever is current) refuses a command aimed at an occurrence that
+    is already over."""
+
+    action: str
+    fingerprint: str
+    actor: str
+    comment: str = ""
+    command_id: str = ""
+    occurrence: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Command:
+        """A command from its wire form (the cockpit's JSON), checked field by field."""
+        if not isinstance(d, Mapping):
+            raise CommandError("bad_command", f"a command is an object, not {type(d).__name__}")
+        names = {f.name for f in fields(cls)}
+        for k in d:
+            if k not in names:
+                raise CommandError("bad_command", f"unknown field; expected {sorted(names)}",
+                                   str(k))
+        return cls(**{k: d.get(k, "" if k != "occurrence" else 0)
+                      for k in names if k in d or k in ("action", "fingerprint", "actor")})
+
+    def check(self) -> None:
+        if self.action not in COMMANDS:
+            raise CommandError("unknown_action", f"{self.action!r} is not one of {COMMANDS}",
+                               "action")
+        _text(self.fingerprint, "fingerprint", MAX_ID, "bad_command", required=True)
+        if not isinstance(self.actor, str) or not self.actor.strip():
+            raise CommandError("missing_actor", "who is acting must be given", "actor")
+        _text(self.actor, "actor", MAX_ACTOR, "bad_command")
+        _text(self.comment, "comment", MAX_COMMENT, "bad_command")
+        _text(self.command_id, "command_id", MAX_ID, "bad_command")
+        if self.action == COMMENT and not self.comment.strip():
+            raise CommandError("missing_comment", "a comment needs text", "comment")
+        if isinstance(self.occurrence, bool) or not isinstance(self.occurrence, int) \
+                or self.occurrence < 0:
+            raise CommandError("bad_command", "must be an int >= 0", "occurrence")
+
+
+def _text(v: Any, name: str, limit: int, code: str, required: bool = False) -> None:
+    if not isinstance(v, str) or (required and not v):
+        raise CommandError(code, "must be a non-empty string" if required else "must be a string",
+                           name)
+    if len(v) > limit:
+        raise CommandError(code, f"longer than {limit} characters", name)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One state change of one alert occurrence. ``event_id`` = stable_id(occurrence_id,
+    seq); ``from_state`` is "" for a fingerprint's first event; ``notify`` says whether
+    receivers should hear of it (False for operator actions and while flapping)."""
+
+    event_id: str
+    fingerprint: str
+    occurrence: int
+    occurrence_id: str
+    seq: int
+    from_state: str
+    to_state: str
+    action: str
+    actor: str
+    comment: str
+    at_ms: int
+    severity: str
+    kind: str
+    entity_id: str
+    district: str
+    labels: tuple[tuple[str, str], ...]
+    alert_id: str
+    cause_id: str
+    notify: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = dict(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AlertEvent:
+        args = {f.name: d[f.name] for f in fields(cls)}
+        args["labels"] = tuple(sorted(dict(args["labels"]).items()))
+        return cls(**args)
+
+
+@dataclass
+class _Alert:
+    """The live state of one fingerprint (snapshot form: ``asdict``)."""
+
+    fingerprint: str
+    occurrence: int = 0
+    occurrence_id: str = ""
+    seq: int = 0
+    state: str = ""
+    severity: str = ""
+    kind: str = ""
+    entity_id: str = ""
+    district: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    alert_id: str = ""
+    owner: str = ""
+    acked_by: str = ""
+    ack_deadline: int | None = None
+    resolved_at: int | None = None
+    notified: str = ""            # FIRING/RESOLVED: what receivers last heard
+    flapping: bool = False
+    changes: list[int] = field(default_factory=list)  # times of recent _CHANGES
+    causes: dict[str, None] = field(default_factory=dict)  # ordered set of recent inputs
+
+
+def _status(state: str) -> str:
+    return RESOLVED if state == RESOLVED else FIRING
+
+
+def _alert_fields(msg: Mapping[str, Any]) -> tuple[str, str, str, str, int]:
+    """(fingerprint, status, alert_id, severity, event ms) of a detector alert, checked."""
+    for name in ("fingerprint", "alert_id"):
+        if not isinstance(msg.get(name), str) or not msg[name]:
+            raise CommandError("bad_alert", "must be a non-empty string", name)
+    if msg.get("status") not in (FIRING, RESOLVED):
+        raise CommandError("bad_alert", f"must be {FIRING!r} or {RESOLVED!r}", "status")
+    if msg.get("severity") not in SEVERITIES:
+        raise CommandError("bad_alert", f"must be one of {SEVERITIES}", "severity")
+    try:
+        ms = parse_event_time(msg.get("event_time"))
+    except ValidationError as exc:
+        raise CommandError("bad_alert", exc.reason, "event_time") from exc
+    return msg["fingerprint"], msg["status"], msg["alert_id"], msg["severity"], ms
+
+
+class AlertBook:
+    """Every known alert by fingerprint, with a heap of deadlines (ack timeouts, flapping
+    quiet periods, forgetting resolved alerts) so ``tick`` never scans the book."""
+
+    def __init__(self, config: LifecycleConfig | None = None) -> None:
+        self.config = config or LifecycleConfig()
+        self._alerts: dict[str, _Alert] = {}
+        self._heap: list[tuple[int, int, str, str]] = []  # (due, order, kind, fingerprint)
+        self._order = itertools.count()
+
+    # --- deciding ----------------------------------------------------------------------
+    def apply(self, item: Command | Mapping[str, Any], now_ms: int) -> list[AlertEvent]:
+        """A detector alert (``make_alert`` dict) or an operator command (a :class:`Command`
+        or its dict, told apart by ``action``) -> the events it caused. Raises only
+        :class:`CommandError`; nothing changes when it raises."""
+        if isinstance(now_ms, bool) or not isinstance(now_ms, int):
+            raise CommandError("bad_time", f"now_ms must be int epoch ms, got {now_ms!r}")
+        try:
+            if isinstance(item, Command):
+                return self._command(item, now_ms)
+            if isinstance(item, Mapping):
+                if "action" in item:
+                    return self._command(Command.from_dict(item), now_ms)
+                return self._detector(item, now_ms)
+        except CommandError:
+            raise
+        except Exception as exc:  # the promise to callers: a named error, never a crash
+            raise CommandError("internal", f"cannot apply {type(item).__name__}: {exc!r}") \
+                from exc
+        raise CommandError("bad_input", f"expected a Command or an alert message, "
+                                        f"got {type(item).__name__}")
+
+    def _detector(self, msg: Mapping[str, Any], now: int) -> list[AlertEvent]:
+        fp, status, alert_id, severity, ev_ms = _alert_fields(msg)
+        # alert_id alone repeats for evidence-less alerts (NoData): the event time tells apart
+        cause = stable_id("delivery", alert_id, ev_ms)
+        a = self._alerts.get(fp)
+        if a is not None and cause in a.causes:
+            return []
+        info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
+                str(msg.get("district", "")), tuple(sorted(labels_of(msg).items())), alert_id)
+        actor = f"detector:{msg.get('detector', '')}"
+        if status == RESOLVED:
+            if a is None or a.state == RESOLVED:
+                return []
+            return self._change(a, RESOLVE, actor, "", now, cause, info)
+        if a is None or a.state == RESOLVED:
+            return self._change(a or _Alert(fp), REFIRE if a else FIRE, actor, "", now, cause,
+                                info)
+        rose = SEVERITIES.index(severity) < SEVERITIES.index(a.severity)
+        return [self._emit(a, UPDATE, a.state, actor, "", now, rose and not a.flapping, cause,
+                           info)]
+
+    def _command(self, cmd: Command, now: int) -> list[AlertEvent]:
+        cmd.check()
+        a = self._alerts.get(cmd.fingerprint)
+        if a is None:
+            raise CommandError("unknown_alert", f"no alert with fingerprint {cmd.fingerprint!r}",
+                               "fingerprint")
+        if cmd.command_id and cmd.command_id in a.causes:
+            return []
+        if cmd.occurrence and cmd.occurrence != a.occurrence:
+            raise CommandError("stale_occurrence", f"occurrence {cmd.occurrence} is over; "
+                               f"the alert is now at occurrence {a.occurrence}", "occurrence")
+        to = TRANSITIONS.get((a.state, cmd.action))
+        if to is None:
+            raise CommandError("illegal_transition", f"cannot {cmd.action} an alert that is "
+                               f"{a.state}", "action")
+        if cmd.action == CLAIM and a.owner:
+            raise CommandError("already_claimed", f"claimed by {a.owner!r}; unclaim it first",
+                               "action")
+        if cmd.action == UNCLAIM and not a.owner:
+            raise CommandError("not_claimed", "nobody has claimed this alert", "action")
+        actor = cmd.actor.strip()
+        if cmd.action == RESOLVE:
+            return self._change(a, RESOLVE, actor, cmd.comment, now, cmd.command_id, None)
+        return [self._emit(a, cmd.action, to, actor, cmd.comment, now, False, cmd.command_id)]
+
+    def _change(self, a: _Alert, action: str, actor: str, comment: str, now: int, cause: str,
+                info: tuple[Any, ...] | None) -> list[AlertEvent]:
+        """A firing <-> resolved change, and the start of flapping if it makes one too many."""
+        cfg = self.config
+        recent = sum(1 for t in a.changes if t > now - cfg.flap_window_ms) + 1
+        starts = not a.flapping and recent > cfg.flap_changes
+        to = RESOLVED if action == RESOLVE else FIRING
+        notify = not (a.flapping or starts) and (action != RESOLVE or a.notified == FIRING)
+        out = [self._emit(a, action, to, actor, comment, now, notify, cause, info)]
+        if starts:
+            out.append(self._emit(self._alerts[a.fingerprint], FLAPPING, to, SYSTEM,
+                                  f"{recent} state changes within {cfg.flap_window_ms} ms",
+                                  now, False, ""))
+        return out
+
+    def tick(self, now_ms: int) -> list[AlertEvent]:
+        """Deadlines that have passed: ack timeouts re-trigger, quiet flapping alerts settle,
+        old resolved alerts are forgotten. Only due heap entries are looked at."""
+        cfg, out = self.config, []
+        while self._heap and self._heap[0][0] <= now_ms:
+            due, _, kind, fp = heapq.heappop(self._heap)
+            a = self._alerts.get(fp)
+            if a is None:
+                continue
+            if kind == "ack" and a.state == ACKNOWLEDGED and a.ack_deadline == due:
+                out.append(self._emit(a, RETRIGGER, FIRING, SYSTEM, "acknowledgement timed out",
+                                      now_ms, not a.flapping, ""))
+            elif kind == "flap" and a.flapping and a.changes[-1] + cfg.flap_quiet_ms == due:
+                out.append(self._emit(a, UNFLAPPING, a.state, SYSTEM, "quiet again", now_ms,
+                                      _status(a.state) != a.notified, ""))
+            elif kind == "forget" and a.state == RESOLVED and a.resolved_at is not None \
+                    and a.resolved_at + cfg.resolved_ttl_ms == due:
+                out.append(self._emit(a, FORGET, RESOLVED, SYSTEM, "", now_ms, False, ""))
+        return out
+
+    def _emit(self, a: _Alert, action: str, to: str, actor: str, comment: str, now: int,
+              notify: bool, cause: str, info: tuple[Any, ...] | None = None) -> AlertEvent:
+        """Build the event for ``a`` (``info``: a detector alert's fields) and evolve by it."""
+        sev, kind, ent, dist, labels, alert_id = info or (
+            a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id)
+        if action in (FIRE, REFIRE):
+            occ, seq = a.occurrence + 1, 1
+            occ_id = stable_id("occurrence", a.fingerprint, occ, cause)
+        else:
+            occ, occ_id, seq = a.occurrence, a.occurrence_id, a.seq + 1
+        ev = AlertEvent(stable_id("alert-event", occ_id, seq), a.fingerprint, occ, occ_id, seq,
+                        a.state, to, action, actor, comment, now, sev, kind, ent, dist, labels,
+                        alert_id, cause, notify)
+        self._evolve(ev)
+        return ev
+
+    # --- evolving: the only code that changes state ------------------------------------
+    def _evolve(self, ev: AlertEvent) -> None:
+        cfg, fp = self.config, ev.fingerprint
+        a = self._alerts.get(fp)
+        if a is not None and (ev.occurrence, ev.seq) <= (a.occurrence, a.seq):
+            return  # already absorbed (a replayed log may hold duplicates)
+        if ev.action == FORGET:
+            self._alerts.pop(fp, None)
+            return
+        if a is None:
+            a = self._alerts[fp] = _Alert(fp)
+        if ev.seq == 1:  # a new occurrence: ownership and acknowledgement start afresh
+            a.owner = a.acked_by = ""
+            a.ack_deadline = a.resolved_at = None
+        a.occurrence, a.occurrence_id, a.seq, a.state = ev.occurrence, ev.occurrence_id, \
+            ev.seq, ev.to_state
+        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id = ev.severity, \
+            ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id
+        if ev.cause_id:
+            a.causes[ev.cause_id] = None
+            if len(a.causes) > cfg.remember_causes:
+                del a.causes[next(iter(a.causes))]
+        if ev.action in _CHANGES:
+            a.changes = [t for t in a.changes if t > ev.at_ms - cfg.flap_window_ms][
+                -cfg.flap_changes:] + [ev.at_ms]
+        if ev.action in (FLAPPING, UNFLAPPING):
+            a.flapping = ev.action == FLAPPING
+        if ev.action in (CLAIM, UNCLAIM):
+            a.owner = ev.actor if ev.action == CLAIM else ""
+        if ev.action == ACK:
+            a.acked_by = ev.actor
+            a.ack_deadline = None if cfg.ack_timeout_ms is None else ev.at_ms + cfg.ack_timeout_ms
+        elif ev.to_state != ACKNOWLEDGED:
+            a.acked_by, a.ack_deadline = "", None
+        if ev.to_state == RESOLVED and ev.from_state != RESOLVED:
+            a.resolved_at = ev.at_ms
+        if ev.notify:
+            a.notified = _status(ev.to_state)
+        if ev.action in _CHANGES + (FLAPPING, ACK):
+            self._schedule(a)
+
+    def _schedule(self, a: _Alert) -> None:
+        """Push the alert's deadlines; ``tick`` drops entries that no longer match its state
+        (lazy deletion), so pushing one twice is harmless."""
+        fp, cfg = a.fingerprint, self.config
+        if a.state == ACKNOWLEDGED and a.ack_deadline is not None:
+            heapq.heappush(self._heap, (a.ack_deadline, next(self._order), "ack", fp))
+        if a.flapping and a.changes:
+            heapq.heappush(self._heap, (a.changes[-1] + cfg.flap_quiet_ms, next(self._order),
+                                        "flap", fp))
+        if a.state == RESOLVED and a.resolved_at is not None:
+            heapq.heappush(self._heap, (a.resolved_at + cfg.resolved_ttl_ms, next(self._order),
+                                        "forget", fp))
+
+    # --- reading, replay, checkpoints --------------------------------------------------
+    def get(self, fingerprint: str) -> dict[str, Any] | None:
+        """The state of one alert (the snapshot form), or None."""
+        a = self._alerts.get(fingerprint)
+        return _dump(a) if a is not None else None
+
+    def active(self) -> list[str]:
+        """Fingerprints that are firing or acknowledged."""
+        return [fp for fp, a in self._alerts.items() if a.state != RESOLVED]
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    @classmethod
+    def from_events(cls, events: Iterable[AlertEvent | Mapping[str, Any]],
+                    config: LifecycleConfig | None = None) -> AlertBook:
+        """The book that emitted ``events`` (in emitted order, or per fingerprint by seq)."""
+        book = cls(config)
+        for ev in events:
+            book._evolve(ev if isinstance(ev, AlertEvent) else AlertEvent.from_dict(ev))
+        return book
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state (the heap is rebuilt from the deadlines on restore)."""
+        return {"version": 1, "alerts": [_dump(self._alerts[fp]) for fp in sorted(self._alerts)]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or state.get("version") != 1:
+            raise ValueError("AlertBook.restore: expected a version 1 snapshot")
+        self._alerts, self._heap = {}, []
+        for d in state["alerts"]:
+            a = _Alert(**{**d, "labels": tuple(sorted(d["labels"].items())),
+                          "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"])})
+            self._alerts[a.fingerprint] = a
+            self._schedule(a)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AlertBook):
+            return NotImplemented
+        return self.config == other.config and self.snapshot() == other.snapshot()
+
+
+def _dump(a: _Alert) -> dict[str, Any]:
+    d = asdict(a)
+    d["labels"], d["causes"] = dict(a.labels), list(a.causes)
+    return d
