@@ -1,0 +1,377 @@
+"""The incident model: categories and their compatibility table, the alerts an incident
+holds, the incident, and the immutable events that change it.
+
+Kept apart from the correlator (``alerting.incidents``) so that exports, enrichment and the
+warehouse can use the records without the correlation logic. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Iterable, Mapping
+
+from city.profile import EARTH_RADIUS_KM
+from schemas.errors import ValidationError
+from schemas.records import ALERT_STATUSES, SEVERITIES, stable_id
+from schemas.validate import format_event_time, parse_event_time
+
+RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info 0 .. critical 3
+KM_PER_DEG = math.pi * EARTH_RADIUS_KM / 180.0
+CORRELATOR = "correlator"  # the actor of automatic changes
+EVENT_KINDS = ("opened", "alert_attached", "alert_resolved", "merged", "merged_into",
+               "split", "severity_changed", "call_linked", "note_added", "enriched", "resolved")
+CALL_STREAMS = ("ems", "fire")
+_CALL_KINDS = {"ems_calls": "ems", "fire_calls": "fire"}  # cluster alerts listing call ids
+# explanation keys naming other entities of the same event (detectors.traffic, .clusters,
+# .hazmat): an alert on one of them belongs with this one wherever it is
+_RELATED_LISTS = ("segments", "disturbed_segments", "members", "panels")
+_RELATED_ONE = ("tank", "pressure_sensor", "accident")
+SEEN_MAX, EVIDENCE_MAX = 16, 20  # alert ids / evidence event ids kept per alert
+
+
+class IncidentError(ValueError):
+    """A bad alert, configuration or operator command; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Category:
+    """Which alert kinds open an incident of this category, which only join one already
+    open, and how near in space (km) and time (s) an alert must be to join. Patterns are
+    globs on the kind, optionally ``kind:tag`` (tags: an EMS cluster's complaint family,
+    a 119 cluster's call categories, a fire incident's category)."""
+
+    name: str
+    zh: str
+    en: str
+    opens: tuple[str, ...]
+    joins: tuple[str, ...] = ()
+    radius_km: float = 1.0
+    window_s: float = 1800.0
+    min_alerts: int = 1
+    priority: int = 0  # the higher wins when several incidents could take an alert
+    open_severity: str = "minor"  # below it an alert may join but not open (info notices)
+
+    def role(self, kind: str, tags: Iterable[str], severity: str = "critical") -> str | None:
+        if RANK.get(severity, 0) >= RANK[self.open_severity] and \
+                any(_match(p, kind, tags) for p in self.opens):
+            return "opens"
+        if any(_match(p, kind, tags) for p in self.opens + self.joins):
+            return "joins"
+        return None
+
+
+def _match(pattern: str, kind: str, tags: Iterable[str]) -> bool:
+    k, _, tag = pattern.partition(":")
+    return fnmatch.fnmatchcase(kind, k) and (not tag or any(fnmatch.fnmatchcase(t, tag)
+                                                             for t in tags))
+
+
+# The EMS "toxic" family holds poisoning and breathing-difficulty calls (detectors.clusters).
+DEFAULT_CATEGORIES: tuple[Category, ...] = (
+    Category("hazmat", "危化品事故", "Hazardous-materials incident",
+             ("tank_*", "hazmat_stopped", "hazmat_tank_*"),
+             ("hazmat_*", "traffic_*", "signal_fault", "ems_calls", "fire_calls",
+              "fire_incident"), radius_km=2.0, window_s=1800.0, priority=50),
+    # a vehicle in a protected zone or driven too long: the carrier's business, unless a
+    # real hazmat incident is near (then it joins that one)
+    Category("hazmat_notice", "危化品车辆违规", "Hazmat vehicle violation",
+             ("hazmat_geofence", "hazmat_fatigue"), radius_km=0.5, priority=5),
+    Category("gas", "燃气泄漏", "Gas leak", ("gas_*", "manhole_gas_*"),
+             ("fire_calls:hazmat", "ems_calls:toxic"), radius_km=2.0, priority=40),
+    Category("fire", "火灾", "Fire", ("fire_alarm", "fire_calls", "fire_incident"),
+             ("ems_calls:burn", "ems_calls:toxic"), radius_km=1.0, priority=30),
+    Category("water", "供水管网事故", "Water-main failure",
+             ("water_pressure_low", "water_pressure_drop", "drainage_level_high",
+              "drainage_level_rise"), radius_km=2.5, window_s=3600.0, priority=20),
+    Category("traffic", "交通事故", "Traffic incident",
+             ("traffic_accident", "traffic_congestion", "signal_fault"),
+             ("ems_calls:trauma", "traffic_multivariate_anomaly"), radius_km=1.5,
+             priority=20),
+    Category("ems", "群体伤病呼救", "Cluster of 120 calls", ("ems_calls",), radius_km=1.0,
+             window_s=1200.0, priority=10),
+)
+
+
+@dataclass(frozen=True)
+class CorrelatorConfig:
+    """``entity_kinds`` join an incident only through their entity (service-level alerts
+    about a call the incident holds); kinds in no category are not correlated."""
+
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    entity_kinds: tuple[str, ...] = ("call_pending", "*_delay")
+    quiet_s: float = 600.0
+    cell_deg: float = 0.01
+    max_pending: int = 50_000
+    keep_closed: int = 10_000
+    absorb: bool = True
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.categories]
+        if not names or len(set(names)) != len(names):
+            raise IncidentError(f"categories must be non-empty with unique names: {names}")
+        for c in self.categories:
+            if c.radius_km <= 0 or c.window_s <= 0 or c.min_alerts < 1 or not c.opens or \
+                    c.open_severity not in RANK:
+                raise IncidentError(f"category {c.name!r}: needs opens, radius_km > 0, "
+                                    f"window_s > 0, min_alerts >= 1 and an open_severity "
+                                    f"in {SEVERITIES}")
+        if self.quiet_s < 0 or not 0 < self.cell_deg <= 1:
+            raise IncidentError("quiet_s must be >= 0 and cell_deg in (0, 1]")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "CorrelatorConfig":
+        """From a config mapping; ``categories`` entries use Category's field names."""
+        try:
+            kw = dict(raw)
+            if "categories" in kw:
+                kw["categories"] = tuple(Category(**{k: tuple(v) if k in ("opens", "joins")
+                                                     else v for k, v in c.items()})
+                                         for c in kw["categories"])
+            if "entity_kinds" in kw:
+                kw["entity_kinds"] = tuple(kw["entity_kinds"])
+            return cls(**kw)
+        except (TypeError, AttributeError) as exc:
+            raise IncidentError(f"bad incident correlation config: {exc}") from exc
+
+
+@dataclass
+class Member:
+    """One alert (by fingerprint) as an incident holds it: its latest state."""
+
+    fingerprint: str
+    alert_id: str
+    kind: str
+    detector: str
+    stream: str
+    severity: str
+    status: str
+    entity_id: str
+    lat: float | None
+    lon: float | None
+    district: str
+    first_ms: int
+    event_ms: int
+    title_zh: str = ""
+    title_en: str = ""
+    evidence: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    attrs: dict[str, str] = field(default_factory=dict)  # un_number, hazard_class
+    calls: tuple[tuple[str, str], ...] = ()  # (call id, stream) named by the alert
+    related: tuple[str, ...] = ()  # other entities the alert names (an accident's segments)
+    seen: tuple[str, ...] = ()  # alert ids applied: a redelivered one is a no-op
+
+    @property
+    def located(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f: getattr(self, f) for f in _MEMBER_FIELDS}  # asdict() is 3x slower
+        d["attrs"] = dict(self.attrs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Member":
+        kw = dict(d)
+        for k in ("evidence", "tags", "seen"):
+            kw[k] = tuple(kw.get(k, ()))
+        kw["calls"] = tuple(tuple(c) for c in kw.get("calls", ()))
+        kw["related"] = tuple(kw.get("related", ()))
+        return cls(**kw)
+
+
+def _coord(v: Any, limit: float) -> float | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok and abs(v) <= limit else None
+
+
+def _seq(v: Any) -> tuple[Any, ...]:
+    return tuple(v) if isinstance(v, (list, tuple)) else ()
+
+
+def member_from_alert(alert: Mapping[str, Any]) -> Member:
+    """An alert message (``schemas.records.make_alert``) as a Member; IncidentError if bad."""
+    if not isinstance(alert, Mapping):
+        raise IncidentError(f"an alert must be a mapping, got {type(alert).__name__}")
+    aid = alert.get("alert_id")
+    for k in ("alert_id", "fingerprint", "kind"):
+        if not isinstance(alert.get(k), str) or not alert.get(k):
+            raise IncidentError(f"alert {aid!r}: field {k!r} must be a non-empty string")
+    if alert.get("status") not in ALERT_STATUSES or alert.get("severity") not in SEVERITIES:
+        raise IncidentError(f"alert {aid}: status/severity {alert.get('status')!r}/"
+                            f"{alert.get('severity')!r} not in {ALERT_STATUSES}/{SEVERITIES}")
+    try:
+        ms = parse_event_time(alert.get("event_time"))
+    except ValidationError as exc:
+        raise IncidentError(f"alert {aid}: {exc}") from exc
+    lat, lon = _coord(alert.get("lat"), 90), _coord(alert.get("lon"), 180)
+    if lat is None or lon is None:
+        lat = lon = None
+    raw = alert.get("explanation")
+    expl: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    tags = [str(expl[k]) for k in ("key", "category") if expl.get(k)]
+    tags += [str(c) for c in _seq(expl.get("categories")) if c]
+    kind = str(alert["kind"])
+    calls: list[tuple[str, str]] = []
+    if kind in _CALL_KINDS:
+        calls = [(str(c), _CALL_KINDS[kind]) for c in _seq(expl.get("members"))]
+    elif kind == "gas_explosion_risk" and expl.get("call"):
+        calls = [(str(expl["call"]), "fire")]
+    attrs = {}
+    if expl.get("un_number"):
+        attrs["un_number"] = str(expl["un_number"]).strip().upper().removeprefix("UN")
+    if expl.get("hazard_class"):
+        attrs["hazard_class"] = str(expl["hazard_class"]).strip()
+    ev = _seq(alert.get("evidence"))
+    related = [str(x) for k in _RELATED_LISTS for x in _seq(expl.get(k)) if x]
+    related += [str(expl[k]) for k in _RELATED_ONE if isinstance(expl.get(k), str) and expl[k]]
+    return Member(
+        fingerprint=str(alert["fingerprint"]), alert_id=str(aid), kind=kind,
+        detector=str(alert.get("detector", "")), stream=str(alert.get("stream", "")),
+        severity=str(alert["severity"]), status=str(alert["status"]),
+        entity_id=str(alert.get("entity_id", "")), lat=lat, lon=lon,
+        district=str(alert.get("district") or ""),
+        first_ms=ms, event_ms=ms, title_zh=str(alert.get("title_zh", "")),
+        title_en=str(alert.get("title_en", "")),
+        evidence=tuple(str(e) for e in ev)[-EVIDENCE_MAX:],
+        tags=tuple(dict.fromkeys(tags)), attrs=attrs, calls=tuple(dict.fromkeys(calls)),
+        related=tuple(r for r in dict.fromkeys(related) if r != alert.get("entity_id"))[:50],
+        seen=(str(aid),))
+
+
+@dataclass
+class Incident:
+    """An incident's current state (rebuilt from its events; do not mutate from outside)."""
+
+    incident_id: str
+    category: str
+    category_zh: str
+    category_en: str
+    severity: str
+    opened_ms: int
+    lat: float | None
+    lon: float | None
+    district: str
+    members: dict[str, Member] = field(default_factory=dict)
+    calls: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> stream, via, fp
+    status: str = "open"  # open | resolved | merged
+    last_ms: int = 0
+    resolved_ms: int | None = None
+    merged_into: str = ""
+    merged_from: list[str] = field(default_factory=list)
+    split_from: str = ""
+    notes: int = 0
+    seq: int = 0
+    enrichment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entities(self) -> list[str]:
+        """The assets involved: entity ids of its alerts (calls excluded)."""
+        return sorted({m.entity_id for m in self.members.values() if m.entity_id})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f: getattr(self, f) for f in _INCIDENT_FIELDS}
+        d.update(members=[m.to_dict() for m in self.members.values()],
+                 calls={k: dict(v) for k, v in self.calls.items()},
+                 merged_from=list(self.merged_from), enrichment=self.enrichment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Incident":
+        kw = dict(d)
+        kw["members"] = {m["fingerprint"]: Member.from_dict(m) for m in kw.get("members", ())}
+        return cls(**kw)
+
+
+_MEMBER_FIELDS = tuple(f.name for f in fields(Member))
+_INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """One change of one incident. ``lsn`` orders the log of one correlator (replay order);
+    ``seq`` counts the incident's own events; ``payload_json`` is canonical JSON."""
+
+    event_id: str
+    incident_id: str
+    seq: int
+    lsn: int
+    kind: str
+    at_ms: int
+    actor: str
+    payload_json: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json)
+
+    def to_row(self) -> dict[str, Any]:
+        """A warehouse row (see the ``incident_events`` table in the report)."""
+        return {**asdict(self), "at": format_event_time(self.at_ms)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "IncidentEvent":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class SeverityContext:
+    """What an escalation policy sees: the alerts' maximum (``base``) and the size."""
+
+    category: str
+    base: str
+    current: str
+    alerts: int
+    firing: int
+    streams: int
+    calls: int
+
+
+EscalationPolicy = Callable[[SeverityContext], str]
+
+
+def grow_escalation(ctx: SeverityContext) -> str:
+    """One level above the alerts' maximum once an incident has grown (>= 5 alerts, or
+    alerts from >= 3 streams: a compound incident)."""
+    up = 1 if ctx.alerts >= 5 or ctx.streams >= 3 else 0
+    return SEVERITIES[len(SEVERITIES) - 1 - min(RANK[ctx.base] + up, RANK["critical"])]
+
+
+Enricher = Callable[[Incident], Mapping[str, Any]]
+
+
+def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance (``city.profile.haversine_km`` for scalars, without numpy)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + \
+        math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
+
+
+def make_event(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int, actor: str,
+               payload: Mapping[str, Any]) -> IncidentEvent:
+    """An event with its deterministic id (same incident, same seq: same id) and canonical
+    JSON payload; IncidentError if the payload is not JSON."""
+    try:
+        pj = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                        allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise IncidentError(f"incident {incident_id}: {kind} payload is not JSON: {exc}") from exc
+    return IncidentEvent(stable_id("incident-event", incident_id, seq, kind), incident_id,
+                         seq, lsn, kind, int(at_ms), actor, pj)
+
+
+def cell_of(lat: float, lon: float, cell_deg: float) -> tuple[int, int]:
+    return math.floor(lat / cell_deg), math.floor(lon / cell_deg)
+
+
+def cells_near(lat: float, lon: float, km: float, cell_deg: float) -> list[tuple[int, int]]:
+    """Grid cells that can hold a point within ``km`` of (lat, lon) (1 % margin)."""
+    dlat = km / KM_PER_DEG * 1.01
+    cos = max(math.cos(math.radians(min(89.9, abs(lat) + dlat))), 1e-3)
+    dlon = km / (KM_PER_DEG * cos) * 1.01
+    i0, i1 = cell_of(lat - dlat, lon - dlon, cell_deg)
+    j0, j1 = cell_of(lat + dlat, lon + dlon, cell_deg)
+    return [(i, j) for i in range(i0, j0 + 1) for j in range(i1, j1 + 1)]

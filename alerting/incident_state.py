@@ -1,0 +1,323 @@
+"""The incidents' event-sourced state: open and recently closed incidents and the indexes that make correlation O(nearby) instead of O(open incidents).
+
+Why a separate layer: :meth:`IncidentState.apply` is the only place incident state and
+its indexes change, live and on replay, so ``Correlator.from_events(log)`` rebuilds exactly
+what the live correlator had. The spatial index is a grid of ``cell_deg`` (~0.01°, ~1 km)
+cells holding, per incident, the fingerprints of its located alerts; a lookup reads the few
+cells around a point. Entity, evidence and call indexes are reference-counted so that
+removing one alert never unlinks another's. The decisions live in ``alerting.incidents``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict
+from typing import Any, Callable, Iterable, Mapping
+
+from alerting.incident_model import (Category, CorrelatorConfig, Incident, IncidentError,
+                                     IncidentEvent, Member, cell_of, cells_near, km_between,
+                                     make_event)
+
+Cell = tuple[int, int]
+Handler = Callable[["IncidentState", Incident, dict[str, Any], IncidentEvent], None]
+
+
+def entity_keys(m: Member) -> set[str]:
+    """The entities an alert is about: its own and those its explanation names."""
+    return {k for k in (m.entity_id, *m.related) if k}
+
+
+def _ref(index: dict[str, dict[str, int]], key: str, iid: str, step: int) -> None:
+    d = index.setdefault(key, {})
+    n = d.get(iid, 0) + step
+    if n > 0:
+        d[iid] = n
+    else:
+        d.pop(iid, None)
+        if not d:
+            del index[key]
+
+
+class IncidentState:
+    """Incidents and their indexes; changed only through :meth:`apply`."""
+
+    def __init__(self, config: CorrelatorConfig | None = None) -> None:
+        self.config = config or CorrelatorConfig()
+        self.cats = {c.name: c for c in self.config.categories}
+        self._roles_memo: dict[tuple[str, tuple[str, ...], str], dict[str, str]] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.incidents: dict[str, Incident] = {}
+        self.closed: OrderedDict[str, Incident] = OrderedDict()
+        self.lsn = 0
+        self.distance_checks = 0
+        self._counters: dict[str, int] = {}
+        self._by_fp: dict[str, str] = {}
+        self._closed_fp: dict[str, str] = {}
+        self._grid: dict[Cell, dict[str, set[str]]] = {}
+        self._by_entity: dict[str, dict[str, int]] = {}
+        self._by_evidence: dict[str, dict[str, int]] = {}
+        self._call_of: dict[str, str] = {}
+        self._resolving: dict[str, int] = {}
+        self._due: list[tuple[int, str]] = []
+
+    # -- reading ------------------------------------------------------------------------------
+    def get(self, incident_id: str) -> Incident | None:
+        return self.incidents.get(incident_id) or self.closed.get(incident_id)
+
+    def incident_of(self, fingerprint: str) -> str | None:
+        """The open incident holding an alert fingerprint, if any."""
+        return self._by_fp.get(fingerprint)
+
+    def open_incidents(self) -> list[Incident]:
+        return sorted(self.incidents.values(), key=lambda i: (i.opened_ms, i.incident_id))
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {**self._counters, "open": len(self.incidents),
+                "distance_checks": self.distance_checks}
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self._counters[name] = self._counters.get(name, 0) + n
+
+    def _cat(self, name: str) -> Category:
+        """The category (a placeholder for one no longer configured: joins by entity only)."""
+        return self.cats.get(name) or Category(name, name, name, ())
+
+    def _roles(self, m: Member) -> dict[str, str]:
+        """{category: "opens" | "joins"} for an alert's kind, tags, severity (memoised)."""
+        key = (m.kind, m.tags, m.severity)
+        r = self._roles_memo.get(key)
+        if r is None:
+            r = {c.name: role for c in self.config.categories
+                 if (role := c.role(m.kind, m.tags, m.severity)) is not None}
+            self._roles_memo[key] = r
+        return r
+
+    # -- snapshot / replay ------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state (open and retained closed incidents)."""
+        return {"v": 1, "lsn": self.lsn, "counters": dict(self._counters),
+                "incidents": [i.to_dict() for i in self.incidents.values()],
+                "closed": [i.to_dict() for i in self.closed.values()]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or state.get("v") != 1:
+            raise IncidentError("not a version-1 correlator snapshot")
+        self._reset()
+        try:
+            for d in state["closed"]:
+                self._retain(Incident.from_dict(d))
+            for d in state["incidents"]:
+                inc = Incident.from_dict(d)
+                self.incidents[inc.incident_id] = inc
+                for m in inc.members.values():
+                    self._index(inc, m, +1)
+                for cid in inc.calls:
+                    self._index_call(inc, cid, +1)
+                self._track(inc)
+            self.lsn, self._counters = int(state["lsn"]), dict(state["counters"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._reset()
+            raise IncidentError(f"corrupt correlator snapshot: {exc!r}") from exc
+
+    @classmethod
+    def from_events(cls, events: Iterable[IncidentEvent],
+                    config: CorrelatorConfig | None = None, **kw: Any) -> Any:
+        """Rebuild the incidents from their event log (pending alerts are not in it)."""
+        state = cls(config, **kw)
+        for ev in sorted(events, key=lambda e: e.lsn):
+            state.apply(ev)
+        return state
+
+    # -- the one mutation path ----------------------------------------------------------------
+    def _emit(self, out: list[IncidentEvent], incident_id: str, kind: str, at_ms: int,
+              actor: str, payload: Mapping[str, Any]) -> IncidentEvent:
+        inc = self.get(incident_id)
+        ev = make_event(incident_id, (inc.seq if inc else 0) + 1, self.lsn + 1, kind, at_ms,
+                        actor, payload)
+        self.apply(ev)
+        out.append(ev)
+        return ev
+
+    def apply(self, ev: IncidentEvent) -> None:
+        """Apply one event (live, and in ``lsn`` order to rebuild from the log)."""
+        p, iid = ev.payload, ev.incident_id
+        self.lsn = max(self.lsn, ev.lsn)
+        if ev.kind == "opened":
+            inc = Incident(iid, p["category"], p["category_zh"], p["category_en"],
+                           p["severity"], int(p["opened_ms"]), p["lat"], p["lon"],
+                           p["district"], split_from=p.get("split_from", ""),
+                           enrichment=dict(p.get("enrichment") or {}))
+            self.incidents[iid] = inc
+            for d in p["members"]:
+                self._add_member(inc, Member.from_dict(d))
+            for cid, info in (p.get("calls") or {}).items():
+                self._add_call(inc, cid, info)
+        else:
+            found = self.get(iid)
+            if found is None:
+                raise IncidentError(f"event {ev.event_id} ({ev.kind}): unknown incident {iid}")
+            inc = found
+            _HANDLERS.get(ev.kind, _on_record)(self, inc, p, ev)
+        inc.seq = ev.seq
+        if inc.status == "open":
+            self._track(inc)
+
+    # -- indexes --------------------------------------------------------------------------------
+    def _add_member(self, inc: Incident, m: Member) -> None:
+        inc.members[m.fingerprint] = m
+        self._index(inc, m, +1)
+
+    def _drop_member(self, inc: Incident, m: Member) -> None:
+        self._index(inc, m, -1)
+        del inc.members[m.fingerprint]
+
+    def _index(self, inc: Incident, m: Member, step: int) -> None:
+        iid, fp = inc.incident_id, m.fingerprint
+        if step > 0:
+            self._by_fp[fp] = iid
+        elif self._by_fp.get(fp) == iid:
+            del self._by_fp[fp]
+        if m.lat is not None and m.lon is not None:
+            cell = cell_of(m.lat, m.lon, self.config.cell_deg)
+            if step > 0:
+                self._grid.setdefault(cell, {}).setdefault(iid, set()).add(fp)
+            elif iid in self._grid.get(cell, {}):
+                fps = self._grid[cell][iid]
+                fps.discard(fp)
+                if not fps:
+                    del self._grid[cell][iid]
+                    if not self._grid[cell]:
+                        del self._grid[cell]
+        for key in entity_keys(m):
+            _ref(self._by_entity, key, iid, step)
+        for e in m.evidence:
+            _ref(self._by_evidence, e, iid, step)
+
+    def _add_call(self, inc: Incident, cid: str, info: Mapping[str, str]) -> None:
+        inc.calls[cid] = dict(info)
+        self._index_call(inc, cid, +1)
+
+    def _index_call(self, inc: Incident, cid: str, step: int) -> None:
+        if step > 0:
+            self._call_of[cid] = inc.incident_id
+        elif self._call_of.get(cid) == inc.incident_id:
+            del self._call_of[cid]
+        _ref(self._by_entity, cid, inc.incident_id, step)
+
+    def _close(self, inc: Incident) -> None:
+        """Out of the open set and every index; kept (bounded) for notes and exports."""
+        self.incidents.pop(inc.incident_id, None)
+        for m in inc.members.values():
+            self._index(inc, m, -1)
+        for cid in inc.calls:
+            self._index_call(inc, cid, -1)
+        self._resolving.pop(inc.incident_id, None)
+        self._retain(inc)
+
+    def _retain(self, inc: Incident) -> None:
+        self.closed[inc.incident_id] = inc
+        if inc.status == "resolved":  # a redelivered old alert must not reopen it
+            self._closed_fp.update({fp: inc.incident_id for fp in inc.members})
+        while len(self.closed) > self.config.keep_closed:
+            old_id, old = self.closed.popitem(last=False)
+            for fp in old.members:
+                if self._closed_fp.get(fp) == old_id:
+                    del self._closed_fp[fp]
+
+    def _track(self, inc: Incident) -> None:
+        """Keep ``last_ms`` and the resolution deadline (all alerts resolved + quiet)."""
+        ms = [m.event_ms for m in inc.members.values()]
+        inc.last_ms = max(ms, default=inc.opened_ms)
+        iid = inc.incident_id
+        if ms and all(m.status == "resolved" for m in inc.members.values()):
+            due = inc.last_ms + int(self.config.quiet_s * 1000)
+            if self._resolving.get(iid) != due:
+                self._resolving[iid] = due
+                heapq.heappush(self._due, (due, iid))
+        else:
+            self._resolving.pop(iid, None)
+
+    def _near_incidents(self, lat: float, lon: float, km: float) -> dict[str, float]:
+        """{incident id: distance to its nearest located alert} within ``km``."""
+        out: dict[str, float] = {}
+        for cell in cells_near(lat, lon, km, self.config.cell_deg):
+            for iid, fps in self._grid.get(cell, {}).items():
+                members = self.incidents[iid].members
+                for fp in fps:
+                    o = members[fp]
+                    d = km_between(lat, lon, o.lat, o.lon)  # type: ignore[arg-type]
+                    self.distance_checks += 1
+                    if d <= km and d < out.get(iid, math.inf):
+                        out[iid] = d
+        return out
+
+
+
+# -- event handlers (module level so the table is built once) ---------------------------------
+def _on_member(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    m = Member.from_dict(p["member"])
+    old = inc.members.get(m.fingerprint)
+    if old is not None:
+        s._drop_member(inc, old)
+    s._add_member(inc, m)
+
+
+def _on_merged(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    for d in p["members"]:
+        s._add_member(inc, Member.from_dict(d))
+    for cid, info in p["calls"].items():
+        if cid not in inc.calls:
+            s._add_call(inc, cid, info)
+    inc.merged_from += [p["source"], *p.get("merged_from", [])]
+
+
+def _on_merged_into(s: IncidentState, inc: Incident, p: dict[str, Any],
+                    ev: IncidentEvent) -> None:
+    inc.status, inc.merged_into = "merged", p["target"]
+    s._close(inc)
+
+
+def _on_split(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    fps = set(p["fingerprints"])
+    for fp in sorted(fps & set(inc.members)):
+        s._drop_member(inc, inc.members[fp])
+    for cid in [c for c, i in inc.calls.items() if i.get("fingerprint") in fps]:
+        s._index_call(inc, cid, -1)
+        del inc.calls[cid]
+
+
+def _on_severity(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    inc.severity = p["to"]
+
+
+def _on_call(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    s._add_call(inc, p["call_id"], {"stream": p["stream"], "via": p["via"],
+                                    "fingerprint": p.get("fingerprint", "")})
+
+
+def _on_note(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    inc.notes += 1
+
+
+def _on_enriched(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    inc.enrichment = dict(p["enrichment"])
+
+
+def _on_resolved(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    inc.status, inc.resolved_ms = "resolved", ev.at_ms
+    s._close(inc)
+
+
+def _on_record(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
+    """Dispatch/unit records are timeline entries only."""
+
+
+_HANDLERS: dict[str, Handler] = {
+    "alert_attached": _on_member, "alert_resolved": _on_member, "merged": _on_merged,
+    "merged_into": _on_merged_into, "split": _on_split, "severity_changed": _on_severity,
+    "call_linked": _on_call, "note_added": _on_note, "enriched": _on_enriched,
+    "resolved": _on_resolved}

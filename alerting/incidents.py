@@ -1,0 +1,327 @@
+"""Incidents: firing alerts correlated into the one incident a dispatcher works on.
+
+Why: a hazmat tanker leaking on a road raises a tank alert, a stopped-vehicle alert, the
+congestion behind it and a cluster of 120 calls; the command centre must see ONE compound
+incident with one timeline, not four alerts.
+
+An alert joins an open incident when its kind is compatible with the incident's category
+(``incident_model.DEFAULT_CATEGORIES``: which kinds *open* one, which only *join* one) and
+it is close in space — within the category's radius of any located alert of the incident,
+or sharing an entity (its own, or one its explanation names: an accident's segments, a
+stopped tanker's tank) or an evidence event — and in time (within the category's window of
+the incident's last alert). Of several candidates: a shared entity first, then an incident
+of the alert's own kind, then the higher category priority, the nearer, the older. When
+none takes it, the alert waits in the pending pool until ``min_alerts`` compatible alerts
+are near each other and one of them may open the category (``info`` notices never open
+one). An incident that opens or grows pulls in the waiting alerts it now reaches, and a new
+incident absorbs open lower-priority incidents nearby whose every alert it accepts
+(congestion seen before the tanker's alarm still ends up in the hazmat incident). A
+resolved alert never opens an incident; an incident resolves once all its alerts have
+resolved and ``quiet_s`` has passed.
+
+Ids are deterministic: an incident's from its first alert's fingerprint and time, an
+event's from (incident, seq), so a redelivery after a restart gives the same ids. Pure: no
+I/O, no clock. ``now_ms`` is the correlator's clock (wall time live, the replay clock in a
+replay: pending alerts expire and quiet periods end against it); commands carry their time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import math
+from typing import Any, Iterable, Mapping
+
+from alerting.incident_model import (CALL_STREAMS, CORRELATOR, DEFAULT_CATEGORIES, EVENT_KINDS,
+                                     EVIDENCE_MAX, SEEN_MAX, Category, CorrelatorConfig,
+                                     Incident, IncidentError, IncidentEvent, Member,
+                                     SeverityContext, cell_of, cells_near, grow_escalation,
+                                     km_between, make_event, member_from_alert)
+from alerting.incident_ops import IncidentOps
+from alerting.incident_state import entity_keys
+from schemas.errors import ValidationError
+from schemas.validate import parse_event_time
+
+__all__ = ["Correlator", "Category", "CorrelatorConfig", "DEFAULT_CATEGORIES", "EVENT_KINDS",
+           "Incident", "IncidentError", "IncidentEvent", "IncidentOps", "Member",
+           "SeverityContext", "grow_escalation", "km_between", "make_event",
+           "member_from_alert"]
+
+
+class Correlator(IncidentOps):
+    """Alerts in, :class:`IncidentEvent` out (operator commands: :class:`IncidentOps`)."""
+
+    # -- alerts and calls in --------------------------------------------------------------
+    def observe(self, alert: Mapping[str, Any], now_ms: int) -> list[IncidentEvent]:
+        """One alert state message; IncidentError (nothing changed) if it is malformed."""
+        m = member_from_alert(alert)
+        out: list[IncidentEvent] = []
+        self._sweep(now_ms, out)
+        iid = self._by_fp.get(m.fingerprint)
+        if iid is not None:
+            self._update(self.incidents[iid], m, out)
+        elif m.fingerprint in self.pending:
+            self._update_pending(m)
+        elif m.status != "firing":
+            self._count("resolved_without_incident")
+        elif self._closed_dup(m):
+            self._count("duplicates")
+        else:
+            self._place(m, out)
+        return out
+
+    def observe_many(self, alerts: Iterable[Mapping[str, Any]], now_ms: int
+                     ) -> tuple[list[IncidentEvent], list[tuple[int, IncidentError]]]:
+        """A batch; bad alerts come back with their index instead of stopping the batch."""
+        out: list[IncidentEvent] = []
+        bad: list[tuple[int, IncidentError]] = []
+        for i, a in enumerate(alerts):
+            try:
+                out += self.observe(a, now_ms)
+            except IncidentError as exc:
+                bad.append((i, exc))
+        return out, bad
+
+    def observe_call(self, event: Mapping[str, Any], stream: str, now_ms: int
+                     ) -> list[IncidentEvent]:
+        """A 120/119 ``call`` event: linked to the incident whose alerts cite its event id."""
+        if not isinstance(event, Mapping) or not event.get("event_id") or \
+                not event.get("entity_id") or stream not in CALL_STREAMS:
+            raise IncidentError(f"a call needs event_id, entity_id and a stream in "
+                                f"{CALL_STREAMS}: {event!r:.120}")
+        out: list[IncidentEvent] = []
+        self._sweep(now_ms, out)
+        cid, eid = str(event["entity_id"]), str(event["event_id"])
+        hits = [i for i in self._by_evidence.get(eid, ()) if i in self.incidents]
+        if cid in self._call_of or not hits:
+            return out
+        try:
+            at = parse_event_time(event.get("event_time"))
+        except ValidationError as exc:
+            raise IncidentError(f"call {cid}: {exc}") from exc
+        iid = min(hits, key=lambda i: (-self._cat(self.incidents[i].category).priority, i))
+        self._emit(out, iid, "call_linked", at, CORRELATOR,
+                   {"call_id": cid, "stream": stream, "via": "evidence", "event_id": eid})
+        return out
+
+    def tick(self, now_ms: int) -> list[IncidentEvent]:
+        """Resolve incidents whose alerts all resolved ``quiet_s`` ago; expire pending."""
+        out: list[IncidentEvent] = []
+        self._sweep(now_ms, out)
+        return out
+    # -- correlation ---------------------------------------------------------------------------
+    def _sweep(self, now_ms: int, out: list[IncidentEvent]) -> None:
+        while self._due and self._due[0][0] <= now_ms:
+            due, iid = heapq.heappop(self._due)
+            if self._resolving.get(iid) == due and iid in self.incidents:
+                self._emit(out, iid, "resolved", due, CORRELATOR,
+                           {"reason": "all alerts resolved", "quiet_s": self.config.quiet_s})
+        while self._expiry and self._expiry[0][0] < now_ms:
+            exp, fp = heapq.heappop(self._expiry)
+            m = self.pending.get(fp)
+            if m is not None and self._expires(m) == exp:
+                self._drop_pending(fp)
+                self._count("pending_expired")
+
+    def _merged_member(self, old: Member, m: Member) -> Member | None:
+        """``m`` as the next state of ``old`` (None: a redelivery already applied)."""
+        if m.alert_id in old.seen:
+            self._count("duplicates")
+            return None
+        m.first_ms, m.seen = old.first_ms, (old.seen + (m.alert_id,))[-SEEN_MAX:]
+        if m.lat is None or m.lon is None:
+            m.lat, m.lon = old.lat, old.lon
+        m.tags = tuple(dict.fromkeys(old.tags + m.tags))
+        m.calls = tuple(dict.fromkeys(old.calls + m.calls))
+        m.related = tuple(dict.fromkeys(old.related + m.related))[:50]
+        m.evidence = tuple(dict.fromkeys(old.evidence + m.evidence))[-EVIDENCE_MAX:]
+        m.attrs = {**old.attrs, **m.attrs}
+        return m
+
+    def _update(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> None:
+        new = self._merged_member(inc.members[m.fingerprint], m)
+        if new is None:
+            return
+        kind = "alert_resolved" if new.status == "resolved" else "alert_attached"
+        self._emit(out, inc.incident_id, kind, new.event_ms, CORRELATOR,
+                   {"member": new.to_dict()})
+        self._link_member_calls(inc, new, out)
+        self._refresh(inc, new.event_ms, out, CORRELATOR)
+        self._reseverity(inc, new.event_ms, out, CORRELATOR)
+
+    def _update_pending(self, m: Member) -> None:
+        new = self._merged_member(self.pending[m.fingerprint], m)
+        if new is None:
+            return
+        self._drop_pending(m.fingerprint)
+        if new.status == "resolved":
+            self._count("pending_resolved")
+        else:
+            self._add_pending(new)
+
+    def _closed_dup(self, m: Member) -> bool:
+        iid = self._closed_fp.get(m.fingerprint)
+        old = self.closed[iid].members.get(m.fingerprint) if iid in self.closed else None
+        return old is not None and m.alert_id in old.seen
+
+    def _place(self, m: Member, out: list[IncidentEvent]) -> None:
+        roles = self._roles(m)
+        entity_only = not roles and any(fnmatch.fnmatchcase(m.kind, p)
+                                        for p in self.config.entity_kinds)
+        target = self._target(m, roles, entity_only) if roles or entity_only else None
+        if target is not None:
+            self._attach(target, m, out)
+            self._adopt(target, [m], out)
+            self._refresh(target, m.event_ms, out, CORRELATOR)
+            self._reseverity(target, m.event_ms, out, CORRELATOR)
+            return
+        if not roles:
+            self._count("uncorrelated")  # a kind no category takes (data quality, ...)
+            return
+        group, cat = self._group(m, roles)
+        if cat is None:
+            self._add_pending(m)
+            return
+        inc = self._open(cat, group, out, m.event_ms, CORRELATOR)
+        for x in group:  # only once opened: a failed emit must not lose pending alerts
+            if x.fingerprint in self.pending:
+                self._drop_pending(x.fingerprint)
+        self._adopt(inc, group, out)
+        if self.config.absorb:
+            self._absorb(inc, cat, out)
+        self._reseverity(inc, m.event_ms, out, CORRELATOR)
+    def _adopt(self, inc: Incident, added: list[Member], out: list[IncidentEvent]) -> None:
+        """Pull in pending alerts near the alerts just added: the incident grew to them."""
+        cat, queue = self._cat(inc.category), list(added)
+        w = cat.window_s * 1000
+        while queue:
+            for p, _ in self._near_pending(queue.pop(), cat.radius_km):
+                if p.fingerprint in self.pending and inc.category in self._roles(p) and \
+                        inc.opened_ms - w <= p.event_ms <= inc.last_ms + w:
+                    self._drop_pending(p.fingerprint)
+                    self._attach(inc, p, out)
+                    queue.append(p)
+
+    def _target(self, m: Member, roles: Mapping[str, str], entity_only: bool) -> Incident | None:
+        """The open incident ``m`` joins: same entity/evidence first, then one of a
+        category it could open itself (its own kind), then the higher category priority,
+        the nearer, the older."""
+        same = {i for k in entity_keys(m) for i in self._by_entity.get(k, {})}
+        for e in m.evidence:
+            same |= set(self._by_evidence.get(e, {}))
+        cands = {iid: (0.0, True) for iid in same if iid in self.incidents}
+        if roles and m.lat is not None and m.lon is not None:
+            radius = max(self._cat(c).radius_km for c in roles)
+            for iid, d in self._near_incidents(m.lat, m.lon, radius).items():
+                cands.setdefault(iid, (d, False))
+        best: tuple[tuple[Any, ...], Incident] | None = None
+        for iid, (d, same) in cands.items():
+            inc = self.incidents[iid]
+            cat = self._cat(inc.category)
+            if inc.category not in roles and not (entity_only and same):
+                continue
+            w = cat.window_s * 1000
+            if (not same and d > cat.radius_km) or \
+                    not inc.opened_ms - w <= m.event_ms <= inc.last_ms + w:
+                continue
+            key = (not same, roles.get(inc.category) != "opens", -cat.priority, d,
+                   inc.opened_ms, iid)
+            if best is None or key < best[0]:
+                best = (key, inc)
+        return best[1] if best else None
+
+    def _group(self, m: Member, roles: Mapping[str, str]
+               ) -> tuple[list[Member], Category | None]:
+        """The pending alerts ``m`` can open an incident with, for the best category."""
+        near = self._near_pending(m, max(self._cat(c).radius_km for c in roles))
+        for name in sorted(roles, key=lambda c: (-self._cat(c).priority, c)):
+            cat = self._cat(name)
+            w = cat.window_s * 1000
+            group = [m] + [p for p, d in near if d <= cat.radius_km and name in self._roles(p)
+                           and abs(p.event_ms - m.event_ms) <= w]
+            if len(group) >= cat.min_alerts and \
+                    any(self._roles(x)[name] == "opens" for x in group):
+                return group, cat
+        return [], None
+    def _absorb(self, inc: Incident, cat: Category, out: list[IncidentEvent]) -> None:
+        """Merge in nearby lower-priority incidents whose every alert ``cat`` accepts."""
+        found: set[str] = set()
+        for m in list(inc.members.values()):
+            if m.lat is not None and m.lon is not None:
+                found |= set(self._near_incidents(m.lat, m.lon, cat.radius_km))
+        w = cat.window_s * 1000
+        for iid in sorted(found - {inc.incident_id}):
+            other = self.incidents.get(iid)
+            if other is None or self._cat(other.category).priority >= cat.priority or \
+                    other.last_ms < inc.opened_ms - w or other.opened_ms > inc.last_ms + w:
+                continue
+            if all(cat.name in self._roles(x) for x in other.members.values()):
+                self._merge(inc, other, CORRELATOR, inc.last_ms, out)
+
+    # -- the pending pool: alerts waiting for company (not in the event log) -----------------
+    def _reset(self) -> None:
+        super()._reset()
+        self.pending: dict[str, Member] = {}
+        self._pgrid: dict[tuple[int, int], set[str]] = {}
+        self._pentity: dict[str, set[str]] = {}
+        self._expiry: list[tuple[int, str]] = []
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {**super().counters, "pending": len(self.pending)}
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state: the incidents and the pending pool."""
+        return {**super().snapshot(), "pending": [m.to_dict() for m in self.pending.values()]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        super().restore(state)
+        try:
+            for d in state["pending"]:
+                self._add_pending(Member.from_dict(d))
+        except (KeyError, TypeError, ValueError) as exc:
+            self._reset()
+            raise IncidentError(f"corrupt correlator snapshot: {exc!r}") from exc
+
+    def _expires(self, m: Member) -> int:
+        roles = self._roles(m)
+        return m.event_ms + int(max((self._cat(c).window_s for c in roles), default=0) * 1000)
+
+    def _add_pending(self, m: Member) -> None:
+        if len(self.pending) >= self.config.max_pending:
+            self._count("pending_dropped")
+            return
+        self.pending[m.fingerprint] = m
+        if m.lat is not None and m.lon is not None:
+            self._pgrid.setdefault(cell_of(m.lat, m.lon, self.config.cell_deg), set()).add(
+                m.fingerprint)
+        for key in entity_keys(m):
+            self._pentity.setdefault(key, set()).add(m.fingerprint)
+        heapq.heappush(self._expiry, (self._expires(m), m.fingerprint))
+
+    def _drop_pending(self, fp: str) -> Member:
+        m = self.pending.pop(fp)
+        if m.lat is not None and m.lon is not None:
+            cell = cell_of(m.lat, m.lon, self.config.cell_deg)
+            self._pgrid[cell].discard(fp)
+            if not self._pgrid[cell]:
+                del self._pgrid[cell]
+        for key in entity_keys(m):
+            self._pentity[key].discard(fp)
+            if not self._pentity[key]:
+                del self._pentity[key]
+        return m
+
+    def _near_pending(self, m: Member, km: float) -> list[tuple[Member, float]]:
+        """Pending alerts within ``km`` of ``m`` or on a shared entity, by fingerprint."""
+        found = {fp: 0.0 for key in entity_keys(m) for fp in self._pentity.get(key, ())
+                 if fp != m.fingerprint}
+        if m.lat is not None and m.lon is not None:
+            for cell in cells_near(m.lat, m.lon, km, self.config.cell_deg):
+                for fp in self._pgrid.get(cell, ()):
+                    o = self.pending[fp]
+                    d = km_between(m.lat, m.lon, o.lat, o.lon)  # type: ignore[arg-type]
+                    self.distance_checks += 1
+                    if d <= km and fp != m.fingerprint and d < found.get(fp, math.inf):
+                        found[fp] = d
+        return [(self.pending[fp], d) for fp, d in sorted(found.items())]
