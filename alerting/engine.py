@@ -1,0 +1,264 @@
+"""The alerting pipeline, assembled as data in one function (Alertmanager's ``pipeline``).
+
+    detector alert ─► lifecycle (AlertBook) ─► AlertEvents ─┬► silences / inhibition (who is muted)
+                                                            ├► grouping (routing tree) ─► group flushes
+                                                            └► escalation ─────────────► pages
+                   └► incidents (Correlator) ─► IncidentEvents
+    operator command ─► lifecycle | silences | incidents (by action)
+    tick(now) ─► ack timeouts, flapping, mutes ending (re-notify), due groups, due pages,
+                 incidents resolving; notifications go to the Outbox (retry, dedup)
+
+Pure: no I/O, no clock. Time is what the caller passes: a detector alert is applied at its
+own ``detected_at`` (never later than ``now``), so redelivering the same alerts after a
+restart yields the same events and notification keys; ticks use ``now``. Every input that
+cannot be applied comes back as a :class:`Rejected` with a code, never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Mapping, Sequence
+
+from alerting.config import AlertingConfig, ConfigError
+from alerting.enrich import enrich
+from alerting.escalation import Escalator, parse_escalation, severity_policy
+from alerting.grouping import Grouper
+from alerting.incident_model import IncidentError, IncidentEvent, grow_escalation
+from alerting.incidents import Correlator
+from alerting.inhibit import Inhibitor
+from alerting.labels import LabelError, parse_matchers
+from alerting.lifecycle import COMMANDS, FIRE, REFIRE, RESOLVE, RESOLVED, UNFLAPPING, \
+    AlertBook, AlertEvent, CommandError, LifecycleConfig
+from alerting.notify import Outbox, for_group, for_page
+from alerting.routing import Route
+from alerting.silences import Silence, SilenceError, Silencer, silence_id
+from city.profile import CityProfile
+from schemas.errors import ValidationError
+from schemas.validate import parse_event_time
+
+SILENCE_ACTIONS = ("silence", "expire_silence")
+INCIDENT_ACTIONS = ("merge_incidents", "split_incident", "link_call", "add_note",
+                    "resolve_incident")
+ACTIONS = COMMANDS + SILENCE_ACTIONS + INCIDENT_ACTIONS
+# the lifecycle actions that change what receivers should hear (grouping sees these; a
+# re-trigger after an ack timeout is escalation's to page, restarting at level 1)
+_GROUPED = (FIRE, REFIRE, RESOLVE, UNFLAPPING)
+_MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input that was not applied: ``code``/``field``/``reason`` say why."""
+
+    command_id: str
+    code: str
+    field: str
+    reason: str
+
+
+@dataclass
+class Output:
+    alert_events: list[AlertEvent] = field(default_factory=list)
+    incident_events: list[IncidentEvent] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)    # command ids applied
+    offered: int = 0                                     # new notifications in the outbox
+
+    def extend(self, other: "Output") -> None:
+        self.alert_events += other.alert_events
+        self.incident_events += other.incident_events
+        self.rejected += other.rejected
+        self.applied += other.applied
+        self.offered += other.offered
+
+
+class Engine:
+    """Alerts and commands in, events and notifications out; state snapshots to JSON."""
+
+    def __init__(self, config: AlertingConfig, profile: CityProfile | None = None, *,
+                 lifecycle: LifecycleConfig | None = None, outbox: Outbox | None = None) -> None:
+        self.config = config
+        self.book = AlertBook(lifecycle)
+        self.silencer = Silencer(config.maintenance_windows, config.silence_expire_unused_ms)
+        self.inhibitor = Inhibitor(config.inhibit_rules)
+        self.grouper = Grouper(Route.build(config.route))
+        escalation = parse_escalation(config.escalation)
+        self.escalator = Escalator(escalation)
+        self.correlator = Correlator(
+            escalation=severity_policy(escalation.severity) if escalation.severity else
+            grow_escalation,
+            enricher=partial(enrich, profile=profile) if profile is not None else None)
+        self.outbox = outbox or Outbox()
+        self.counters: dict[str, int] = {}
+
+    # -- inputs -----------------------------------------------------------------------------
+    def alerts(self, messages: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
+        """Detector alert messages (``schemas.records.make_alert``), in arrival order."""
+        out = Output()
+        for msg in messages:
+            at = _alert_time(msg, now_ms)
+            try:
+                events = self.book.apply(msg, at)
+            except CommandError as exc:
+                out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128]
+                                             if isinstance(msg, Mapping) else "",
+                                             exc.code, exc.field, exc.reason))
+                continue
+            self._after(events, at, out)
+            try:
+                out.incident_events += self.correlator.observe(msg, at)
+            except IncidentError as exc:
+                self._count("incident_rejects")
+                out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128], "bad_alert",
+                                             "", str(exc)[:500]))
+        return out
+
+    def command(self, cmd: Mapping[str, Any], now_ms: int) -> Output:
+        """One operator command (the ``commands`` topic's wire form)."""
+        out = Output()
+        cid = str(cmd.get("command_id", ""))[:128] if isinstance(cmd, Mapping) else ""
+        try:
+            if not isinstance(cmd, Mapping):
+                raise CommandError("bad_command", "a command is a JSON object")
+            action = cmd.get("action")
+            if action not in ACTIONS:
+                raise CommandError("unknown_action", f"{action!r} is not one of {ACTIONS}",
+                                   "action")
+            if action in COMMANDS:
+                events = self.book.apply({k: cmd[k] for k in (
+                    "action", "fingerprint", "actor", "comment", "command_id", "occurrence")
+                    if k in cmd}, now_ms)
+                self._after(events, now_ms, out)
+            elif action in SILENCE_ACTIONS:
+                self._silence(cmd, now_ms)
+            else:
+                out.incident_events += self._incident(cmd, now_ms)
+        except CommandError as exc:
+            out.rejected.append(Rejected(cid, exc.code, exc.field, exc.reason))
+            return out
+        except (IncidentError, SilenceError, LabelError, ConfigError) as exc:
+            code = "incident_refused" if isinstance(exc, IncidentError) else "silence_refused"
+            out.rejected.append(Rejected(cid, code, getattr(exc, "field", "") or "",
+                                         str(exc)[:500]))
+            return out
+        out.applied.append(cid)
+        return out
+
+    def tick(self, now_ms: int) -> Output:
+        """What time alone causes; call it every second or so (and at next_due_ms())."""
+        out = Output()
+        self._after(self.book.tick(now_ms), now_ms, out)
+        for ended in self.silencer.ended(now_ms):
+            self.grouper.renotify(ended.still_firing, now_ms)
+        for flush in self.grouper.due(now_ms, muted=self._muted(now_ms)):
+            out.offered += self.outbox.offer(for_group(flush), now_ms)
+        for page in self.escalator.tick(now_ms):
+            out.offered += self._page(page, now_ms)
+        out.incident_events += self.correlator.tick(now_ms)
+        return out
+
+    # -- wiring -----------------------------------------------------------------------------
+    def _after(self, events: list[AlertEvent], now_ms: int, out: Output) -> None:
+        """Lifecycle events -> mute bookkeeping, grouping and escalation."""
+        for ev in events:
+            labels = dict(ev.labels)
+            status = "resolved" if ev.to_state == RESOLVED else "firing"
+            self.silencer.observe(labels, ev.fingerprint, status, now_ms)
+            self.inhibitor.observe(labels, ev.fingerprint, status)
+            if ev.action in _GROUPED and (ev.notify or status == "resolved"):
+                self.grouper.add(labels, ev.fingerprint, status, now_ms)
+            for page in self.escalator.observe(ev):
+                out.offered += self._page(page, now_ms)
+        out.alert_events += events
+
+    def _page(self, page: Any, now_ms: int) -> int:
+        labels = dict(page.labels)
+        if self.inhibitor.mutes(labels, page.fingerprint) or self.silencer.mutes(labels, now_ms):
+            self._count("pages_muted")
+            return 0
+        return sum(self.outbox.offer(for_page(page, t, labels.get("severity", "")), now_ms)
+                   for t in page.targets)
+
+    def _muted(self, now_ms: int) -> Any:
+        def muted(labels: Mapping[str, str], fp: str) -> bool:
+            return self.inhibitor.mutes(labels, fp) or bool(self.silencer.mutes(labels, now_ms))
+        return muted
+
+    def _silence(self, cmd: Mapping[str, Any], now_ms: int) -> None:
+        actor = _text(cmd, "actor", required=True)
+        if cmd["action"] == "expire_silence":
+            self.silencer.expire(_text(cmd, "silence_id", required=True), now_ms)
+            return
+        matchers = parse_matchers(cmd.get("matchers"))
+        if not matchers:
+            raise CommandError("bad_command", "a silence needs at least one matcher",
+                               "matchers")
+        ends = cmd.get("ends_at")
+        ends_ms = None if ends in (None, "") else _time(ends, "ends_at")
+        self.silencer.add(Silence(silence_id(actor, matchers, now_ms), matchers, now_ms,
+                                  ends_ms, actor, _text(cmd, "reason", required=True),
+                                  bool(cmd.get("until_resolved", False))), now_ms)
+
+    def _incident(self, cmd: Mapping[str, Any], now_ms: int) -> list[IncidentEvent]:
+        c, actor, action = self.correlator, _text(cmd, "actor", required=True), cmd["action"]
+        if action == "merge_incidents":
+            return c.merge(_text(cmd, "target", True), _text(cmd, "source", True), actor=actor,
+                           at_ms=now_ms)
+        if action == "split_incident":
+            fps = cmd.get("fingerprints")
+            if not isinstance(fps, list) or not all(isinstance(f, str) for f in fps):
+                raise CommandError("bad_command", "a list of fingerprints", "fingerprints")
+            return c.split(_text(cmd, "incident_id", True), fps, actor=actor, at_ms=now_ms)
+        if action == "link_call":
+            return c.link_call(_text(cmd, "incident_id", True), _text(cmd, "call_id", True),
+                               stream=_text(cmd, "stream", True), actor=actor, at_ms=now_ms)
+        if action == "add_note":
+            return c.add_note(_text(cmd, "incident_id", True), _text(cmd, "text", True),
+                              actor=actor, at_ms=now_ms)
+        return c.resolve(_text(cmd, "incident_id", True), actor=actor, at_ms=now_ms,
+                         reason=_text(cmd, "comment") or "closed by operator")
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    def next_due_ms(self) -> int | None:
+        dues = [d for d in (self.grouper.next_due_ms(), self.silencer.next_change_ms(),
+                            self.outbox.next_due_ms()) if d is not None]
+        return min(dues) if dues else None
+
+    # -- checkpoints ------------------------------------------------------------------------
+    PARTS = ("book", "silencer", "inhibitor", "grouper", "escalator", "correlator", "outbox")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": 1, **{p: getattr(self, p).snapshot() for p in self.PARTS}}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or state.get("version") != 1:
+            raise ValueError("Engine.restore: expected a version 1 snapshot")
+        for p in self.PARTS:
+            getattr(self, p).restore(state[p])
+
+
+def _alert_time(msg: Any, now_ms: int) -> int:
+    """When the detector decided (``detected_at``), never later than ``now``."""
+    try:
+        return min(parse_event_time(msg.get("detected_at")), now_ms)
+    except (ValidationError, AttributeError, TypeError):
+        return now_ms
+
+
+def _time(value: Any, name: str) -> int:
+    try:
+        return parse_event_time(value)
+    except ValidationError as exc:
+        raise CommandError("bad_command", exc.reason, name) from exc
+
+
+def _text(cmd: Mapping[str, Any], name: str, required: bool = False) -> str:
+    v = cmd.get(name, "")
+    if not isinstance(v, str) or (required and not v.strip()) or len(v) > _MAX_TEXT:
+        raise CommandError("missing_actor" if name == "actor" else "bad_command",
+                           f"must be a {'non-empty ' if required else ''}string of at most "
+                           f"{_MAX_TEXT} characters", name)
+    return v.strip()

@@ -1,0 +1,187 @@
+"""The assembled alerting pipeline: alerts and commands in, events and notifications out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from alerting.config import default_config
+from alerting.engine import Engine
+from schemas.records import make_alert
+from schemas.validate import format_event_time
+from unit_helpers import NOW_MS, PROFILE
+
+S = 1000
+
+
+def alert(kind: str, entity: str, status: str = "firing", *, t: int = NOW_MS,
+          severity: str = "major", stream: str = "lifeline", detector: str = "limit",
+          lat: float = 28.19, lon: float = 112.99, evidence: tuple[str, ...] = ("e1",)
+          ) -> dict[str, Any]:
+    return make_alert(detector=detector, kind=kind, status=status, severity=severity,
+                      stream=stream, entity_id=entity, district="furong", district_zh="芙蓉区",
+                      district_en="Furong", lat=lat, lon=lon, event_time=format_event_time(t),
+                      value=1.0, threshold=1.0, unit="", title_zh="测试", title_en="test",
+                      evidence=list(evidence) + [status], detected_at=format_event_time(t))
+
+
+def engine() -> Engine:
+    return Engine(default_config(), PROFILE)
+
+
+def notifications(e: Engine, now: int) -> list[Any]:
+    return [a.notification for a in e.outbox.due(now)]
+
+
+def gas_leak(t: int = NOW_MS) -> list[dict[str, Any]]:
+    return [alert("gas_concentration_high", "GASC-1", t=t, severity="critical"),
+            alert("gas_pressure_drop", "GASP-1", t=t + 5 * S, severity="minor",
+                  detector="sensor_deviation", lat=28.1905, lon=112.9902, evidence=("e2",))]
+
+
+def test_a_gas_leak_becomes_one_incident_and_one_notification_per_receiver() -> None:
+    e = engine()
+    out = e.alerts(gas_leak(), NOW_MS + 6 * S)
+    assert [ev.action for ev in out.alert_events] == ["fire", "fire"]
+    opened = [ev for ev in out.incident_events if ev.kind == "opened"]
+    assert len(opened) == 1
+    inc = e.correlator.incident_of(out.alert_events[0].fingerprint)
+    assert inc is not None and inc == e.correlator.incident_of(out.alert_events[1].fingerprint)
+    # nothing is sent before group_wait (15 s); then each alert reaches the gas utility
+    # once (groups by kind and district), and the critical one the district duty office
+    assert e.tick(NOW_MS + 6 * S).offered == 0
+    e.tick(NOW_MS + 60 * S)
+    sent = notifications(e, NOW_MS + 60 * S)
+    gas = [fp for n in sent if n.receiver == "gas_utility" for fp in n.details["firing"]]
+    assert sorted(gas) == sorted(ev.fingerprint for ev in out.alert_events)
+    duty = [fp for n in sent if n.receiver == "district_duty:furong"
+            for fp in n.details["firing"]]
+    assert duty == [out.alert_events[0].fingerprint]   # critical/major only
+
+
+def test_redelivered_alerts_change_nothing() -> None:
+    e = engine()
+    first = e.alerts(gas_leak(), NOW_MS + 6 * S)
+    snap = e.snapshot()
+    again = e.alerts(gas_leak(), NOW_MS + 9 * S)   # a worker restart re-reads them
+    assert again.alert_events == [] and again.incident_events == []
+    after = e.snapshot()
+    assert after["correlator"].pop("counters") == {"duplicates": 2}   # counted, not applied
+    snap["correlator"].pop("counters")
+    assert orjson.dumps(after) == orjson.dumps(snap)
+    assert first.alert_events
+
+
+def test_ack_stops_escalation_and_resolve_is_notified() -> None:
+    e = engine()
+    out = e.alerts([alert("gas_concentration_high", "GASC-1", severity="critical")], NOW_MS)
+    fp = out.alert_events[0].fingerprint
+    assert e.escalator.running(fp) is not None
+    res = e.command({"command_id": "c1", "action": "ack", "fingerprint": fp,
+                     "actor": "张三", "comment": "已派燃气抢修"}, NOW_MS + 10 * S)
+    assert res.applied == ["c1"] and res.rejected == []
+    assert [ev.to_state for ev in res.alert_events] == ["acknowledged"]
+    assert e.escalator.running(fp) is None
+    e.tick(NOW_MS + 60 * S)
+    notifications(e, NOW_MS + 60 * S)
+    e.alerts([alert("gas_concentration_high", "GASC-1", "resolved", t=NOW_MS + 120 * S,
+                    severity="critical")], NOW_MS + 120 * S)
+    e.tick(NOW_MS + 600 * S)
+    sent = notifications(e, NOW_MS + 600 * S)
+    assert any(fp in n.details.get("resolved", []) for n in sent)
+
+
+def test_a_silence_mutes_and_its_end_renotifies_what_still_fires() -> None:
+    e = engine()
+    res = e.command({"command_id": "s1", "action": "silence", "actor": "值班员",
+                     "matchers": ['entity_id="GASC-1"'], "reason": "传感器检修",
+                     "ends_at": format_event_time(NOW_MS + 600 * S)}, NOW_MS)
+    assert res.applied == ["s1"]
+    out = e.alerts([alert("gas_concentration_high", "GASC-1")], NOW_MS + S)
+    fp = out.alert_events[0].fingerprint
+    first_sent = None
+    for t in range(NOW_MS + 2 * S, NOW_MS + 900 * S, S):   # the worker ticks every second
+        e.tick(t)
+        if any(fp in n.details.get("firing", []) for n in notifications(e, t)):
+            first_sent = t
+            break
+    # muted until the silence ends at 600 s, then sent at once (not at the next re-check)
+    assert first_sent == NOW_MS + 600 * S
+
+
+# command -> expected rejection code (field)
+BAD_COMMANDS = [
+    ("not a mapping", "bad_command"),
+    ({"command_id": "x", "action": "launch", "actor": "a"}, "unknown_action"),
+    ({"command_id": "x", "action": "ack", "fingerprint": "nope", "actor": "a"}, "unknown_alert"),
+    ({"command_id": "x", "action": "ack", "fingerprint": "nope", "actor": ""}, "missing_actor"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": [],
+      "reason": "r"}, "bad_command"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": ["=broken"],
+      "reason": "r"}, "silence_refused"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": ['kind="k"'],
+      "reason": "r", "ends_at": "yesterday"}, "bad_command"),
+    ({"command_id": "x", "action": "expire_silence", "actor": "a", "silence_id": "none"},
+     "silence_refused"),
+    ({"command_id": "x", "action": "merge_incidents", "actor": "a", "target": "I1",
+      "source": "I2"}, "incident_refused"),
+    ({"command_id": "x", "action": "split_incident", "actor": "a", "incident_id": "I1",
+      "fingerprints": "fp"}, "bad_command"),
+    ({"command_id": "x", "action": "add_note", "actor": "a", "incident_id": "I1",
+      "text": 5}, "bad_command"),
+]
+
+
+@pytest.mark.parametrize("cmd,code", BAD_COMMANDS)
+def test_bad_commands_are_refused_with_a_code_and_change_nothing(cmd: Any, code: str) -> None:
+    e = engine()
+    before = orjson.dumps(e.snapshot())
+    out = e.command(cmd, NOW_MS)
+    assert [r.code for r in out.rejected] == [code] and out.applied == []
+    assert orjson.dumps(e.snapshot()) == before
+
+
+def test_a_malformed_alert_is_rejected_not_raised() -> None:
+    e = engine()
+    out = e.alerts([{"fingerprint": "x"}, alert("water_pressure_low", "WP-1")], NOW_MS)
+    assert [r.code for r in out.rejected] == ["bad_alert"]
+    assert [ev.action for ev in out.alert_events] == ["fire"]
+
+
+def test_incident_commands_reach_the_correlator() -> None:
+    e = engine()
+    out = e.alerts(gas_leak(), NOW_MS + 6 * S)
+    iid = next(ev.incident_id for ev in out.incident_events if ev.kind == "opened")
+    res = e.command({"command_id": "n1", "action": "add_note", "actor": "指挥长",
+                     "incident_id": iid, "text": "疏散半径 200 米"}, NOW_MS + 20 * S)
+    assert [ev.kind for ev in res.incident_events] == ["note_added"]
+    assert res.incident_events[0].actor == "指挥长"
+
+
+def test_snapshot_restore_continues_exactly() -> None:
+    def run(e: Engine, steps: list[tuple[str, Any, int]]) -> list[Any]:
+        out = []
+        for what, arg, t in steps:
+            o = e.alerts(arg, t) if what == "alerts" else e.command(arg, t) \
+                if what == "command" else e.tick(t)
+            out.append(([ev.event_id for ev in o.alert_events],
+                        [ev.event_id for ev in o.incident_events], o.offered,
+                        [a.notification.key for a in e.outbox.due(t)] if what == "tick" else []))
+        return out
+
+    leak = gas_leak()
+    fp = Engine(default_config(), PROFILE).alerts(leak[:1], NOW_MS).alert_events[0].fingerprint
+    steps = [("alerts", leak, NOW_MS + 6 * S), ("tick", None, NOW_MS + 40 * S),
+             ("command", {"command_id": "c", "action": "claim", "fingerprint": fp,
+                          "actor": "李四"}, NOW_MS + 50 * S),
+             ("alerts", [alert("gas_concentration_high", "GASC-1", "resolved",
+                               t=NOW_MS + 90 * S, severity="critical")], NOW_MS + 90 * S),
+             ("tick", None, NOW_MS + 400 * S), ("tick", None, NOW_MS + 2000 * S)]
+    ref = run(engine(), steps)
+    e = engine()
+    head = run(e, steps[:2])
+    again = engine()
+    again.restore(orjson.loads(orjson.dumps(e.snapshot())))
+    assert head + run(again, steps[2:]) == ref
