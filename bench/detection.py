@@ -48,7 +48,8 @@ BATCH = 500
 def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[dict[str, Any]],
                                                                          list[dict[str, Any]],
                                                                          dict[str, Any]]:
-    """Simulate and detect; return (firing alerts, ground truth, stats)."""
+    """Simulate and detect; return (firing alerts, ground truth, stats); ``stats["alerts"]``
+    holds every alert message in order (firing and resolved), for bench/alerting.py."""
     profile = load_profile()
     sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=per_hour)
     policy = Policy.for_city(profile, max_lateness_s=24 * 3600)
@@ -84,7 +85,7 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
         t_sim += c1 - c0
         t_detect += time.perf_counter() - c1
     firing = [a for a in alerts if a["status"] == "firing"]
-    stats = {"events": n_events, "sim_s": t_sim, "pipeline_s": t_detect,
+    stats = {"events": n_events, "sim_s": t_sim, "pipeline_s": t_detect, "alerts": alerts,
              "late_for_detection": sum(s.detection.counters["late_for_detection"]
                                        for s in steps.values())}
     return firing, sim.truth, stats

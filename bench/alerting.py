@@ -1,0 +1,197 @@
+"""Alerting benchmark: throughput of the assembled pipeline, and compression on the simulator.
+
+1. Throughput (``--active 10000 --silences 1000``): the Changsha configuration (routing
+   tree, inhibit rules, escalation) plus ``--silences`` operator silences on random
+   entities; ``--active`` alerts are made to fire, then a stream of repeats, resolves and
+   re-fires of them goes through ``Engine.alerts`` (lifecycle, silences, inhibition,
+   grouping, escalation, incident correlation) with a ``tick`` every simulated second.
+   Prints alerts/s on one core.
+2. Compression (``--hours``, ``--scale``, ``--seed``): the simulator's labelled incidents go
+   through the detection pipeline (bench/detection.py) and the alerts through the engine.
+   Prints detector firings : incidents, and for each injected incident whether its alerts
+   ended in exactly one incident (all attached), several, or none.
+
+Usage: python bench/alerting.py [--active 10000] [--silences 1000] [--hours 1] [--skip-sim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# This file is named like the package it measures: take bench/ off the path so that
+# ``import alerting`` finds the package; bench/detection.py is loaded by its path.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(BENCH.parent))
+
+from alerting.config import default_config  # noqa: E402
+from alerting.engine import Engine  # noqa: E402
+from city.profile import load_profile  # noqa: E402
+from schemas.records import make_alert  # noqa: E402
+from schemas.validate import format_event_time  # noqa: E402
+
+T0 = 1_795_600_800_000
+KINDS = [("gas_concentration_high", "lifeline", "limit", "critical"),
+         ("water_pressure_low", "lifeline", "limit", "major"),
+         ("gas_pressure_drop", "lifeline", "sensor_deviation", "minor"),
+         ("sensor_nodata", "lifeline", "data_quality", "minor"),
+         ("traffic_congestion", "traffic", "traffic_incident", "minor"),
+         ("fire_alarm", "fire", "cluster", "major"),
+         ("hazmat_stopped", "hazmat", "hazmat_rules", "major"),
+         ("ems_dispatch_delay", "ems", "service_level", "info")]
+
+
+def synthetic_alert(i: int, status: str, t: int, rng: np.random.Generator,
+                    profile: Any) -> dict[str, Any]:
+    kind, stream, det, sev = KINDS[i % len(KINDS)]
+    d = profile.districts[i % len(profile.districts)]
+    lat = d.lat + float(rng.normal(0, 0.03))
+    lon = d.lon + float(rng.normal(0, 0.03))
+    return make_alert(detector=det, kind=kind, status=status, severity=sev, stream=stream,
+                      entity_id=f"E{i:06d}", district=d.code, district_zh=d.zh,
+                      district_en=d.en, lat=lat, lon=lon, event_time=format_event_time(t),
+                      value=1.0, threshold=1.0, unit="", title_zh="压测", title_en="bench",
+                      evidence=[f"ev{i}.{t}"], detected_at=format_event_time(t))
+
+
+def throughput(active: int, silences: int, updates: int, seed: int) -> None:
+    profile = load_profile()
+    rng = np.random.default_rng(seed)
+    engine = Engine(default_config(), profile)
+    muted = rng.choice(active, size=min(silences, active), replace=False)
+    for k, i in enumerate(muted):
+        out = engine.command({"command_id": f"s{k}", "action": "silence", "actor": "bench",
+                              "matchers": [f'entity_id="E{int(i):06d}"'],
+                              "reason": "bench", "ends_at": format_event_time(T0 + 86_400_000)},
+                             T0)
+        assert not out.rejected, out.rejected
+    fire = [synthetic_alert(i, "firing", T0 + i, rng, profile) for i in range(active)]
+    t_fire = time.perf_counter()
+    for i in range(0, active, 500):
+        engine.alerts(fire[i:i + 500], T0 + i + 500)
+    t_fire = time.perf_counter() - t_fire
+    # then a stream of state changes: resolve / re-fire of random active alerts
+    status = ["firing"] * active
+    msgs, now = [], T0 + active
+    for k in range(updates):
+        i = int(rng.integers(0, active))
+        status[i] = "resolved" if status[i] == "firing" else "firing"
+        msgs.append(synthetic_alert(i, status[i], now + k * 2, rng, profile))
+    n_events = n_inc = 0
+    c0 = time.perf_counter()
+    per_tick = 2000   # alerts per simulated second
+    for j in range(0, updates, per_tick):
+        t = now + (j // per_tick + 1) * 1000 + 2 * per_tick
+        out = engine.alerts(msgs[j:j + per_tick], t)
+        out.extend(engine.tick(t))
+        n_events += len(out.alert_events)
+        n_inc += len(out.incident_events)
+        engine.outbox.due(t)
+    el = time.perf_counter() - c0
+    print(f"throughput — {active:,} active alerts, {silences:,} silences + the Changsha "
+          f"routing tree, inhibit rules and escalation, incident correlation:")
+    print(f"  initial firing: {active / t_fire:,.0f} alerts/s")
+    print(f"  state changes:  {updates / el:,.0f} alerts/s ({updates:,} in {el:.2f} s; "
+          f"{n_events:,} alert events, {n_inc:,} incident events, "
+          f"{len(engine.book.active()):,} active at the end)")
+
+
+def compression(scale: float, hours: float, per_hour: float, seed: int, radius_km: float
+                ) -> None:
+    import importlib.util   # bench/detection.py: the simulator through the pipeline
+    spec = importlib.util.spec_from_file_location("bench_detection", BENCH / "detection.py")
+    D = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(D)  # type: ignore[union-attr]
+    firing, truth, stats = D.run(scale, hours, per_hour, seed)
+    alerts = stats["alerts"]
+    engine = Engine(default_config(), load_profile())
+    events = []
+    for a in alerts:   # in order; ticks at each alert's detection time
+        t = D.parse_event_time(a["detected_at"])
+        out = engine.alerts([a], t)
+        out.extend(engine.tick(t))
+        events += out.incident_events
+    end = D.START_MS + int(hours * 3_600_000) + 3_600_000
+    events += engine.tick(end).incident_events
+    home: dict[str, str] = {}      # fingerprint -> incident (following merges)
+    merged: dict[str, str] = {}
+    opened = set()
+    for ev in events:
+        if ev.kind == "opened":
+            opened.add(ev.incident_id)
+        p = ev.payload
+        fps = p.get("fingerprints") or ([p["fingerprint"]] if "fingerprint" in p else [])
+        for m in p.get("members", []):
+            fps.append(m["fingerprint"] if isinstance(m, dict) else m)
+        if ev.kind in ("opened", "alert_attached"):
+            for fp in fps:
+                home[fp] = ev.incident_id
+        if ev.kind == "merged_into":
+            merged[ev.incident_id] = p.get("target") or p.get("into", "")
+
+    def root(iid: str) -> str:
+        while iid in merged and merged[iid]:
+            iid = merged[iid]
+        return iid
+
+    per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, one, many, none
+    matched_fps: set[str] = set()
+    for inc in truth:
+        mine = [a for a in firing if _matches(a, inc, radius_km, D)]
+        fps = {a["fingerprint"] for a in mine}
+        matched_fps |= fps
+        homes = {root(home[fp]) for fp in fps if fp in home}
+        row = per_type[inc["type"]]
+        row[0] += 1
+        attached = all(fp in home for fp in fps) and fps
+        row[1 if len(homes) == 1 and attached else 2 if len(homes) > 1 else 3] += 1
+    incidents = {root(i) for i in opened}
+    noise = {root(home[a["fingerprint"]]) for a in firing
+             if a["fingerprint"] not in matched_fps and a["fingerprint"] in home}
+    print(f"compression — city-{scale:g}x, {hours:g} h, seed {seed}, {len(truth)} injected "
+          f"incidents, {stats['events']:,} events")
+    print(f"  detector firings : incidents = {len(firing)} : {len(incidents)} "
+          f"({len(firing) / max(len(incidents), 1):.1f} : 1); "
+          f"{len(noise)} incidents from unmatched alerts")
+    print(f"  {'incident type':<18} {'n':>3} {'one incident':>13} {'several':>8} {'none':>5}")
+    for kind, (n, one, many, none) in per_type.items():
+        print(f"  {kind:<18} {n:>3} {one:>13} {many:>8} {none:>5}")
+
+
+def _matches(a: dict[str, Any], inc: dict[str, Any], radius_km: float, D: Any) -> bool:
+    t = D.parse_event_time(a["event_time"])
+    if not inc["start_ms"] - 60_000 <= t <= inc["end_ms"]:
+        return False
+    if a["entity_id"] in inc["entities"]:
+        return True
+    return a["lat"] is not None and \
+        D.haversine_km(a["lat"], a["lon"], inc["lat"], inc["lon"]) <= radius_km
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--active", type=int, default=10_000)
+    ap.add_argument("--silences", type=int, default=1_000)
+    ap.add_argument("--updates", type=int, default=100_000)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--incidents-per-hour", type=float, default=12.0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--radius-km", type=float, default=2.0)
+    ap.add_argument("--skip-sim", action="store_true", help="throughput only")
+    args = ap.parse_args()
+    throughput(args.active, args.silences, args.updates, args.seed)
+    if not args.skip_sim:
+        compression(args.scale, args.hours, args.incidents_per_hour, args.seed, args.radius_km)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
