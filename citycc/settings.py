@@ -53,6 +53,13 @@ class Settings:
     sink_max_age_s: float = 1.0
     sink_retry_max_s: float = 30.0
     checkpoint_interval_s: float = 30.0
+    # Alerting: the YAML configuration (empty: the city's default, alerting/<city>.yaml),
+    # an optional webhook every notification is also POSTed to (signed with the secret),
+    # and the tick of the alerting engine (ack timeouts, group flushes, escalation).
+    alerting_config: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    alerting_tick_s: float = 1.0
     # Faust group timings (see README: how fast a restarted worker gets its partitions).
     worker_id: str = "worker-1"
     session_timeout_s: float = 6.0

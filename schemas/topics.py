@@ -35,6 +35,20 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
     TopicSpec("hazmat", 4, "gateway or entity_id", "hazmat", 7 * DAY_MS, doc=_INPUT_DOC),
     TopicSpec("alerts", 4, "fingerprint", "alert", 30 * DAY_MS,
               doc="One alert state (firing/resolved) per message."),
+    TopicSpec("commands", 1, "fingerprint or incident id", "command", 30 * DAY_MS,
+              doc="Operator commands from the cockpit (ack, claim, silence, merge, ...); one "
+                  "partition, so every command is applied in the order it was given."),
+    TopicSpec("command_results", 1, "command_id", "command result", 7 * DAY_MS,
+              doc="What became of each command: applied (with the events it caused) or "
+                  "refused (code, field, reason)."),
+    TopicSpec("alert_events", 4, "fingerprint", "alert event", 30 * DAY_MS,
+              doc="Every alert lifecycle state change (alerting.lifecycle.AlertEvent)."),
+    TopicSpec("incident_events", 4, "incident_id", "incident event", 30 * DAY_MS,
+              doc="Every incident change: opened, alert attached, merged, split, ... "
+                  "(alerting.incident_model.IncidentEvent): the incident timeline."),
+    TopicSpec("notifications", 2, "receiver", "notification", 30 * DAY_MS,
+              doc="Notifications as delivered to the cockpit notifier, and the delivery "
+                  "outcome of every notification (sent, retried, dead)."),
     TopicSpec("deadletter", 2, "source topic", "raw bytes + citycc-* headers", 30 * DAY_MS,
               doc="The original bytes of every rejected message or batch item; the reason "
                   "and origin travel in headers."),

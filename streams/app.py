@@ -30,7 +30,9 @@ from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
-from warehouse.rows import alert_row, dead_letter_row, event_columns, table_for_stream, to_columns
+from streams.alerting_agent import install_alerting
+from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_columns,
+                            incident_event_row, notification_row, table_for_stream, to_columns)
 from warehouse.sink import PermanentInsertError, Warehouse
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,14 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
                 publish_dead, clock)
+    install_alerting(app, settings, profile, alerts_topic, buffer, clock)
+    for name, to_row in (("alert_events", alert_event_row),
+                         ("incident_events", incident_event_row),
+                         ("notifications", notification_row)):
+        topic = app.topic(settings.topic(name), value_type=bytes,
+                          partitions=TOPICS[name].partitions)
+        _sink_agent(app, settings, topic, buffer(name), _json_decoder(name, to_row),
+                    publish_dead, clock)
 
     @app.task
     async def start_warehouse() -> None:
@@ -201,6 +211,21 @@ def _decode_alerts(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[di
             dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), "bad_alert", "",
                                     str(exc)[:300], m.value or b"", now))
     return [(ALERTS_TABLE, to_columns(ALERTS_TABLE, [alert_row(a) for a in alerts]))], dead
+
+
+def _json_decoder(table: str, to_row: Callable[[Any], dict[str, Any]]) -> Any:
+    """Decode JSON records of ``table``; a record that is not one is dead-lettered."""
+    def decode(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
+        rows, dead = [], []
+        for m in msgs:
+            try:
+                rows.append(to_row(orjson.loads(m.value or b"")))
+            except (ValueError, KeyError, TypeError) as exc:
+                dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), f"bad_{table}",
+                                        "", f"{type(exc).__name__}: {exc}"[:300],
+                                        m.value or b"", now))
+        return [(table, to_columns(table, rows))], dead
+    return decode
 
 
 def _decode_dead(msgs: list[Any], now: int) -> tuple[list[Any], list[dict[str, Any]]]:

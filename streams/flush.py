@@ -70,6 +70,11 @@ class FlushBuffer:
             self._pending.since = self._clock()
         self._pending.events.extend(events)
 
+    @property
+    def pending(self) -> bool:
+        """Source events wait for a flush."""
+        return bool(self._pending.events)
+
     def due(self) -> bool:
         p = self._pending
         return bool(p.events) and (p.row_count >= self.max_rows

@@ -55,6 +55,16 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = (
     "dl_id", "source_topic", "source_partition", "source_offset", "batch_index", "code",
     "field", "reason", "event_id", "received_at", "received_ms", "raw")
 
+ALERT_EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id", "fingerprint", "occurrence", "occurrence_id", "seq", "from_state", "to_state",
+    "action", "actor", "comment", "at", "at_ms", "severity", "kind", "entity_id", "district",
+    "label_keys", "label_values", "alert_id", "cause_id", "notify")
+INCIDENT_EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id", "incident_id", "seq", "lsn", "kind", "at", "at_ms", "actor", "payload")
+NOTIFICATION_COLUMNS: tuple[str, ...] = (
+    "key", "receiver", "fingerprint", "status", "severity", "summary", "outcome", "attempts",
+    "reason", "at", "at_ms", "payload")
+
 
 def table_for_stream(stream: str) -> str:
     """``lifeline`` -> ``events_lifeline``; ``KeyError`` for an unknown stream."""
@@ -68,6 +78,9 @@ TABLES: Mapping[str, tuple[str, ...]] = {
        for s, cols in STREAM_COLUMNS.items()},
     "alerts": ALERT_COLUMNS,
     "dead_letters": DEAD_LETTER_COLUMNS,
+    "alert_events": ALERT_EVENT_COLUMNS,
+    "incident_events": INCIDENT_EVENT_COLUMNS,
+    "notifications": NOTIFICATION_COLUMNS,
 }
 
 
@@ -187,3 +200,34 @@ def to_columns(table: str, rows: Sequence[Mapping[str, Any]]) -> Columns:
 def columns_len(columns: Mapping[str, Sequence[Any]]) -> int:
     """Number of rows in a columnar batch."""
     return len(next(iter(columns.values()), ()))
+
+
+def alert_event_row(ev: Mapping[str, Any]) -> Row:
+    """An alert lifecycle event (``alerting.lifecycle.AlertEvent.to_dict``) -> row."""
+    labels = ev.get("labels") or {}
+    at_ms = max(int(ev["at_ms"]), 0)
+    row = {c: ev[c] for c in ALERT_EVENT_COLUMNS if c in ev and c not in ("labels",)}
+    row.update(at=at_ms // 1000, at_ms=at_ms, notify=int(bool(ev.get("notify"))),
+               label_keys=[str(k) for k in labels], label_values=[str(v) for v in labels.values()])
+    return {c: row[c] for c in ALERT_EVENT_COLUMNS}
+
+
+def incident_event_row(ev: Mapping[str, Any]) -> Row:
+    """An incident event (``alerting.incident_model.IncidentEvent``'s fields) -> row."""
+    at_ms = max(int(ev["at_ms"]), 0)
+    return {"event_id": str(ev["event_id"]), "incident_id": str(ev["incident_id"]),
+            "seq": int(ev["seq"]), "lsn": int(ev["lsn"]), "kind": str(ev["kind"]),
+            "at": at_ms // 1000, "at_ms": at_ms, "actor": str(ev.get("actor", "")),
+            "payload": str(ev.get("payload_json", "{}"))}
+
+
+def notification_row(record: Mapping[str, Any]) -> Row:
+    """A notification outcome record (``streams.notifiers.outcome_record``) -> row."""
+    n = record["notification"]
+    at_ms = max(int(record["at_ms"]), 0)
+    return {"key": str(n["key"]), "receiver": str(n["receiver"]),
+            "fingerprint": str(n.get("fingerprint", "")), "status": str(n.get("status", "")),
+            "severity": str(n.get("severity", "")), "summary": str(n.get("summary", "")),
+            "outcome": str(record["outcome"]), "attempts": int(record.get("attempts", 0)),
+            "reason": str(record.get("reason", ""))[:1000], "at": at_ms // 1000,
+            "at_ms": at_ms, "payload": orjson.dumps(n, default=str).decode()}

@@ -15,7 +15,8 @@ from schemas.records import ALERT_FIELDS, Origin, dead_letter, dead_letter_from_
     dead_letter_headers
 from schemas.validate import format_event_time
 from warehouse.migrate import load_migrations
-from warehouse.rows import (EVENT_COLUMNS, STREAM_COLUMNS, TABLES, alert_row, columns_len,
+from warehouse.rows import (EVENT_COLUMNS, alert_event_row, incident_event_row,
+                            notification_row, STREAM_COLUMNS, TABLES, alert_row, columns_len,
                             dead_letter_row, event_columns, event_row, table_for_stream,
                             to_columns)
 
@@ -193,6 +194,19 @@ def _sample_rows() -> dict[str, dict[str, Any]]:
                for s in STREAMS for et in list(STREAMS[s].types.values())[:1]}
     samples["alerts"] = alert_row({"alert_id": "a", "evidence": ["e"]})
     samples["dead_letters"] = dead_letter_row(dead_letter(ORIGIN, "c", "", "r", b"\x00", TS))
+    samples["alert_events"] = alert_event_row({
+        "event_id": "e", "fingerprint": "f", "occurrence": 1, "occurrence_id": "o", "seq": 1,
+        "from_state": "", "to_state": "firing", "action": "fire", "actor": "detector:limit",
+        "comment": "", "at_ms": TS, "severity": "major", "kind": "k", "entity_id": "x",
+        "district": "furong", "labels": {"kind": "k"}, "alert_id": "a", "cause_id": "c",
+        "notify": True})
+    samples["incident_events"] = incident_event_row({
+        "event_id": "e", "incident_id": "i", "seq": 1, "lsn": 1, "kind": "opened",
+        "at_ms": TS, "actor": "correlator", "payload_json": "{}"})
+    samples["notifications"] = notification_row({
+        "notification": {"key": "k", "receiver": "fire119", "fingerprint": "f",
+                         "status": "firing", "severity": "major", "summary": "s"},
+        "outcome": "delivered", "attempts": 1, "reason": "", "at_ms": TS})
     return samples
 
 

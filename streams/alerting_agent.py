@@ -1,0 +1,193 @@
+"""The alerting stage in the worker: thin agents around :class:`alerting.engine.Engine`.
+
+* ``alerts`` topic (detector alerts) and ``commands`` topic (operator commands) -> the
+  engine -> ``alert_events`` / ``incident_events`` / ``command_results`` topics (sunk into
+  ClickHouse by the worker's sink agents);
+* a timer ticks the engine (group flushes, ack timeouts, escalation, incidents resolving)
+  and runs notification delivery (:mod:`streams.notifiers`).
+
+Exactly-once effects without transactions: inputs are acked only after the events they
+caused are on the broker *and* the engine state that includes them is checkpointed (a
+:class:`~streams.flush.FlushBuffer` with the engine checkpoint as its checkpoint step).
+The engine is deterministic for a given input (alerts apply at their ``detected_at``), so a
+replay after a crash re-emits the same event ids, which the sinks collapse. Notifications
+are delivered only from checkpointed state, and the delivery marks are checkpointed right
+after each round: a crash inside that window can re-send a notification, with the same
+``X-Citycc-Key`` so the receiver drops it.
+
+State lives in a local file (``<run_dir>/alerting/<worker_id>.json``, written atomically):
+it is megabytes with thousands of active alerts, too big for a Kafka message. The alerting
+stage needs every alert in one engine, so it runs in one worker (see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import faust
+import orjson
+
+from alerting.config import AlertingConfig, default_config, read_config
+from alerting.engine import Engine, Output
+from citycc.settings import Settings
+from city.profile import CityProfile
+from schemas.topics import TOPICS
+from schemas.validate import format_event_time
+from streams.flush import FlushBuffer
+from streams.notifiers import Delivery, WebhookChannel
+
+log = logging.getLogger(__name__)
+
+
+def load_alerting_config(settings: Settings) -> AlertingConfig:
+    return read_config(settings.alerting_config) if settings.alerting_config else \
+        default_config(settings.city)
+
+
+class EngineStore:
+    """The engine and its delivery marks, checkpointed to a local file (tmp + rename)."""
+
+    def __init__(self, path: Path, engine: Engine, delivery: Delivery) -> None:
+        self.path, self.engine, self.delivery = path, engine, delivery
+        self.checkpoints = 0
+
+    def load(self) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            state = orjson.loads(self.path.read_bytes())
+            self.engine.restore(state["engine"])
+            self.delivery.restore(state.get("delivery", {}))
+            return True
+        except Exception:  # an unreadable or older checkpoint: start afresh, loudly
+            log.exception("cannot restore the alerting state from %s; starting empty",
+                          self.path)
+            return False
+
+    async def save(self) -> None:
+        data = orjson.dumps({"engine": self.engine.snapshot(),
+                             "delivery": self.delivery.snapshot()})
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self.checkpoints += 1
+
+
+def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
+                     alerts_topic: Any, buffer: Callable[..., FlushBuffer],
+                     clock: Callable[[], int]) -> EngineStore:
+    """Add the alerting agents and timer to ``app``; returns the engine's store."""
+    topics = {name: app.topic(settings.topic(name), value_type=bytes,
+                              partitions=TOPICS[name].partitions)
+              for name in ("commands", "command_results", "alert_events", "incident_events",
+                           "notifications")}
+    engine = Engine(load_alerting_config(settings), profile)
+
+    async def publish_notification(record: dict[str, Any]) -> None:
+        fut = await topics["notifications"].send(
+            key=record["notification"]["receiver"].encode(), value=orjson.dumps(record))
+        await fut   # the cockpit channel is delivered when the broker has the record
+
+    webhook = WebhookChannel(settings.webhook_url, settings.webhook_secret) \
+        if settings.webhook_url else None
+    delivery = Delivery(engine.outbox, publish_notification, webhook)
+    path = settings.run_dir / "alerting" / f"{settings.worker_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = EngineStore(path, engine, delivery)
+    if store.load():
+        log.info("alerting state restored from %s", path)
+    buf = buffer("alerting", store.save)
+
+    async def publish(out: Output, now: int) -> list[Any]:
+        """Send what ``out`` holds; returns the broker acknowledgements to wait for."""
+        sent = []
+        for ev in out.alert_events:
+            sent.append(await topics["alert_events"].send(
+                key=ev.fingerprint.encode(), value=orjson.dumps(ev.to_dict())))
+        for iev in out.incident_events:
+            sent.append(await topics["incident_events"].send(
+                key=iev.incident_id.encode(), value=orjson.dumps(iev.to_row())))
+        at = format_event_time(now)
+        for r in out.rejected:
+            if r.command_id:
+                sent.append(await topics["command_results"].send(
+                    key=r.command_id.encode(), value=orjson.dumps({
+                        "command_id": r.command_id, "ok": False, "code": r.code,
+                        "field": r.field, "reason": r.reason, "events": [], "at": at})))
+        for cid in out.applied:
+            events = [e.event_id for e in out.alert_events] + \
+                [e.event_id for e in out.incident_events]
+            sent.append(await topics["command_results"].send(
+                key=cid.encode(), value=orjson.dumps({
+                    "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
+                    "events": events, "at": at})))
+        return sent
+
+    @app.agent(alerts_topic, name="citycc.alerting.alerts")
+    async def on_alerts(stream: Any) -> None:
+        async for events in stream.noack_take(settings.take_max_messages,
+                                              settings.take_within_s):
+            msgs = []
+            for e in events:
+                try:
+                    msg = orjson.loads(e.value or b"")
+                except ValueError:
+                    msg = None   # the alerts sink dead-letters it; here it is only counted
+                if isinstance(msg, dict):
+                    msgs.append(msg)
+                else:
+                    engine.counters["undecodable_alerts"] = \
+                        engine.counters.get("undecodable_alerts", 0) + 1
+            now = clock()
+            for fut in await publish(engine.alerts(msgs, now), now):
+                buf.add_send(fut)
+            buf.add_events(list(events))
+            await buf.flush_if_due()
+
+    @app.agent(topics["commands"], name="citycc.alerting.commands")
+    async def on_commands(stream: Any) -> None:
+        async for events in stream.noack_take(settings.take_max_messages,
+                                              settings.take_within_s):
+            now = clock()
+            out = Output()
+            for e in events:
+                try:
+                    cmd = orjson.loads(e.value or b"")
+                except ValueError:
+                    cmd = {"action": "", "command_id": ""}
+                    log.warning("undecodable command at offset %s", e.message.offset)
+                out.extend(engine.command(cmd, now))
+            for fut in await publish(out, now):
+                buf.add_send(fut)
+            buf.add_events(list(events))
+            await buf.flush()   # an operator waits for the answer: no batching delay
+
+    @app.timer(interval=settings.alerting_tick_s)
+    async def alerting_tick() -> None:
+        """Tick, then make everything durable before delivering: the events on the
+        broker, then the state (the buffer's flush does both, and acks the inputs the
+        state now covers), and only then notify from that state."""
+        now = clock()
+        out = engine.tick(now)
+        for fut in await publish(out, now):
+            await fut
+        if buf.pending:
+            await buf.flush()
+        elif out.alert_events or out.incident_events or out.offered:
+            await store.save()
+        if await delivery.run(now):
+            await store.save()
+
+    @app.on_before_shutdown.connect
+    async def close_webhook(sender: Any, **_: Any) -> None:
+        await store.save()
+        if webhook is not None:
+            await webhook.close()
+
+    return store
