@@ -15,7 +15,7 @@ are delivered only from checkpointed state, and the delivery marks are checkpoin
 after each round: a crash inside that window can re-send a notification, with the same
 ``X-Citycc-Key`` so the receiver drops it.
 
-State lives in a local file (``<run_dir>/alerting/<worker_id>.json``, written atomically):
+State lives in a local file (``<run_dir>/alerting/<prefix>-<worker_id>.json``, atomically):
 it is megabytes with thousands of active alerts, too big for a Kafka message. The alerting
 stage needs every alert in one engine, so it runs in one worker (see README).
 """
@@ -97,7 +97,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     webhook = WebhookChannel(settings.webhook_url, settings.webhook_secret) \
         if settings.webhook_url else None
     delivery = Delivery(engine.outbox, publish_notification, webhook)
-    path = settings.run_dir / "alerting" / f"{settings.worker_id}.json"
+    path = settings.run_dir / "alerting" / f"{settings.topic_prefix}-{settings.worker_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     store = EngineStore(path, engine, delivery)
     if store.load():

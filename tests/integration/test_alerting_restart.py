@@ -1,0 +1,194 @@
+"""Alerting on the real broker and ClickHouse: alert -> incident -> signed webhook; operator
+commands; a worker restart keeps alert states and incident membership and re-sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from alerting.notify import verify_webhook
+from citycc.settings import Settings
+from deploy import procs
+from schemas.validate import format_event_time
+from warehouse.client import connect
+
+pytestmark = pytest.mark.integration
+SECRET = "test-secret"
+CONFIG = """
+route:
+  receiver: city_duty
+  group_by: [kind, district]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 4h
+  routes:
+    - receiver: gas_utility
+      matchers: ['kind=~"gas_.*"']
+"""
+
+
+class Hook:
+    """A webhook receiver on 127.0.0.1 that records (key, receiver, signature ok)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str, bool, dict[str, Any]]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify_webhook(self.headers["X-Citycc-Signature"], body,
+                                    SECRET.encode(), int(time.time()))
+                hook.posts.append((self.headers["X-Citycc-Key"],
+                                   self.headers["X-Citycc-Receiver"], ok, orjson.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", procs.free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reading(entity: str, t: int, value: float, lat: float) -> dict[str, Any]:
+    return {"event_id": f"{entity}-{t}", "type": "reading", "event_time": format_event_time(t),
+            "source": "it-gw", "entity_id": entity, "lat": lat, "lon": 112.99,
+            "kind": "gas_concentration", "value": value, "unit": "%LEL"}
+
+
+async def produce(s: Settings, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap)
+    await producer.start()
+    try:
+        for v in values:
+            await producer.send_and_wait(s.topic(topic), v, key=b"k")
+    finally:
+        await producer.stop()
+
+
+async def command_result(s: Settings, command_id: str, deadline_s: float) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(s.topic("command_results"), bootstrap_servers=s.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                for m in msgs:
+                    r = orjson.loads(m.value)
+                    if r["command_id"] == command_id:
+                        return r
+        raise AssertionError(f"no result for command {command_id}")
+    finally:
+        await consumer.stop()
+
+
+def rows(s: Settings, sql: str) -> list[tuple[Any, ...]]:
+    client = connect(s)
+    try:
+        return client.execute(sql)
+    finally:
+        client.disconnect()
+
+
+def wait_for(what: str, check: Any, worker: Any, deadline: float = 60) -> None:
+    def ok() -> bool:
+        assert worker.alive(), f"worker died:\n{worker.tail()}"
+        return bool(check())
+    try:
+        procs.wait_until(ok, deadline, what)
+    except procs.DeployError as exc:
+        raise AssertionError(f"{exc}\nworker log:\n{worker.tail()}") from exc
+
+
+def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
+        prepared: Settings, citycc_proc: Any, tmp_path: Path) -> None:
+    hook = Hook()
+    cfg = tmp_path / "alerting.yaml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    s = prepared.with_overrides(topic_prefix="alrt", worker_id="alrt-worker",
+                                alerting_config=str(cfg), webhook_url=hook.url,
+                                webhook_secret=SECRET)
+    db = s.clickhouse.database
+    from citycc.cli import _prepare
+    _prepare(s)
+    try:
+        worker = citycc_proc(["worker"], "worker-alrt-a", s)
+        now = int(time.time() * 1000)
+        leak = [reading("GASC-IT-1", now + i * 1000, v, 28.19) for i, v in
+                enumerate([2.0, 9.0, 24.0, 30.0])]
+        asyncio.run(produce(s, "lifeline", [orjson.dumps({"events": leak})]))
+
+        def fired() -> list[tuple[Any, ...]]:
+            return rows(s, f"SELECT fingerprint FROM {db}.alert_events FINAL "
+                           "WHERE entity_id = 'GASC-IT-1' AND action = 'fire'")
+        wait_for("the alert's fire event in ClickHouse", fired, worker)
+        fp = fired()[0][0]
+        wait_for("the gas utility's webhook", lambda: any(
+            r == "gas_utility" and fp in p["details"]["firing"]
+            for _, r, _, p in hook.posts), worker)
+        assert all(ok for _, _, ok, _ in hook.posts), "every POST carries a valid signature"
+        opened = rows(s, f"SELECT incident_id FROM {db}.incident_events FINAL "
+                         "WHERE kind = 'opened'")
+        assert len(opened) == 1
+        incident = opened[0][0]
+
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": "it-ack-1", "action": "ack", "fingerprint": fp, "actor": "调度员甲",
+            "comment": "已通知燃气公司", "at": format_event_time(now)})]))
+        assert asyncio.run(command_result(s, "it-ack-1", 30))["ok"] is True
+
+        # a graceful restart of the worker
+        worker.stop()
+        worker = citycc_proc(["worker"], "worker-alrt-b", s)
+        # the state survived: an ack of an acknowledged alert is refused ...
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": "it-ack-2", "action": "ack", "fingerprint": fp, "actor": "调度员乙",
+            "at": format_event_time(now)})]))
+        refused = asyncio.run(command_result(s, "it-ack-2", 60))
+        assert refused["ok"] is False and refused["code"] == "illegal_transition"
+        # ... and a second leaking sensor 150 m away joins the same incident
+        later = int(time.time() * 1000)
+        leak2 = [reading("GASC-IT-2", later + i * 1000, v, 28.1913) for i, v in
+                 enumerate([3.0, 25.0, 32.0])]
+        asyncio.run(produce(s, "lifeline", [orjson.dumps({"events": leak2})]))
+
+        def attached() -> list[tuple[Any, ...]]:
+            return rows(s, f"SELECT incident_id FROM {db}.incident_events FINAL "
+                           "WHERE kind = 'alert_attached' AND payload LIKE '%GASC-IT-2%'")
+        wait_for("the second alert attached to an incident", attached, worker)
+        assert attached() == [(incident,)]
+        wait_for("the second alert's webhook", lambda: sum(
+            len(p["details"]["firing"]) for _, r, _, p in hook.posts if r == "gas_utility") >= 2,
+            worker)
+    finally:
+        hook.close()
+    keys = Counter(k for k, _, _, _ in hook.posts)
+    assert [k for k, n in keys.items() if n > 1] == [], "a notification was delivered twice"
+    acked = rows(s, f"SELECT actor, comment FROM {db}.alert_events FINAL "
+                    f"WHERE fingerprint = '{fp}' AND action = 'ack'")
+    assert acked == [("调度员甲", "已通知燃气公司")]
+    # every webhook delivery is recorded once in the warehouse (outcome 'delivered')
+
+    def delivered() -> list[tuple[Any, ...]]:
+        return rows(s, f"SELECT key, count() FROM {db}.notifications FINAL "
+                       "WHERE outcome = 'delivered' GROUP BY key")
+    wait_for("the deliveries in ClickHouse", lambda: {k for k, _ in delivered()} == set(keys),
+             worker, 30)
+    assert all(n == 1 for _, n in delivered())
