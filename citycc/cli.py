@@ -52,6 +52,50 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _incident(settings: Settings, args: argparse.Namespace) -> int:
+    """Export an incident as CAP 1.2 or GB/T 35965.1-style XML, rebuilt from the warehouse."""
+    import time
+
+    from alerting.history import export_incident
+    from alerting.incident_model import IncidentError
+    from warehouse import queries
+    from warehouse.client import connect
+    client = connect(settings)
+    try:
+        events = queries.incident_events(client)
+    finally:
+        client.disconnect()
+    try:
+        print(export_incident(events, args.incident_id, args.format, int(time.time() * 1000),
+                              exercise=args.exercise))
+    except IncidentError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _alerts_at(settings: Settings, args: argparse.Namespace) -> int:
+    """The alert states at a moment, rebuilt from the lifecycle events in the warehouse."""
+    from alerting.history import alerts_at
+    from schemas.errors import ValidationError
+    from schemas.validate import parse_event_time
+    from warehouse import queries
+    from warehouse.client import connect
+    try:
+        until = parse_event_time(args.time) + 1
+    except ValidationError as exc:
+        print(f"citycc: time {args.time!r}: {exc.reason}", file=sys.stderr)
+        return 2
+    client = connect(settings)
+    try:
+        book = alerts_at(queries.alert_events(client, until_ms=until))
+    finally:
+        client.disconnect()
+    states = book.snapshot()["alerts"] if args.all else [book.get(fp) for fp in book.active()]
+    print(json.dumps(states, ensure_ascii=False, indent=2))
+    return 0
+
+
 def _cockpit(settings: Settings, args: argparse.Namespace) -> int:
     from cockpit_api.server import run
     return asyncio.run(run(settings)) or 0
@@ -118,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--incidents-per-hour", type=float, default=6.0)
     sp.add_argument("--demo-after", type=float, default=None, metavar="SECONDS",
                     help="also inject one incident of each kind from SECONDS on, every 30 s")
+    sp = add("incident", _incident, "export an incident (CAP 1.2 or GB/T 35965.1-style XML)")
+    sp.add_argument("action", choices=["export"])
+    sp.add_argument("incident_id")
+    sp.add_argument("--format", choices=["cap", "gbt"], default="cap")
+    sp.add_argument("--exercise", action="store_true", help="status Exercise (a drill)")
+    sp = add("alerts", _alerts_at, "the alert states at a moment, rebuilt from history")
+    sp.add_argument("action", choices=["at"])
+    sp.add_argument("time", help="ISO 8601 time with offset, e.g. 2026-12-01T08:00:00Z")
+    sp.add_argument("--all", action="store_true", help="resolved alerts too")
     sp = add("schemas", _schemas, "export JSON Schemas of the input streams")
     sp.add_argument("action", choices=["export"])
     sp.add_argument("directory", nargs="?", default="build/schemas")

@@ -13,7 +13,8 @@ from clickhouse_driver import Client
 
 from schemas.validate import format_event_time
 
-from .rows import ALERT_COLUMNS, DEAD_LETTER_COLUMNS, table_for_stream
+from .rows import (ALERT_COLUMNS, ALERT_EVENT_COLUMNS, DEAD_LETTER_COLUMNS,
+                   INCIDENT_EVENT_COLUMNS, table_for_stream)
 
 _BYTES = {"strings_as_bytes": True}
 
@@ -103,4 +104,36 @@ def dead_letters(client: Client, *, source_topic: str | None = None, code: str |
         record = {c: (v.decode("utf-8", "replace") if isinstance(v, bytes) and c != "raw" else v)
                   for c, v in zip(DEAD_LETTER_COLUMNS, row)}
         out.append(record)
+    return out
+
+
+def alert_events(client: Client, *, until_ms: int | None = None,
+                 fingerprint: str | None = None) -> list[dict[str, Any]]:
+    """Alert lifecycle events (``AlertEvent.to_dict`` form) up to ``until_ms``, in the order
+    that rebuilds the book (``AlertBook.from_events``): by fingerprint, occurrence, seq."""
+    where, params = _where(None, until_ms, None, "at", "at_ms", fingerprint=fingerprint)
+    cols = [c for c in ALERT_EVENT_COLUMNS if c != "at"]
+    rows = client.execute(f"SELECT {', '.join(cols)} FROM alert_events FINAL{where} "
+                          f"ORDER BY fingerprint, occurrence, seq", params)
+    out = []
+    for row in rows:
+        d = dict(zip(cols, row))
+        d["labels"] = dict(zip(d.pop("label_keys"), d.pop("label_values")))
+        d["notify"] = bool(d["notify"])
+        out.append(d)
+    return out
+
+
+def incident_events(client: Client, *, until_ms: int | None = None) -> list[dict[str, Any]]:
+    """Incident events (``IncidentEvent`` fields, ``payload_json``) up to ``until_ms``, in
+    log order (``lsn``): the input of ``Correlator.from_events``."""
+    where, params = _where(None, until_ms, None, "at", "at_ms")
+    cols = [c for c in INCIDENT_EVENT_COLUMNS if c != "at"]
+    rows = client.execute(f"SELECT {', '.join(cols)} FROM incident_events FINAL{where} "
+                          f"ORDER BY lsn, incident_id, seq", params)
+    out = []
+    for row in rows:
+        d = dict(zip(cols, row))
+        d["payload_json"] = d.pop("payload")
+        out.append(d)
     return out

@@ -192,3 +192,17 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
     wait_for("the deliveries in ClickHouse", lambda: {k for k, _ in delivered()} == set(keys),
              worker, 30)
     assert all(n == 1 for _, n in delivered())
+
+    # any moment rebuilds from the warehouse, and the incident exports as valid CAP 1.2
+    from alerting.cap import validate_cap
+    from alerting.history import alerts_at, export_incident
+    from warehouse import queries
+    client = connect(s)
+    try:
+        book = alerts_at(queries.alert_events(client))
+        history = queries.incident_events(client)
+    finally:
+        client.disconnect()
+    assert book.get(fp)["state"] == "acknowledged" and book.get(fp)["acked_by"] == "调度员甲"
+    cap = export_incident(history, incident, "cap", int(time.time() * 1000), exercise=True)
+    assert validate_cap(cap) == [] and "<status>Exercise</status>" in cap
