@@ -1,12 +1,19 @@
-"""citycc cockpit: live alerts from Kafka pushed to a bilingual command-hall web page."""
+"""citycc cockpit: the live picture from Kafka pushed to a bilingual command-hall web page,
+and operator commands from the page back to Kafka."""
 
 from typing import Any
 
-from .alert_feed import decode_alert, run_alert_feed
-from .hub import AlertHub, MalformedAlert, Subscription, normalize_alert
+from .commands import ACTIONS, CODES, ValidCommand, parse_client_message, validate_command
+from .errors import (CockpitError, CommandRejected, CommandsUnavailable, MalformedAlert,
+                     MalformedMessage)
+from .feed import KafkaFeed, Source, decode_alert, run_feed, sources_for
+from .hub import AlertHub, Subscription, normalize_alert
 
-__all__ = ["AlertHub", "MalformedAlert", "Subscription", "decode_alert", "normalize_alert",
-           "run", "run_alert_feed", "serve"]
+__all__ = ["ACTIONS", "CODES", "AlertHub", "CockpitError", "CommandRejected",
+           "CommandsUnavailable", "KafkaFeed", "MalformedAlert", "MalformedMessage", "Source",
+           "Subscription", "ValidCommand", "decode_alert", "normalize_alert",
+           "parse_client_message", "run", "run_feed", "serve", "sources_for",
+           "validate_command"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,27 +1,40 @@
-"""In-memory alert hub: latest alert per fingerprint plus a bounded queue per websocket client.
+"""In-memory cockpit hub: the current picture plus a bounded queue per websocket client.
 
-Pure (no I/O). Follows the websockets broadcast recipe: ``publish`` encodes a message once and
-``put_nowait``s it into every client queue; a relay task per client (in ``server.py``) drains
-its queue. The producer never waits. A client whose queue is full is dropped: it is
-unsubscribed, its queue emptied, ``close_reason`` set, its ``dropped`` event set and
-``dropped_clients`` incremented; the server then closes its socket (code 1013).
-A producer should yield to the event loop between publishes (the feed does) so that a
-burst longer than ``queue_size`` does not drop clients that keep up.
+Pure (no I/O). Follows the websockets broadcast recipe: a ``publish_*`` method folds one
+message into the state, encodes the client message once and ``put_nowait``s it into every
+client queue; a relay task per client (in ``server.py``) drains its queue. The producer never
+waits. A client whose queue is full is dropped: it is unsubscribed, its queue emptied,
+``close_reason`` set, its ``dropped`` event set and ``dropped_clients`` incremented; the
+server then closes its socket (code 1013). A producer should yield to the event loop between
+publishes (the feed does) so that a burst longer than ``queue_size`` does not drop clients
+that keep up.
 
-Websocket protocol (server -> client, UTF-8 JSON text frames; the client sends nothing):
+The picture (each part bounded): detector alerts by fingerprint (``alerts`` topic), their
+lifecycle states (:mod:`cockpit_api.alert_states`), the open incidents with their members
+and latest timeline entries (:mod:`cockpit_api.incident_view`), the latest notifications.
 
-* ``{"type": "snapshot", "alerts": [alert, ...], "max_alerts": N}`` -- first message on every
-  connection; the retained alerts, most recently updated first.
-* ``{"type": "alert", "alert": {...}}`` -- an alert was fired or updated (e.g. resolved);
-  the client replaces its entry with the same ``fingerprint``.
-* ``{"type": "stats", "published": int, "malformed": int, "dropped_clients": int,
-  "clients": int, "retained": int, "firing": {severity: count}, "feed": str}`` -- after the
-  snapshot and periodically. ``feed`` is the alert feed state (e.g. ``"connected"``).
+Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: see
+:mod:`cockpit_api.commands`):
+
+* ``{"type": "snapshot", "alerts": [...], "max_alerts": N, "alert_states": [...],
+  "incidents": [...], "notifications": [...], "places": {...}}`` -- first message on every
+  connection, each list most recently changed first; ``places``: the city's and its
+  districts' names (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``).
+* ``{"type": "alert", "alert": {...}}`` -- a detector alert fired or changed (e.g. resolved).
+* ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...}}`` --
+  an alert lifecycle change (``state`` null: the alert was forgotten).
+* ``{"type": "incident", "incident": {...}, "event": {...}}`` -- an incident changed; its
+  ``status`` is ``open``, ``resolved`` or ``merged`` (the last two: drop it).
+* ``{"type": "notification", "notification": {...}}`` -- a notification to a receiver.
+* ``{"type": "command_result", "result": {...}}`` -- what became of a command (to everyone;
+  a client matches its own ``command_id``s).
+* ``{"type": "command_queued" | "command_error", ...}`` -- to the sender of a command only.
+* ``{"type": "stats", ...}`` -- after the snapshot and periodically (counters, feed state).
 
 Alerts are kept as received (unknown fields pass through). An alert is accepted when it is a
 JSON object with a non-empty string ``fingerprint`` (or ``alert_id``) and a ``status`` of
 ``firing`` or ``resolved`` (missing status means ``firing``); anything else is counted as
-malformed.
+malformed, as are events the normalisers refuse.
 """
 
 from __future__ import annotations
@@ -30,11 +43,15 @@ import asyncio
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from .alert_states import AlertStates, entry_of, normalize_alert_event
+from .errors import MalformedAlert, MalformedMessage
+from .incident_view import IncidentBoard, normalize_incident_event
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +60,12 @@ STATUSES = ("firing", "resolved")
 SEVERITIES = ("critical", "major", "minor", "info")
 DEFAULT_MAX_ALERTS = 500
 DEFAULT_QUEUE_SIZE = 256
+DEFAULT_MAX_NOTIFICATIONS = 50
 OVERFLOW_REASON = "client too slow: send queue overflowed"
+SOURCES = ("alert", "alert event", "incident event", "command result", "notification")
 
-
-class MalformedAlert(ValueError):
-    """The message cannot be used as an alert; ``str(exc)`` says why."""
+__all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
+           "normalize_command_result", "normalize_notification"]
 
 
 def normalize_alert(obj: object) -> Alert:
@@ -67,6 +85,30 @@ def normalize_alert(obj: object) -> Alert:
     return alert
 
 
+def _require(obj: object, what: str, strings: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise MalformedMessage(f"{what} is not a JSON object but {type(obj).__name__}")
+    for k in strings:
+        if not isinstance(obj.get(k), str) or not obj[k]:
+            raise MalformedMessage(f"{what}: {k!r} must be a non-empty string")
+    return dict(obj)
+
+
+def normalize_command_result(obj: object) -> dict[str, Any]:
+    res = _require(obj, "command result", ("command_id",))
+    if not isinstance(res.get("ok"), bool):
+        raise MalformedMessage(f"command result {res['command_id']!r}: 'ok' must be a boolean")
+    return res
+
+
+def normalize_notification(obj: object) -> dict[str, Any]:
+    """A notification, or the worker's delivery record of one (``streams.notifiers``:
+    ``{"notification": {...}, "outcome", "channel", "attempts", "reason", "at_ms"}``)."""
+    if isinstance(obj, dict) and isinstance(obj.get("notification"), dict):
+        obj = {**obj["notification"], **{k: v for k, v in obj.items() if k != "notification"}}
+    return _require(obj, "notification", ("key", "receiver"))
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client's bounded outbox of encoded messages."""
@@ -80,20 +122,27 @@ class Subscription:
 
 @dataclass
 class HubCounters:
-    published: int = 0
+    published: int = 0          # detector alerts accepted
     malformed: int = 0
     dropped_clients: int = 0
+    received: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
 
 
 @dataclass
 class AlertHub:
-    """Latest ``max_alerts`` alerts by fingerprint, fanned out to subscribed clients."""
+    """The cockpit's picture (see the module docstring), fanned out to subscribed clients."""
 
     max_alerts: int = DEFAULT_MAX_ALERTS
     queue_size: int = DEFAULT_QUEUE_SIZE
     counters: HubCounters = field(default_factory=HubCounters)
     feed_state: str = "idle"
+    feed_missing: list[str] = field(default_factory=list)
+    alert_states: AlertStates = field(default_factory=AlertStates)
+    incidents: IncidentBoard = field(default_factory=IncidentBoard)
+    max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
+    places: dict[str, Any] = field(default_factory=dict)
     _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
+    _notes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict, repr=False)
     _subs: dict[int, Subscription] = field(default_factory=dict, repr=False)
     _ids: itertools.count = field(default_factory=itertools.count, repr=False)
 
@@ -102,26 +151,30 @@ class AlertHub:
             raise ValueError("max_alerts must be >= 1 and queue_size >= 2")
 
     # --- producer side -------------------------------------------------------------------
-    def publish(self, alert: object) -> bool:
-        """Store and fan out one alert; a malformed one is counted and ``False`` returned."""
-        try:
-            clean = normalize_alert(alert)
-            message = orjson.dumps({"type": "alert", "alert": clean})
-        except (MalformedAlert, TypeError) as exc:  # orjson raises a TypeError subclass
-            self.record_malformed(str(exc))
-            return False
-        key = clean["fingerprint"]
-        self._alerts[key] = clean
-        self._alerts.move_to_end(key)
-        self._evict()
-        self.counters.published += 1
-        self._fan_out(message)
-        return True
+    def publish(self, alert: object, where: str = "") -> bool:
+        """Store and fan out one detector alert; a malformed one is counted, ``False``."""
+        return self._ingest("alert", normalize_alert, self._on_alert, alert, where)
 
-    def record_malformed(self, reason: str) -> None:
-        """Count (and log) a message that could not be used as an alert."""
+    def publish_alert_event(self, event: object, where: str = "") -> bool:
+        return self._ingest("alert event", normalize_alert_event, self._on_alert_event,
+                            event, where)
+
+    def publish_incident_event(self, event: object, where: str = "") -> bool:
+        return self._ingest("incident event", normalize_incident_event,
+                            self._on_incident_event, event, where)
+
+    def publish_command_result(self, result: object, where: str = "") -> bool:
+        return self._ingest("command result", normalize_command_result,
+                            lambda r: {"type": "command_result", "result": r}, result, where)
+
+    def publish_notification(self, note: object, where: str = "") -> bool:
+        return self._ingest("notification", normalize_notification, self._on_notification,
+                            note, where)
+
+    def record_malformed(self, reason: str, source: str = "alert") -> None:
+        """Count (and log) a message that could not be used."""
         self.counters.malformed += 1
-        log.warning("malformed alert #%d: %s", self.counters.malformed, reason)
+        log.warning("malformed %s #%d: %s", source, self.counters.malformed, reason)
 
     def publish_stats(self) -> None:
         """Send a ``stats`` message to every client."""
@@ -140,13 +193,28 @@ class AlertHub:
         self._subs.pop(sub.id, None)
         sub.closed = True
 
+    def reply(self, sub: Subscription, message: Mapping[str, Any]) -> None:
+        """Queue a message for one client only (behind what it was already sent)."""
+        if sub.closed:
+            return
+        try:
+            sub.queue.put_nowait(orjson.dumps(message))
+        except asyncio.QueueFull:
+            self._drop(sub)
+
     # --- views ---------------------------------------------------------------------------
     def alerts(self) -> list[Alert]:
         """Retained alerts, most recently updated first."""
         return list(reversed(self._alerts.values()))
 
+    def notifications(self) -> list[dict[str, Any]]:
+        return list(reversed(self._notes.values()))
+
     def snapshot(self) -> dict[str, Any]:
-        return {"type": "snapshot", "alerts": self.alerts(), "max_alerts": self.max_alerts}
+        return {"type": "snapshot", "alerts": self.alerts(), "max_alerts": self.max_alerts,
+                "alert_states": self.alert_states.states(),
+                "incidents": self.incidents.incidents(),
+                "notifications": self.notifications(), "places": self.places}
 
     def firing_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(SEVERITIES, 0)
@@ -162,18 +230,61 @@ class AlertHub:
                 "malformed": self.counters.malformed,
                 "dropped_clients": self.counters.dropped_clients,
                 "clients": len(self._subs), "retained": len(self._alerts),
-                "firing": self.firing_counts(), "feed": self.feed_state}
+                "firing": self.firing_counts(), "feed": self.feed_state,
+                "feed_missing": list(self.feed_missing),
+                "received": dict(self.counters.received),
+                "alert_states": self.alert_states.counts(), "incidents": len(self.incidents)}
 
     @property
     def client_count(self) -> int:
         return len(self._subs)
 
     # --- internals -----------------------------------------------------------------------
-    def _evict(self) -> None:
+    def _ingest(self, source: str, normalize: Callable[[object], dict[str, Any]],
+                fold: Callable[[dict[str, Any]], dict[str, Any] | None], obj: object,
+                where: str) -> bool:
+        try:
+            item = normalize(obj)
+            orjson.dumps(item)  # refuse what cannot be sent before it changes any state
+        except (MalformedMessage, TypeError) as exc:  # orjson raises a TypeError subclass
+            self.record_malformed(f"{where}: {exc}" if where else str(exc), source)
+            return False
+        self.counters.received[source] += 1
+        message = fold(item)
+        if message is not None:
+            self._fan_out(orjson.dumps(message))
+        return True
+
+    def _on_alert(self, alert: Alert) -> dict[str, Any]:
+        key = alert["fingerprint"]
+        self._alerts[key] = alert
+        self._alerts.move_to_end(key)
         while len(self._alerts) > self.max_alerts:
             victim = next((k for k, a in self._alerts.items() if a["status"] == "resolved"),
                           next(iter(self._alerts)))
             del self._alerts[victim]
+        self.counters.published += 1
+        return {"type": "alert", "alert": alert}
+
+    def _on_alert_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        changed, state = self.alert_states.apply(ev)
+        if not changed:
+            return None
+        return {"type": "alert_state", "fingerprint": ev["fingerprint"], "state": state,
+                "event": entry_of(ev)}
+
+    def _on_incident_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        folded = self.incidents.apply(ev)
+        if folded is None:
+            return None
+        return {"type": "incident", "incident": folded[0], "event": folded[1]}
+
+    def _on_notification(self, note: dict[str, Any]) -> dict[str, Any]:
+        self._notes[note["key"]] = note
+        self._notes.move_to_end(note["key"])
+        while len(self._notes) > self.max_notifications:
+            self._notes.popitem(last=False)
+        return {"type": "notification", "notification": note}
 
     def _fan_out(self, message: bytes) -> None:
         for sub in list(self._subs.values()):

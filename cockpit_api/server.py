@@ -2,7 +2,8 @@
 
 * ``GET /`` (or ``/index.html``) -- the cockpit page (``static/index.html``).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` as JSON.
-* ``/ws`` -- websocket; see :mod:`cockpit_api.hub` for the protocol.
+* ``/ws`` -- websocket; server -> client messages: :mod:`cockpit_api.hub`; client -> server
+  commands: :mod:`cockpit_api.commands` (answered ``command_queued`` / ``command_error``).
 
 Run with ``python -m cockpit_api.server`` (settings from ``CITYCC_*`` variables).
 """
@@ -14,8 +15,10 @@ import contextlib
 import http
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
@@ -25,9 +28,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from city.profile import CityProfile, load_profile
 from citycc.settings import Settings, load_settings
 
-from .alert_feed import run_alert_feed
+from .command_sink import CommandSender, CommandSink, submit
+from .feed import run_feed
 from .hub import AlertHub, Subscription
 
 log = logging.getLogger("cockpit_api.server")
@@ -76,11 +81,17 @@ async def _relay(connection: ServerConnection, sub: Subscription) -> None:
         await connection.send(await sub.queue.get(), text=True)
 
 
-async def _discard_incoming(connection: ServerConnection) -> None:
-    """Read (and ignore) client frames so close frames and pings are processed."""
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _receive(connection: ServerConnection, hub: AlertHub, sub: Subscription,
+                   sender: CommandSender) -> None:
+    """Answer each client frame (a command) through the client's own queue, one at a time:
+    a client that floods commands waits for its own replies, nobody else does."""
     with contextlib.suppress(ConnectionClosed):
-        async for _ in connection:
-            pass
+        async for raw in connection:
+            hub.reply(sub, await submit(raw, sender, now_ms()))
 
 
 async def _close_slow(connection: ServerConnection, reason: str) -> None:
@@ -92,11 +103,11 @@ async def _close_slow(connection: ServerConnection, reason: str) -> None:
         connection.transport.abort()
 
 
-def make_handler(hub: AlertHub) -> Handler:
+def make_handler(hub: AlertHub, sender: CommandSender) -> Handler:
     async def handler(connection: ServerConnection) -> None:
         sub = hub.subscribe()
         tasks = [asyncio.create_task(_relay(connection, sub)),
-                 asyncio.create_task(_discard_incoming(connection)),
+                 asyncio.create_task(_receive(connection, hub, sub, sender)),
                  asyncio.create_task(sub.dropped.wait())]
         log.info("client %d connected from %s", sub.id, connection.remote_address)
         try:
@@ -123,9 +134,19 @@ async def _stats_ticker(hub: AlertHub, interval_s: float) -> None:
 
 
 async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | None = None,
-                stats_interval_s: float = STATS_INTERVAL_S) -> None:
-    """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled."""
-    async with ws_serve(make_handler(hub), settings.cockpit_host, settings.cockpit_port,
+                stats_interval_s: float = STATS_INTERVAL_S,
+                commands: CommandSender | None = None) -> None:
+    """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
+    go to ``commands`` (default: a :class:`CommandSink` on ``settings``, closed at exit)."""
+    own: CommandSink | None = None
+    sender: CommandSender
+    if commands is None:
+        sender = own = CommandSink(settings)
+    else:
+        sender = commands
+    # max_size: a frame over it closes the connection (1009); between the command limit
+    # (8 KiB) and this one the client gets a command_error instead
+    async with ws_serve(make_handler(hub, sender), settings.cockpit_host, settings.cockpit_port,
                         process_request=make_process_request(hub),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
         ticker = asyncio.create_task(_stats_ticker(hub, stats_interval_s))
@@ -137,25 +158,33 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
             await asyncio.Future()
         finally:
             ticker.cancel()
+            if own is not None:
+                await own.close()
+
+
+def places_of(profile: CityProfile) -> dict[str, Any]:
+    """The names the page shows for the city and its district codes."""
+    return {"city": {"zh": profile.name_zh, "en": profile.name_en},
+            "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts}}
 
 
 async def run(settings: Settings) -> None:
-    """Run the server and the Kafka alert feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
+    """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
-    hub = AlertHub()
+    hub = AlertHub(places=places_of(load_profile(settings.city)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ready = asyncio.Event()
     tasks = [asyncio.create_task(serve(settings, hub, ready=ready), name="cockpit-server"),
-             asyncio.create_task(run_alert_feed(settings, hub), name="alert-feed")]
+             asyncio.create_task(run_feed(settings, hub), name="feed")]
     waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(ready.wait())]
     try:
         await asyncio.wait([waiters[1], *tasks], return_when=asyncio.FIRST_COMPLETED)
         if ready.is_set():
-            print(f"citycc cockpit: {settings.cockpit_url}  (alerts from "
-                  f"{settings.topic('alerts')} @ {settings.bootstrap})", flush=True)
+            print(f"citycc cockpit: {settings.cockpit_url}  (feed and commands: "
+                  f"{settings.topic_prefix}.* @ {settings.bootstrap})", flush=True)
         await asyncio.wait([waiters[0], *tasks], return_when=asyncio.FIRST_COMPLETED)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

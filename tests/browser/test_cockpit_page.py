@@ -1,4 +1,6 @@
-"""The cockpit page in headless Chromium against an in-process server (no Kafka)."""
+"""The cockpit page in headless Chromium against an in-process server: alerts published
+straight into the hub (no Kafka), and the full path through the real broker (incident and
+lifecycle events in, an operator's Ack out on the ``commands`` topic)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,25 @@ import json
 import os
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from citycc.settings import Settings
+from cockpit_api.feed import run_feed
 from cockpit_api.hub import AlertHub
 from cockpit_api.server import serve
 from deploy.procs import free_port
+
+T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,9 +63,10 @@ OTHER_ALERTS: list[dict[str, Any]] = [
 class ServerThread:
     """Runs ``serve`` on its own event loop in a daemon thread."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.hub = AlertHub()
+    def __init__(self, settings: Settings, *, feed: bool = False) -> None:
+        self.settings, self.feed = settings, feed
+        self.hub = AlertHub(places={"city": {"zh": "长沙市", "en": "Changsha"}, "districts": {
+            "furong": {"zh": "芙蓉区", "en": "Furong"}}})
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,9 +76,14 @@ class ServerThread:
         asyncio.set_event_loop(self.loop)
         ready = asyncio.Event()
 
+        async def main() -> None:
+            parts = [serve(self.settings, self.hub, ready=ready, stats_interval_s=0.5)]
+            if self.feed:
+                parts.append(run_feed(self.settings, self.hub))
+            await asyncio.gather(*parts)
+
         async def start() -> None:
-            self._task = asyncio.create_task(
-                serve(self.settings, self.hub, ready=ready, stats_interval_s=0.5))
+            self._task = asyncio.create_task(main())
             await ready.wait()
             self._ready.set()
 
@@ -87,6 +102,10 @@ class ServerThread:
     def publish(self, alert: dict[str, Any]) -> None:
         """Publish on the server's loop (the hub is not thread-safe)."""
         self.loop.call_soon_threadsafe(self.hub.publish, dict(alert))
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        """Run a coroutine on the server's loop (Playwright's sync API holds this thread's)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
         if self._task is not None:
@@ -165,6 +184,204 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread) -> None:
             page.locator("#lang-toggle").click()
             expect(row).to_contain_text("已恢复")
             expect(row).to_contain_text("燃气浓度超限")
+        finally:
+            browser.close()
+    assert errors == []
+
+
+# --- through the real broker: incidents, lifecycle, and an operator's Ack ---------------------
+OPENED_MS = 1795588428123  # GAS_ALERT's event time, 2026-11-25 14:33:48 in Changsha
+MEMBERS = [
+    {"fingerprint": "f00-gas-fr-17", "alert_id": "a1b2c3", "kind": "gas_concentration_high",
+     "stream": "lifeline", "severity": "critical", "status": "firing",
+     "entity_id": "GAS-FR-00017", "district": "furong", "title_zh": "燃气浓度超限",
+     "title_en": "Gas concentration above alarm level", "first_ms": OPENED_MS,
+     "event_ms": OPENED_MS},
+    {"fingerprint": "f00-fire-calls", "alert_id": "d4e5", "kind": "fire_calls",
+     "stream": "fire", "severity": "major", "status": "firing", "entity_id": "FR-CLUSTER-1",
+     "district": "furong", "title_zh": "119 警情聚集", "title_en": "Cluster of 119 calls",
+     "first_ms": OPENED_MS + 60_000, "event_ms": OPENED_MS + 60_000},
+]
+
+
+def incident_event(seq: int, kind: str, payload: dict[str, Any], at_ms: int,
+                   actor: str = "correlator") -> dict[str, Any]:
+    return {"event_id": f"ie-{seq}", "incident_id": "INC-gas-furong", "seq": seq, "lsn": seq,
+            "kind": kind, "at_ms": at_ms, "actor": actor, "at": "",
+            "payload_json": json.dumps(payload, ensure_ascii=False)}
+
+
+INCIDENT_EVENTS = [
+    incident_event(1, "opened", {
+        "category": "gas", "category_zh": "燃气泄漏", "category_en": "Gas leak",
+        "severity": "critical", "opened_ms": OPENED_MS, "lat": 28.19, "lon": 112.99,
+        "district": "furong", "split_from": "", "members": MEMBERS[:1], "calls": {},
+        "enrichment": {}}, OPENED_MS),
+    incident_event(2, "alert_attached", {"member": MEMBERS[1]}, OPENED_MS + 60_000),
+    incident_event(3, "call_linked", {"call_id": "FIRE-CALL-0042", "stream": "fire",
+                                      "via": "alert", "fingerprint": "f00-fire-calls"},
+                   OPENED_MS + 60_000),
+]
+
+
+def alert_event(seq: int, action: str, to: str, actor: str, comment: str = "") -> dict[str, Any]:
+    return {"event_id": f"ae-{seq}", "fingerprint": "f00-gas-fr-17", "occurrence": 1,
+            "occurrence_id": "occ-1", "seq": seq, "from_state": "", "to_state": to,
+            "action": action, "actor": actor, "comment": comment,
+            "at_ms": OPENED_MS + seq * 1000, "severity": "critical",
+            "kind": "gas_concentration_high", "entity_id": "GAS-FR-00017", "district": "furong",
+            "labels": {}, "alert_id": "a1b2c3", "cause_id": "", "notify": False}
+
+
+@pytest.fixture
+def kafka_server(prepared: Settings) -> Iterator[ServerThread]:
+    """The cockpit with its feed and commands on the session broker, topics of its own."""
+    from streams.admin import ensure_topics
+    settings = prepared.with_overrides(topic_prefix=f"br{uuid.uuid4().hex[:8]}",
+                                       cockpit_port=free_port())
+    asyncio.run(ensure_topics(settings))
+    srv = ServerThread(settings, feed=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+async def produce(settings: Settings, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await producer.start()
+    try:
+        for topic, key, value in items:
+            await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
+                                         key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def wait_for_command(settings: Settings, action: str, deadline_s: float = 30
+                           ) -> tuple[bytes, dict[str, Any]]:
+    """Poll the commands topic until a command with ``action`` is there (or fail)."""
+    consumer = AIOKafkaConsumer(settings.topic("commands"), bootstrap_servers=settings.bootstrap,
+                                group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                for m in messages:
+                    value = orjson.loads(m.value)
+                    if value["action"] == action:
+                        return m.key, value
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no {action!r} command on {settings.topic('commands')} "
+                         f"within {deadline_s}s")
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium")
+def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    srv, settings = kafka_server, kafka_server.settings
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(settings.cockpit_url)
+            expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+            expect(page.locator("#incidents")).to_contain_text("暂无处置中事件")
+            page.locator("#operator").fill("张伟")
+            page.reload()  # the operator's name is remembered
+            expect(page.locator("#operator")).to_have_value("张伟")
+            expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+
+            srv.run(produce(settings, [
+                ("alerts", GAS_ALERT["fingerprint"], GAS_ALERT),
+                *[("incident_events", e["incident_id"], e) for e in INCIDENT_EVENTS],
+                ("alert_events", "f00-gas-fr-17", alert_event(1, "fire", "firing",
+                                                              "detector:limit")),
+                ("notifications", "gas-company", {
+                    "key": "n-1", "receiver": "长沙燃气集团", "fingerprint": "f00-gas-fr-17",
+                    "status": "firing", "severity": "critical", "occurrence": 1, "level": 0,
+                    "summary": "芙蓉区 GAS-FR-00017 燃气浓度超限", "at_ms": OPENED_MS,
+                    "labels": {}, "details": {}})]))
+            card = page.locator('.inc[data-incident="INC-gas-furong"]')
+            expect(card).to_contain_text("燃气泄漏", timeout=15_000)
+            for text in ("紧急", "芙蓉区", "告警 2", "数据流 2", "开始 2026-11-25 14:33:48"):
+                expect(card).to_contain_text(text)
+            expect(card).to_contain_text("119 消防、城市生命线")
+            expect(page.locator("#k-incidents")).to_have_text("1")
+            expect(page.locator("#notes")).to_contain_text("长沙燃气集团")
+            expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 GAS-FR-00017")
+            card.click()
+            timeline = card.locator(".timeline")
+            expect(timeline).to_contain_text("事件开启")
+            expect(timeline).to_contain_text("告警并入")
+            expect(timeline).to_contain_text("119 警情聚集")
+            expect(timeline).to_contain_text("关联呼叫")
+            expect(timeline).to_contain_text("FIRE-CALL-0042")
+
+            row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
+            expect(row).to_have_attribute("data-state", "firing", timeout=15_000)
+            expect(row).to_contain_text("燃气浓度超限")
+            expect(row.locator(".state")).to_have_text("告警中")
+
+            row.locator('button[data-act="ack"]').click()
+            expect(page.locator("#toasts")).to_contain_text("已提交", timeout=15_000)
+            key, ack = srv.run(wait_for_command(settings, "ack"))
+            assert key == b"f00-gas-fr-17"
+            assert (ack["actor"], ack["fingerprint"], ack["occurrence"]) == \
+                ("张伟", "f00-gas-fr-17", 1)
+            assert ack["at"].endswith("Z") and ack["command_id"]
+
+            # the worker's answer: the event and the result
+            srv.run(produce(settings, [
+                ("alert_events", "f00-gas-fr-17", alert_event(2, "ack", "acknowledged", "张伟")),
+                ("command_results", ack["command_id"], {
+                    "command_id": ack["command_id"], "ok": True, "code": "", "field": "",
+                    "reason": "", "events": ["ae-2"], "at": ack["at"]})]))
+            expect(row.locator(".state")).to_have_text("已确认 · 张伟", timeout=15_000)
+            expect(page.locator("#toasts")).to_contain_text("确认 · 燃气浓度超限：已执行")
+            expect(row.locator('button[data-act="unack"]')).to_be_visible()
+
+            row.locator('button[data-act="claim"]').click()
+            _, claim = srv.run(wait_for_command(settings, "claim"))
+            srv.run(produce(settings, [("command_results", claim["command_id"], {
+                "command_id": claim["command_id"], "ok": False, "code": "already_claimed",
+                "field": "action", "reason": "claimed by '李娜'; unclaim it first",
+                "events": [], "at": claim["at"]})]))
+            expect(page.locator("#toasts")).to_contain_text("认领 · 燃气浓度超限：被拒绝",
+                                                            timeout=15_000)
+            expect(page.locator("#toasts")).to_contain_text("already_claimed")
+
+            row.locator('button[data-act="comment"]').click()
+            page.locator("#dlg-text").fill("已通知燃气公司抢修")
+            page.locator("#dlg-send").click()
+            _, comment = srv.run(wait_for_command(settings, "comment"))
+            assert comment["comment"] == "已通知燃气公司抢修"
+            srv.run(produce(settings, [("alert_events", "f00-gas-fr-17", alert_event(
+                3, "comment", "acknowledged", "张伟", "已通知燃气公司抢修"))]))
+            expect(row).to_contain_text("张伟：已通知燃气公司抢修", timeout=15_000)
+            card.locator('button[data-act="add_note"]').click()
+            page.locator("#dlg-text").fill("消防 2 车已到场")
+            page.locator("#dlg-send").click()
+            key, note = srv.run(wait_for_command(settings, "add_note"))
+            assert (key, note["incident_id"], note["text"], note["actor"]) == \
+                (b"INC-gas-furong", "INC-gas-furong", "消防 2 车已到场", "张伟")
+            srv.run(produce(settings, [("incident_events", "INC-gas-furong", incident_event(
+                4, "note_added", {"text": "消防 2 车已到场"}, OPENED_MS + 120_000, "张伟"))]))
+            expect(timeline).to_contain_text("备注张伟消防 2 车已到场", timeout=15_000)
+            page.screenshot(path="/tmp/cockpit_incidents.png")
+
+            page.locator("#lang-toggle").click()
+            expect(card).to_contain_text("Gas leak")
+            expect(card).to_contain_text("2 alerts")
+            expect(row.locator(".state")).to_have_text("Acked by 张伟")
+            expect(timeline).to_contain_text("Call linked")
+            page.screenshot(path="/tmp/cockpit_incidents_en.png")
         finally:
             browser.close()
     assert errors == []

@@ -1,4 +1,5 @@
-"""AlertHub, alert decoding and the alert feed's start offsets / retry behaviour."""
+"""AlertHub (alerts, fan-out, slow clients), alert decoding and the feed's start offsets /
+retry behaviour. The hub's lifecycle/incident picture: test_cockpit_state.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import pytest
 from websockets.asyncio.client import connect
 
 from citycc.settings import Settings
-from cockpit_api.alert_feed import decode_alert, next_backoff, run_alert_feed, start_offsets
+from aiokafka import TopicPartition
+
+from cockpit_api.feed import (KafkaFeed, decode_alert, next_backoff, run_feed, sources_for,
+                              start_offsets)
 from cockpit_api.hub import OVERFLOW_REASON, AlertHub, MalformedAlert, normalize_alert
 from cockpit_api.server import serve
+from schemas.topics import TOPICS
 
 
 def alert(fp: str, status: str = "firing", severity: str = "major", **extra: Any) -> dict:
@@ -277,7 +282,7 @@ def test_feed_retries_while_broker_unreachable() -> None:
     hub = AlertHub()
 
     async def scenario() -> None:
-        task = asyncio.create_task(run_alert_feed(settings, hub))
+        task = asyncio.create_task(run_feed(settings, hub))
         for _ in range(100):
             await asyncio.sleep(0.05)
             if hub.feed_state == "retrying":
@@ -289,3 +294,31 @@ def test_feed_retries_while_broker_unreachable() -> None:
 
     asyncio.run(scenario())
     assert hub.feed_state == "retrying"
+
+
+def test_feed_follows_registry_topics() -> None:
+    names = [s.topic for s in sources_for(AlertHub())]
+    assert names == ["alerts", "alert_events", "incident_events", "command_results",
+                     "notifications"]
+    assert set(names) <= set(TOPICS)
+
+
+def test_feed_routes_each_topic_to_its_own_fold(caplog) -> None:
+    hub = AlertHub()
+    feed = KafkaFeed(Settings(topic_prefix="cc"), hub)
+    event = {"event_id": "e1", "fingerprint": "fp", "occurrence": 1, "seq": 1,
+             "action": "fire", "to_state": "firing", "at_ms": 5}
+    messages = [("cc.alerts", orjson.dumps(alert("fp"))),
+                ("cc.alert_events", orjson.dumps(event)),
+                ("cc.command_results", orjson.dumps({"command_id": "c", "ok": True})),
+                ("cc.notifications", orjson.dumps({"key": "n", "receiver": "r"})),
+                ("cc.incident_events", b"{not json"),
+                ("cc.alert_events", orjson.dumps({"event_id": "e2"}))]
+    with caplog.at_level(logging.WARNING, logger="cockpit_api.hub"):
+        for offset, (topic, value) in enumerate(messages):
+            feed._handle(feed.sources[topic], TopicPartition(topic, 0), offset, value)
+    assert hub.alerts()[0]["fingerprint"] == "fp"
+    assert hub.alert_states.get("fp")["state"] == "firing"
+    assert [n["key"] for n in hub.notifications()] == ["n"]
+    assert hub.counters.malformed == 2
+    assert "cc.incident_events[0]@4" in caplog.text and "cc.alert_events[0]@5" in caplog.text

@@ -1,0 +1,212 @@
+"""Kafka topics -> :class:`AlertHub`: one feed for every topic the cockpit follows.
+
+A group-less aiokafka consumer assigned to every partition of each :class:`Source`'s topic.
+It starts each source's ``backfill`` messages before the end of each partition (so a fresh
+cockpit shows the recent picture), resumes from its own positions after a reconnect, and
+retries with capped exponential backoff while the broker or every topic is missing. A topic
+that does not exist yet is looked for again every few seconds while the others are followed.
+A malformed message is counted on the hub and logged; it never stops the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from citycc.settings import Settings
+
+from .errors import MalformedAlert, MalformedMessage
+from .hub import Alert, AlertHub, normalize_alert
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKFILL = 200
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 10.0
+MISSING_RECHECK_S = 5.0
+K = TypeVar("K")
+
+
+class TopicNotReady(RuntimeError):
+    """None of the feed's topics exists (yet) on the broker."""
+
+
+class TopicsChanged(RuntimeError):
+    """A topic that was missing now exists: assign again (positions are kept)."""
+
+
+def decode_json(value: bytes | None) -> object:
+    """A Kafka message value as JSON, or ``MalformedMessage``."""
+    if value is None:
+        raise MalformedMessage("message has no value (tombstone)")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedMessage(f"value is not valid UTF-8 JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One followed topic: its registry name, how far back to start, and the hub method that
+    normalises and folds one decoded message (``publish(obj, where) -> accepted``)."""
+
+    topic: str
+    backfill: int
+    publish: Callable[[object, str], bool]
+    decode: Callable[[bytes | None], object] = decode_json
+
+
+def sources_for(hub: AlertHub) -> list[Source]:
+    """What the cockpit follows (registry names, ``schemas.topics``) and how far back: enough
+    history for the current picture; command results are only news."""
+    return [Source("alerts", DEFAULT_BACKFILL, hub.publish),
+            Source("alert_events", 2000, hub.publish_alert_event),
+            Source("incident_events", 2000, hub.publish_incident_event),
+            Source("command_results", 0, hub.publish_command_result),
+            Source("notifications", 50, hub.publish_notification)]
+
+
+def decode_alert(value: bytes | None) -> Alert:
+    """Decode one Kafka message value into a normalized alert, or raise ``MalformedAlert``."""
+    try:
+        obj = decode_json(value)
+    except MalformedMessage as exc:
+        raise MalformedAlert(str(exc)) from None
+    return normalize_alert(obj)
+
+
+def start_offsets(beginning: Mapping[K, int], end: Mapping[K, int],
+                  resume: Mapping[K, int], backfill: int) -> dict[K, int]:
+    """Where to start each partition: the resume position if known, else ``backfill`` back."""
+    starts: dict[K, int] = {}
+    for tp, last in end.items():
+        first = beginning.get(tp, 0)
+        wanted = resume[tp] if tp in resume else last - max(backfill, 0)
+        starts[tp] = min(max(wanted, first), last)
+    return starts
+
+
+def next_backoff(delay: float) -> float:
+    return min(delay * 2, BACKOFF_MAX_S)
+
+
+class KafkaFeed:
+    """Follows ``sources`` (default: :func:`sources_for`) into ``hub`` until cancelled."""
+
+    def __init__(self, settings: Settings, hub: AlertHub,
+                 sources: Sequence[Source] | None = None) -> None:
+        self.settings, self.hub = settings, hub
+        chosen = sources_for(hub) if sources is None else sources
+        self.sources = {settings.topic(s.topic): s for s in chosen}
+        self.positions: dict[TopicPartition, int] = {}
+        self.missing: list[str] = []
+
+    async def run(self) -> None:
+        """Never returns on broker errors; retries with capped backoff."""
+        delay = BACKOFF_INITIAL_S
+        while True:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
+                                        group_id=None, enable_auto_commit=False,
+                                        auto_offset_reset="latest", client_id="citycc-cockpit",
+                                        # a message must not wait for a long poll to expire
+                                        fetch_max_wait_ms=50)
+            again = False
+            try:
+                self.hub.feed_state = "connecting"
+                await consumer.start()
+                tps = await self._assign(consumer)
+                self.hub.feed_state = "connected"
+                delay = BACKOFF_INITIAL_S
+                log.info("feed: consuming %d partitions of %s from %s", len(tps),
+                         sorted({tp.topic for tp in tps}), self.settings.bootstrap)
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except TopicsChanged as exc:
+                again = True
+                log.info("feed: %s; assigning again", exc)
+            except TopicNotReady as exc:
+                self.hub.feed_state = "waiting_topic"
+                log.info("feed: %s; retrying in %.1fs", exc, delay)
+            except Exception as exc:  # noqa: BLE001 - any broker/network error means: retry
+                self.hub.feed_state = "retrying"
+                why = str(exc) if type(exc).__name__ in str(exc) else \
+                    f"{type(exc).__name__}: {exc}"
+                log.warning("feed: %s; retrying in %.1fs", why, delay)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:  # noqa: BLE001
+                    log.debug("feed: consumer.stop failed", exc_info=True)
+            if not again:
+                await asyncio.sleep(delay)
+                delay = next_backoff(delay)
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        await consumer.topics()  # the broker is answering (start() fetched every topic)
+        tps, self.missing = [], []
+        for topic in self.sources:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+            else:
+                self.missing.append(topic)
+        self.hub.feed_missing = list(self.missing)
+        if not tps:
+            raise TopicNotReady(f"topics {sorted(self.sources)} not found")
+        if self.missing:
+            log.info("feed: topics %s not found yet; following the others", self.missing)
+        consumer.assign(tps)
+        beginning = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        for topic, source in self.sources.items():
+            mine = [tp for tp in tps if tp.topic == topic]
+            for tp, offset in start_offsets({tp: beginning[tp] for tp in mine},
+                                            {tp: end[tp] for tp in mine}, self.positions,
+                                            source.backfill).items():
+                consumer.seek(tp, offset)
+        return tps
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        recheck = time.monotonic() + MISSING_RECHECK_S
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for tp, messages in batches.items():
+                source = self.sources[tp.topic]
+                for msg in messages:
+                    self.positions[tp] = msg.offset + 1
+                    self._handle(source, tp, msg.offset, msg.value)
+                    # Let client relays run between messages, so a burst (e.g. the backfill)
+                    # larger than a client queue does not drop clients that keep up.
+                    await asyncio.sleep(0)
+            if self.missing and time.monotonic() >= recheck:
+                recheck = time.monotonic() + MISSING_RECHECK_S
+                # names only: this consumer's metadata is not refreshed for unassigned topics;
+                # the next consumer's start fetches the new topic's partitions
+                names = await consumer.topics()
+                found = [t for t in self.missing if t in names]
+                if found:
+                    raise TopicsChanged(f"topics {found} appeared")
+
+    def _handle(self, source: Source, tp: TopicPartition, offset: int,
+                value: bytes | None) -> None:
+        where = f"{tp.topic}[{tp.partition}]@{offset}"
+        try:
+            obj = source.decode(value)
+        except MalformedMessage as exc:
+            self.hub.record_malformed(f"{where}: {exc}", source.topic)
+            return
+        source.publish(obj, where)
+
+
+async def run_feed(settings: Settings, hub: AlertHub,
+                   sources: Sequence[Source] | None = None) -> None:
+    """Feed ``hub`` from Kafka until cancelled (see :class:`KafkaFeed`)."""
+    await KafkaFeed(settings, hub, sources).run()
