@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from city.profile import CityProfile
 from detectors.findings import EventDetector
@@ -24,6 +24,7 @@ from detectors.hazmat import HazmatDetector
 from detectors.quality import Flatline, NoData, OutOfRangeBurst
 from detectors.service import ServiceLevelDetector
 from detectors.traffic import TrafficDetector
+from detectors.univariate import UnivariateConfig, UnivariateEntities
 
 
 def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
@@ -51,11 +52,15 @@ class PartitionDetector:
     build: Callable[[], EventDetector]
 
 
-def build_partition_detectors(profile: CityProfile) -> list[PartitionDetector]:
+def build_partition_detectors(profile: CityProfile, univariate: Mapping[str, Any] | None = None,
+                              ) -> list[PartitionDetector]:
+    uni = UnivariateConfig.from_dict(univariate)  # detectors.univariate.DEFAULTS when None
     return [
         # each sensor against its own recent baseline (early, before the alarm level)
         PartitionDetector(SensorDeviation.name, SensorDeviation.streams,
                           partial(SensorDeviation, profile)),
+        # the general-purpose detector per entity, for a few high-value kinds (river gauges)
+        PartitionDetector(uni.name, uni.streams, partial(UnivariateEntities, uni)),
     ]
 
 
