@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from alerting.labels import LabelError, Matcher, matches_all, parse_matchers
+from alerting.labels import LabelError, LabelMemo, Matcher, matches_all, parse_matchers
 from alerting.lifecycle import FIRE, FIRING, FLAPPING, FORGET, REFIRE, RETRIGGER, UNACK, \
     UNFLAPPING, AlertEvent
 from schemas.records import SEVERITIES, stable_id
@@ -202,6 +202,14 @@ class Escalator:
 
     def __init__(self, config: EscalationConfig) -> None:
         self.config = config
+        self._policy_for = LabelMemo((m.name for p in config.policies for m in p.matchers),
+                                     config.policy_for)
+        self._by_name: dict[str, Policy] = {}   # config.policy(name), and its page offsets
+        self._offsets: dict[str, tuple[int, ...]] = {}
+        for p in config.policies:
+            if p.name not in self._by_name:
+                self._by_name[p.name] = p
+                self._offsets[p.name] = tuple(p.offset_ms(k) for k in range(p.steps))
         self._runs: dict[str, _Run] = {}
         self._flapping: set[str] = set()
         self._heap: list[tuple[int, int, str, str, int]] = []  # due, order, fp, start, step
@@ -220,7 +228,7 @@ class Escalator:
         if ev.to_state != FIRING or fp in self._flapping or held or ev.action == FORGET:
             self._runs.pop(fp, None)
             return []
-        policy = self.config.policy_for(dict(ev.labels))
+        policy = self._policy_for(dict(ev.labels))
         if policy is None:
             self._runs.pop(fp, None)
             return []
@@ -244,10 +252,10 @@ class Escalator:
         """Send every step of ``fp`` that is due by ``now_ms``; schedule the next one. A run
         that has sent its last step stays (so later events do not start it over)."""
         run = self._runs[fp]
-        policy = self.config.policy(run.policy)
+        policy = self._by_name.get(run.policy)
         out = []
         while policy is not None and run.step < policy.steps:
-            due = run.start_ms + policy.offset_ms(run.step)
+            due = run.start_ms + self._offsets[run.policy][run.step]
             if due > now_ms:
                 heapq.heappush(self._heap, (due, next(self._order), fp, run.start_id, run.step))
                 return out

@@ -22,6 +22,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+import orjson
+
+from alerting.labels import LabelMemo
 from alerting.routing import Route
 
 FIRING, RESOLVED = "firing", "resolved"
@@ -68,8 +71,14 @@ def _check_status(status: str) -> None:
 
 def group_key(route: str, receiver: str, labels: Mapping[str, str]) -> str:
     """``route.routes[1]/fire119:{"district":"yuelu","kind":"fire_alarm"}`` (stable)."""
-    return f"{route}/{receiver}:" + json.dumps(dict(sorted(labels.items())),
-                                               ensure_ascii=False, separators=(",", ":"))
+    items = sorted(labels.items())
+    if all(type(k) is str and type(v) is str for k, v in items):
+        try:   # the same bytes as the json module's, for str labels, ~5x faster
+            return f"{route}/{receiver}:" + orjson.dumps(dict(items)).decode()
+        except orjson.JSONEncodeError:   # lone surrogates
+            pass
+    return f"{route}/{receiver}:" + json.dumps(dict(items), ensure_ascii=False,
+                                               separators=(",", ":"))
 
 
 class Grouper:
@@ -77,6 +86,7 @@ class Grouper:
 
     def __init__(self, root: Route) -> None:
         self.root = root
+        self._match = LabelMemo(root.label_names(), self._routes)
         self._groups: dict[str, _Group] = {}
         self._heap: list[tuple[int, int, str]] = []  # (due_ms, seq, key); stale ones skipped
         self._seq = itertools.count()
@@ -101,7 +111,7 @@ class Grouper:
             return keys
         self._labels[fingerprint] = dict(labels)
         keys = []
-        for route in self.root.match(labels):
+        for route in self._match(labels):
             g = self._group(route, labels, now_ms)
             keys.append(g.key)
             if g.alerts.get(fingerprint) != FIRING:
@@ -157,6 +167,9 @@ class Grouper:
         return dict(g.alerts) if g else {}
 
     # -- internals -----------------------------------------------------------------------
+    def _routes(self, labels: Mapping[str, str]) -> tuple[Route, ...]:
+        return tuple(self.root.match(labels))
+
     def _group(self, route: Route, labels: Mapping[str, str], now_ms: int) -> _Group:
         receiver, glabels = route.receiver_for(labels), route.group_labels(labels)
         key = group_key(route.path, receiver, glabels)

@@ -13,13 +13,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping
 
-from city.profile import EARTH_RADIUS_KM
+from alerting import canonical
+from alerting.geo import KM_PER_DEG, cell_of, cells_near, km_between  # noqa: F401 (their old home)
 from schemas.errors import ValidationError
 from schemas.records import ALERT_STATUSES, SEVERITIES, stable_id
 from schemas.validate import format_event_time, parse_event_time
 
 RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info 0 .. critical 3
-KM_PER_DEG = math.pi * EARTH_RADIUS_KM / 180.0
 CORRELATOR = "correlator"  # the actor of automatic changes
 EVENT_KINDS = ("opened", "alert_attached", "alert_resolved", "merged", "merged_into",
                "split", "severity_changed", "call_linked", "note_added", "enriched", "resolved")
@@ -193,27 +193,52 @@ def _seq(v: Any) -> tuple[Any, ...]:
 
 def member_from_alert(alert: Mapping[str, Any]) -> Member:
     """An alert message (``schemas.records.make_alert``) as a Member; IncidentError if bad."""
-    if not isinstance(alert, Mapping):
+    if type(alert) is not dict and not isinstance(alert, Mapping):
         raise IncidentError(f"an alert must be a mapping, got {type(alert).__name__}")
-    aid = alert.get("alert_id")
+    get = alert.get
+    aid = get("alert_id")
     for k in ("alert_id", "fingerprint", "kind"):
-        if not isinstance(alert.get(k), str) or not alert.get(k):
+        v = get(k)
+        if not isinstance(v, str) or not v:
             raise IncidentError(f"alert {aid!r}: field {k!r} must be a non-empty string")
-    if alert.get("status") not in ALERT_STATUSES or alert.get("severity") not in SEVERITIES:
-        raise IncidentError(f"alert {aid}: status/severity {alert.get('status')!r}/"
-                            f"{alert.get('severity')!r} not in {ALERT_STATUSES}/{SEVERITIES}")
+    if get("status") not in ALERT_STATUSES or get("severity") not in SEVERITIES:
+        raise IncidentError(f"alert {aid}: status/severity {get('status')!r}/"
+                            f"{get('severity')!r} not in {ALERT_STATUSES}/{SEVERITIES}")
     try:
-        ms = parse_event_time(alert.get("event_time"))
+        ms = parse_event_time(get("event_time"))
     except ValidationError as exc:
         raise IncidentError(f"alert {aid}: {exc}") from exc
-    lat, lon = _coord(alert.get("lat"), 90), _coord(alert.get("lon"), 180)
+    lat, lon = _coord(get("lat"), 90), _coord(get("lon"), 180)
     if lat is None or lon is None:
         lat = lon = None
-    raw = alert.get("explanation")
-    expl: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    kind = str(alert["kind"])
+    raw = get("explanation")
+    expl = raw if type(raw) is dict or isinstance(raw, Mapping) else None
+    tags: tuple[str, ...] = ()
+    calls: tuple[tuple[str, str], ...] = ()
+    related: tuple[str, ...] = ()
+    attrs: dict[str, str] = {}
+    if expl:   # (most alerts explain nothing the correlator reads)
+        tags, calls, attrs, related = _explained(kind, expl, get("entity_id"))
+    ev = get("evidence")
+    return Member(
+        fingerprint=str(alert["fingerprint"]), alert_id=str(aid), kind=kind,
+        detector=str(get("detector", "")), stream=str(get("stream", "")),
+        severity=str(alert["severity"]), status=str(alert["status"]),
+        entity_id=str(get("entity_id", "")), lat=lat, lon=lon,
+        district=str(get("district") or ""),
+        first_ms=ms, event_ms=ms, title_zh=str(get("title_zh", "")),
+        title_en=str(get("title_en", "")),
+        evidence=tuple(map(str, ev))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple)) else (),
+        tags=tags, attrs=attrs, calls=calls, related=related, seen=(str(aid),))
+
+
+def _explained(kind: str, expl: Mapping[str, Any], entity_id: Any
+               ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], dict[str, str],
+                          tuple[str, ...]]:
+    """(tags, calls, attrs, related) from an alert's explanation."""
     tags = [str(expl[k]) for k in ("key", "category") if expl.get(k)]
     tags += [str(c) for c in _seq(expl.get("categories")) if c]
-    kind = str(alert["kind"])
     calls: list[tuple[str, str]] = []
     if kind in _CALL_KINDS:
         calls = [(str(c), _CALL_KINDS[kind]) for c in _seq(expl.get("members"))]
@@ -224,21 +249,10 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
         attrs["un_number"] = str(expl["un_number"]).strip().upper().removeprefix("UN")
     if expl.get("hazard_class"):
         attrs["hazard_class"] = str(expl["hazard_class"]).strip()
-    ev = _seq(alert.get("evidence"))
     related = [str(x) for k in _RELATED_LISTS for x in _seq(expl.get(k)) if x]
     related += [str(expl[k]) for k in _RELATED_ONE if isinstance(expl.get(k), str) and expl[k]]
-    return Member(
-        fingerprint=str(alert["fingerprint"]), alert_id=str(aid), kind=kind,
-        detector=str(alert.get("detector", "")), stream=str(alert.get("stream", "")),
-        severity=str(alert["severity"]), status=str(alert["status"]),
-        entity_id=str(alert.get("entity_id", "")), lat=lat, lon=lon,
-        district=str(alert.get("district") or ""),
-        first_ms=ms, event_ms=ms, title_zh=str(alert.get("title_zh", "")),
-        title_en=str(alert.get("title_en", "")),
-        evidence=tuple(str(e) for e in ev)[-EVIDENCE_MAX:],
-        tags=tuple(dict.fromkeys(tags)), attrs=attrs, calls=tuple(dict.fromkeys(calls)),
-        related=tuple(r for r in dict.fromkeys(related) if r != alert.get("entity_id"))[:50],
-        seen=(str(aid),))
+    return (tuple(dict.fromkeys(tags)), tuple(dict.fromkeys(calls)), attrs,
+            tuple(r for r in dict.fromkeys(related) if r != entity_id)[:50])
 
 
 @dataclass
@@ -342,36 +356,20 @@ def grow_escalation(ctx: SeverityContext) -> str:
 Enricher = Callable[[Incident], Mapping[str, Any]]
 
 
-def km_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance (``city.profile.haversine_km`` for scalars, without numpy)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + \
-        math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
-
-
 def make_event(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int, actor: str,
                payload: Mapping[str, Any]) -> IncidentEvent:
     """An event with its deterministic id (same incident, same seq: same id) and canonical
     JSON payload; IncidentError if the payload is not JSON."""
+    return make_event_plain(incident_id, seq, lsn, kind, at_ms, actor, payload)[0]
+
+
+def make_event_plain(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int, actor: str,
+                     payload: Mapping[str, Any]) -> tuple[IncidentEvent, bool]:
+    """:func:`make_event`, and whether ``payload`` is plain data (``alerting.canonical``):
+    then it equals the event's parsed payload and the emitter may apply it unparsed."""
     try:
-        pj = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                        allow_nan=False)
+        pj, is_plain = canonical.encode(payload)
     except (TypeError, ValueError) as exc:
         raise IncidentError(f"incident {incident_id}: {kind} payload is not JSON: {exc}") from exc
     return IncidentEvent(stable_id("incident-event", incident_id, seq, kind), incident_id,
-                         seq, lsn, kind, int(at_ms), actor, pj)
-
-
-def cell_of(lat: float, lon: float, cell_deg: float) -> tuple[int, int]:
-    return math.floor(lat / cell_deg), math.floor(lon / cell_deg)
-
-
-def cells_near(lat: float, lon: float, km: float, cell_deg: float) -> list[tuple[int, int]]:
-    """Grid cells that can hold a point within ``km`` of (lat, lon) (1 % margin)."""
-    dlat = km / KM_PER_DEG * 1.01
-    cos = max(math.cos(math.radians(min(89.9, abs(lat) + dlat))), 1e-3)
-    dlon = km / (KM_PER_DEG * cos) * 1.01
-    i0, i1 = cell_of(lat - dlat, lon - dlon, cell_deg)
-    j0, j1 = cell_of(lat + dlat, lon + dlon, cell_deg)
-    return [(i, j) for i in range(i0, j0 + 1) for j in range(i1, j1 + 1)]
+                         seq, lsn, kind, int(at_ms), actor, pj), is_plain

@@ -170,9 +170,13 @@ class IncidentOps(IncidentState):
 
     def _refresh(self, inc: Incident, at_ms: int, out: list[IncidentEvent], actor: str) -> None:
         """Enrich again when an alert brings a cargo (UN number) the enrichment lacks."""
+        if self.enricher is None or "hazmat" not in inc.enrichment:
+            return
         have = {h.get("un_number") for h in inc.enrichment.get("hazmat") or ()}
-        new = {m.attrs["un_number"] for m in inc.members.values() if m.attrs.get("un_number")}
-        if self.enricher is not None and "hazmat" in inc.enrichment and new - have:
+        tally = self._tally.get(inc.incident_id)
+        new = set(tally.un_numbers) if tally is not None else \
+            {m.attrs["un_number"] for m in inc.members.values() if m.attrs.get("un_number")}
+        if new - have:
             self._emit(out, inc.incident_id, "enriched", at_ms, actor,
                        {"enrichment": self._enrich(inc)})
 
@@ -202,11 +206,18 @@ class IncidentOps(IncidentState):
                     "fingerprint": m.fingerprint})
 
     def _severity(self, inc: Incident, recompute: bool = False) -> str:
-        ms = inc.members.values()
-        base = max((m.severity for m in ms), key=RANK.__getitem__, default="info")
+        tally = self._tally.get(inc.incident_id) if self.incidents.get(inc.incident_id) is inc \
+            else None
+        if tally is None:   # an incident about to open, not yet in the state
+            ms = inc.members.values()
+            base = max((m.severity for m in ms), key=RANK.__getitem__, default="info")
+            firing, streams = sum(m.status == "firing" for m in ms), \
+                len({m.stream for m in ms if m.stream})
+        else:
+            base = max(tally.severities, key=RANK.__getitem__, default="info")
+            firing, streams = tally.firing, len(tally.streams)
         new = self.escalation(SeverityContext(
-            inc.category, base, inc.severity, len(inc.members),
-            sum(m.status == "firing" for m in ms), len({m.stream for m in ms if m.stream}),
+            inc.category, base, inc.severity, len(inc.members), firing, streams,
             len(inc.calls)))
         if new not in RANK:
             raise IncidentError(f"escalation policy returned {new!r}, not one of {SEVERITIES}")

@@ -3,23 +3,26 @@
 Why a separate layer: :meth:`IncidentState.apply` is the only place incident state and
 its indexes change, live and on replay, so ``Correlator.from_events(log)`` rebuilds exactly
 what the live correlator had. The spatial index is a grid of ``cell_deg`` (~0.01°, ~1 km)
-cells holding, per incident, the fingerprints of its located alerts; a lookup reads the few
-cells around a point. Entity, evidence and call indexes are reference-counted so that
-removing one alert never unlinks another's. The decisions live in ``alerting.incidents``.
+cells holding, per category and incident, the fingerprints of its located alerts; a lookup
+reads the few cells around a point (``alerting.incident_search``). Entity, evidence and
+call indexes are reference-counted so that removing one alert never unlinks another's, and
+a :class:`~alerting.incident_tally.Tally` per open incident keeps what every update asks
+of its alerts. An alert update changes only the index entries that differ, so its cost
+does not grow with the incident. The decisions live in ``alerting.incidents``.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Mapping
 
+from alerting.geo import Cell, cell_of
 from alerting.incident_model import (Category, CorrelatorConfig, Incident, IncidentError,
-                                     IncidentEvent, Member, cell_of, cells_near, km_between,
-                                     make_event)
+                                     IncidentEvent, Member, make_event_plain)
+from alerting.incident_search import IncidentSearch
+from alerting.incident_tally import Tally
 
-Cell = tuple[int, int]
 Handler = Callable[["IncidentState", Incident, dict[str, Any], IncidentEvent], None]
 
 
@@ -39,7 +42,7 @@ def _ref(index: dict[str, dict[str, int]], key: str, iid: str, step: int) -> Non
             del index[key]
 
 
-class IncidentState:
+class IncidentState(IncidentSearch):
     """Incidents and their indexes; changed only through :meth:`apply`."""
 
     def __init__(self, config: CorrelatorConfig | None = None) -> None:
@@ -56,12 +59,15 @@ class IncidentState:
         self._counters: dict[str, int] = {}
         self._by_fp: dict[str, str] = {}
         self._closed_fp: dict[str, str] = {}
-        self._grid: dict[Cell, dict[str, set[str]]] = {}
+        # category -> cell -> incident -> fingerprints of its alerts there (by category,
+        # so a search reads only the incidents an alert could join)
+        self._grid: dict[str, dict[Cell, dict[str, set[str]]]] = {}
         self._by_entity: dict[str, dict[str, int]] = {}
         self._by_evidence: dict[str, dict[str, int]] = {}
         self._call_of: dict[str, str] = {}
         self._resolving: dict[str, int] = {}
         self._due: list[tuple[int, str]] = []
+        self._tally: dict[str, Tally] = {}   # open incident -> totals over its members
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, incident_id: str) -> Incident | None:
@@ -136,15 +142,18 @@ class IncidentState:
     def _emit(self, out: list[IncidentEvent], incident_id: str, kind: str, at_ms: int,
               actor: str, payload: Mapping[str, Any]) -> IncidentEvent:
         inc = self.get(incident_id)
-        ev = make_event(incident_id, (inc.seq if inc else 0) + 1, self.lsn + 1, kind, at_ms,
-                        actor, payload)
-        self.apply(ev)
+        ev, is_plain = make_event_plain(incident_id, (inc.seq if inc else 0) + 1, self.lsn + 1,
+                                        kind, at_ms, actor, payload)
+        # plain data is what parsing the event's JSON would give back: apply it unparsed
+        self.apply(ev, payload if is_plain else None)
         out.append(ev)
         return ev
 
-    def apply(self, ev: IncidentEvent) -> None:
-        """Apply one event (live, and in ``lsn`` order to rebuild from the log)."""
-        p, iid = ev.payload, ev.incident_id
+    def apply(self, ev: IncidentEvent, payload: Mapping[str, Any] | None = None) -> None:
+        """Apply one event (live, and in ``lsn`` order to rebuild from the log).
+        ``payload``: the event's payload if the caller holds it already (it must equal the
+        parsed ``ev.payload``); handlers copy what they keep, so it may be shared."""
+        p, iid = (ev.payload if payload is None else payload), ev.incident_id
         self.lsn = max(self.lsn, ev.lsn)
         if ev.kind == "opened":
             inc = Incident(iid, p["category"], p["category_zh"], p["category_en"],
@@ -175,27 +184,71 @@ class IncidentState:
         self._index(inc, m, -1)
         del inc.members[m.fingerprint]
 
+    def _replace_member(self, inc: Incident, old: Member, m: Member) -> None:
+        """``m`` (same fingerprint) in place of ``old``: the indexes change only where the
+        two differ (an update usually moves nothing and adds an evidence id or two)."""
+        iid = inc.incident_id
+        del inc.members[old.fingerprint]   # to the end, as a drop and an add would
+        inc.members[m.fingerprint] = m
+        self._tally.setdefault(iid, Tally()).replace(old, m)
+        self._by_fp[m.fingerprint] = iid
+        if (old.lat != m.lat or old.lon != m.lon) and self._cell(old) != self._cell(m):
+            self._grid_ref(inc, old, -1)
+            self._grid_ref(inc, m, +1)
+        if old.entity_id != m.entity_id or old.related != m.related:
+            keys_old, keys_new = entity_keys(old), entity_keys(m)
+            for key in keys_new - keys_old:
+                _ref(self._by_entity, key, iid, +1)
+            for key in keys_old - keys_new:
+                _ref(self._by_entity, key, iid, -1)
+        if old.evidence != m.evidence:
+            ev_old, ev_new = set(old.evidence), set(m.evidence)
+            if len(ev_old) < len(old.evidence) or len(ev_new) < len(m.evidence):
+                ev_old = ev_new = set()   # repeated ids are counted: move them all
+            for e in m.evidence:
+                if e not in ev_old:
+                    _ref(self._by_evidence, e, iid, +1)
+            for e in old.evidence:
+                if e not in ev_new:
+                    _ref(self._by_evidence, e, iid, -1)
+
     def _index(self, inc: Incident, m: Member, step: int) -> None:
         iid, fp = inc.incident_id, m.fingerprint
         if step > 0:
             self._by_fp[fp] = iid
         elif self._by_fp.get(fp) == iid:
             del self._by_fp[fp]
-        if m.lat is not None and m.lon is not None:
-            cell = cell_of(m.lat, m.lon, self.config.cell_deg)
-            if step > 0:
-                self._grid.setdefault(cell, {}).setdefault(iid, set()).add(fp)
-            elif iid in self._grid.get(cell, {}):
-                fps = self._grid[cell][iid]
-                fps.discard(fp)
-                if not fps:
-                    del self._grid[cell][iid]
-                    if not self._grid[cell]:
-                        del self._grid[cell]
+        self._tally.setdefault(iid, Tally()).add(m, step)
+        self._grid_ref(inc, m, step)
         for key in entity_keys(m):
             _ref(self._by_entity, key, iid, step)
         for e in m.evidence:
             _ref(self._by_evidence, e, iid, step)
+
+    def _cell(self, m: Member) -> Cell | None:
+        if m.lat is None or m.lon is None:
+            return None
+        return cell_of(m.lat, m.lon, self.config.cell_deg)
+
+    def _grid_ref(self, inc: Incident, m: Member, step: int) -> None:
+        cell = self._cell(m)
+        if cell is None:
+            return
+        iid = inc.incident_id
+        if step > 0:
+            self._grid.setdefault(inc.category, {}).setdefault(cell, {}).setdefault(
+                iid, set()).add(m.fingerprint)
+            return
+        grid = self._grid.get(inc.category, {})
+        if iid in grid.get(cell, {}):
+            fps = grid[cell][iid]
+            fps.discard(m.fingerprint)
+            if not fps:
+                del grid[cell][iid]
+                if not grid[cell]:
+                    del grid[cell]
+                    if not grid:
+                        del self._grid[inc.category]
 
     def _add_call(self, inc: Incident, cid: str, info: Mapping[str, str]) -> None:
         inc.calls[cid] = dict(info)
@@ -216,6 +269,7 @@ class IncidentState:
         for cid in inc.calls:
             self._index_call(inc, cid, -1)
         self._resolving.pop(inc.incident_id, None)
+        self._tally.pop(inc.incident_id, None)
         self._retain(inc)
 
     def _retain(self, inc: Incident) -> None:
@@ -230,10 +284,10 @@ class IncidentState:
 
     def _track(self, inc: Incident) -> None:
         """Keep ``last_ms`` and the resolution deadline (all alerts resolved + quiet)."""
-        ms = [m.event_ms for m in inc.members.values()]
-        inc.last_ms = max(ms, default=inc.opened_ms)
         iid = inc.incident_id
-        if ms and all(m.status == "resolved" for m in inc.members.values()):
+        tally = self._tally.get(iid) or Tally()
+        inc.last_ms = tally.last_ms(inc.opened_ms)
+        if tally.all_resolved:
             due = inc.last_ms + int(self.config.quiet_s * 1000)
             if self._resolving.get(iid) != due:
                 self._resolving[iid] = due
@@ -241,29 +295,15 @@ class IncidentState:
         else:
             self._resolving.pop(iid, None)
 
-    def _near_incidents(self, lat: float, lon: float, km: float) -> dict[str, float]:
-        """{incident id: distance to its nearest located alert} within ``km``."""
-        out: dict[str, float] = {}
-        for cell in cells_near(lat, lon, km, self.config.cell_deg):
-            for iid, fps in self._grid.get(cell, {}).items():
-                members = self.incidents[iid].members
-                for fp in fps:
-                    o = members[fp]
-                    d = km_between(lat, lon, o.lat, o.lon)  # type: ignore[arg-type]
-                    self.distance_checks += 1
-                    if d <= km and d < out.get(iid, math.inf):
-                        out[iid] = d
-        return out
-
-
 
 # -- event handlers (module level so the table is built once) ---------------------------------
 def _on_member(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
     m = Member.from_dict(p["member"])
     old = inc.members.get(m.fingerprint)
     if old is not None:
-        s._drop_member(inc, old)
-    s._add_member(inc, m)
+        s._replace_member(inc, old, m)
+    else:
+        s._add_member(inc, m)
 
 
 def _on_merged(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:

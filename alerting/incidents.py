@@ -131,11 +131,15 @@ class Correlator(IncidentOps):
         m.first_ms, m.seen = old.first_ms, (old.seen + (m.alert_id,))[-SEEN_MAX:]
         if m.lat is None or m.lon is None:
             m.lat, m.lon = old.lat, old.lon
-        m.tags = tuple(dict.fromkeys(old.tags + m.tags))
-        m.calls = tuple(dict.fromkeys(old.calls + m.calls))
-        m.related = tuple(dict.fromkeys(old.related + m.related))[:50]
+        if old.tags or m.tags:   # (most alerts carry none of these)
+            m.tags = tuple(dict.fromkeys(old.tags + m.tags))
+        if old.calls or m.calls:
+            m.calls = tuple(dict.fromkeys(old.calls + m.calls))
+        if old.related or m.related:
+            m.related = tuple(dict.fromkeys(old.related + m.related))[:50]
         m.evidence = tuple(dict.fromkeys(old.evidence + m.evidence))[-EVIDENCE_MAX:]
-        m.attrs = {**old.attrs, **m.attrs}
+        if old.attrs:
+            m.attrs = {**old.attrs, **m.attrs}
         return m
 
     def _update(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> None:
@@ -209,26 +213,33 @@ class Correlator(IncidentOps):
         same = {i for k in entity_keys(m) for i in self._by_entity.get(k, {})}
         for e in m.evidence:
             same |= set(self._by_evidence.get(e, {}))
-        cands = {iid: (0.0, True) for iid in same if iid in self.incidents}
-        if roles and m.lat is not None and m.lon is not None:
-            radius = max(self._cat(c).radius_km for c in roles)
-            for iid, d in self._near_incidents(m.lat, m.lon, radius).items():
-                cands.setdefault(iid, (d, False))
-        best: tuple[tuple[Any, ...], Incident] | None = None
-        for iid, (d, same) in cands.items():
+        same = {iid for iid in same if iid in self.incidents}
+        best: tuple[Any, ...] | None = None
+        for iid in same:   # an incident sharing an entity beats any that is only near
             inc = self.incidents[iid]
+            if inc.category not in roles and not entity_only:
+                continue
             cat = self._cat(inc.category)
-            if inc.category not in roles and not (entity_only and same):
-                continue
             w = cat.window_s * 1000
-            if (not same and d > cat.radius_km) or \
+            if inc.opened_ms - w <= m.event_ms <= inc.last_ms + w:
+                key = (roles.get(inc.category) != "opens", -cat.priority, inc.opened_ms, iid)
+                best = key if best is None or key < best else best
+        if best is not None:
+            return self.incidents[best[-1]]
+        if not roles or m.lat is None or m.lon is None:
+            return None
+
+        def rank(inc: Incident) -> tuple[tuple[Any, ...], float] | None:
+            cat = self._cat(inc.category)
+            w = cat.window_s * 1000
+            if inc.incident_id in same or inc.category not in roles or \
                     not inc.opened_ms - w <= m.event_ms <= inc.last_ms + w:
-                continue
-            key = (not same, roles.get(inc.category) != "opens", -cat.priority, d,
-                   inc.opened_ms, iid)
-            if best is None or key < best[0]:
-                best = (key, inc)
-        return best[1] if best else None
+                return None
+            return (roles[inc.category] != "opens", -cat.priority), cat.radius_km
+
+        radius = max(self._cat(c).radius_km for c in roles)
+        hit = self._nearest_by(m.lat, m.lon, radius, rank, roles)
+        return self.incidents[hit[0]] if hit else None
 
     def _group(self, m: Member, roles: Mapping[str, str]
                ) -> tuple[list[Member], Category | None]:
@@ -246,9 +257,18 @@ class Correlator(IncidentOps):
     def _absorb(self, inc: Incident, cat: Category, out: list[IncidentEvent]) -> None:
         """Merge in nearby lower-priority incidents whose every alert ``cat`` accepts."""
         found: set[str] = set()
+
+        def reach(other: Incident) -> float | None:  # (what the loop below would accept)
+            if other.incident_id in found or other is inc or \
+                    self._cat(other.category).priority >= cat.priority:
+                return None
+            return cat.radius_km
+
+        lower = [c for c in self._grid if self._cat(c).priority < cat.priority]
         for m in list(inc.members.values()):
-            if m.lat is not None and m.lon is not None:
-                found |= set(self._near_incidents(m.lat, m.lon, cat.radius_km))
+            if m.lat is not None and m.lon is not None and lower:
+                found |= set(self._near_incidents(m.lat, m.lon, cat.radius_km, reach, True,
+                                                  lower))
         w = cat.window_s * 1000
         for iid in sorted(found - {inc.incident_id}):
             other = self.incidents.get(iid)

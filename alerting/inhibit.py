@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from alerting.labels import Matcher, matches_all
+from alerting.labels import LabelMemo, Matcher, matches_all
 
 FIRING, RESOLVED = "firing", "resolved"
 _Key = tuple[str, ...]
@@ -57,7 +57,14 @@ class Inhibitor:
 
     def __init__(self, rules: Sequence[InhibitRule]) -> None:
         self.rules = tuple(rules)
+        # per rule: (is a source, is a target) — decided once per kind of alert
+        self._sides = LabelMemo((m.name for r in self.rules for m in
+                                 (*r.source_matchers, *r.target_matchers)), self._decide)
         self._reset()
+
+    def _decide(self, labels: Mapping[str, str]) -> tuple[tuple[bool, bool], ...]:
+        return tuple((matches_all(r.source_matchers, labels),
+                      matches_all(r.target_matchers, labels)) for r in self.rules)
 
     def _reset(self) -> None:
         self._index: list[dict[_Key, _Sources]] = [{} for _ in self.rules]
@@ -76,13 +83,12 @@ class Inhibitor:
         if status != FIRING:
             return
         entries = []
-        for i, rule in enumerate(self.rules):
-            if not matches_all(rule.source_matchers, labels):
+        for i, (source, target) in enumerate(self._sides(labels)):
+            if not source:
                 continue
-            key = rule.key(labels)
+            key = self.rules[i].key(labels)
             bucket = self._index[i].setdefault(key, _Sources())
-            (bucket.two if matches_all(rule.target_matchers, labels) else bucket.one
-             ).add(fingerprint)
+            (bucket.two if target else bucket.one).add(fingerprint)
             entries.append((i, key))
         if entries:
             self._entries[fingerprint] = entries
@@ -91,13 +97,14 @@ class Inhibitor:
     def inhibited_by(self, labels: Mapping[str, str], fingerprint: str = ""
                      ) -> tuple[str, str] | None:
         """``(rule name, source fingerprint)`` of a firing source that mutes this alert."""
-        for i, rule in enumerate(self.rules):
-            if not matches_all(rule.target_matchers, labels):
+        for i, (source, target) in enumerate(self._sides(labels)):
+            if not target:
                 continue
+            rule = self.rules[i]
             bucket = self._index[i].get(rule.key(labels))
             if bucket is None:
                 continue
-            src = bucket.other_than(fingerprint, matches_all(rule.source_matchers, labels))
+            src = bucket.other_than(fingerprint, source)
             if src is not None:
                 return rule.name, src
         return None

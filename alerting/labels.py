@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 LABEL_FIELDS = ("kind", "detector", "severity", "stream", "entity_id", "district")
 OPS = ("=", "!=", "=~", "!~")
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+_T = TypeVar("_T")
 
 
 class LabelError(ValueError):
@@ -25,7 +26,7 @@ def labels_of(alert: Mapping[str, Any]) -> dict[str, str]:
     """The label set of an alert message (``schemas.records.make_alert`` plus ``labels``)."""
     out = {k: str(alert[k]) for k in LABEL_FIELDS if alert.get(k) not in (None, "")}
     extra = alert.get("labels")
-    if isinstance(extra, Mapping):
+    if extra is not None and (type(extra) is dict or isinstance(extra, Mapping)):
         out.update({str(k): str(v) for k, v in extra.items() if v not in (None, "")})
     return out
 
@@ -86,3 +87,33 @@ def parse_matchers(items: Iterable[str] | Mapping[str, str] | None) -> tuple[Mat
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
+
+
+class LabelMemo(Generic[_T]):
+    """``fn(labels)`` remembered by the values of the only labels it reads, ``names`` (an
+    absent label counting as ""), so that routing, inhibition and escalation decide once
+    per kind of alert instead of once per alert: their matchers name a few labels (kind,
+    severity, stream), not the entity. ``fn`` must be pure and read no other label, and
+    its result is shared, so it must not be changed. Bounded: cleared when full."""
+
+    __slots__ = ("names", "fn", "_cache", "_limit")
+
+    def __init__(self, names: Iterable[str], fn: Callable[[Mapping[str, str]], _T],
+                 limit: int = 4096) -> None:
+        self.names, self.fn = tuple(dict.fromkeys(names)), fn
+        self._cache: dict[tuple[Any, ...], _T] = {}
+        self._limit = limit
+
+    def __call__(self, labels: Mapping[str, str]) -> _T:
+        key = tuple([labels.get(n, "") for n in self.names])
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        except TypeError:   # an unhashable label value: decide without the memo
+            return self.fn(labels)
+        value = self.fn(labels)
+        if len(self._cache) >= self._limit:
+            self._cache.clear()
+        self._cache[key] = value
+        return value

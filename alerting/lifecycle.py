@@ -31,6 +31,7 @@ ACTIONS = COMMANDS + (FIRE, REFIRE, UPDATE, RETRIGGER, FLAPPING, UNFLAPPING, FOR
 SYSTEM = "system"
 MAX_ACTOR, MAX_COMMENT, MAX_ID = 128, 2000, 128
 _CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
+_SCHEDULED = _CHANGES + (FLAPPING, ACK)  # actions after which deadlines may move
 # (state, command) -> state after it; any other pair is an illegal transition
 TRANSITIONS: dict[tuple[str, str], str] = {
     (FIRING, ACK): ACKNOWLEDGED, (FIRING, CLAIM): FIRING, (FIRING, UNCLAIM): FIRING,
@@ -153,7 +154,7 @@ class AlertEvent:
     notify: bool
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f: getattr(self, f) for f in _EVENT_FIELDS}  # (asdict's deep copy: 4x slower)
         d["labels"] = dict(self.labels)
         return d
 
@@ -162,6 +163,9 @@ class AlertEvent:
         args = {f.name: d[f.name] for f in fields(cls)}
         args["labels"] = tuple(sorted(dict(args["labels"]).items()))
         return cls(**args)
+
+
+_EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
 
 
 @dataclass
@@ -229,7 +233,7 @@ class AlertBook:
         try:
             if isinstance(item, Command):
                 return self._command(item, now_ms)
-            if isinstance(item, Mapping):
+            if type(item) is dict or isinstance(item, Mapping):
                 if "action" in item:
                     return self._command(Command.from_dict(item), now_ms)
                 return self._detector(item, now_ms)
@@ -376,7 +380,7 @@ class AlertBook:
             a.resolved_at = ev.at_ms
         if ev.notify:
             a.notified = _status(ev.to_state)
-        if ev.action in _CHANGES + (FLAPPING, ACK):
+        if ev.action in _SCHEDULED:
             self._schedule(a)
 
     def _schedule(self, a: _Alert) -> None:

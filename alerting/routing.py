@@ -83,6 +83,11 @@ class Route:
                 break
         return out or [self]
 
+    def label_names(self) -> tuple[str, ...]:
+        """Every label :meth:`match` can read, anywhere in the tree (for ``LabelMemo``)."""
+        return tuple(dict.fromkeys(n for r in self.walk() for n in
+                                   (*(m.name for m in r.matchers), *r.receiver_labels)))
+
     def applies(self, labels: Mapping[str, str]) -> bool:
         """This node's own test: its matchers and the labels its receiver template needs."""
         return matches_all(self.matchers, labels) and \

@@ -228,6 +228,12 @@ class Silencer:
             raise SilenceError("status", f"{status!r} is not 'firing' or 'resolved'")
         self._advance(now_ms)
         ids = self._matching(labels, now_ms)
+        if not ids and fingerprint not in self._by_fp:   # (most alerts: nothing to track)
+            if status == FIRING:
+                self._firing[fingerprint] = dict(labels)
+            else:
+                self._firing.pop(fingerprint, None)
+            return ids
         old = set(self._by_fp.get(fingerprint, ()))
         if status == FIRING:
             self._firing[fingerprint] = dict(labels)
@@ -315,9 +321,11 @@ class Silencer:
             self._set_idle(i, s.starts_ms)
 
     def _matching(self, labels: Mapping[str, str], now_ms: int) -> tuple[str, ...]:
-        found = set(self._unindexed)
-        for kv in labels.items():
-            found.update(self._index.get(kv, ()))
+        index = self._index
+        hits = [index[kv] for kv in labels.items() if kv in index]
+        if not hits and not self._unindexed:
+            return ()
+        found = set(self._unindexed).union(*hits)
         return tuple(sorted(i for i in found if self._live(i, now_ms)
                             and matches_all(self._silences[i].matchers, labels)))
 
