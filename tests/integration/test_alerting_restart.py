@@ -123,6 +123,7 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
     cfg = tmp_path / "alerting.yaml"
     cfg.write_text(CONFIG, encoding="utf-8")
     s = prepared.with_overrides(topic_prefix="alrt", worker_id="alrt-worker",
+                                clickhouse_database="citycc_alrt",
                                 alerting_config=str(cfg), webhook_url=hook.url,
                                 webhook_secret=SECRET)
     db = s.clickhouse.database
