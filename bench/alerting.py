@@ -193,7 +193,8 @@ def compression(scale: float, hours: float, per_hour: float, seed: int, radius_k
             opened.add(ev.incident_id)
         p = ev.payload
         fps = p.get("fingerprints") or ([p["fingerprint"]] if "fingerprint" in p else [])
-        for m in p.get("members", []):
+        members = p.get("members", []) + ([p["member"]] if "member" in p else [])
+        for m in members:
             fps.append(m["fingerprint"] if isinstance(m, dict) else m)
         if ev.kind in ("opened", "alert_attached"):
             for fp in fps:
@@ -206,17 +207,22 @@ def compression(scale: float, hours: float, per_hour: float, seed: int, radius_k
             iid = merged[iid]
         return iid
 
-    per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # n, one, many, none
+    # per type: n, one incident with all its alerts, one incident with some left out,
+    # several incidents, none; and the kinds of matched alerts left out of every incident
+    per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    left_out: dict[str, int] = defaultdict(int)
     matched_fps: set[str] = set()
     for inc in truth:
-        mine = [a for a in firing if _matches(a, inc, radius_km, D)]
-        fps = {a["fingerprint"] for a in mine}
-        matched_fps |= fps
-        homes = {root(home[fp]) for fp in fps if fp in home}
+        mine = {a["fingerprint"]: a for a in firing if _matches(a, inc, radius_km, D)}
+        matched_fps |= set(mine)
+        homes = {root(home[fp]) for fp in mine if fp in home}
+        for fp, a in mine.items():
+            if fp not in home:
+                left_out[f"{a['kind']}/{a['severity']}"] += 1
         row = per_type[inc["type"]]
         row[0] += 1
-        attached = all(fp in home for fp in fps) and fps
-        row[1 if len(homes) == 1 and attached else 2 if len(homes) > 1 else 3] += 1
+        complete = all(fp in home for fp in mine)
+        row[(1 if complete else 2) if len(homes) == 1 else 3 if len(homes) > 1 else 4] += 1
     incidents = {root(i) for i in opened}
     noise = {root(home[a["fingerprint"]]) for a in firing
              if a["fingerprint"] not in matched_fps and a["fingerprint"] in home}
@@ -225,9 +231,11 @@ def compression(scale: float, hours: float, per_hour: float, seed: int, radius_k
     print(f"  detector firings : incidents = {len(firing)} : {len(incidents)} "
           f"({len(firing) / max(len(incidents), 1):.1f} : 1); "
           f"{len(noise)} incidents from unmatched alerts")
-    print(f"  {'incident type':<18} {'n':>3} {'one incident':>13} {'several':>8} {'none':>5}")
-    for kind, (n, one, many, none) in per_type.items():
-        print(f"  {kind:<18} {n:>3} {one:>13} {many:>8} {none:>5}")
+    print(f"  {'incident type':<18} {'n':>3} {'one, all alerts':>16} {'one, some':>10} "
+          f"{'several':>8} {'none':>5}")
+    for kind, (n, one, part, many, none) in per_type.items():
+        print(f"  {kind:<18} {n:>3} {one:>16} {part:>10} {many:>8} {none:>5}")
+    print(f"  matched alerts in no incident, by kind: {dict(left_out)}")
 
 
 def _matches(a: dict[str, Any], inc: dict[str, Any], radius_km: float, D: Any) -> bool:
