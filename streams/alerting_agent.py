@@ -34,6 +34,7 @@ from alerting.config import AlertingConfig, default_config, read_config
 from alerting.engine import Engine, Output
 from citycc.settings import Settings
 from city.profile import CityProfile
+from schemas.records import Origin, dead_letter
 from schemas.topics import TOPICS
 from schemas.validate import format_event_time
 from streams.flush import FlushBuffer
@@ -81,8 +82,9 @@ class EngineStore:
 
 def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                      alerts_topic: Any, buffer: Callable[..., FlushBuffer],
-                     clock: Callable[[], int]) -> EngineStore:
-    """Add the alerting agents and timer to ``app``; returns the engine's store."""
+                     publish_dead: Callable[..., Any], clock: Callable[[], int]) -> EngineStore:
+    """Add the alerting agents and timer to ``app``; returns the engine's store.
+    ``publish_dead(buffer, records)`` dead-letters commands that cannot be answered."""
     topics = {name: app.topic(settings.topic(name), value_type=bytes,
                               partitions=TOPICS[name].partitions)
               for name in ("commands", "command_results", "alert_events", "incident_events",
@@ -155,16 +157,26 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
-            out = Output()
+            out, dead = Output(), []
             for e in events:
+                m = e.message
                 try:
                     cmd = orjson.loads(e.value or b"")
-                except ValueError:
-                    cmd = {"action": "", "command_id": ""}
-                    log.warning("undecodable command at offset %s", e.message.offset)
-                out.extend(engine.command(cmd, now))
+                except ValueError as exc:
+                    cmd, why = None, ("malformed_json", "", f"not JSON: {exc}"[:300])
+                if cmd is not None:
+                    res = engine.command(cmd, now)
+                    out.extend(res)
+                    # a refusal nobody can be answered about (no command_id) is kept
+                    unanswerable = [r for r in res.rejected if not r.command_id]
+                    why = (unanswerable[0].code, unanswerable[0].field,
+                           unanswerable[0].reason) if unanswerable else None
+                if why is not None:
+                    dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), *why,
+                                            e.value or b"", now))
             for fut in await publish(out, now):
                 buf.add_send(fut)
+            await publish_dead(buf, dead)
             buf.add_events(list(events))
             await buf.flush()   # an operator waits for the answer: no batching delay
 

@@ -121,7 +121,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
                 publish_dead, clock)
-    install_alerting(app, settings, profile, alerts_topic, buffer, clock)
+    install_alerting(app, settings, profile, alerts_topic, buffer, publish_dead, clock)
     for name, to_row in (("alert_events", alert_event_row),
                          ("incident_events", incident_event_row),
                          ("notifications", notification_row)):

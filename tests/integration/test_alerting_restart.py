@@ -154,6 +154,13 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             "command_id": "it-ack-1", "action": "ack", "fingerprint": fp, "actor": "调度员甲",
             "comment": "已通知燃气公司", "at": format_event_time(now)})]))
         assert asyncio.run(command_result(s, "it-ack-1", 30))["ok"] is True
+        # a command nobody can be answered about is dead-lettered with its bytes
+        asyncio.run(produce(s, "commands", [b"{not json", orjson.dumps({"action": "ack"})]))
+        wait_for("the bad commands dead-lettered", lambda: sorted(rows(
+            s, f"SELECT code, field, raw FROM {db}.dead_letters FINAL "
+               "WHERE source_topic = 'alrt.commands'")) == [
+            ("bad_command", "fingerprint", '{"action":"ack"}'),
+            ("malformed_json", "", "{not json")], worker)
 
         # a graceful restart of the worker
         worker.stop()
