@@ -135,7 +135,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     async def on_alerts(stream: Any) -> None:
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
-            msgs = []
+            msgs, by_id = [], {}
             for e in events:
                 try:
                     msg = orjson.loads(e.value or b"")
@@ -143,12 +143,25 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                     msg = None   # the alerts sink dead-letters it; here it is only counted
                 if isinstance(msg, dict):
                     msgs.append(msg)
+                    by_id[str(msg.get("alert_id", ""))[:128]] = e
                 else:
                     engine.counters["undecodable_alerts"] = \
                         engine.counters.get("undecodable_alerts", 0) + 1
             now = clock()
-            for fut in await publish(engine.alerts(msgs, now), now):
+            out = engine.alerts(msgs, now)
+            # an alert the engine refuses is no command: dead-letter it, answer nobody
+            dead = []
+            for r in out.rejected:
+                e = by_id.get(r.command_id)
+                m = e.message if e is not None else None
+                dead.append(dead_letter(
+                    Origin(m.topic, m.partition, m.offset) if m else Origin("alerts", -1, -1),
+                    f"alerting_{r.code}", r.field, r.reason,
+                    (e.value or b"") if e is not None else b"", now, r.command_id))
+            out.rejected = []
+            for fut in await publish(out, now):
                 buf.add_send(fut)
+            await publish_dead(buf, dead)
             buf.add_events(list(events))
             await buf.flush_if_due()
 

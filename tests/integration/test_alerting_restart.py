@@ -154,7 +154,14 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             "command_id": "it-ack-1", "action": "ack", "fingerprint": fp, "actor": "调度员甲",
             "comment": "已通知燃气公司", "at": format_event_time(now)})]))
         assert asyncio.run(command_result(s, "it-ack-1", 30))["ok"] is True
-        # a command nobody can be answered about is dead-lettered with its bytes
+        # an alert the engine refuses, and commands nobody can be answered about, are
+        # dead-lettered with their bytes
+        asyncio.run(produce(s, "alerts", [orjson.dumps({"alert_id": "it-bad", "fingerprint": "f",
+                                                        "status": "firing", "severity": "?"})]))
+        wait_for("the refused alert dead-lettered", lambda: rows(
+            s, f"SELECT code, field, event_id FROM {db}.dead_letters FINAL "
+               "WHERE source_topic = 'alrt.alerts'") == [
+            ("alerting_bad_alert", "severity", "it-bad")], worker)
         asyncio.run(produce(s, "commands", [b"{not json", orjson.dumps({"action": "ack"})]))
         wait_for("the bad commands dead-lettered", lambda: sorted(rows(
             s, f"SELECT code, field, raw FROM {db}.dead_letters FINAL "
