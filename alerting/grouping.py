@@ -87,6 +87,7 @@ class Grouper:
     def __init__(self, root: Route) -> None:
         self.root = root
         self._match = LabelMemo(root.label_names(), self._routes)
+        self._named_memo: dict[tuple[Any, ...], tuple[str, str, dict[str, str]]] = {}
         self._groups: dict[str, _Group] = {}
         self._heap: list[tuple[int, int, str]] = []  # (due_ms, seq, key); stale ones skipped
         self._seq = itertools.count()
@@ -170,13 +171,30 @@ class Grouper:
     def _routes(self, labels: Mapping[str, str]) -> tuple[Route, ...]:
         return tuple(self.root.match(labels))
 
+    def _named(self, route: Route, labels: Mapping[str, str]
+               ) -> tuple[str, str, dict[str, str]]:
+        """(group key, receiver, group labels) of an alert on ``route``, remembered by the
+        values of the labels they read (a group's alerts share them; the entity differs)."""
+        if route.groups_by_all:
+            receiver, glabels = route.receiver_for(labels), route.group_labels(labels)
+            return group_key(route.path, receiver, glabels), receiver, glabels
+        memo = (route.path, *[labels.get(n) for n in route.group_by],
+                *[labels.get(n) for n in route.receiver_labels])
+        hit = self._named_memo.get(memo)
+        if hit is None:
+            receiver, glabels = route.receiver_for(labels), route.group_labels(labels)
+            hit = (group_key(route.path, receiver, glabels), receiver, glabels)
+            if len(self._named_memo) >= 4096:
+                self._named_memo.clear()
+            self._named_memo[memo] = hit
+        return hit
+
     def _group(self, route: Route, labels: Mapping[str, str], now_ms: int) -> _Group:
-        receiver, glabels = route.receiver_for(labels), route.group_labels(labels)
-        key = group_key(route.path, receiver, glabels)
+        key, receiver, glabels = self._named(route, labels)
         g = self._groups.get(key)
         if g is None:
             g = self._groups[key] = _Group(
-                key, route.path, receiver, glabels, route.group_wait_ms,
+                key, route.path, receiver, dict(glabels), route.group_wait_ms,
                 route.group_interval_ms, route.repeat_interval_ms,
                 due_ms=now_ms + route.group_wait_ms)
             self._push(g)

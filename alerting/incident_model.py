@@ -106,7 +106,8 @@ class CorrelatorConfig:
     cell_deg: float = 0.01
     max_pending: int = 50_000
     keep_closed: int = 10_000
-    absorb: bool = True
+    absorb: bool = True   # a new incident takes in lower-priority ones it accepts
+    bridge: bool = False  # an alert reaching two incidents of its category merges them
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.categories]

@@ -128,7 +128,7 @@ class IncidentOps(IncidentState):
     # -- shared operations ----------------------------------------------------------------
     def _attach(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> None:
         self._emit(out, inc.incident_id, "alert_attached", m.event_ms, CORRELATOR,
-                   {"member": m.to_dict()})
+                   {"member": m.to_dict()}, {"member": m})
         self._link_member_calls(inc, m, out)
 
     def _open(self, cat: Category, group: list[Member], out: list[IncidentEvent], at_ms: int,

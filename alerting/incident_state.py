@@ -140,19 +140,23 @@ class IncidentState(IncidentSearch):
 
     # -- the one mutation path ----------------------------------------------------------------
     def _emit(self, out: list[IncidentEvent], incident_id: str, kind: str, at_ms: int,
-              actor: str, payload: Mapping[str, Any]) -> IncidentEvent:
+              actor: str, payload: Mapping[str, Any],
+              live: Mapping[str, Any] | None = None) -> IncidentEvent:
+        """Record and apply one event. ``live``: the payload with a :class:`Member` where
+        ``payload`` has its ``to_dict()`` (applied without rebuilding the member)."""
         inc = self.get(incident_id)
         ev, is_plain = make_event_plain(incident_id, (inc.seq if inc else 0) + 1, self.lsn + 1,
                                         kind, at_ms, actor, payload)
         # plain data is what parsing the event's JSON would give back: apply it unparsed
-        self.apply(ev, payload if is_plain else None)
+        self.apply(ev, (live or payload) if is_plain else None)
         out.append(ev)
         return ev
 
     def apply(self, ev: IncidentEvent, payload: Mapping[str, Any] | None = None) -> None:
         """Apply one event (live, and in ``lsn`` order to rebuild from the log).
         ``payload``: the event's payload if the caller holds it already (it must equal the
-        parsed ``ev.payload``); handlers copy what they keep, so it may be shared."""
+        parsed ``ev.payload``, a member may be the :class:`Member` itself); handlers copy
+        the dicts they keep, so it may be shared, and keep a given Member as it is."""
         p, iid = (ev.payload if payload is None else payload), ev.incident_id
         self.lsn = max(self.lsn, ev.lsn)
         if ev.kind == "opened":
@@ -298,7 +302,8 @@ class IncidentState(IncidentSearch):
 
 # -- event handlers (module level so the table is built once) ---------------------------------
 def _on_member(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    m = Member.from_dict(p["member"])
+    d = p["member"]
+    m = d if type(d) is Member else Member.from_dict(d)
     old = inc.members.get(m.fingerprint)
     if old is not None:
         s._replace_member(inc, old, m)

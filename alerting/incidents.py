@@ -148,7 +148,7 @@ class Correlator(IncidentOps):
             return
         kind = "alert_resolved" if new.status == "resolved" else "alert_attached"
         self._emit(out, inc.incident_id, kind, new.event_ms, CORRELATOR,
-                   {"member": new.to_dict()})
+                   {"member": new.to_dict()}, {"member": new})
         self._link_member_calls(inc, new, out)
         self._refresh(inc, new.event_ms, out, CORRELATOR)
         self._reseverity(inc, new.event_ms, out, CORRELATOR)
@@ -175,6 +175,7 @@ class Correlator(IncidentOps):
         target = self._target(m, roles, entity_only) if roles or entity_only else None
         if target is not None:
             self._attach(target, m, out)
+            target = self._bridge(target, m, out)
             self._adopt(target, [m], out)
             self._refresh(target, m.event_ms, out, CORRELATOR)
             self._reseverity(target, m.event_ms, out, CORRELATOR)
@@ -205,6 +206,36 @@ class Correlator(IncidentOps):
                     self._drop_pending(p.fingerprint)
                     self._attach(inc, p, out)
                     queue.append(p)
+
+    def _bridge(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> Incident:
+        """``m`` joined ``inc`` and reaches other open incidents of its category too (in
+        radius or by entity, and in window): one event seen from two ends, such as a burst
+        main's pressure drop between two groups of sensors. They merge into the oldest,
+        which is returned. Incidents an operator split are left as the operator made them."""
+        cat = self._cat(inc.category)
+        if not self.config.bridge or inc.split_from:
+            return inc
+        w = cat.window_s * 1000
+
+        def reach(other: Incident) -> float | None:
+            if other is inc or other.category != inc.category or other.split_from or \
+                    not other.opened_ms - w <= m.event_ms <= other.last_ms + w:
+                return None
+            return cat.radius_km
+
+        found = {iid for k in entity_keys(m) for iid in self._by_entity.get(k, {})
+                 if iid in self.incidents and reach(self.incidents[iid]) is not None}
+        if m.lat is not None and m.lon is not None:
+            found |= set(self._near_incidents(m.lat, m.lon, cat.radius_km, reach, True,
+                                              [inc.category]))
+        if not found:
+            return inc
+        group = sorted([inc, *(self.incidents[i] for i in found)],
+                       key=lambda i: (i.opened_ms, i.incident_id))
+        for other in group[1:]:
+            self._count("bridged")
+            self._merge(group[0], other, CORRELATOR, m.event_ms, out)
+        return group[0]
 
     def _target(self, m: Member, roles: Mapping[str, str], entity_only: bool) -> Incident | None:
         """The open incident ``m`` joins: same entity/evidence first, then one of a

@@ -57,14 +57,18 @@ class Inhibitor:
 
     def __init__(self, rules: Sequence[InhibitRule]) -> None:
         self.rules = tuple(rules)
-        # per rule: (is a source, is a target) — decided once per kind of alert
+        # the rules an alert is a source of and a target of, each with whether it is also
+        # the other side: decided once per kind of alert
         self._sides = LabelMemo((m.name for r in self.rules for m in
                                  (*r.source_matchers, *r.target_matchers)), self._decide)
         self._reset()
 
-    def _decide(self, labels: Mapping[str, str]) -> tuple[tuple[bool, bool], ...]:
-        return tuple((matches_all(r.source_matchers, labels),
-                      matches_all(r.target_matchers, labels)) for r in self.rules)
+    def _decide(self, labels: Mapping[str, str]
+                ) -> tuple[tuple[tuple[int, bool], ...], tuple[tuple[int, bool], ...]]:
+        sides = [(matches_all(r.source_matchers, labels),
+                  matches_all(r.target_matchers, labels)) for r in self.rules]
+        return (tuple((i, t) for i, (s, t) in enumerate(sides) if s),
+                tuple((i, s) for i, (s, t) in enumerate(sides) if t))
 
     def _reset(self) -> None:
         self._index: list[dict[_Key, _Sources]] = [{} for _ in self.rules]
@@ -83,9 +87,7 @@ class Inhibitor:
         if status != FIRING:
             return
         entries = []
-        for i, (source, target) in enumerate(self._sides(labels)):
-            if not source:
-                continue
+        for i, target in self._sides(labels)[0]:
             key = self.rules[i].key(labels)
             bucket = self._index[i].setdefault(key, _Sources())
             (bucket.two if target else bucket.one).add(fingerprint)
@@ -97,9 +99,7 @@ class Inhibitor:
     def inhibited_by(self, labels: Mapping[str, str], fingerprint: str = ""
                      ) -> tuple[str, str] | None:
         """``(rule name, source fingerprint)`` of a firing source that mutes this alert."""
-        for i, (source, target) in enumerate(self._sides(labels)):
-            if not target:
-                continue
+        for i, source in self._sides(labels)[1]:
             rule = self.rules[i]
             bucket = self._index[i].get(rule.key(labels))
             if bucket is None:

@@ -168,6 +168,7 @@ class Silencer:
         self._silences: dict[str, Silence] = {}
         self._index: dict[tuple[str, str], set[str]] = {}
         self._unindexed: set[str] = set()
+        self._names: dict[str, int] = {}   # label name -> index keys under it
         # silence -> the firing fingerprints it mutes; a key once the silence has started
         self._tracked: dict[str, set[str]] = {}
         self._by_fp: dict[str, set[str]] = {}
@@ -307,7 +308,13 @@ class Silencer:
     def _store(self, s: Silence) -> None:
         self._silences[s.id] = s
         key = _index_key(s)
-        (self._index.setdefault(key, set()) if key else self._unindexed).add(s.id)
+        if key is None:
+            self._unindexed.add(s.id)
+        else:
+            if key not in self._index:
+                self._index[key] = set()
+                self._names[key[0]] = self._names.get(key[0], 0) + 1
+            self._index[key].add(s.id)
         if s.ends_ms is not None:
             heapq.heappush(self._ends, (s.ends_ms, s.id))
 
@@ -321,8 +328,10 @@ class Silencer:
             self._set_idle(i, s.starts_ms)
 
     def _matching(self, labels: Mapping[str, str], now_ms: int) -> tuple[str, ...]:
-        index = self._index
-        hits = [index[kv] for kv in labels.items() if kv in index]
+        # look up only the label names silences are indexed under (usually one or two),
+        # not every label of the alert
+        index, get = self._index, labels.get
+        hits = [index[kv] for kv in [(n, get(n)) for n in self._names] if kv in index]
         if not hits and not self._unindexed:
             return ()
         found = set(self._unindexed).union(*hits)
@@ -383,6 +392,9 @@ class Silencer:
             self._index[key].discard(i)
             if not self._index[key]:
                 del self._index[key]
+                self._names[key[0]] -= 1
+                if not self._names[key[0]]:
+                    del self._names[key[0]]
         for fp in self._tracked.pop(i, ()):
             self._by_fp[fp].discard(i)
             if not self._by_fp[fp]:

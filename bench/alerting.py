@@ -175,6 +175,13 @@ def compression(scale: float, hours: float, per_hour: float, seed: int, radius_k
     D = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(D)  # type: ignore[union-attr]
     firing, truth, stats = D.run(scale, hours, per_hour, seed)
+    score(firing, truth, stats, D, scale=scale, hours=hours, seed=seed, radius_km=radius_km)
+
+
+def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], stats: dict[str, Any],
+          D: Any, *, scale: float, hours: float, seed: int, radius_km: float) -> None:
+    """The detection run's alerts through the engine, scored against the injected
+    incidents (``D``: bench/detection.py)."""
     alerts = stats["alerts"]
     engine = Engine(default_config(), load_profile())
     events = []

@@ -39,8 +39,26 @@ class Policy:
                    int(max_lateness_s * 1000), int(max_future_s * 1000), max_event_bytes)
 
 
+# Memo of recent parses: one alert's time is read by the lifecycle, the correlator and the
+# engine, and a batch's events share a handful of timestamps. Cleared when full.
+_PARSED: dict[str, int] = {}
+_PARSED_MAX = 8192
+
+
 def parse_event_time(value: Any) -> int:
     """ISO 8601 with an explicit offset -> epoch milliseconds (UTC)."""
+    if type(value) is str:
+        ms = _PARSED.get(value)
+        if ms is not None:
+            return ms
+    ms = _parse_event_time(value)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[value] = ms
+    return ms
+
+
+def _parse_event_time(value: Any) -> int:
     if not isinstance(value, str):
         raise ValidationError(E.WRONG_TYPE, "event_time", "must be an ISO 8601 string")
     try:
