@@ -1,0 +1,38 @@
+"""Fixtures of the browser tests: the in-process cockpit (commands recorded, no Kafka) and
+headless Debian Chromium."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cockpit_harness import CHROMIUM, CHROMIUM_ARGS, CommandRecorder, ServerThread
+
+from citycc.settings import Settings
+from deploy.procs import free_port
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    """The cockpit on a free port; ``server.commands`` records what it would send."""
+    srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port()),
+                       commands=CommandRecorder())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Playwright's sync API), closed afterwards."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs Debian chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
