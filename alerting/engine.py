@@ -114,6 +114,24 @@ class Engine:
                                              "", str(exc)[:500]))
         return out
 
+    def dispatch(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
+        """120/119 calls, 119 incidents and unit status changes (the ``dispatch_events``
+        topic's ``{"stream", "event"}`` records): linked to incidents, on their timelines.
+        A record that is not one is refused with its event id."""
+        out = Output()
+        for rec in records:
+            ev = rec.get("event") if isinstance(rec, Mapping) else None
+            eid = str(ev.get("event_id", ""))[:128] if isinstance(ev, Mapping) else ""
+            try:
+                if not isinstance(ev, Mapping) or not isinstance(rec.get("stream"), str):
+                    raise IncidentError("a dispatch record is {\"stream\": str, \"event\": {...}}")
+                out.incident_events += self.correlator.observe_dispatch(ev, rec["stream"],
+                                                                        now_ms)
+            except IncidentError as exc:
+                self._count("dispatch_rejects")
+                out.rejected.append(Rejected(eid, "bad_dispatch", "", str(exc)[:500]))
+        return out
+
     def command(self, cmd: Mapping[str, Any], now_ms: int) -> Output:
         """One operator command (the ``commands`` topic's wire form)."""
         out = Output()

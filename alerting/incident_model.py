@@ -41,7 +41,13 @@ class Category:
     """Which alert kinds open an incident of this category, which only join one already
     open, and how near in space (km) and time (s) an alert must be to join. Patterns are
     globs on the kind, optionally ``kind:tag`` (tags: an EMS cluster's complaint family,
-    a 119 cluster's call categories, a fire incident's category)."""
+    a 119 cluster's call categories, a fire incident's category).
+
+    ``primary`` kinds mark one distinct event (an accident, a burning building, a
+    tanker): two incidents that each hold one are never merged automatically. The other
+    alerts are symptoms, and ``reach_km`` (default: the radius) is how far an event's
+    symptoms spread: a symptom joins an incident holding a primary within that distance
+    of its alerts (the queue behind an accident)."""
 
     name: str
     zh: str
@@ -53,6 +59,15 @@ class Category:
     min_alerts: int = 1
     priority: int = 0  # the higher wins when several incidents could take an alert
     open_severity: str = "minor"  # below it an alert may join but not open (info notices)
+    primary: tuple[str, ...] = ()
+    reach_km: float | None = None
+
+    @property
+    def reach(self) -> float:
+        return max(self.radius_km, self.reach_km or 0.0)
+
+    def is_primary(self, kind: str, tags: Iterable[str] = ()) -> bool:
+        return any(_match(p, kind, tags) for p in self.primary)
 
     def role(self, kind: str, tags: Iterable[str], severity: str = "critical") -> str | None:
         if RANK.get(severity, 0) >= RANK[self.open_severity] and \
@@ -74,7 +89,8 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category("hazmat", "危化品事故", "Hazardous-materials incident",
              ("tank_*", "hazmat_stopped", "hazmat_tank_*"),
              ("hazmat_*", "traffic_*", "signal_fault", "ems_calls", "fire_calls",
-              "fire_incident"), radius_km=2.0, window_s=1800.0, priority=50),
+              "fire_incident"), radius_km=2.0, window_s=1800.0, priority=50,
+             primary=("tank_*", "hazmat_tank_*", "hazmat_stopped")),
     # a vehicle in a protected zone or driven too long: the carrier's business, unless a
     # real hazmat incident is near (then it joins that one)
     Category("hazmat_notice", "危化品车辆违规", "Hazmat vehicle violation",
@@ -82,14 +98,15 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category("gas", "燃气泄漏", "Gas leak", ("gas_*", "manhole_gas_*"),
              ("fire_calls:hazmat", "ems_calls:toxic"), radius_km=2.0, priority=40),
     Category("fire", "火灾", "Fire", ("fire_alarm", "fire_calls", "fire_incident"),
-             ("ems_calls:burn", "ems_calls:toxic"), radius_km=1.0, priority=30),
+             ("ems_calls:burn", "ems_calls:toxic"), radius_km=1.0, priority=30,
+             primary=("fire_alarm", "fire_incident")),
     Category("water", "供水管网事故", "Water-main failure",
              ("water_pressure_low", "water_pressure_drop", "drainage_level_high",
               "drainage_level_rise"), radius_km=2.5, window_s=3600.0, priority=20),
     Category("traffic", "交通事故", "Traffic incident",
              ("traffic_accident", "traffic_congestion", "signal_fault"),
              ("ems_calls:trauma", "traffic_multivariate_anomaly"), radius_km=1.5,
-             priority=20),
+             priority=20, primary=("traffic_accident",), reach_km=3.0),
     Category("ems", "群体伤病呼救", "Cluster of 120 calls", ("ems_calls",), radius_km=1.0,
              window_s=1200.0, priority=10),
 )
@@ -107,7 +124,7 @@ class CorrelatorConfig:
     max_pending: int = 50_000
     keep_closed: int = 10_000
     absorb: bool = True   # a new incident takes in lower-priority ones it accepts
-    bridge: bool = False  # an alert reaching two incidents of its category merges them
+    bridge: bool = True   # an alert reaching two incidents of its category merges them
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.categories]
@@ -115,7 +132,7 @@ class CorrelatorConfig:
             raise IncidentError(f"categories must be non-empty with unique names: {names}")
         for c in self.categories:
             if c.radius_km <= 0 or c.window_s <= 0 or c.min_alerts < 1 or not c.opens or \
-                    c.open_severity not in RANK:
+                    c.open_severity not in RANK or (c.reach_km is not None and c.reach_km <= 0):
                 raise IncidentError(f"category {c.name!r}: needs opens, radius_km > 0, "
                                     f"window_s > 0, min_alerts >= 1 and an open_severity "
                                     f"in {SEVERITIES}")
@@ -128,8 +145,8 @@ class CorrelatorConfig:
         try:
             kw = dict(raw)
             if "categories" in kw:
-                kw["categories"] = tuple(Category(**{k: tuple(v) if k in ("opens", "joins")
-                                                     else v for k, v in c.items()})
+                kw["categories"] = tuple(Category(**{k: tuple(v) if k in (
+                    "opens", "joins", "primary") else v for k, v in c.items()})
                                          for c in kw["categories"])
             if "entity_kinds" in kw:
                 kw["entity_kinds"] = tuple(kw["entity_kinds"])

@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-import math
 from typing import Any, Iterable, Mapping
 
 from alerting.incident_model import (CALL_STREAMS, CORRELATOR, DEFAULT_CATEGORIES, EVENT_KINDS,
                                      EVIDENCE_MAX, SEEN_MAX, Category, CorrelatorConfig,
                                      Incident, IncidentError, IncidentEvent, Member,
-                                     SeverityContext, cell_of, cells_near, grow_escalation,
+                                     SeverityContext, grow_escalation,
                                      km_between, make_event, member_from_alert)
+from alerting.incident_calls import CallLinks
 from alerting.incident_ops import IncidentOps
+from alerting.incident_pending import PendingPool
+from alerting.incident_reach import IncidentReach
 from alerting.incident_state import entity_keys
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
@@ -48,7 +50,7 @@ __all__ = ["Correlator", "Category", "CorrelatorConfig", "DEFAULT_CATEGORIES", "
            "member_from_alert"]
 
 
-class Correlator(IncidentOps):
+class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
     """Alerts in, :class:`IncidentEvent` out (operator commands: :class:`IncidentOps`)."""
 
     # -- alerts and calls in --------------------------------------------------------------
@@ -82,28 +84,6 @@ class Correlator(IncidentOps):
                 bad.append((i, exc))
         return out, bad
 
-    def observe_call(self, event: Mapping[str, Any], stream: str, now_ms: int
-                     ) -> list[IncidentEvent]:
-        """A 120/119 ``call`` event: linked to the incident whose alerts cite its event id."""
-        if not isinstance(event, Mapping) or not event.get("event_id") or \
-                not event.get("entity_id") or stream not in CALL_STREAMS:
-            raise IncidentError(f"a call needs event_id, entity_id and a stream in "
-                                f"{CALL_STREAMS}: {event!r:.120}")
-        out: list[IncidentEvent] = []
-        self._sweep(now_ms, out)
-        cid, eid = str(event["entity_id"]), str(event["event_id"])
-        hits = [i for i in self._by_evidence.get(eid, ()) if i in self.incidents]
-        if cid in self._call_of or not hits:
-            return out
-        try:
-            at = parse_event_time(event.get("event_time"))
-        except ValidationError as exc:
-            raise IncidentError(f"call {cid}: {exc}") from exc
-        iid = min(hits, key=lambda i: (-self._cat(self.incidents[i].category).priority, i))
-        self._emit(out, iid, "call_linked", at, CORRELATOR,
-                   {"call_id": cid, "stream": stream, "via": "evidence", "event_id": eid})
-        return out
-
     def tick(self, now_ms: int) -> list[IncidentEvent]:
         """Resolve incidents whose alerts all resolved ``quiet_s`` ago; expire pending."""
         out: list[IncidentEvent] = []
@@ -122,6 +102,7 @@ class Correlator(IncidentOps):
             if m is not None and self._expires(m) == exp:
                 self._drop_pending(fp)
                 self._count("pending_expired")
+        self._expire_loose(now_ms)
 
     def _merged_member(self, old: Member, m: Member) -> Member | None:
         """``m`` as the next state of ``old`` (None: a redelivery already applied)."""
@@ -176,7 +157,9 @@ class Correlator(IncidentOps):
         if target is not None:
             self._attach(target, m, out)
             target = self._bridge(target, m, out)
+            target = self._gather(target, m, out)
             self._adopt(target, [m], out)
+            self._link_loose(target, m, out)
             self._refresh(target, m.event_ms, out, CORRELATOR)
             self._reseverity(target, m.event_ms, out, CORRELATOR)
             return
@@ -194,6 +177,9 @@ class Correlator(IncidentOps):
         self._adopt(inc, group, out)
         if self.config.absorb:
             self._absorb(inc, cat, out)
+        inc = self._gather(inc, m, out)
+        for x in group:
+            self._link_loose(inc, x, out)
         self._reseverity(inc, m.event_ms, out, CORRELATOR)
     def _adopt(self, inc: Incident, added: list[Member], out: list[IncidentEvent]) -> None:
         """Pull in pending alerts near the alerts just added: the incident grew to them."""
@@ -206,36 +192,6 @@ class Correlator(IncidentOps):
                     self._drop_pending(p.fingerprint)
                     self._attach(inc, p, out)
                     queue.append(p)
-
-    def _bridge(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> Incident:
-        """``m`` joined ``inc`` and reaches other open incidents of its category too (in
-        radius or by entity, and in window): one event seen from two ends, such as a burst
-        main's pressure drop between two groups of sensors. They merge into the oldest,
-        which is returned. Incidents an operator split are left as the operator made them."""
-        cat = self._cat(inc.category)
-        if not self.config.bridge or inc.split_from:
-            return inc
-        w = cat.window_s * 1000
-
-        def reach(other: Incident) -> float | None:
-            if other is inc or other.category != inc.category or other.split_from or \
-                    not other.opened_ms - w <= m.event_ms <= other.last_ms + w:
-                return None
-            return cat.radius_km
-
-        found = {iid for k in entity_keys(m) for iid in self._by_entity.get(k, {})
-                 if iid in self.incidents and reach(self.incidents[iid]) is not None}
-        if m.lat is not None and m.lon is not None:
-            found |= set(self._near_incidents(m.lat, m.lon, cat.radius_km, reach, True,
-                                              [inc.category]))
-        if not found:
-            return inc
-        group = sorted([inc, *(self.incidents[i] for i in found)],
-                       key=lambda i: (i.opened_ms, i.incident_id))
-        for other in group[1:]:
-            self._count("bridged")
-            self._merge(group[0], other, CORRELATOR, m.event_ms, out)
-        return group[0]
 
     def _target(self, m: Member, roles: Mapping[str, str], entity_only: bool) -> Incident | None:
         """The open incident ``m`` joins: same entity/evidence first, then one of a
@@ -270,7 +226,9 @@ class Correlator(IncidentOps):
 
         radius = max(self._cat(c).radius_km for c in roles)
         hit = self._nearest_by(m.lat, m.lon, radius, rank, roles)
-        return self.incidents[hit[0]] if hit else None
+        if hit is None:   # a symptom farther out: the event it comes from
+            return self._reach_target(m, roles, same)
+        return self.incidents[hit[0]]
 
     def _group(self, m: Member, roles: Mapping[str, str]
                ) -> tuple[list[Member], Category | None]:
@@ -308,71 +266,3 @@ class Correlator(IncidentOps):
                 continue
             if all(cat.name in self._roles(x) for x in other.members.values()):
                 self._merge(inc, other, CORRELATOR, inc.last_ms, out)
-
-    # -- the pending pool: alerts waiting for company (not in the event log) -----------------
-    def _reset(self) -> None:
-        super()._reset()
-        self.pending: dict[str, Member] = {}
-        self._pgrid: dict[tuple[int, int], set[str]] = {}
-        self._pentity: dict[str, set[str]] = {}
-        self._expiry: list[tuple[int, str]] = []
-
-    @property
-    def counters(self) -> dict[str, int]:
-        return {**super().counters, "pending": len(self.pending)}
-
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-serialisable state: the incidents and the pending pool."""
-        return {**super().snapshot(), "pending": [m.to_dict() for m in self.pending.values()]}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        super().restore(state)
-        try:
-            for d in state["pending"]:
-                self._add_pending(Member.from_dict(d))
-        except (KeyError, TypeError, ValueError) as exc:
-            self._reset()
-            raise IncidentError(f"corrupt correlator snapshot: {exc!r}") from exc
-
-    def _expires(self, m: Member) -> int:
-        roles = self._roles(m)
-        return m.event_ms + int(max((self._cat(c).window_s for c in roles), default=0) * 1000)
-
-    def _add_pending(self, m: Member) -> None:
-        if len(self.pending) >= self.config.max_pending:
-            self._count("pending_dropped")
-            return
-        self.pending[m.fingerprint] = m
-        if m.lat is not None and m.lon is not None:
-            self._pgrid.setdefault(cell_of(m.lat, m.lon, self.config.cell_deg), set()).add(
-                m.fingerprint)
-        for key in entity_keys(m):
-            self._pentity.setdefault(key, set()).add(m.fingerprint)
-        heapq.heappush(self._expiry, (self._expires(m), m.fingerprint))
-
-    def _drop_pending(self, fp: str) -> Member:
-        m = self.pending.pop(fp)
-        if m.lat is not None and m.lon is not None:
-            cell = cell_of(m.lat, m.lon, self.config.cell_deg)
-            self._pgrid[cell].discard(fp)
-            if not self._pgrid[cell]:
-                del self._pgrid[cell]
-        for key in entity_keys(m):
-            self._pentity[key].discard(fp)
-            if not self._pentity[key]:
-                del self._pentity[key]
-        return m
-
-    def _near_pending(self, m: Member, km: float) -> list[tuple[Member, float]]:
-        """Pending alerts within ``km`` of ``m`` or on a shared entity, by fingerprint."""
-        found = {fp: 0.0 for key in entity_keys(m) for fp in self._pentity.get(key, ())
-                 if fp != m.fingerprint}
-        if m.lat is not None and m.lon is not None:
-            for cell in cells_near(m.lat, m.lon, km, self.config.cell_deg):
-                for fp in self._pgrid.get(cell, ()):
-                    o = self.pending[fp]
-                    d = km_between(m.lat, m.lon, o.lat, o.lon)  # type: ignore[arg-type]
-                    self.distance_checks += 1
-                    if d <= km and fp != m.fingerprint and d < found.get(fp, math.inf):
-                        found[fp] = d
-        return [(self.pending[fp], d) for fp, d in sorted(found.items())]

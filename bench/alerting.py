@@ -182,11 +182,16 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], stats: dict
           D: Any, *, scale: float, hours: float, seed: int, radius_km: float) -> None:
     """The detection run's alerts through the engine, scored against the injected
     incidents (``D``: bench/detection.py)."""
-    alerts = stats["alerts"]
+    alerts, dispatch = stats["alerts"], stats.get("dispatch", [])
     engine = Engine(default_config(), load_profile())
     events = []
-    for a in alerts:   # in order; ticks at each alert's detection time
+    k = 0
+    for i, a in enumerate(alerts):   # in order; ticks at each alert's detection time
         t = D.parse_event_time(a["detected_at"])
+        while k < len(dispatch) and dispatch[k][1] <= i:   # calls and units seen before it
+            out = engine.dispatch([dispatch[k][2]], dispatch[k][0])
+            events += out.incident_events
+            k += 1
         out = engine.alerts([a], t)
         out.extend(engine.tick(t))
         events += out.incident_events
@@ -245,13 +250,25 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], stats: dict
     print(f"  matched alerts in no incident, by kind: {dict(left_out)}")
 
 
+# The streams each injected incident type raises alerts on (simulator/incidents.py's
+# plans: a gas leak moves lifeline sensors and may bring a 119 hazmat call, an accident
+# jams road segments and may bring a 120 trauma call, ...). An alert near the incident on
+# another stream is some other event (a hazmat vehicle in a protected zone near a burst
+# main), not one of the incident's.
+TYPE_STREAMS = {"gas_leak": {"lifeline", "fire"}, "water_main_burst": {"lifeline"},
+                "structure_fire": {"fire", "ems"}, "traffic_accident": {"traffic", "ems"},
+                "hazmat_leak": {"hazmat", "fire", "ems"}}
+
+
 def _matches(a: dict[str, Any], inc: dict[str, Any], radius_km: float, D: Any) -> bool:
+    """Whether ``a`` is one of the injected incident's alerts: in its time, and on one of
+    its entities, or near it on a stream its type raises alerts on."""
     t = D.parse_event_time(a["event_time"])
     if not inc["start_ms"] - 60_000 <= t <= inc["end_ms"]:
         return False
     if a["entity_id"] in inc["entities"]:
         return True
-    return a["lat"] is not None and \
+    return a["lat"] is not None and a["stream"] in TYPE_STREAMS[inc["type"]] and \
         D.haversine_km(a["lat"], a["lon"], inc["lat"], inc["lon"]) <= radius_km
 
 

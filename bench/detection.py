@@ -37,6 +37,7 @@ from schemas.validate import Policy, parse_event_time  # noqa: E402
 from schemas.wire import encode_batch  # noqa: E402
 from simulator.generate import Simulation  # noqa: E402
 from simulator.incidents import KINDS  # noqa: E402
+from alerting.incident_calls import DISPATCH_TYPES  # noqa: E402
 from streams.alerting_bridge import finding_alert  # noqa: E402
 from streams.pipeline import RawMessage, StreamStep  # noqa: E402
 
@@ -49,7 +50,9 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
                                                                          list[dict[str, Any]],
                                                                          dict[str, Any]]:
     """Simulate and detect; return (firing alerts, ground truth, stats); ``stats["alerts"]``
-    holds every alert message in order (firing and resolved), for bench/alerting.py."""
+    holds every alert message in order (firing and resolved) and ``stats["dispatch"]`` the
+    calls and unit status changes the worker forwards to the alerting stage, as (tick,
+    number of alerts before it, record), for bench/alerting.py."""
     profile = load_profile()
     sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=per_hour)
     policy = Policy.for_city(profile, max_lateness_s=24 * 3600)
@@ -58,6 +61,7 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
     steps = {s: StreamStep(s, profile, policy, event_detectors=detectors,
                            partition_detectors=per_partition) for s in INPUT_STREAMS}
     alerts: list[dict[str, Any]] = []
+    dispatch: list[tuple[int, int, dict[str, Any]]] = []  # (tick ms, alerts before it, record)
     n_events = 0
     offsets: dict[str, int] = defaultdict(int)
     t_sim = t_detect = 0.0
@@ -79,6 +83,8 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
             if result.dead:
                 raise AssertionError(f"simulated events rejected: {result.dead[:2]}")
             alerts.extend(result.alerts)
+            dispatch.extend((t, len(alerts), {"stream": stream, "event": e})
+                            for e, _, _ in result.events if (stream, e["type"]) in DISPATCH_TYPES)
         ticked = [f for det in detectors for f in det.tick(t)]
         ticked += [f for step in steps.values() for f in step.detection.tick(t)]
         alerts.extend(finding_alert(f, profile, t) for f in ticked)
@@ -86,6 +92,7 @@ def run(scale: float, hours: float, per_hour: float, seed: int) -> tuple[list[di
         t_detect += time.perf_counter() - c1
     firing = [a for a in alerts if a["status"] == "firing"]
     stats = {"events": n_events, "sim_s": t_sim, "pipeline_s": t_detect, "alerts": alerts,
+             "dispatch": dispatch,
              "late_for_detection": sum(s.detection.counters["late_for_detection"]
                                        for s in steps.values())}
     return firing, sim.truth, stats

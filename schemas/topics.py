@@ -49,6 +49,10 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
     TopicSpec("notifications", 2, "receiver", "notification", 30 * DAY_MS,
               doc="Notifications as delivered to the cockpit notifier, and the delivery "
                   "outcome of every notification (sent, retried, dead)."),
+    TopicSpec("dispatch_events", 1, "entity_id", "dispatch event", 7 * DAY_MS,
+              doc="Validated 120/119 calls, 119 incidents and unit status changes "
+                  "({\"stream\": ..., \"event\": {...}}), for the alerting stage to link "
+                  "them to incidents; one partition, so a call comes before its units."),
     TopicSpec("deadletter", 2, "source topic", "raw bytes + citycc-* headers", 30 * DAY_MS,
               doc="The original bytes of every rejected message or batch item; the reason "
                   "and origin travel in headers."),

@@ -1,8 +1,9 @@
 """The alerting stage in the worker: thin agents around :class:`alerting.engine.Engine`.
 
-* ``alerts`` topic (detector alerts) and ``commands`` topic (operator commands) -> the
-  engine -> ``alert_events`` / ``incident_events`` / ``command_results`` topics (sunk into
-  ClickHouse by the worker's sink agents);
+* ``alerts`` topic (detector alerts), ``dispatch_events`` (120/119 calls and unit status
+  changes, forwarded by the ems/fire input agents) and ``commands`` topic (operator
+  commands) -> the engine -> ``alert_events`` / ``incident_events`` / ``command_results``
+  topics (sunk into ClickHouse by the worker's sink agents);
 * a timer ticks the engine (group flushes, ack timeouts, escalation, incidents resolving)
   and runs notification delivery (:mod:`streams.notifiers`).
 
@@ -81,7 +82,7 @@ class EngineStore:
 
 
 def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
-                     alerts_topic: Any, buffer: Callable[..., FlushBuffer],
+                     alerts_topic: Any, dispatch_topic: Any, buffer: Callable[..., FlushBuffer],
                      publish_dead: Callable[..., Any], clock: Callable[[], int]) -> EngineStore:
     """Add the alerting agents and timer to ``app``; returns the engine's store.
     ``publish_dead(buffer, records)`` dead-letters commands that cannot be answered."""
@@ -131,39 +132,53 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                     "events": events, "at": at})))
         return sent
 
-    @app.agent(alerts_topic, name="citycc.alerting.alerts")
-    async def on_alerts(stream: Any) -> None:
-        async for events in stream.noack_take(settings.take_max_messages,
-                                              settings.take_within_s):
-            msgs, by_id = [], {}
-            for e in events:
-                try:
-                    msg = orjson.loads(e.value or b"")
-                except ValueError:
-                    msg = None   # the alerts sink dead-letters it; here it is only counted
-                if isinstance(msg, dict):
-                    msgs.append(msg)
-                    by_id[str(msg.get("alert_id", ""))[:128]] = e
-                else:
-                    engine.counters["undecodable_alerts"] = \
-                        engine.counters.get("undecodable_alerts", 0) + 1
-            now = clock()
-            out = engine.alerts(msgs, now)
-            # an alert the engine refuses is no command: dead-letter it, answer nobody
-            dead = []
-            for r in out.rejected:
-                e = by_id.get(r.command_id)
-                m = e.message if e is not None else None
-                dead.append(dead_letter(
-                    Origin(m.topic, m.partition, m.offset) if m else Origin("alerts", -1, -1),
-                    f"alerting_{r.code}", r.field, r.reason,
-                    (e.value or b"") if e is not None else b"", now, r.command_id))
-            out.rejected = []
-            for fut in await publish(out, now):
-                buf.add_send(fut)
-            await publish_dead(buf, dead)
-            buf.add_events(list(events))
-            await buf.flush_if_due()
+    def input_agent(topic: Any, name: str, key: Callable[[dict[str, Any]], str],
+                    apply: Callable[[list[dict[str, Any]], int], Output]) -> None:
+        """Records of ``topic`` in batches through ``apply``; a record the engine refuses
+        (named by ``key``) is dead-lettered, and nobody is answered."""
+        @app.agent(topic, name=name)
+        async def consume(stream: Any) -> None:
+            async for events in stream.noack_take(settings.take_max_messages,
+                                                  settings.take_within_s):
+                msgs, by_key, dead = [], {}, []
+                now = clock()
+                for e in events:
+                    try:
+                        msg = orjson.loads(e.value or b"")
+                    except ValueError:
+                        msg = None
+                    if isinstance(msg, dict):
+                        msgs.append(msg)
+                        by_key[key(msg)[:128]] = e
+                    elif topic is alerts_topic:   # the alerts sink dead-letters these
+                        engine.counters["undecodable_alerts"] = \
+                            engine.counters.get("undecodable_alerts", 0) + 1
+                    else:
+                        m = e.message
+                        dead.append(dead_letter(Origin(m.topic, m.partition, m.offset),
+                                                "malformed_json", "", "not a JSON object",
+                                                e.value or b"", now))
+                out = apply(msgs, now)
+                for r in out.rejected:
+                    e = by_key.get(r.command_id)
+                    m = e.message if e is not None else None
+                    dead.append(dead_letter(
+                        Origin(m.topic, m.partition, m.offset) if m else
+                        Origin(topic.get_topic_name(), -1, -1), f"alerting_{r.code}", r.field,
+                        r.reason, (e.value or b"") if e is not None else b"", now,
+                        r.command_id))
+                out.rejected = []
+                for fut in await publish(out, now):
+                    buf.add_send(fut)
+                await publish_dead(buf, dead)
+                buf.add_events(list(events))
+                await buf.flush_if_due()
+
+    input_agent(alerts_topic, "citycc.alerting.alerts",
+                lambda msg: str(msg.get("alert_id", "")), engine.alerts)
+    input_agent(dispatch_topic, "citycc.alerting.dispatch",
+                lambda rec: str((rec.get("event") or {}).get("event_id", ""))
+                if isinstance(rec.get("event"), dict) else "", engine.dispatch)
 
     @app.agent(topics["commands"], name="citycc.alerting.commands")
     async def on_commands(stream: Any) -> None:

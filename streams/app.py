@@ -30,6 +30,7 @@ from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
+from alerting.incident_calls import DISPATCH_TYPES
 from streams.alerting_agent import install_alerting
 from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_columns,
                             incident_event_row, notification_row, table_for_stream, to_columns)
@@ -79,6 +80,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                              partitions=TOPICS["alerts"].partitions)
     dlq_topic = app.topic(settings.topic("deadletter"), value_type=bytes,
                           partitions=TOPICS["deadletter"].partitions)
+    dispatch_topic = app.topic(settings.topic("dispatch_events"), value_type=bytes,
+                               partitions=TOPICS["dispatch_events"].partitions)
 
     async def insert(table: str, columns: dict[str, list[Any]]) -> None:
         try:
@@ -116,12 +119,13 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         steps.append(step)
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
-                                   publish_dead, alerts_topic, clock))
+                                   publish_dead, alerts_topic, dispatch_topic, clock))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
                 publish_dead, clock)
-    install_alerting(app, settings, profile, alerts_topic, buffer, publish_dead, clock)
+    install_alerting(app, settings, profile, alerts_topic, dispatch_topic, buffer,
+                     publish_dead, clock)
     for name, to_row in (("alert_events", alert_event_row),
                          ("incident_events", incident_event_row),
                          ("notifications", notification_row)):
@@ -162,7 +166,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
 def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
                  owned: list[Any], buffer: Any, publish_dead: Any, alerts_topic: Any,
-                 clock: Callable[[], int]) -> StateStore:
+                 dispatch_topic: Any, clock: Callable[[], int]) -> StateStore:
     spec = TOPICS[stream]
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
@@ -190,6 +194,11 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             for alert in result.alerts:
                 buf.add_send(await alerts_topic.send(key=alert["fingerprint"].encode(),
                                                      value=orjson.dumps(alert)))
+            for e, _, _ in result.events:   # calls and unit status, for the incidents
+                if (stream, e.get("type")) in DISPATCH_TYPES:
+                    buf.add_send(await dispatch_topic.send(
+                        key=str(e["entity_id"]).encode(),
+                        value=orjson.dumps({"stream": stream, "event": e})))
             await publish_dead(buf, result.dead)
             buf.add(table_name, event_columns(
                 stream, [(e, ts, origin, now) for e, ts, origin in result.events]))

@@ -189,6 +189,25 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
                            "WHERE kind = 'alert_attached' AND payload LIKE '%GASC-IT-2%'")
         wait_for("the second alert attached to an incident", attached, worker)
         assert attached() == [(incident,)]
+        # a 119 call 100 m away is linked to the incident by place, and the engine sent
+        # to it goes on the incident's timeline; a junk dispatch record is dead-lettered
+        t_call = format_event_time(int(time.time() * 1000))
+        asyncio.run(produce(s, "fire", [orjson.dumps({"events": [
+            {"event_id": "it-call-1", "type": "call", "event_time": t_call, "source": "119",
+             "entity_id": "C119-IT-1", "lat": 28.1909, "lon": 112.99, "category": "hazmat"},
+            {"event_id": "it-eng-1", "type": "engine_status", "event_time": t_call,
+             "source": "119", "entity_id": "ENG-IT-1", "status": "en_route",
+             "incident_id": "C119-IT-1"}]})]))
+        asyncio.run(produce(s, "dispatch_events", [b"[1, 2]"]))
+
+        def timeline() -> list[tuple[Any, ...]]:
+            return sorted(rows(s, f"SELECT kind, incident_id FROM {db}.incident_events FINAL "
+                                  "WHERE kind IN ('call_linked', 'unit_status')"))
+        wait_for("the call linked and the engine on the timeline", lambda: timeline() == [
+            ("call_linked", incident), ("unit_status", incident)], worker)
+        wait_for("the junk dispatch record dead-lettered", lambda: rows(
+            s, f"SELECT code FROM {db}.dead_letters FINAL "
+               "WHERE source_topic = 'alrt.dispatch_events'") == [("malformed_json",)], worker)
         wait_for("the second alert's webhook", lambda: sum(
             len(p["details"]["firing"]) for _, r, _, p in hook.posts if r == "gas_utility") >= 2,
             worker)

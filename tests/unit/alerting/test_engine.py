@@ -185,3 +185,29 @@ def test_snapshot_restore_continues_exactly() -> None:
     again = engine()
     again.restore(orjson.loads(orjson.dumps(e.snapshot())))
     assert head + run(again, steps[2:]) == ref
+
+
+def test_dispatch_links_a_nearby_119_call_and_records_its_engine() -> None:
+    e = engine()
+    out = e.alerts(gas_leak(), NOW_MS + 6 * S)
+    iid = next(ev.incident_id for ev in out.incident_events if ev.kind == "opened")
+    call = {"event_id": "ev-c1", "type": "call", "entity_id": "C119-1", "lat": 28.1902,
+            "lon": 112.9901, "category": "hazmat", "event_time": format_event_time(NOW_MS)}
+    engine_on_way = {"event_id": "ev-u1", "type": "engine_status", "entity_id": "ENG-FR-01",
+                     "status": "en_route", "incident_id": "C119-1",
+                     "event_time": format_event_time(NOW_MS + 30 * S)}
+    res = e.dispatch([{"stream": "fire", "event": call},
+                      {"stream": "fire", "event": engine_on_way},
+                      {"stream": "ems", "event": {"event_id": "gps", "type": "unit_gps",
+                                                  "entity_id": "AMB-1"}}], NOW_MS + 40 * S)
+    assert [(ev.kind, ev.incident_id) for ev in res.incident_events] == \
+        [("call_linked", iid), ("unit_status", iid)]
+    assert not res.rejected
+
+
+@pytest.mark.parametrize("record", [{"event": {"event_id": "x"}}, {"stream": "fire"}, "junk",
+                                    {"stream": "fire", "event": {"type": "call",
+                                                                 "event_id": "y"}}])
+def test_a_bad_dispatch_record_is_refused_not_raised(record: Any) -> None:
+    out = engine().dispatch([record], NOW_MS)
+    assert [r.code for r in out.rejected] == ["bad_dispatch"]

@@ -130,6 +130,29 @@ def scan_target(c: Correlator, m: Member, roles: dict[str, str], entity_only: bo
                inc.opened_ms, iid)
         if best is None or key < best[0]:
             best = (key, inc)
+    if best is None and roles and m.lat is not None and m.lon is not None:
+        return scan_reach(c, m, roles, {iid for iid, (_, same) in cands.items() if same})
+    return best[1] if best else None
+
+
+def scan_reach(c: Correlator, m: Member, roles: dict[str, str], skip: set[str]
+               ) -> Incident | None:
+    """A symptom no incident takes within the radius: the nearest incident of its
+    categories holding a primary within the category's reach."""
+    best: tuple[tuple[Any, ...], Incident] | None = None
+    for iid, inc in c.incidents.items():
+        cat = c._cat(inc.category)
+        w = cat.window_s * 1000
+        if iid in skip or inc.category not in roles or cat.reach <= cat.radius_km or \
+                cat.is_primary(m.kind, m.tags) or \
+                not inc.opened_ms - w <= m.event_ms <= inc.last_ms + w or \
+                not any(cat.is_primary(x.kind, x.tags) for x in inc.members.values()):
+            continue
+        d = min((km_between(m.lat, m.lon, x.lat, x.lon) for x in inc.members.values()
+                 if x.lat is not None and x.lon is not None), default=math.inf)
+        key = (-cat.priority, d, inc.opened_ms, iid)
+        if d <= cat.reach and (best is None or key < best[0]):
+            best = (key, inc)
     return best[1] if best else None
 
 

@@ -177,6 +177,28 @@ CASES = [
      [alert("EMS1", "ems_calls", expl=TOXIC),
       alert("CP1", "call_pending", entity="C120-1", located=False)],
      {}, [{"EMS1", "CP1"}], set()),
+    # one event seen from two ends, and the symptoms of an event beyond the radius
+    ("an alert within reach of two water incidents bridges them into one",
+     [alert("WP1", "water_pressure_low"), alert("WP2", "water_pressure_low", 4.0, 0, 1),
+      alert("WP3", "water_pressure_low", 2.0, 0, 2)],
+     {}, [{"WP1", "WP2", "WP3"}], set()),
+    ("two fires a jam of 119 calls lies between stay two incidents",
+     [alert("BLD1", "fire_alarm", 0.9, 0, 0), alert("BLD2", "fire_alarm", -0.9, 0, 0),
+      alert("FC1", "fire_calls", 0.05, 0, 1)],
+     {}, [{"BLD1", "FC1"}, {"BLD2"}], set()),
+    ("congestion beyond the radius but within reach joins the accident it queues behind",
+     [alert("ACC1", "traffic_accident"), alert("SEG1", "traffic_congestion", 2.6, 0, 1)],
+     {}, [{"ACC1", "SEG1"}], set()),
+    ("congestion farther than the reach opens its own incident",
+     [alert("ACC1", "traffic_accident"), alert("SEG1", "traffic_congestion", 3.1, 0, 1)],
+     {}, [{"ACC1"}, {"SEG1"}], set()),
+    ("congestion seen before its accident is gathered into the accident's incident",
+     [alert("SEG1", "traffic_congestion", 2.6, 0, 0), alert("SEG2", "traffic_congestion", 2.8, 0, 0),
+      alert("ACC1", "traffic_accident", 0, 0, 1)],
+     {}, [{"ACC1", "SEG1", "SEG2"}], set()),
+    ("a second accident does not gather the first accident's incident",
+     [alert("ACC1", "traffic_accident", 2.6, 0, 0), alert("ACC2", "traffic_accident", 0, 0, 1)],
+     {}, [{"ACC1"}, {"ACC2"}], set()),
     ("an alert with no location opens its own incident",
      [alert("WP1", "water_pressure_low"), alert("WP2", "water_pressure_low", located=False)],
      {}, [{"WP1"}, {"WP2"}], set()),
@@ -191,6 +213,38 @@ def test_membership(name: str, alerts: list[dict[str, Any]], overrides: dict[str
     feed(c, alerts)
     assert groups(c, alerts) == {frozenset(g) for g in expected}
     assert {label(m) for m in c.pending.values()} == pending
+
+
+def test_bridging_can_be_turned_off() -> None:
+    c = Correlator(CorrelatorConfig(bridge=False))
+    feed(c, [alert("WP1", "water_pressure_low"), alert("WP2", "water_pressure_low", 4.0, 0, 1),
+             alert("WP3", "water_pressure_low", 1.9, 0, 2)])   # the nearer is WP1's
+    assert groups(c, []) == {frozenset({"WP1", "WP3"}), frozenset({"WP2"})}
+    assert "bridged" not in c.counters
+
+
+def test_a_bridge_is_a_merge_in_the_log_and_replays() -> None:
+    c = Correlator()
+    events = feed(c, [alert("WP1", "water_pressure_low"),
+                      alert("WP2", "water_pressure_low", 4.0, 0, 1),
+                      alert("WP3", "water_pressure_low", 2.0, 0, 2)])
+    kinds = [e.kind for e in events]
+    assert kinds.count("opened") == 2 and "merged" in kinds and "merged_into" in kinds
+    older = next(e.incident_id for e in events if e.kind == "opened")
+    assert [i.incident_id for i in c.open_incidents()] == [older]   # the oldest survives
+    assert c.counters["bridged"] == 1
+    again = Correlator.from_events(events)
+    assert groups(again, []) == groups(c, [])
+
+
+def test_an_operator_split_is_not_bridged_back() -> None:
+    c = Correlator()
+    feed(c, [alert("WP1", "water_pressure_low"), alert("WP2", "water_pressure_low", 2.0, 0, 1)])
+    (inc,) = c.open_incidents()
+    fp2 = next(fp for fp, m in inc.members.items() if label(m) == "WP2")
+    c.split(inc.incident_id, [fp2], actor="op", at_ms=T0 + 2 * MIN)
+    feed(c, [alert("WP3", "water_pressure_low", 1.0, 0, 3)])   # reaches both halves
+    assert len(c.open_incidents()) == 2
 
 
 def test_boundary_distances_are_what_the_table_says() -> None:
@@ -433,10 +487,12 @@ def test_the_spatial_lookup_reads_nearby_cells_not_every_incident() -> None:
     assert len(c.open_incidents()) == n
     before = c.distance_checks
     for k in range(200):
-        c.observe(alert(f"X{k}", "water_pressure_low", 3.0 * (k % 60) + 0.5,
+        c.observe(alert(f"X{k}", "water_pressure_low", 3.0 * (k % 60) + 0.3,
                         3.0 * (k % 50), 1), T0)
     assert (c.distance_checks - before) / 200 < 5  # a scan would do 3000 per alert
-    assert len(c.open_incidents()) == n  # each joined the incident 0.5 km away
+    # each joined the incident 0.3 km away (2.7 km from the next: beyond the 2.5 km radius,
+    # so no alert bridges two)
+    assert len(c.open_incidents()) == n
 
 
 # -- properties ---------------------------------------------------------------------------
