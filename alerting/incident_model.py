@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from alerting import canonical
 from alerting.geo import KM_PER_DEG, cell_of, cells_near, km_between  # noqa: F401 (their old home)
+from alerting.records import maker
 from schemas.errors import ValidationError
 from schemas.records import ALERT_STATUSES, SEVERITIES, stable_id
 from schemas.validate import format_event_time, parse_event_time
@@ -348,6 +349,9 @@ class IncidentEvent:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
+_new_incident_event = maker(IncidentEvent)
+
+
 @dataclass(frozen=True)
 class SeverityContext:
     """What an escalation policy sees: the alerts' maximum (``base``) and the size."""
@@ -389,5 +393,5 @@ def make_event_plain(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int
         pj, is_plain = canonical.encode(payload)
     except (TypeError, ValueError) as exc:
         raise IncidentError(f"incident {incident_id}: {kind} payload is not JSON: {exc}") from exc
-    return IncidentEvent(stable_id("incident-event", incident_id, seq, kind), incident_id,
-                         seq, lsn, kind, int(at_ms), actor, pj), is_plain
+    return _new_incident_event(stable_id("incident-event", incident_id, seq, kind),
+                               incident_id, seq, lsn, kind, int(at_ms), actor, pj), is_plain

@@ -29,15 +29,17 @@ def _require(actor: str) -> None:
 
 
 class IncidentOps(IncidentState):
-    """``escalation`` turns an incident's alerts into its severity (never lowered
-    automatically; a split recomputes it); ``enricher`` (e.g. ``alerting.enrich.enrich``
-    bound to a profile) runs when an incident opens, its result stored in the event."""
+    """``escalation`` (pure: its answers are remembered by context) turns an incident's
+    alerts into its severity (never lowered automatically; a split recomputes it);
+    ``enricher`` (e.g. ``alerting.enrich.enrich`` bound to a profile) runs when an
+    incident opens, its result stored in the event."""
 
     def __init__(self, config: CorrelatorConfig | None = None, *,
                  escalation: EscalationPolicy = grow_escalation,
                  enricher: Enricher | None = None) -> None:
         super().__init__(config)
         self.escalation, self.enricher = escalation, enricher
+        self._severity_memo: dict[tuple[Any, ...], str] = {}
 
     # -- operator commands (IncidentError for a bad one, and nothing changes) ---------------
     def merge(self, target_id: str, source_id: str, *, actor: str, at_ms: int
@@ -216,11 +218,17 @@ class IncidentOps(IncidentState):
         else:
             base = max(tally.severities, key=RANK.__getitem__, default="info")
             firing, streams = tally.firing, len(tally.streams)
-        new = self.escalation(SeverityContext(
-            inc.category, base, inc.severity, len(inc.members), firing, streams,
-            len(inc.calls)))
-        if new not in RANK:
-            raise IncidentError(f"escalation policy returned {new!r}, not one of {SEVERITIES}")
+        key = (inc.category, base, inc.severity, len(inc.members), firing, streams,
+               len(inc.calls))
+        new = self._severity_memo.get(key)
+        if new is None:   # (the policy is a pure function of the context)
+            new = self.escalation(SeverityContext(*key))
+            if new not in RANK:
+                raise IncidentError(f"escalation policy returned {new!r}, not one of "
+                                    f"{SEVERITIES}")
+            if len(self._severity_memo) >= 4096:
+                self._severity_memo.clear()
+            self._severity_memo[key] = new
         floor = base if recompute else max(base, inc.severity, key=RANK.__getitem__)
         return max(new, floor, key=RANK.__getitem__)
 

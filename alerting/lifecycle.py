@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 from alerting.labels import labels_of
+from alerting.records import maker
 from schemas.errors import ValidationError
 from schemas.records import SEVERITIES, stable_id
 from schemas.validate import parse_event_time
@@ -166,6 +167,7 @@ class AlertEvent:
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
+_new_event = maker(AlertEvent)
 
 
 @dataclass
@@ -336,7 +338,7 @@ class AlertBook:
             occ_id = stable_id("occurrence", a.fingerprint, occ, cause)
         else:
             occ, occ_id, seq = a.occurrence, a.occurrence_id, a.seq + 1
-        ev = AlertEvent(stable_id("alert-event", occ_id, seq), a.fingerprint, occ, occ_id, seq,
+        ev = _new_event(stable_id("alert-event", occ_id, seq), a.fingerprint, occ, occ_id, seq,
                         a.state, to, action, actor, comment, now, sev, kind, ent, dist, labels,
                         alert_id, cause, notify)
         self._evolve(ev)

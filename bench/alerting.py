@@ -43,6 +43,7 @@ sys.path.insert(0, str(BENCH.parent))
 from alerting.config import default_config  # noqa: E402
 from alerting.engine import Engine  # noqa: E402
 from city.profile import CityProfile, load_profile  # noqa: E402
+from citycc.runtime import freeze_long_lived, tune_gc  # noqa: E402
 from schemas.records import make_alert  # noqa: E402
 from schemas.validate import format_event_time  # noqa: E402
 from simulator.world import COUNTS_1X, SENSOR_KINDS, build_world, scatter  # noqa: E402
@@ -129,6 +130,7 @@ def throughput(active: int, silences: int, updates: int, seed: int, layout: str)
     # Each batch's messages are made just before it goes in (untimed), as a worker holds
     # only the batch it decodes: 100,000 messages made up front are more objects than the
     # whole engine state, and every garbage collection during the timed run walked them.
+    tune_gc()   # as the worker runs (citycc.runtime)
     t_fire = 0.0
     for i in range(0, active, 500):
         batch = [synthetic_alert(j, "firing", T0 + j, places[j], profile)
@@ -136,6 +138,7 @@ def throughput(active: int, silences: int, updates: int, seed: int, layout: str)
         c0 = time.perf_counter()
         engine.alerts(batch, T0 + i + 500)
         t_fire += time.perf_counter() - c0
+    freeze_long_lived()   # as the worker does after a checkpoint of this state
     # then a stream of state changes: resolve / re-fire of random active alerts
     status = ["firing"] * active
     plan, now = [], T0 + active

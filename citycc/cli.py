@@ -44,8 +44,10 @@ def _prepare(settings: Settings) -> None:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
+    from citycc.runtime import tune_gc
     from streams.app import build_app
     _prepare(settings)
+    tune_gc()
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -33,6 +33,7 @@ import orjson
 
 from alerting.config import AlertingConfig, default_config, read_config
 from alerting.engine import Engine, Output
+from citycc.runtime import freeze_long_lived
 from citycc.settings import Settings
 from city.profile import CityProfile
 from schemas.records import Origin, dead_letter
@@ -63,6 +64,8 @@ class EngineStore:
             state = orjson.loads(self.path.read_bytes())
             self.engine.restore(state["engine"])
             self.delivery.restore(state.get("delivery", {}))
+            del state
+            freeze_long_lived()   # the restored state: out of every later collection
             return True
         except Exception:  # an unreadable or older checkpoint: start afresh, loudly
             log.exception("cannot restore the alerting state from %s; starting empty",
