@@ -28,10 +28,11 @@ from alerting.incident_model import IncidentError, IncidentEvent, grow_escalatio
 from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.labels import LabelError, parse_matchers
-from alerting.lifecycle import COMMANDS, FIRE, REFIRE, RESOLVE, RESOLVED, UNFLAPPING, \
+from alerting.lifecycle import COMMANDS, FIRE, REFIRE, RESOLVE, RESOLVED, SYSTEM, UNFLAPPING, \
     AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
 from alerting.routing import Route
+from alerting.silence_log import silence_event
 from alerting.silences import Silence, SilenceError, Silencer, silence_id
 from city.profile import CityProfile
 from schemas.errors import ValidationError
@@ -64,6 +65,7 @@ class Output:
     rejected: list[Rejected] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)    # command ids applied
     offered: int = 0                                     # new notifications in the outbox
+    silence_events: list[dict[str, Any]] = field(default_factory=list)  # alerting.silence_log
 
     def extend(self, other: "Output") -> None:
         self.alert_events += other.alert_events
@@ -71,6 +73,7 @@ class Output:
         self.rejected += other.rejected
         self.applied += other.applied
         self.offered += other.offered
+        self.silence_events += other.silence_events
 
 
 class Engine:
@@ -149,7 +152,7 @@ class Engine:
                     if k in cmd}, now_ms)
                 self._after(events, now_ms, out)
             elif action in SILENCE_ACTIONS:
-                self._silence(cmd, now_ms)
+                out.silence_events.append(self._silence(cmd, now_ms))
             else:
                 out.incident_events += self._incident(cmd, now_ms)
         except CommandError as exc:
@@ -169,6 +172,9 @@ class Engine:
         self._after(self.book.tick(now_ms), now_ms, out)
         for ended in self.silencer.ended(now_ms):
             self.grouper.renotify(ended.still_firing, now_ms)
+            out.silence_events.append(silence_event(ended.silence, "ended",
+                                                    ended.silence.ends_ms or now_ms, SYSTEM,
+                                                    ended.reason))
         for flush in self.grouper.due(now_ms, muted=self._muted(now_ms)):
             out.offered += self.outbox.offer(for_group(flush), now_ms)
         for page in self.escalator.tick(now_ms):
@@ -203,20 +209,21 @@ class Engine:
             return self.inhibitor.mutes(labels, fp) or bool(self.silencer.mutes(labels, now_ms))
         return muted
 
-    def _silence(self, cmd: Mapping[str, Any], now_ms: int) -> None:
+    def _silence(self, cmd: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
         actor = _text(cmd, "actor", required=True)
         if cmd["action"] == "expire_silence":
-            self.silencer.expire(_text(cmd, "silence_id", required=True), now_ms)
-            return
+            s = self.silencer.expire(_text(cmd, "silence_id", required=True), now_ms)
+            return silence_event(s, "expired", now_ms, actor)
         matchers = parse_matchers(cmd.get("matchers"))
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",
                                "matchers")
         ends = cmd.get("ends_at")
         ends_ms = None if ends in (None, "") else _time(ends, "ends_at")
-        self.silencer.add(Silence(silence_id(actor, matchers, now_ms), matchers, now_ms,
-                                  ends_ms, actor, _text(cmd, "reason", required=True),
-                                  bool(cmd.get("until_resolved", False))), now_ms)
+        s = Silence(silence_id(actor, matchers, now_ms), matchers, now_ms, ends_ms, actor,
+                    _text(cmd, "reason", required=True), bool(cmd.get("until_resolved", False)))
+        self.silencer.add(s, now_ms)
+        return silence_event(s, "created", now_ms, actor)
 
     def _incident(self, cmd: Mapping[str, Any], now_ms: int) -> list[IncidentEvent]:
         c, actor, action = self.correlator, _text(cmd, "actor", required=True), cmd["action"]

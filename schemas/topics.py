@@ -49,6 +49,9 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
     TopicSpec("notifications", 2, "receiver", "notification", 30 * DAY_MS,
               doc="Notifications as delivered to the cockpit notifier, and the delivery "
                   "outcome of every notification (sent, retried, dead)."),
+    TopicSpec("silence_events", 1, "silence_id", "silence event", 30 * DAY_MS,
+              doc="Every silence created, extended, expired or ended "
+                  "(alerting.silence_log): who muted what, why and until when."),
     TopicSpec("dispatch_events", 1, "entity_id", "dispatch event", 7 * DAY_MS,
               doc="Validated 120/119 calls, 119 incidents and unit status changes "
                   "({\"stream\": ..., \"event\": {...}}), for the alerting stage to link "

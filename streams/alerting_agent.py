@@ -92,7 +92,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     topics = {name: app.topic(settings.topic(name), value_type=bytes,
                               partitions=TOPICS[name].partitions)
               for name in ("commands", "command_results", "alert_events", "incident_events",
-                           "notifications")}
+                           "notifications", "silence_events")}
     engine = Engine(load_alerting_config(settings), profile)
 
     async def publish_notification(record: dict[str, Any]) -> None:
@@ -119,6 +119,9 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         for iev in out.incident_events:
             sent.append(await topics["incident_events"].send(
                 key=iev.incident_id.encode(), value=orjson.dumps(iev.to_row())))
+        for sev in out.silence_events:
+            sent.append(await topics["silence_events"].send(
+                key=sev["silence_id"].encode(), value=orjson.dumps(sev)))
         at = format_event_time(now)
         for r in out.rejected:
             if r.command_id:
@@ -128,7 +131,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                         "field": r.field, "reason": r.reason, "events": [], "at": at})))
         for cid in out.applied:
             events = [e.event_id for e in out.alert_events] + \
-                [e.event_id for e in out.incident_events]
+                [e.event_id for e in out.incident_events] + \
+                [e["event_id"] for e in out.silence_events]
             sent.append(await topics["command_results"].send(
                 key=cid.encode(), value=orjson.dumps({
                     "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
@@ -222,7 +226,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             await fut
         if buf.pending:
             await buf.flush()
-        elif out.alert_events or out.incident_events or out.offered:
+        elif out.alert_events or out.incident_events or out.offered or out.silence_events:
             await store.save()
         if await delivery.run(now):
             await store.save()

@@ -33,7 +33,8 @@ from streams.pipeline import Limits, RawMessage, StreamStep
 from alerting.incident_calls import DISPATCH_TYPES
 from streams.alerting_agent import install_alerting
 from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_columns,
-                            incident_event_row, notification_row, table_for_stream, to_columns)
+                            incident_event_row, notification_row, silence_event_row,
+                            table_for_stream, to_columns)
 from warehouse.sink import PermanentInsertError, Warehouse
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                      publish_dead, clock)
     for name, to_row in (("alert_events", alert_event_row),
                          ("incident_events", incident_event_row),
-                         ("notifications", notification_row)):
+                         ("notifications", notification_row),
+                         ("silence_events", silence_event_row)):
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
         _sink_agent(app, settings, topic, buffer(name), _json_decoder(name, to_row),

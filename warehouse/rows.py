@@ -64,6 +64,9 @@ INCIDENT_EVENT_COLUMNS: tuple[str, ...] = (
 NOTIFICATION_COLUMNS: tuple[str, ...] = (
     "key", "receiver", "fingerprint", "status", "severity", "summary", "outcome", "attempts",
     "reason", "at", "at_ms", "payload")
+SILENCE_EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id", "silence_id", "action", "at", "at_ms", "actor", "author", "reason",
+    "matchers", "starts_at", "ends_at", "until_resolved", "end_reason")
 
 
 def table_for_stream(stream: str) -> str:
@@ -81,6 +84,7 @@ TABLES: Mapping[str, tuple[str, ...]] = {
     "alert_events": ALERT_EVENT_COLUMNS,
     "incident_events": INCIDENT_EVENT_COLUMNS,
     "notifications": NOTIFICATION_COLUMNS,
+    "silence_events": SILENCE_EVENT_COLUMNS,
 }
 
 
@@ -231,3 +235,18 @@ def notification_row(record: Mapping[str, Any]) -> Row:
             "outcome": str(record["outcome"]), "attempts": int(record.get("attempts", 0)),
             "reason": str(record.get("reason", ""))[:1000], "at": at_ms // 1000,
             "at_ms": at_ms, "payload": orjson.dumps(n, default=str).decode()}
+
+
+def silence_event_row(record: Mapping[str, Any]) -> Row:
+    """A silence event (``alerting.silence_log.silence_event``) -> row."""
+    at_ms = max(int(record["at_ms"]), 0)
+    ends = record.get("ends_at")
+    return {"event_id": str(record["event_id"]), "silence_id": str(record["silence_id"]),
+            "action": str(record["action"]), "at": at_ms // 1000, "at_ms": at_ms,
+            "actor": str(record.get("actor", "")), "author": str(record.get("author", "")),
+            "reason": str(record.get("reason", ""))[:2000],
+            "matchers": [str(m) for m in record.get("matchers", ())],
+            "starts_at": parse_event_time(record["starts_at"]) // 1000,
+            "ends_at": None if ends is None else parse_event_time(ends) // 1000,
+            "until_resolved": int(bool(record.get("until_resolved", False))),
+            "end_reason": str(record.get("end_reason", ""))}

@@ -205,6 +205,27 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
                                   "WHERE kind IN ('call_linked', 'unit_status')"))
         wait_for("the call linked and the engine on the timeline", lambda: timeline() == [
             ("call_linked", incident), ("unit_status", incident)], worker)
+        # a silence is recorded with who, why and until when, and its expiry too
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": "it-sil-1", "action": "silence", "actor": "值班长",
+            "matchers": ['entity_id="GASC-IT-9"'], "reason": "传感器检修",
+            "until_resolved": True, "at": format_event_time(now)})]))
+        assert asyncio.run(command_result(s, "it-sil-1", 30))["ok"] is True
+        def created() -> list[tuple[Any, ...]]:
+            return rows(s, f"SELECT silence_id FROM {db}.silence_events FINAL "
+                           "WHERE action = 'created'")
+        wait_for("the silence in ClickHouse", created, worker)
+        sid = created()[0][0]
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": "it-sil-2", "action": "expire_silence", "actor": "指挥长",
+            "silence_id": sid, "at": format_event_time(now)})]))
+        assert asyncio.run(command_result(s, "it-sil-2", 30))["ok"] is True
+        wait_for("the silence's whole history in ClickHouse", lambda: sorted(rows(
+            s, f"SELECT action, actor, author, reason, end_reason, ends_at IS NULL "
+               f"FROM {db}.silence_events FINAL WHERE silence_id = '{sid}'")) == [
+            ("created", "值班长", "值班长", "传感器检修", "", 1),
+            ("ended", "system", "值班长", "传感器检修", "expired_by_command", 0),
+            ("expired", "指挥长", "值班长", "传感器检修", "", 0)], worker)
         wait_for("the junk dispatch record dead-lettered", lambda: rows(
             s, f"SELECT code FROM {db}.dead_letters FINAL "
                "WHERE source_topic = 'alrt.dispatch_events'") == [("malformed_json",)], worker)

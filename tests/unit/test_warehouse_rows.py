@@ -11,12 +11,16 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from schemas.catalog import STREAMS, EventType, Field
+from alerting.labels import Matcher
+from alerting.silence_log import silence_event
+from alerting.silences import Silence
 from schemas.records import ALERT_FIELDS, Origin, dead_letter, dead_letter_from_headers, \
     dead_letter_headers
 from schemas.validate import format_event_time
 from warehouse.migrate import load_migrations
 from warehouse.rows import (EVENT_COLUMNS, alert_event_row, incident_event_row,
-                            notification_row, STREAM_COLUMNS, TABLES, alert_row, columns_len,
+                            notification_row, silence_event_row, STREAM_COLUMNS, TABLES,
+                            alert_row, columns_len,
                             dead_letter_row, event_columns, event_row, table_for_stream,
                             to_columns)
 
@@ -186,7 +190,7 @@ def _sql_columns() -> dict[str, list[tuple[str, str]]]:
 
 PY_TYPES = {"String": (str, bytes), "Float64": (float,), "UInt8": (int,), "UInt32": (int,),
             "UInt64": (int,), "Int32": (int,), "Int64": (int,), "DateTime('UTC')": (int,),
-            "Array(String)": (list,)}
+            "Array(String)": (list,), "Nullable(DateTime('UTC'))": (int, type(None))}
 
 
 def _sample_rows() -> dict[str, dict[str, Any]]:
@@ -207,6 +211,9 @@ def _sample_rows() -> dict[str, dict[str, Any]]:
         "notification": {"key": "k", "receiver": "fire119", "fingerprint": "f",
                          "status": "firing", "severity": "major", "summary": "s"},
         "outcome": "delivered", "attempts": 1, "reason": "", "at_ms": TS})
+    samples["silence_events"] = silence_event_row(silence_event(
+        Silence("s-1", (Matcher("entity_id", "=", "GASC-1"),), TS, TS + 3_600_000, "值班长",
+                "管网抢修"), "created", TS, "值班长"))
     return samples
 
 

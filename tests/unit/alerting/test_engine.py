@@ -211,3 +211,31 @@ def test_dispatch_links_a_nearby_119_call_and_records_its_engine() -> None:
 def test_a_bad_dispatch_record_is_refused_not_raised(record: Any) -> None:
     out = engine().dispatch([record], NOW_MS)
     assert [r.code for r in out.rejected] == ["bad_dispatch"]
+
+
+def test_silences_are_recorded_when_created_expired_and_ended() -> None:
+    e = engine()
+    made = e.command({"command_id": "s1", "action": "silence", "actor": "值班长",
+                      "matchers": ['entity_id="GASC-1"'], "reason": "管网抢修",
+                      "ends_at": format_event_time(NOW_MS + 600 * S)}, NOW_MS)
+    (created,) = made.silence_events
+    assert created["action"] == "created" and created["actor"] == "值班长"
+    assert created["matchers"] == ["entity_id=GASC-1"] and created["reason"] == "管网抢修"
+    assert created["ends_at"] == format_event_time(NOW_MS + 600 * S)
+    sid = created["silence_id"]
+    again = e.command({"command_id": "s2", "action": "silence", "actor": "值班长",
+                       "matchers": ['kind="water_pressure_low"'], "reason": "试压",
+                       "until_resolved": True}, NOW_MS)
+    assert again.silence_events[0]["ends_at"] is None
+    assert again.silence_events[0]["until_resolved"] is True
+    gone = e.command({"command_id": "s3", "action": "expire_silence", "actor": "指挥长",
+                      "silence_id": sid}, NOW_MS + 60 * S)
+    assert [(r["action"], r["actor"], r["silence_id"]) for r in gone.silence_events] == \
+        [("expired", "指挥长", sid)]
+    ended = e.tick(NOW_MS + 61 * S).silence_events
+    assert [(r["action"], r["end_reason"], r["silence_id"]) for r in ended] == \
+        [("ended", "expired_by_command", sid)]
+    assert e.tick(NOW_MS + 62 * S).silence_events == []   # reported once
+    refused = e.command({"command_id": "s4", "action": "expire_silence", "actor": "x",
+                         "silence_id": "s-nope"}, NOW_MS + 70 * S)
+    assert refused.silence_events == [] and refused.rejected

@@ -1,0 +1,35 @@
+"""Silence events: every silence's creation, change and end, as records for a topic.
+
+Why: a dispatcher must see what is muted, by whom, why and until when, and be able to end
+it; an auditor must see who muted what afterwards. Alertmanager keeps only the current
+silences. The engine emits one record per change (``created``, ``extended``, ``expired``
+by an operator, ``ended``: expired, its alerts resolved, or unused); the cockpit keeps the
+current ones and the warehouse all of them. Ids are deterministic (silence, action, time),
+so a replayed command yields the same record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerting.silences import Silence
+from schemas.records import stable_id
+from schemas.validate import format_event_time
+
+ACTIONS = ("created", "extended", "expired", "ended")
+
+
+def silence_event(s: Silence, action: str, at_ms: int, actor: str,
+                  end_reason: str = "") -> dict[str, Any]:
+    """The wire record of one silence change (``ends_at`` None: until it is ended)."""
+    if action not in ACTIONS:
+        raise ValueError(f"silence event action {action!r} is not one of {ACTIONS}")
+    return {
+        "event_id": stable_id("silence-event", s.id, action, at_ms),
+        "silence_id": s.id, "action": action, "at": format_event_time(at_ms),
+        "at_ms": at_ms, "actor": actor, "author": s.author, "reason": s.reason,
+        "matchers": [str(m) for m in s.matchers],
+        "starts_at": format_event_time(s.starts_ms),
+        "ends_at": None if s.ends_ms is None else format_event_time(s.ends_ms),
+        "until_resolved": s.until_resolved, "end_reason": end_reason,
+    }
