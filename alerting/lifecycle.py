@@ -1,172 +1,32 @@
 """The alert lifecycle: an event-sourced state machine per fingerprint.
 
-Detector alerts and operator commands go in; immutable :class:`AlertEvent` records come out.
-Deciding (``apply``/``tick``) only computes events and ``_evolve`` is the only thing that
-changes state, so ``AlertBook.from_events(log)`` rebuilds the live book exactly, and an input
-delivered twice yields the same event id (an idempotent sink drops it) or nothing at all.
-Pure: no I/O, no clock (``now_ms`` is passed in).
+Detector alerts and operator commands go in; immutable :class:`AlertEvent` records come out
+(their vocabulary: :mod:`alerting.alert_model`). Deciding (``apply``/``tick``) only computes
+events and ``_evolve`` is the only thing that changes state, so ``AlertBook.from_events(log)``
+rebuilds the live book exactly, and an input delivered twice yields the same event id (an
+idempotent sink drops it) or nothing at all. Pure: no I/O, no clock (``now_ms`` is passed in).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
+from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-exported)
+    ACK, ACKNOWLEDGED, ACTIONS, CLAIM, COMMANDS, COMMENT, FIRE, FIRING, FLAPPING, FORGET,
+    MAX_ACTOR, MAX_COMMENT, MAX_ID, REFIRE, RESOLVE, RESOLVED, RETRIGGER, STATES, SYSTEM,
+    TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command, CommandError,
+    LifecycleConfig)
 from alerting.labels import labels_of
 from alerting.records import maker
 from schemas.errors import ValidationError
 from schemas.records import SEVERITIES, stable_id
 from schemas.validate import parse_event_time
 
-FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
-STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
-# event actions; the first six are also the operator commands
-ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT = "ack", "unack", "claim", "unclaim", "resolve", \
-    "comment"
-FIRE, REFIRE, UPDATE, RETRIGGER = "fire", "refire", "update", "retrigger"
-FLAPPING, UNFLAPPING, FORGET = "flapping", "unflapping", "forget"
-COMMANDS = (ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT)
-ACTIONS = COMMANDS + (FIRE, REFIRE, UPDATE, RETRIGGER, FLAPPING, UNFLAPPING, FORGET)
-SYSTEM = "system"
-MAX_ACTOR, MAX_COMMENT, MAX_ID = 128, 2000, 128
 _CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
 _SCHEDULED = _CHANGES + (FLAPPING, ACK)  # actions after which deadlines may move
-# (state, command) -> state after it; any other pair is an illegal transition
-TRANSITIONS: dict[tuple[str, str], str] = {
-    (FIRING, ACK): ACKNOWLEDGED, (FIRING, CLAIM): FIRING, (FIRING, UNCLAIM): FIRING,
-    (FIRING, RESOLVE): RESOLVED, (FIRING, COMMENT): FIRING,
-    (ACKNOWLEDGED, UNACK): FIRING, (ACKNOWLEDGED, CLAIM): ACKNOWLEDGED,
-    (ACKNOWLEDGED, UNCLAIM): ACKNOWLEDGED, (ACKNOWLEDGED, RESOLVE): RESOLVED,
-    (ACKNOWLEDGED, COMMENT): ACKNOWLEDGED, (RESOLVED, COMMENT): RESOLVED,
-}
-
-
-class CommandError(ValueError):
-    """An input the book refuses. ``code`` is stable (count it, show it to the operator),
-    ``field`` names the offending field ("" for the whole input), ``reason`` says why."""
-
-    def __init__(self, code: str, reason: str, field: str = "") -> None:
-        super().__init__(f"{field or '<input>'}: {reason} [{code}]")
-        self.code, self.reason, self.field = code, reason, field
-
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
-        return (type(self), (self.code, self.reason, self.field))
-
-
-@dataclass(frozen=True)
-class LifecycleConfig:
-    """Timings of the book. ``ack_timeout_ms=None`` disables re-triggering; an alert is
-    flapping after more than ``flap_changes`` firing/resolved changes within
-    ``flap_window_ms`` and stops after ``flap_quiet_ms`` without one (Nagios-style)."""
-
-    ack_timeout_ms: int | None = 30 * 60_000
-    flap_changes: int = 6
-    flap_window_ms: int = 10 * 60_000
-    flap_quiet_ms: int = 15 * 60_000
-    resolved_ttl_ms: int = 24 * 3_600_000   # resolved alerts are forgotten after this
-    remember_causes: int = 64               # per fingerprint, for duplicate detection
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v is None and f.name == "ack_timeout_ms":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"LifecycleConfig.{f.name}: must be a positive int, got {v!r}")
-
-
-@dataclass(frozen=True)
-class Command:
-    """An operator's request. A client-made ``command_id`` turns a redelivery into a no-op;
-    ``occurrence`` (0: whichever is current) refuses a command aimed at an occurrence that
-    is already over."""
-
-    action: str
-    fingerprint: str
-    actor: str
-    comment: str = ""
-    command_id: str = ""
-    occurrence: int = 0
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Command:
-        """A command from its wire form (the cockpit's JSON), checked field by field."""
-        if not isinstance(d, Mapping):
-            raise CommandError("bad_command", f"a command is an object, not {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in names:
-                raise CommandError("bad_command", f"unknown field; expected {sorted(names)}",
-                                   str(k))
-        return cls(**{k: d.get(k, "" if k != "occurrence" else 0)
-                      for k in names if k in d or k in ("action", "fingerprint", "actor")})
-
-    def check(self) -> None:
-        if self.action not in COMMANDS:
-            raise CommandError("unknown_action", f"{self.action!r} is not one of {COMMANDS}",
-                               "action")
-        _text(self.fingerprint, "fingerprint", MAX_ID, "bad_command", required=True)
-        if not isinstance(self.actor, str) or not self.actor.strip():
-            raise CommandError("missing_actor", "who is acting must be given", "actor")
-        _text(self.actor, "actor", MAX_ACTOR, "bad_command")
-        _text(self.comment, "comment", MAX_COMMENT, "bad_command")
-        _text(self.command_id, "command_id", MAX_ID, "bad_command")
-        if self.action == COMMENT and not self.comment.strip():
-            raise CommandError("missing_comment", "a comment needs text", "comment")
-        if isinstance(self.occurrence, bool) or not isinstance(self.occurrence, int) \
-                or self.occurrence < 0:
-            raise CommandError("bad_command", "must be an int >= 0", "occurrence")
-
-
-def _text(v: Any, name: str, limit: int, code: str, required: bool = False) -> None:
-    if not isinstance(v, str) or (required and not v):
-        raise CommandError(code, "must be a non-empty string" if required else "must be a string",
-                           name)
-    if len(v) > limit:
-        raise CommandError(code, f"longer than {limit} characters", name)
-
-
-@dataclass(frozen=True)
-class AlertEvent:
-    """One state change of one alert occurrence. ``event_id`` = stable_id(occurrence_id,
-    seq); ``from_state`` is "" for a fingerprint's first event; ``notify`` says whether
-    receivers should hear of it (False for operator actions and while flapping)."""
-
-    event_id: str
-    fingerprint: str
-    occurrence: int
-    occurrence_id: str
-    seq: int
-    from_state: str
-    to_state: str
-    action: str
-    actor: str
-    comment: str
-    at_ms: int
-    severity: str
-    kind: str
-    entity_id: str
-    district: str
-    labels: tuple[tuple[str, str], ...]
-    alert_id: str
-    cause_id: str
-    notify: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in _EVENT_FIELDS}  # (asdict's deep copy: 4x slower)
-        d["labels"] = dict(self.labels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AlertEvent:
-        args = {f.name: d[f.name] for f in fields(cls)}
-        args["labels"] = tuple(sorted(dict(args["labels"]).items()))
-        return cls(**args)
-
-
-_EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
 _new_event = maker(AlertEvent)
 
 
