@@ -61,6 +61,10 @@ class Matcher:
     def __str__(self) -> str:
         return f"{self.name}{self.op}{self.value}"
 
+    def text(self) -> str:
+        """``name op "value"``: what :func:`parse_matcher` reads back exactly."""
+        return f'{self.name}{self.op}"{self.value}"'
+
 
 def parse_matcher(text: str) -> Matcher:
     """``'severity=~critical|major'`` -> Matcher; a clear LabelError otherwise."""

@@ -17,12 +17,15 @@ after each round: a crash inside that window can re-send a notification, with th
 ``X-Citycc-Key`` so the receiver drops it.
 
 State lives in a local file (``<run_dir>/alerting/<prefix>-<worker_id>.json``, atomically):
-it is megabytes with thousands of active alerts, too big for a Kafka message. The alerting
+it is megabytes with thousands of active alerts, too big for a Kafka message. Without that
+file (a new machine) the state is rebuilt from ClickHouse's logs before any input is read
+(:mod:`alerting.rebuild`). The alerting
 stage needs every alert in one engine, so it runs in one worker (see README).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -33,6 +36,7 @@ import orjson
 
 from alerting.config import AlertingConfig, default_config, read_config
 from alerting.engine import Engine, Output
+from alerting.rebuild import rebuild
 from citycc.runtime import freeze_long_lived
 from citycc.settings import Settings
 from city.profile import CityProfile
@@ -41,6 +45,8 @@ from schemas.topics import TOPICS
 from schemas.validate import format_event_time
 from streams.flush import FlushBuffer
 from streams.notifiers import Delivery, WebhookChannel
+from warehouse import queries
+from warehouse.client import connect
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,16 @@ class EngineStore:
         self.checkpoints += 1
 
 
+def rebuild_from_warehouse(settings: Settings, engine: Engine, now_ms: int) -> dict[str, int]:
+    """:func:`alerting.rebuild.rebuild` from the warehouse's logs (blocking: a thread)."""
+    client = connect(settings)
+    try:
+        return rebuild(engine, queries.alert_events(client), queries.incident_events(client),
+                       queries.silence_events(client), now_ms)
+    finally:
+        client.disconnect()
+
+
 def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                      alerts_topic: Any, dispatch_topic: Any, buffer: Callable[..., FlushBuffer],
                      publish_dead: Callable[..., Any], clock: Callable[[], int]) -> EngineStore:
@@ -106,9 +122,25 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     path = settings.run_dir / "alerting" / f"{settings.topic_prefix}-{settings.worker_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     store = EngineStore(path, engine, delivery)
+    ready = asyncio.Event()   # inputs wait until the state is restored or rebuilt
     if store.load():
         log.info("alerting state restored from %s", path)
+        ready.set()
     buf = buffer("alerting", store.save)
+
+    @app.task
+    async def rebuild_state() -> None:
+        """No checkpoint here (a new machine, a lost disk): rebuild from the warehouse."""
+        if ready.is_set():
+            return
+        try:
+            counts = await asyncio.to_thread(rebuild_from_warehouse, settings, engine, clock())
+            log.warning("no alerting checkpoint at %s: rebuilt from ClickHouse: %s", path,
+                        counts)
+            await store.save()
+        except Exception:   # the warehouse is down or empty: start empty, loudly
+            log.exception("cannot rebuild the alerting state from ClickHouse; starting empty")
+        ready.set()
 
     async def publish(out: Output, now: int) -> list[Any]:
         """Send what ``out`` holds; returns the broker acknowledgements to wait for."""
@@ -145,6 +177,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         (named by ``key``) is dead-lettered, and nobody is answered."""
         @app.agent(topic, name=name)
         async def consume(stream: Any) -> None:
+            await ready.wait()
             async for events in stream.noack_take(settings.take_max_messages,
                                                   settings.take_within_s):
                 msgs, by_key, dead = [], {}, []
@@ -189,6 +222,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
 
     @app.agent(topics["commands"], name="citycc.alerting.commands")
     async def on_commands(stream: Any) -> None:
+        await ready.wait()
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
@@ -220,6 +254,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         """Tick, then make everything durable before delivering: the events on the
         broker, then the state (the buffer's flush does both, and acks the inputs the
         state now covers), and only then notify from that state."""
+        if not ready.is_set():
+            return
         now = clock()
         out = engine.tick(now)
         for fut in await publish(out, now):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import orjson
 from clickhouse_driver import Client
 
 from schemas.validate import format_event_time
@@ -137,3 +138,10 @@ def incident_events(client: Client, *, until_ms: int | None = None) -> list[dict
         d["payload_json"] = d.pop("payload")
         out.append(d)
     return out
+
+
+def silence_events(client: Client) -> list[dict[str, Any]]:
+    """Every silence event as published (``alerting.silence_log`` form), in time order."""
+    rows = client.execute("SELECT record FROM silence_events FINAL "
+                          "ORDER BY at_ms, silence_id, action")
+    return [orjson.loads(r[0]) for r in rows]

@@ -66,7 +66,7 @@ NOTIFICATION_COLUMNS: tuple[str, ...] = (
     "reason", "at", "at_ms", "payload")
 SILENCE_EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "silence_id", "action", "at", "at_ms", "actor", "author", "reason",
-    "matchers", "starts_at", "ends_at", "until_resolved", "end_reason")
+    "matchers", "starts_at", "ends_at", "until_resolved", "end_reason", "record")
 
 
 def table_for_stream(stream: str) -> str:
@@ -249,4 +249,5 @@ def silence_event_row(record: Mapping[str, Any]) -> Row:
             "starts_at": parse_event_time(record["starts_at"]) // 1000,
             "ends_at": None if ends is None else parse_event_time(ends) // 1000,
             "until_resolved": int(bool(record.get("until_resolved", False))),
-            "end_reason": str(record.get("end_reason", ""))}
+            "end_reason": str(record.get("end_reason", "")),
+            "record": orjson.dumps(record).decode()}

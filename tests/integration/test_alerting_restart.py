@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -232,6 +233,23 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
         wait_for("the second alert's webhook", lambda: sum(
             len(p["details"]["firing"]) for _, r, _, p in hook.posts if r == "gas_utility") >= 2,
             worker)
+        # a new machine: the checkpoint is gone, the state comes back from ClickHouse
+        worker.stop()
+        (s.run_dir / "alerting" / f"{s.topic_prefix}-{s.worker_id}.json").unlink()
+        worker = citycc_proc(["worker"], "worker-alrt-c", s)
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": "it-ack-3", "action": "ack", "fingerprint": fp, "actor": "调度员丙",
+            "at": format_event_time(now)})]))
+        try:
+            rebuilt = asyncio.run(command_result(s, "it-ack-3", 90))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; worker log:\n{worker.tail()}") from exc
+        assert rebuilt["ok"] is False and rebuilt["code"] == "illegal_transition", rebuilt
+        note = f"it-note-{uuid.uuid4().hex[:6]}"
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            "command_id": note, "action": "add_note", "actor": "指挥长", "text": "交接班",
+            "incident_id": incident, "at": format_event_time(now)})]))
+        assert asyncio.run(command_result(s, note, 30))["ok"] is True   # still open
     finally:
         hook.close()
     keys = Counter(k for k, _, _, _ in hook.posts)

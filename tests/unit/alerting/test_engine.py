@@ -220,7 +220,7 @@ def test_silences_are_recorded_when_created_expired_and_ended() -> None:
                       "ends_at": format_event_time(NOW_MS + 600 * S)}, NOW_MS)
     (created,) = made.silence_events
     assert created["action"] == "created" and created["actor"] == "值班长"
-    assert created["matchers"] == ["entity_id=GASC-1"] and created["reason"] == "管网抢修"
+    assert created["matchers"] == ['entity_id="GASC-1"'] and created["reason"] == "管网抢修"
     assert created["ends_at"] == format_event_time(NOW_MS + 600 * S)
     sid = created["silence_id"]
     again = e.command({"command_id": "s2", "action": "silence", "actor": "值班长",

@@ -82,3 +82,10 @@ def test_matches_all_is_a_conjunction() -> None:
     assert matches_all(ms, LABELS)
     assert not matches_all(ms, {**LABELS, "district": "kaifu"})
     assert matches_all((), LABELS)
+
+
+@pytest.mark.parametrize("value", ["GASC-1", "", " padded ", 'with "quotes"', "a=b", "中文"])
+def test_a_matchers_text_parses_back_to_it(value: str) -> None:
+    for op in ("=", "!=", "=~", "!~"):
+        m = Matcher("entity_id", op, value if "~" not in op else "GASC-.*")
+        assert parse_matcher(m.text()) == m
