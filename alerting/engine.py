@@ -170,6 +170,9 @@ class Engine:
         """What time alone causes; call it every second or so (and at next_due_ms())."""
         out = Output()
         self._after(self.book.tick(now_ms), now_ms, out)
+        for window in self.silencer.opened_windows(now_ms):
+            out.silence_events.append(silence_event(window, "created", window.starts_ms,
+                                                    SYSTEM))
         for ended in self.silencer.ended(now_ms):
             self.grouper.renotify(ended.still_firing, now_ms)
             out.silence_events.append(silence_event(ended.silence, "ended",

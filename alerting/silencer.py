@@ -55,6 +55,7 @@ class Silencer:
         self._idle: list[tuple[int, str]] = []
         self._window_next = {w.name: 0 for w in self.windows}
         self._window_last: dict[str, int] = {}
+        self._opened_windows: list[Silence] = []   # until taken by opened_windows()
 
     # -- commands ------------------------------------------------------------------------
     def add(self, silence: Silence, now_ms: int) -> None:
@@ -146,6 +147,12 @@ class Silencer:
             fp for fp in muted if fp in self._firing and
             not self._matching(self._firing[fp], now_ms)))) for s, why, muted in ended]
 
+    def opened_windows(self, now_ms: int) -> list[Silence]:
+        """The maintenance-window silences begun since the last call (each once)."""
+        self._advance(now_ms)
+        out, self._opened_windows = self._opened_windows, []
+        return out
+
     def next_change_ms(self) -> int | None:
         """The earliest time a silence may start or end (for the caller's timer)."""
         heads = [h[0][0] for h in (self._starts, self._ends, self._idle) if h]
@@ -165,8 +172,9 @@ class Silencer:
             self._window_last[w.name] = occ[0]
             sid = f"{WINDOW_PREFIX}{w.name}:{occ[0]}"
             if sid not in self._silences:
-                self._insert(Silence(sid, w.matchers, occ[0], occ[1], w.author, w.reason),
-                             now_ms)
+                window = Silence(sid, w.matchers, occ[0], occ[1], w.author, w.reason)
+                self._insert(window, now_ms)
+                self._opened_windows.append(window)
         while self._starts and self._starts[0][0] <= now_ms:
             t, i = heapq.heappop(self._starts)
             s = self._silences.get(i)

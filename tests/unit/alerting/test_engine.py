@@ -239,3 +239,20 @@ def test_silences_are_recorded_when_created_expired_and_ended() -> None:
     refused = e.command({"command_id": "s4", "action": "expire_silence", "actor": "x",
                          "silence_id": "s-nope"}, NOW_MS + 70 * S)
     assert refused.silence_events == [] and refused.rejected
+
+
+def test_a_maintenance_window_is_recorded_when_it_begins_and_ends() -> None:
+    from datetime import datetime, timezone
+    tue_0230_shanghai = int(datetime(2026, 11, 30, 18, 30, tzinfo=timezone.utc).timestamp()
+                            * 1000)   # Tuesday 1 December 02:30 in Changsha
+    e = engine()
+    e.tick(tue_0230_shanghai - 3600 * S)
+    (begun,) = e.tick(tue_0230_shanghai).silence_events
+    assert begun["action"] == "created" and begun["silence_id"].startswith("maintenance:iot-gateway-firmware:")
+    assert begun["actor"] == "system" and "固件升级" in begun["reason"]
+    assert begun["starts_at"] == "2026-11-30T18:00:00.000Z"
+    assert begun["ends_at"] == "2026-11-30T20:00:00.000Z"
+    assert e.tick(tue_0230_shanghai + 60 * S).silence_events == []   # recorded once
+    (over,) = e.tick(tue_0230_shanghai + 5400 * S).silence_events
+    assert (over["action"], over["end_reason"], over["silence_id"]) == \
+        ("ended", "expired", begun["silence_id"])
