@@ -23,10 +23,8 @@ import math
 import re
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from alerting.incident_model import Incident, km_between
-from city.profile import CityProfile, Facility, Zone, haversine_km
+from city.profile import CityProfile, Facility, Zone
 from detectors.geo import distance_to_path_km
 
 # UN number -> (name zh, name en, hazard class, ERG guide)
@@ -191,13 +189,13 @@ def _nearest(facilities: Sequence[Facility], lat: float, lon: float, k: int
              ) -> list[dict[str, Any]]:
     if not facilities:
         return []
-    d = haversine_km(lat, lon, np.array([f.lat for f in facilities]),
-                     np.array([f.lon for f in facilities]))
+    # (a city has tens of these: plain floats beat numpy's per-call overhead)
+    d = [km_between(lat, lon, f.lat, f.lon) for f in facilities]
     out = []
-    for i in np.argsort(d, kind="stable")[:k]:
-        f = facilities[int(i)]
+    for i in sorted(range(len(d)), key=d.__getitem__)[:k]:
+        f = facilities[i]
         row = {"id": f.id, "zh": f.zh, "en": f.en, "district": f.district,
-               "distance_km": round(float(d[i]), 3)}
+               "distance_km": round(d[i], 3)}
         if f.engines:
             row["engines"] = f.engines
         out.append(row)
@@ -243,9 +241,8 @@ def enrich(incident: Incident, profile: CityProfile, *, radius_km: float = 1.0,
         rows = [_zone_row(z, lat, lon) for z in zones]
         out["nearby"][key] = sorted((r for r in rows if r["distance_km"] <= reach),
                                     key=lambda r: (r["distance_km"], r["id"]))
-    out["nearby"]["hospitals"] = [h for h in _nearest(profile.hospitals, lat, lon,
-                                                      len(profile.hospitals))
-                                  if h["distance_km"] <= reach]
+    hospitals = _nearest(profile.hospitals, lat, lon, len(profile.hospitals))
+    out["nearby"]["hospitals"] = [h for h in hospitals if h["distance_km"] <= reach]
     out["nearest"] = {"fire_stations": _nearest(profile.fire_stations, lat, lon, nearest_k),
-                      "hospitals": _nearest(profile.hospitals, lat, lon, nearest_k)}
+                      "hospitals": hospitals[:nearest_k]}
     return out
