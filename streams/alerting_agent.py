@@ -25,7 +25,6 @@ stage needs every alert in one engine, so it runs in one worker (see README).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
@@ -122,25 +121,16 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     path = settings.run_dir / "alerting" / f"{settings.topic_prefix}-{settings.worker_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     store = EngineStore(path, engine, delivery)
-    ready = asyncio.Event()   # inputs wait until the state is restored or rebuilt
     if store.load():
         log.info("alerting state restored from %s", path)
-        ready.set()
-    buf = buffer("alerting", store.save)
-
-    @app.task
-    async def rebuild_state() -> None:
-        """No checkpoint here (a new machine, a lost disk): rebuild from the warehouse."""
-        if ready.is_set():
-            return
+    else:   # a new machine, a lost disk: rebuilt before the worker reads any input
         try:
-            counts = await asyncio.to_thread(rebuild_from_warehouse, settings, engine, clock())
+            counts = rebuild_from_warehouse(settings, engine, clock())
             log.warning("no alerting checkpoint at %s: rebuilt from ClickHouse: %s", path,
                         counts)
-            await store.save()
-        except Exception:   # the warehouse is down or empty: start empty, loudly
+        except Exception:   # the warehouse is unreachable: start empty, loudly
             log.exception("cannot rebuild the alerting state from ClickHouse; starting empty")
-        ready.set()
+    buf = buffer("alerting", store.save)
 
     async def publish(out: Output, now: int) -> list[Any]:
         """Send what ``out`` holds; returns the broker acknowledgements to wait for."""
@@ -177,7 +167,6 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         (named by ``key``) is dead-lettered, and nobody is answered."""
         @app.agent(topic, name=name)
         async def consume(stream: Any) -> None:
-            await ready.wait()
             async for events in stream.noack_take(settings.take_max_messages,
                                                   settings.take_within_s):
                 msgs, by_key, dead = [], {}, []
@@ -222,7 +211,6 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
 
     @app.agent(topics["commands"], name="citycc.alerting.commands")
     async def on_commands(stream: Any) -> None:
-        await ready.wait()
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
@@ -254,8 +242,6 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         """Tick, then make everything durable before delivering: the events on the
         broker, then the state (the buffer's flush does both, and acks the inputs the
         state now covers), and only then notify from that state."""
-        if not ready.is_set():
-            return
         now = clock()
         out = engine.tick(now)
         for fut in await publish(out, now):
