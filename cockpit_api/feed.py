@@ -28,6 +28,9 @@ from .hub import Alert, AlertHub, normalize_alert
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKFILL = 200
+# Silences are few (a record per operator action or end) and live long (until expired or
+# resolved): read far enough back that a silence made days ago is still shown.
+SILENCE_BACKFILL = 5000
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 MISSING_RECHECK_S = 5.0
@@ -70,7 +73,8 @@ def sources_for(hub: AlertHub) -> list[Source]:
             Source("alert_events", 2000, hub.publish_alert_event),
             Source("incident_events", 2000, hub.publish_incident_event),
             Source("command_results", 0, hub.publish_command_result),
-            Source("notifications", 50, hub.publish_notification)]
+            Source("notifications", 50, hub.publish_notification),
+            Source("silence_events", SILENCE_BACKFILL, hub.publish_silence_event)]
 
 
 def decode_alert(value: bytes | None) -> Alert:

@@ -11,18 +11,27 @@ that keep up.
 
 The picture (each part bounded): detector alerts by fingerprint (``alerts`` topic), their
 lifecycle states (:mod:`cockpit_api.alert_states`), the open incidents with their members
-and latest timeline entries (:mod:`cockpit_api.incident_view`), the latest notifications.
+and latest timeline entries (:mod:`cockpit_api.incident_view`), the latest notifications,
+the current silences (:mod:`cockpit_api.silence_view`). Each alert is marked with the ids of
+the current silences muting it (``silenced_by``), matched against the engine's labels of the
+alert (its lifecycle state's ``labels``; without them ``alerting.labels.labels_of`` of the
+detector alert), as the engine mutes it.
 
 Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: see
 :mod:`cockpit_api.commands`):
 
 * ``{"type": "snapshot", "alerts": [...], "max_alerts": N, "alert_states": [...],
-  "incidents": [...], "notifications": [...], "places": {...}}`` -- first message on every
-  connection, each list most recently changed first; ``places``: the city's and its
-  districts' names (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``).
-* ``{"type": "alert", "alert": {...}}`` -- a detector alert fired or changed (e.g. resolved).
-* ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...}}`` --
-  an alert lifecycle change (``state`` null: the alert was forgotten).
+  "incidents": [...], "notifications": [...], "silences": [...], "silenced": {fp: [ids]},
+  "places": {...}}`` -- first message on every connection, each list most recently changed
+  first; ``silenced``: the muted alerts only; ``places``: the city's and its districts' names
+  (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``).
+* ``{"type": "alert", "alert": {...}, "silenced_by": [ids]}`` -- a detector alert fired or
+  changed (e.g. resolved).
+* ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...},
+  "silenced_by": [ids]}`` -- an alert lifecycle change (``state`` null: it was forgotten).
+* ``{"type": "silence", "silence_id": id, "silence": {...} | null, "event": {...},
+  "silenced": {fp: [ids]}}`` -- a silence was created or changed, or is over (null);
+  ``silenced``: the new marks of every alert it muted before or mutes now (``[]``: none).
 * ``{"type": "incident", "incident": {...}, "event": {...}}`` -- an incident changed; its
   ``status`` is ``open``, ``resolved`` or ``merged`` (the last two: drop it).
 * ``{"type": "notification", "notification": {...}}`` -- a notification to a receiver.
@@ -52,6 +61,7 @@ import orjson
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .incident_view import IncidentBoard, normalize_incident_event
+from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +72,8 @@ DEFAULT_MAX_ALERTS = 500
 DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_NOTIFICATIONS = 50
 OVERFLOW_REASON = "client too slow: send queue overflowed"
-SOURCES = ("alert", "alert event", "incident event", "command result", "notification")
+SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
+           "silence event")
 
 __all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
            "normalize_command_result", "normalize_notification"]
@@ -139,6 +150,7 @@ class AlertHub:
     feed_missing: list[str] = field(default_factory=list)
     alert_states: AlertStates = field(default_factory=AlertStates)
     incidents: IncidentBoard = field(default_factory=IncidentBoard)
+    silences: SilenceBoard = field(default_factory=SilenceBoard)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
     _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
@@ -170,6 +182,10 @@ class AlertHub:
     def publish_notification(self, note: object, where: str = "") -> bool:
         return self._ingest("notification", normalize_notification, self._on_notification,
                             note, where)
+
+    def publish_silence_event(self, event: object, where: str = "") -> bool:
+        return self._ingest("silence event", normalize_silence_event, self._on_silence_event,
+                            event, where)
 
     def record_malformed(self, reason: str, source: str = "alert") -> None:
         """Count (and log) a message that could not be used."""
@@ -214,7 +230,22 @@ class AlertHub:
         return {"type": "snapshot", "alerts": self.alerts(), "max_alerts": self.max_alerts,
                 "alert_states": self.alert_states.states(),
                 "incidents": self.incidents.incidents(),
-                "notifications": self.notifications(), "places": self.places}
+                "notifications": self.notifications(), "silences": self.silences.silences(),
+                "silenced": self.silenced(), "places": self.places}
+
+    def silenced_by(self, fingerprint: str) -> list[str]:
+        """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""
+        if not len(self.silences):
+            return []
+        labels = self._labels(fingerprint)
+        return list(self.silences.matching(labels)) if labels is not None else []
+
+    def silenced(self) -> dict[str, list[str]]:
+        """Every muted alert's ``silenced_by``."""
+        if not len(self.silences):
+            return {}
+        marks = {fp: self.silenced_by(fp) for fp in self._fingerprints()}
+        return {fp: ids for fp, ids in marks.items() if ids}
 
     def firing_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(SEVERITIES, 0)
@@ -233,7 +264,8 @@ class AlertHub:
                 "firing": self.firing_counts(), "feed": self.feed_state,
                 "feed_missing": list(self.feed_missing),
                 "received": dict(self.counters.received),
-                "alert_states": self.alert_states.counts(), "incidents": len(self.incidents)}
+                "alert_states": self.alert_states.counts(), "incidents": len(self.incidents),
+                "silences": len(self.silences)}
 
     @property
     def client_count(self) -> int:
@@ -264,14 +296,40 @@ class AlertHub:
                           next(iter(self._alerts)))
             del self._alerts[victim]
         self.counters.published += 1
-        return {"type": "alert", "alert": alert}
+        return {"type": "alert", "alert": alert, "silenced_by": self.silenced_by(key)}
 
     def _on_alert_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
         changed, state = self.alert_states.apply(ev)
         if not changed:
             return None
         return {"type": "alert_state", "fingerprint": ev["fingerprint"], "state": state,
-                "event": entry_of(ev)}
+                "event": entry_of(ev), "silenced_by": self.silenced_by(ev["fingerprint"])}
+
+    def _on_silence_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        change = self.silences.apply(ev)
+        if change is None:
+            return None
+        return {"type": "silence", "silence_id": change.silence_id, "silence": change.view,
+                "event": change.entry, "silenced": self._remarked(change)}
+
+    def _remarked(self, change: SilenceChange) -> dict[str, list[str]]:
+        """The marks of the alerts a silence change may have changed: those its matchers,
+        before or after, match (a silence's change touches no other alert's marks)."""
+        out: dict[str, list[str]] = {}
+        for fp in self._fingerprints():
+            labels = self._labels(fp)
+            if labels is not None and change.touches(labels):
+                out[fp] = list(self.silences.matching(labels))
+        return out
+
+    def _fingerprints(self) -> list[str]:
+        """Every alert the hub holds (a detector alert, a lifecycle state or both)."""
+        held = dict.fromkeys(self._alerts)
+        held.update(dict.fromkeys(s["fingerprint"] for s in self.alert_states.states()))
+        return list(held)
+
+    def _labels(self, fingerprint: str) -> dict[str, str] | None:
+        return alert_labels(self.alert_states.get(fingerprint), self._alerts.get(fingerprint))
 
     def _on_incident_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
         folded = self.incidents.apply(ev)

@@ -299,8 +299,12 @@ def test_feed_retries_while_broker_unreachable() -> None:
 def test_feed_follows_registry_topics() -> None:
     names = [s.topic for s in sources_for(AlertHub())]
     assert names == ["alerts", "alert_events", "incident_events", "command_results",
-                     "notifications"]
+                     "notifications", "silence_events"]
     assert set(names) <= set(TOPICS)
+    # silences live long: a fresh cockpit reads back further for them than for the rest
+    backfill = {s.topic: s.backfill for s in sources_for(AlertHub())}
+    assert backfill["silence_events"] >= max(b for t, b in backfill.items()
+                                             if t != "silence_events")
 
 
 def test_feed_routes_each_topic_to_its_own_fold(caplog) -> None:
@@ -308,10 +312,14 @@ def test_feed_routes_each_topic_to_its_own_fold(caplog) -> None:
     feed = KafkaFeed(Settings(topic_prefix="cc"), hub)
     event = {"event_id": "e1", "fingerprint": "fp", "occurrence": 1, "seq": 1,
              "action": "fire", "to_state": "firing", "at_ms": 5}
+    silence = {"event_id": "se1", "silence_id": "s1", "action": "created", "at_ms": 5,
+               "author": "张伟", "reason": "抢修", "matchers": ["entity_id=GASC-1"],
+               "starts_at": "2026-01-01T00:00:00.000Z", "ends_at": None}
     messages = [("cc.alerts", orjson.dumps(alert("fp"))),
                 ("cc.alert_events", orjson.dumps(event)),
                 ("cc.command_results", orjson.dumps({"command_id": "c", "ok": True})),
                 ("cc.notifications", orjson.dumps({"key": "n", "receiver": "r"})),
+                ("cc.silence_events", orjson.dumps(silence)),
                 ("cc.incident_events", b"{not json"),
                 ("cc.alert_events", orjson.dumps({"event_id": "e2"}))]
     with caplog.at_level(logging.WARNING, logger="cockpit_api.hub"):
@@ -320,5 +328,6 @@ def test_feed_routes_each_topic_to_its_own_fold(caplog) -> None:
     assert hub.alerts()[0]["fingerprint"] == "fp"
     assert hub.alert_states.get("fp")["state"] == "firing"
     assert [n["key"] for n in hub.notifications()] == ["n"]
+    assert [x["silence_id"] for x in hub.silences.silences()] == ["s1"]
     assert hub.counters.malformed == 2
-    assert "cc.incident_events[0]@4" in caplog.text and "cc.alert_events[0]@5" in caplog.text
+    assert "cc.incident_events[0]@5" in caplog.text and "cc.alert_events[0]@6" in caplog.text
