@@ -13,6 +13,14 @@ class MalformedMessage(CockpitError, ValueError):
     """A Kafka message the cockpit cannot use; ``str(exc)`` says why."""
 
 
+def require_ids(ev: dict[str, Any], what: str, keys: tuple[str, ...]) -> None:
+    """MalformedMessage unless each of ``keys`` is a non-empty string in ``ev``."""
+    for k in keys:
+        if not isinstance(ev.get(k), str) or not ev[k]:
+            raise MalformedMessage(f"{what} {ev.get('event_id')!r}: {k!r} must be a "
+                                   f"non-empty string")
+
+
 class MalformedAlert(MalformedMessage):
     """The message cannot be used as an alert; ``str(exc)`` says why."""
 

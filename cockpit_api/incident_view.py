@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas.records import SEVERITIES
 
-from .errors import MalformedMessage
+from .errors import MalformedMessage, require_ids
 
 DEFAULT_MAX_OPEN = 500
 DEFAULT_TIMELINE = 30
@@ -36,10 +36,7 @@ def normalize_incident_event(obj: object) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise MalformedMessage(f"incident event is not a JSON object but {type(obj).__name__}")
     ev = dict(obj)
-    for k in ("event_id", "incident_id", "kind"):
-        if not isinstance(ev.get(k), str) or not ev[k]:
-            raise MalformedMessage(f"incident event {ev.get('event_id')!r}: {k!r} must be a "
-                                   f"non-empty string")
+    require_ids(ev, "incident event", ("event_id", "incident_id", "kind"))
     for k in ("seq", "at_ms"):
         if isinstance(ev.get(k), bool) or not isinstance(ev.get(k), int):
             raise MalformedMessage(f"incident event {ev['event_id']!r}: {k!r} must be an int")

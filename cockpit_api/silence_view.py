@@ -26,7 +26,7 @@ from alerting.silence_log import ACTIONS
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
 
-from .errors import MalformedMessage
+from .errors import MalformedMessage, require_ids
 
 DEFAULT_MAX_CURRENT = 1000
 KEEP_CLOSED = 5000       # ids of closed silences remembered, so late records stay closed
@@ -66,10 +66,7 @@ def normalize_silence_event(obj: object) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise MalformedMessage(f"silence event is not a JSON object but {type(obj).__name__}")
     ev = dict(obj)
-    for k in ("event_id", "silence_id", "action"):
-        if not isinstance(ev.get(k), str) or not ev[k]:
-            raise MalformedMessage(f"silence event {ev.get('event_id')!r}: {k!r} must be a "
-                                   f"non-empty string")
+    require_ids(ev, "silence event", ("event_id", "silence_id", "action"))
     if ev["action"] not in ACTIONS:
         raise MalformedMessage(f"silence event {ev['event_id']!r}: action {ev['action']!r} "
                                f"not in {ACTIONS}")

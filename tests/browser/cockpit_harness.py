@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from citycc.settings import Settings
 from cockpit_api.command_sink import CommandSender
@@ -164,3 +165,15 @@ def alert_event(seq: int, action: str, to: str, actor: str, comment: str = "",
             "at_ms": OPENED_MS + seq * 1000, "severity": "critical",
             "kind": "gas_concentration_high", "entity_id": "GAS-FR-00017", "district": "furong",
             "labels": {}, "alert_id": "a1b2c3", "cause_id": "", "notify": False, **fields}
+
+
+async def produce(settings: Settings, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Publish ``(topic, key, value)`` records on the real broker, in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
+    await producer.start()
+    try:
+        for topic, key, value in items:
+            await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
+                                         key=key.encode())
+    finally:
+        await producer.stop()

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from cockpit_harness import (CHROMIUM, CHROMIUM_ARGS, GAS_ALERT, INCIDENT_EVENTS, OPENED_MS,
-                             ServerThread, alert_event, incident_event)
+                             ServerThread, alert_event, incident_event, produce)
 
 from citycc.settings import Settings
 from deploy.procs import free_port
@@ -122,17 +122,6 @@ def kafka_server(prepared: Settings) -> Iterator[ServerThread]:
     srv.start()
     yield srv
     srv.stop()
-
-
-async def produce(settings: Settings, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
-    await producer.start()
-    try:
-        for topic, key, value in items:
-            await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
-                                         key=key.encode())
-    finally:
-        await producer.stop()
 
 
 async def wait_for_command(settings: Settings, action: str, deadline_s: float = 30

@@ -15,8 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from cockpit_harness import GAS_ALERT, OPENED_MS, ServerThread
+from cockpit_harness import GAS_ALERT, OPENED_MS, ServerThread, produce
 
 from alerting.labels import parse_matchers
 from alerting.silence_log import silence_event
@@ -161,17 +160,6 @@ def kafka_settings(prepared: Settings) -> Settings:
                                        cockpit_port=free_port())
     asyncio.run(ensure_topics(settings))
     return settings
-
-
-async def produce(settings: Settings, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
-    await producer.start()
-    try:
-        for topic, key, value in items:
-            await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
-                                         key=key.encode())
-    finally:
-        await producer.stop()
 
 
 @pytest.fixture
