@@ -1,4 +1,5 @@
-"""The incidents' event-sourced state: open and recently closed incidents and the indexes that make correlation O(nearby) instead of O(open incidents).
+"""The incidents' event-sourced state: open and recently closed incidents and the indexes
+that make correlation O(nearby) instead of O(open incidents).
 
 Why a separate layer: :meth:`IncidentState.apply` is the only place incident state and
 its indexes change, live and on replay, so ``Correlator.from_events(log)`` rebuilds exactly
@@ -15,16 +16,14 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from alerting.geo import Cell, cell_of
+from alerting.incident_handlers import HANDLERS, on_record
 from alerting.incident_model import (Category, CorrelatorConfig, Incident, IncidentError,
                                      IncidentEvent, Member, make_event_plain)
 from alerting.incident_search import IncidentSearch
 from alerting.incident_tally import Tally
-
-Handler = Callable[["IncidentState", Incident, dict[str, Any], IncidentEvent], None]
-
 
 def entity_keys(m: Member) -> set[str]:
     """The entities an alert is about: its own and those its explanation names."""
@@ -174,7 +173,7 @@ class IncidentState(IncidentSearch):
             if found is None:
                 raise IncidentError(f"event {ev.event_id} ({ev.kind}): unknown incident {iid}")
             inc = found
-            _HANDLERS.get(ev.kind, _on_record)(self, inc, p, ev)
+            HANDLERS.get(ev.kind, on_record)(self, inc, p, ev)
         inc.seq = ev.seq
         if inc.status == "open":
             self._track(inc)
@@ -298,71 +297,3 @@ class IncidentState(IncidentSearch):
                 heapq.heappush(self._due, (due, iid))
         else:
             self._resolving.pop(iid, None)
-
-
-# -- event handlers (module level so the table is built once) ---------------------------------
-def _on_member(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    d = p["member"]
-    m = d if type(d) is Member else Member.from_dict(d)
-    old = inc.members.get(m.fingerprint)
-    if old is not None:
-        s._replace_member(inc, old, m)
-    else:
-        s._add_member(inc, m)
-
-
-def _on_merged(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    for d in p["members"]:
-        s._add_member(inc, Member.from_dict(d))
-    for cid, info in p["calls"].items():
-        if cid not in inc.calls:
-            s._add_call(inc, cid, info)
-    inc.merged_from += [p["source"], *p.get("merged_from", [])]
-
-
-def _on_merged_into(s: IncidentState, inc: Incident, p: dict[str, Any],
-                    ev: IncidentEvent) -> None:
-    inc.status, inc.merged_into = "merged", p["target"]
-    s._close(inc)
-
-
-def _on_split(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    fps = set(p["fingerprints"])
-    for fp in sorted(fps & set(inc.members)):
-        s._drop_member(inc, inc.members[fp])
-    for cid in [c for c, i in inc.calls.items() if i.get("fingerprint") in fps]:
-        s._index_call(inc, cid, -1)
-        del inc.calls[cid]
-
-
-def _on_severity(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    inc.severity = p["to"]
-
-
-def _on_call(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    s._add_call(inc, p["call_id"], {"stream": p["stream"], "via": p["via"],
-                                    "fingerprint": p.get("fingerprint", "")})
-
-
-def _on_note(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    inc.notes += 1
-
-
-def _on_enriched(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    inc.enrichment = dict(p["enrichment"])
-
-
-def _on_resolved(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    inc.status, inc.resolved_ms = "resolved", ev.at_ms
-    s._close(inc)
-
-
-def _on_record(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
-    """Dispatch/unit records are timeline entries only."""
-
-
-_HANDLERS: dict[str, Handler] = {
-    "alert_attached": _on_member, "alert_resolved": _on_member, "merged": _on_merged,
-    "merged_into": _on_merged_into, "split": _on_split, "severity_changed": _on_severity,
-    "call_linked": _on_call, "note_added": _on_note, "enriched": _on_enriched,
-    "resolved": _on_resolved}
