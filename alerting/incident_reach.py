@@ -7,7 +7,8 @@ a category's ``primary`` kinds (``incident_model.Category``) keep distinct event
 
 - *bridge*: an alert that joined one incident and is within the radius (or on an entity)
   of another open incident of the same category, in window, merges the two, unless each
-  holds a primary alert (two accidents with a jam between them stay two incidents);
+  holds a primary alert (two accidents with a jam between them stay two incidents) or
+  they began more than twice the radius apart (no chain of bridges spans a district);
 - *reach*: a symptom (a non-primary alert) that no incident takes within the radius joins
   an incident holding a primary within the category's ``reach_km``; and when an incident
   gets a primary, open symptom-only incidents of its category within reach merge into it.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from alerting.incident_model import CORRELATOR, Incident, IncidentEvent, Member
+from alerting.incident_model import CORRELATOR, Incident, IncidentEvent, Member, km_between
 from alerting.incident_ops import IncidentOps
 from alerting.incident_state import entity_keys
 
@@ -37,6 +38,14 @@ class IncidentReach(IncidentOps):
     def _in_window(self, inc: Incident, m: Member) -> bool:
         w = self._cat(inc.category).window_s * 1000
         return inc.opened_ms - w <= m.event_ms <= inc.last_ms + w
+
+    @staticmethod
+    def _anchors_near(a: Incident, b: Incident, km: float) -> bool:
+        """Whether the two incidents began within ``km`` of each other: one event's two
+        ends do; a chain of alerts across a district does not (no bridge builds it)."""
+        if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
+            return True
+        return km_between(a.lat, a.lon, b.lat, b.lon) <= km
 
     def _survivor(self, group: list[Incident], out: list[IncidentEvent], at_ms: int
                   ) -> Incident:
@@ -57,7 +66,8 @@ class IncidentReach(IncidentOps):
 
         def reach(other: Incident) -> float | None:
             if other is inc or other.category != inc.category or other.split_from or \
-                    not self._in_window(other, m) or (both and self._primary(other)):
+                    not self._in_window(other, m) or (both and self._primary(other)) or \
+                    not self._anchors_near(inc, other, 2 * cat.radius_km):
                 return None
             return cat.radius_km
 
