@@ -33,6 +33,7 @@ from citycc.settings import Settings, load_settings
 
 from .command_sink import CommandSender, CommandSink, submit
 from .feed import run_feed
+from .history_load import load_history
 from .hub import AlertHub, Subscription
 
 log = logging.getLogger("cockpit_api.server")
@@ -176,6 +177,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await load_history(settings, hub)   # before the feed: older than its backfill
     ready = asyncio.Event()
     tasks = [asyncio.create_task(serve(settings, hub, ready=ready), name="cockpit-server"),
              asyncio.create_task(run_feed(settings, hub), name="feed")]

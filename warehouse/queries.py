@@ -140,6 +140,25 @@ def incident_events(client: Client, *, until_ms: int | None = None) -> list[dict
     return out
 
 
+def open_incident_events(client: Client, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Every event of the incidents still open (none resolved or merged away), of the
+    ``limit`` most recently active ones, by incident and seq: the picture a cockpit that
+    starts later than its feed's backfill needs."""
+    cols = [c for c in INCIDENT_EVENT_COLUMNS if c != "at"]
+    rows = client.execute(
+        f"SELECT {', '.join(cols)} FROM incident_events FINAL WHERE incident_id IN ("
+        f"SELECT incident_id FROM incident_events FINAL GROUP BY incident_id "
+        f"HAVING countIf(kind IN ('resolved', 'merged_into')) = 0 "
+        f"ORDER BY max(at_ms) DESC LIMIT %(limit)s) ORDER BY incident_id, seq",
+        {"limit": int(limit)})
+    out = []
+    for row in rows:
+        d = dict(zip(cols, row))
+        d["payload_json"] = d.pop("payload")
+        out.append(d)
+    return out
+
+
 def silence_events(client: Client) -> list[dict[str, Any]]:
     """Every silence event as published (``alerting.silence_log`` form), in time order."""
     rows = client.execute("SELECT record FROM silence_events FINAL "

@@ -1,0 +1,57 @@
+"""The picture older than the feed's backfill, read from ClickHouse when the cockpit starts.
+
+Why: the feed starts a fixed number of records back on each topic, so an incident opened
+hours ago whose last events lie further back, or a silence made last week, would be
+missing from the big screen after a cockpit restart. The open incidents' events and the
+silence history are read from the warehouse first and folded into the hub exactly as the
+feed folds them; the feed's backfill then adds nothing the hub already has (the views
+drop events at or before what they hold). If ClickHouse cannot be read, the cockpit
+starts from the feed alone and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from citycc.settings import Settings
+from warehouse import queries
+from warehouse.client import connect
+
+from .hub import AlertHub
+
+log = logging.getLogger(__name__)
+
+
+def read_history(settings: Settings, max_incidents: int) -> dict[str, list[dict[str, Any]]]:
+    """The open incidents' events and every silence event (blocking: run it in a thread)."""
+    client = connect(settings)
+    try:
+        return {"incident_events": queries.open_incident_events(client, limit=max_incidents),
+                "silence_events": queries.silence_events(client)}
+    finally:
+        client.disconnect()
+
+
+def fold_history(hub: AlertHub, history: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Publish what :func:`read_history` read into the hub; returns what was accepted."""
+    where = "clickhouse"
+    return {"incident_events": sum(hub.publish_incident_event(e, where)
+                                   for e in history["incident_events"]),
+            "silence_events": sum(hub.publish_silence_event(e, where)
+                                  for e in history["silence_events"])}
+
+
+async def load_history(settings: Settings, hub: AlertHub, max_incidents: int = 1000
+                       ) -> dict[str, int] | None:
+    """Read and fold the history; None (logged) if ClickHouse cannot be read."""
+    try:
+        history = await asyncio.to_thread(read_history, settings, max_incidents)
+    except Exception as exc:  # the warehouse is down: the feed's backfill still works
+        log.warning("cockpit: cannot read the incident/silence history from ClickHouse "
+                    "(%r); showing what the feed's backfill holds", exc)
+        return None
+    counts = fold_history(hub, history)
+    log.info("cockpit: history from ClickHouse: %s", counts)
+    return counts
