@@ -61,12 +61,11 @@ import orjson
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .incident_view import IncidentBoard, normalize_incident_event
+from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
 
 log = logging.getLogger(__name__)
 
-Alert = dict[str, Any]
-STATUSES = ("firing", "resolved")
 SEVERITIES = ("critical", "major", "minor", "info")
 DEFAULT_MAX_ALERTS = 500
 DEFAULT_QUEUE_SIZE = 256
@@ -77,47 +76,6 @@ SOURCES = ("alert", "alert event", "incident event", "command result", "notifica
 
 __all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
            "normalize_command_result", "normalize_notification"]
-
-
-def normalize_alert(obj: object) -> Alert:
-    """Return a validated copy of ``obj`` with ``fingerprint`` and ``status`` filled in."""
-    if not isinstance(obj, Mapping):
-        raise MalformedAlert(f"alert is not a JSON object but {type(obj).__name__}")
-    alert: Alert = dict(obj)
-    key = alert.get("fingerprint") or alert.get("alert_id")
-    if not isinstance(key, str) or not key.strip():
-        raise MalformedAlert("alert has no fingerprint or alert_id string")
-    status = alert.get("status", "firing")
-    status = status.strip().lower() if isinstance(status, str) else status
-    if status not in STATUSES:
-        raise MalformedAlert(f"alert {key!r} has unknown status {alert.get('status')!r}")
-    alert["fingerprint"] = key
-    alert["status"] = status
-    return alert
-
-
-def _require(obj: object, what: str, strings: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise MalformedMessage(f"{what} is not a JSON object but {type(obj).__name__}")
-    for k in strings:
-        if not isinstance(obj.get(k), str) or not obj[k]:
-            raise MalformedMessage(f"{what}: {k!r} must be a non-empty string")
-    return dict(obj)
-
-
-def normalize_command_result(obj: object) -> dict[str, Any]:
-    res = _require(obj, "command result", ("command_id",))
-    if not isinstance(res.get("ok"), bool):
-        raise MalformedMessage(f"command result {res['command_id']!r}: 'ok' must be a boolean")
-    return res
-
-
-def normalize_notification(obj: object) -> dict[str, Any]:
-    """A notification, or the worker's delivery record of one (``streams.notifiers``:
-    ``{"notification": {...}, "outcome", "channel", "attempts", "reason", "at_ms"}``)."""
-    if isinstance(obj, dict) and isinstance(obj.get("notification"), dict):
-        obj = {**obj["notification"], **{k: v for k, v in obj.items() if k != "notification"}}
-    return _require(obj, "notification", ("key", "receiver"))
 
 
 @dataclass(eq=False)
