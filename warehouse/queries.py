@@ -129,9 +129,14 @@ def incident_events(client: Client, *, until_ms: int | None = None) -> list[dict
     """Incident events (``IncidentEvent`` fields, ``payload_json``) up to ``until_ms``, in
     log order (``lsn``): the input of ``Correlator.from_events``."""
     where, params = _where(None, until_ms, None, "at", "at_ms")
+    return _incident_events(client, f"{where} ORDER BY lsn, incident_id, seq", params)
+
+
+def _incident_events(client: Client, tail: str, params: dict[str, Any]
+                     ) -> list[dict[str, Any]]:
+    """``SELECT <event fields> FROM incident_events FINAL<tail>`` as IncidentEvent dicts."""
     cols = [c for c in INCIDENT_EVENT_COLUMNS if c != "at"]
-    rows = client.execute(f"SELECT {', '.join(cols)} FROM incident_events FINAL{where} "
-                          f"ORDER BY lsn, incident_id, seq", params)
+    rows = client.execute(f"SELECT {', '.join(cols)} FROM incident_events FINAL{tail}", params)
     out = []
     for row in rows:
         d = dict(zip(cols, row))
@@ -144,19 +149,11 @@ def open_incident_events(client: Client, *, limit: int = 1000) -> list[dict[str,
     """Every event of the incidents still open (none resolved or merged away), of the
     ``limit`` most recently active ones, by incident and seq: the picture a cockpit that
     starts later than its feed's backfill needs."""
-    cols = [c for c in INCIDENT_EVENT_COLUMNS if c != "at"]
-    rows = client.execute(
-        f"SELECT {', '.join(cols)} FROM incident_events FINAL WHERE incident_id IN ("
-        f"SELECT incident_id FROM incident_events FINAL GROUP BY incident_id "
-        f"HAVING countIf(kind IN ('resolved', 'merged_into')) = 0 "
-        f"ORDER BY max(at_ms) DESC LIMIT %(limit)s) ORDER BY incident_id, seq",
+    return _incident_events(
+        client, " WHERE incident_id IN (SELECT incident_id FROM incident_events FINAL "
+        "GROUP BY incident_id HAVING countIf(kind IN ('resolved', 'merged_into')) = 0 "
+        "ORDER BY max(at_ms) DESC LIMIT %(limit)s) ORDER BY incident_id, seq",
         {"limit": int(limit)})
-    out = []
-    for row in rows:
-        d = dict(zip(cols, row))
-        d["payload_json"] = d.pop("payload")
-        out.append(d)
-    return out
 
 
 def silence_events(client: Client) -> list[dict[str, Any]]:
