@@ -38,7 +38,7 @@ from city.profile import CityProfile
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
 
-SILENCE_ACTIONS = ("silence", "expire_silence")
+SILENCE_ACTIONS = ("silence", "expire_silence", "extend_silence")
 INCIDENT_ACTIONS = ("merge_incidents", "split_incident", "link_call", "add_note",
                     "resolve_incident")
 ACTIONS = COMMANDS + SILENCE_ACTIONS + INCIDENT_ACTIONS
@@ -217,6 +217,12 @@ class Engine:
         if cmd["action"] == "expire_silence":
             s = self.silencer.expire(_text(cmd, "silence_id", required=True), now_ms)
             return silence_event(s, "expired", now_ms, actor)
+        if cmd["action"] == "extend_silence":   # a new end (None: until expired)
+            ends = cmd.get("ends_at")
+            s = self.silencer.extend(_text(cmd, "silence_id", required=True),
+                                     None if ends in (None, "") else _time(ends, "ends_at"),
+                                     now_ms)
+            return silence_event(s, "extended", now_ms, actor)
         matchers = parse_matchers(cmd.get("matchers"))
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",

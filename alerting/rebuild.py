@@ -66,6 +66,8 @@ def _current_silences(records: Iterable[Mapping[str, Any]], now_ms: int) -> list
         sid = str(r["silence_id"])
         if r["action"] == "created" and sid not in done:
             current[sid] = r
+        elif r["action"] == "extended" and sid in current:
+            current[sid] = {**current[sid], "ends_at": r.get("ends_at")}
         elif r["action"] in ("expired", "ended"):
             done.add(sid)
             current.pop(sid, None)

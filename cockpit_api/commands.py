@@ -191,6 +191,7 @@ ACTIONS: Mapping[str, tuple[Arg, ...]] = {
                 Arg("ends_at", future_time, False, None, True),
                 Arg("until_resolved", boolean, False, False, True)),
     "expire_silence": (Arg("silence_id", ident),),
+    "extend_silence": (Arg("silence_id", ident), Arg("ends_at", future_time, False, None, True)),
     "merge_incidents": (Arg("target", ident), Arg("source", ident)),
     "split_incident": (Arg("incident_id", ident), Arg("fingerprints", fingerprints)),
     "link_call": (Arg("incident_id", ident), Arg("call_id", ident),

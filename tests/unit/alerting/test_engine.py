@@ -256,3 +256,25 @@ def test_a_maintenance_window_is_recorded_when_it_begins_and_ends() -> None:
     (over,) = e.tick(tue_0230_shanghai + 5400 * S).silence_events
     assert (over["action"], over["end_reason"], over["silence_id"]) == \
         ("ended", "expired", begun["silence_id"])
+
+
+def test_a_silence_is_extended_and_the_new_end_is_recorded() -> None:
+    e = engine()
+    (made,) = e.command({"command_id": "s1", "action": "silence", "actor": "值班长",
+                         "matchers": ['entity_id="GASC-1"'], "reason": "管网抢修",
+                         "ends_at": format_event_time(NOW_MS + 600 * S)}, NOW_MS).silence_events
+    sid = made["silence_id"]
+    later = format_event_time(NOW_MS + 7200 * S)
+    res = e.command({"command_id": "s2", "action": "extend_silence", "actor": "指挥长",
+                     "silence_id": sid, "ends_at": later}, NOW_MS + 300 * S)
+    assert [(r["action"], r["actor"], r["ends_at"]) for r in res.silence_events] == \
+        [("extended", "指挥长", later)]
+    assert e.tick(NOW_MS + 900 * S).silence_events == []     # the old end passed: still on
+    open_ended = e.command({"command_id": "s3", "action": "extend_silence", "actor": "指挥长",
+                            "silence_id": sid}, NOW_MS + 1000 * S)
+    assert open_ended.silence_events[0]["ends_at"] is None
+    refused = e.command({"command_id": "s4", "action": "extend_silence", "actor": "x",
+                         "silence_id": sid, "ends_at": format_event_time(NOW_MS)},
+                        NOW_MS + 1100 * S)
+    assert refused.rejected and refused.silence_events == []  # an end in the past
+

@@ -43,6 +43,9 @@ def history() -> tuple[Engine, Logs, str, str]:
     logs.add(e.command({"command_id": "s3", "action": "expire_silence", "actor": "值班长",
                         "silence_id": sid}, NOW_MS + 40 * S))
     logs.add(e.tick(NOW_MS + 41 * S))
+    first = logs.silences[0]["silence_id"]   # the water silence, extended to open-ended
+    logs.add(e.command({"command_id": "s4", "action": "extend_silence", "actor": "值班长",
+                        "silence_id": first}, NOW_MS + 42 * S))
     return e, logs, fp, iid
 
 
@@ -54,7 +57,8 @@ def test_the_book_incidents_and_current_silences_come_back() -> None:
     assert new.book.snapshot() == old.book.snapshot()
     assert [i.incident_id for i in new.correlator.open_incidents()] == [iid]
     assert new.correlator.get(iid).members.keys() == old.correlator.get(iid).members.keys()
-    assert [(s.author, s.reason) for s in new.silencer.silences()] == [("值班长", "试压")]
+    assert [(s.author, s.reason, s.ends_ms) for s in new.silencer.silences()] == \
+        [("值班长", "试压", None)]   # with its extended (open) end
 
 
 def test_the_rebuilt_engine_behaves_as_the_old_one_would() -> None:
