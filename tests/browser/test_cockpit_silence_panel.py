@@ -1,16 +1,20 @@
 """The cockpit's silences in headless Chromium: the 当前静默 / Silences panel lists what is
 muted, by whom, why and until when (zh and en), the alerts a silence mutes carry a 静默中 /
-Silenced badge, 解除 / Expire sends exactly one ``expire_silence`` command, and the engine's
-``ended`` record takes the silence off the page. Records are made by the engine's own
+Silenced badge, 解除 / Expire sends exactly one ``expire_silence`` command, 延长 / Extend one
+``extend_silence`` with the end chosen in its dialog, the engine's ``extended`` record moves the
+end shown, and its ``ended`` record takes the silence off the page. Records are made by the engine's own
 ``alerting.silence_log.silence_event`` and published straight into the hub; the last test
 goes through the real broker (a silence made before the cockpit started is shown)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -22,6 +26,7 @@ from alerting.silence_log import silence_event
 from alerting.silences import Silence
 from citycc.settings import Settings
 from deploy.procs import free_port
+from schemas.validate import format_event_time, parse_event_time
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
@@ -94,7 +99,7 @@ def test_silences_panel_badge_expire_and_end(server: ServerThread, page: Any,
     expect(water.locator(".who")).to_have_text("王强：供水抢修，恢复前不再推送")
     expect(water.locator(".until")).to_have_text("直至告警恢复")
     expect(panel.locator('.sil[data-silence="s-drill"] .until')).to_have_text("直至解除")
-    expect(gas.locator("button")).to_have_text("解除")
+    expect(gas.locator("button")).to_have_text(["延长", "解除"])
 
     # the alert it mutes is marked, with who and why on hover; its neighbour is not
     badge = row.locator(".muted")
@@ -119,7 +124,7 @@ def test_silences_panel_badge_expire_and_end(server: ServerThread, page: Any,
     expect(gas.locator(".until")).to_have_text("until 2026-11-25 15:33:48 · mutes 1 alert")
     expect(water.locator(".until")).to_have_text("until resolved")
     expect(panel.locator('.sil[data-silence="s-drill"] .until')).to_have_text("until expired")
-    expect(gas.locator("button")).to_have_text("Expire")
+    expect(gas.locator("button")).to_have_text(["Extend", "Expire"])
     expect(badge).to_have_text("Silenced")
     expect(badge).to_have_attribute("title", "Silenced · 李娜: 燃气公司抢修中")
     page.locator("#lang-toggle").click()
@@ -149,6 +154,110 @@ def test_silences_panel_badge_expire_and_end(server: ServerThread, page: Any,
     expect(panel.locator(".sil")).to_have_count(1, timeout=WAIT_MS)  # a late created: no return
     expect(panel.locator(".sil")).to_have_attribute("data-silence", "s-water")
     assert len(server.commands.sent) == 1  # type: ignore[union-attr]
+
+
+def changsha(ms: int) -> str:
+    """How the page writes a time: Changsha (UTC+8), to the second."""
+    at = datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=8)))
+    return f"{at:%Y-%m-%d %H:%M:%S}"
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def extend(page: Any, server: ServerThread, silence_id: str, choice: str
+           ) -> tuple[str, dict[str, Any]]:
+    """Click 延长 on a silence, choose ``choice`` (30m, 1h, 4h, expired), send; the command."""
+    from playwright.sync_api import expect
+    page.locator(f'.sil[data-silence="{silence_id}"] button[data-act="extend_silence"]').click()
+    expect(page.locator("#comment-dlg")).to_be_visible()
+    page.locator("#dlg-extend").select_option(choice)
+    page.locator("#dlg-send").click()
+    expect(page.locator("#comment-dlg")).to_be_hidden()
+    return server.commands.next()  # type: ignore[union-attr]
+
+
+def test_extend_silence_from_its_end_or_now_and_show_the_extended_end(server: ServerThread,
+                                                                       page: Any) -> None:
+    from playwright.sync_api import expect
+    now = wall_ms()
+    end = (now // 1000 + 2 * 3600) * 1000  # two hours ahead, on the second
+    later = Silence("s-later", parse_matchers(["kind=traffic_jam", "district=furong"]),
+                    now - 60_000, end, "刘洋", "道路施工")
+    # GAS_SILENCE ended on 2026-11-25 (its end has passed); DRILL_SILENCE has none
+    for s in (later, GAS_SILENCE, DRILL_SILENCE):
+        server.call("publish_silence_event", record(s, "created", now - 60_000, s.author))
+    panel = page.locator("#silences")
+    item = panel.locator('.sil[data-silence="s-later"]')
+    expect(page.locator("#sil-count")).to_have_text("3", timeout=WAIT_MS)
+    expect(item.locator(".until")).to_have_text(f"直至 {changsha(end)}")
+
+    # the dialog: what it mutes, its end now, the choices and the end they give
+    item.locator('button[data-act="extend_silence"]').click()
+    dlg = page.locator("#comment-dlg")
+    expect(dlg).to_be_visible()
+    expect(page.locator("#dlg-title")).to_have_text(f"延长静默：{mutes(later)}")
+    expect(page.locator("#dlg-extend option")).to_have_text(
+        ["+30 分钟", "+1 小时", "+4 小时", "直至解除"])
+    expect(page.locator("#dlg-extend")).to_have_value("1h")
+    expect(page.locator("#dlg-form")).to_contain_text(f"当前直至 {changsha(end)}")
+    expect(page.locator("#dlg-new-end")).to_have_text(f"直至 {changsha(end + HOUR)}")
+    page.locator("#dlg-extend").select_option("4h")
+    expect(page.locator("#dlg-new-end")).to_have_text(f"直至 {changsha(end + 4 * HOUR)}")
+    page.locator("#dlg-extend").select_option("expired")
+    expect(page.locator("#dlg-new-end")).to_have_text("直至解除")
+    page.locator("#dlg-cancel").click()  # nothing sent (the next command taken is the +1 h)
+    expect(dlg).to_be_hidden()
+
+    # +1 h: one extend_silence, keyed by the silence, ending an hour after its current end
+    key, cmd = extend(page, server, "s-later", "1h")
+    assert {k: v for k, v in cmd.items() if k not in ("command_id", "at")} == \
+        {"action": "extend_silence", "actor": "张伟", "silence_id": "s-later",
+         "ends_at": format_event_time(end + HOUR)}
+    assert key == "s-later"
+    toast = page.locator(f'.toast[data-command-id="{cmd["command_id"]}"]')
+    expect(toast).to_have_text(
+        f"延长静默 · {mutes(later)} · 直至 {changsha(end + HOUR)}：已提交，等待执行")
+    server.call("publish_command_result", {"command_id": cmd["command_id"], "ok": True,
+                                           "code": "", "field": "", "reason": "", "events": []})
+    expect(toast).to_have_text(
+        f"延长静默 · {mutes(later)} · 直至 {changsha(end + HOUR)}：已执行")
+
+    # 直至解除: ends_at null
+    _, cmd = extend(page, server, "s-later", "expired")
+    assert cmd["action"] == "extend_silence" and cmd["silence_id"] == "s-later"
+    assert "ends_at" in cmd and cmd["ends_at"] is None
+
+    # an end already past, and no end at all: from now
+    for sid, choice, minutes in (("s-gas", "4h", 240), ("s-drill", "30m", 30)):
+        before = wall_ms()
+        _, cmd = extend(page, server, sid, choice)
+        after = wall_ms()
+        assert cmd["silence_id"] == sid
+        assert before + minutes * 60_000 <= parse_event_time(cmd["ends_at"]) \
+            <= after + minutes * 60_000
+
+    # the engine's extended records: the panel shows the new end, then none
+    server.call("publish_silence_event", record(replace(later, ends_ms=end + HOUR), "extended",
+                                                now + 1000, "张伟"))
+    expect(item.locator(".until")).to_have_text(f"直至 {changsha(end + HOUR)}", timeout=WAIT_MS)
+    server.call("publish_silence_event", record(replace(later, ends_ms=None), "extended",
+                                                now + 2000, "张伟"))
+    expect(item.locator(".until")).to_have_text("直至解除", timeout=WAIT_MS)
+    expect(page.locator("#sil-count")).to_have_text("3")
+
+    # English
+    page.locator("#lang-toggle").click()
+    expect(item.locator("button")).to_have_text(["Extend", "Expire"])
+    item.locator('button[data-act="extend_silence"]').click()
+    expect(page.locator("#dlg-title")).to_have_text(f"Extend silence: {mutes(later)}")
+    expect(page.locator("#dlg-extend option")).to_have_text(
+        ["+30 min", "+1 h", "+4 h", "Until expired"])
+    expect(page.locator("#dlg-form")).to_contain_text("Currentlyuntil expired")
+    page.keyboard.press("Escape")
+    expect(dlg).to_be_hidden()
+    assert len(server.commands.sent) == 4  # type: ignore[union-attr]
 
 
 # --- through the real broker: the feed reads silences back when the cockpit starts ----------
