@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from alerting.incident_model import CORRELATOR, Incident, IncidentEvent, Member, km_between
+from alerting.incident_model import (CORRELATOR, Category, Incident, IncidentEvent, Member,
+                                     km_between)
 from alerting.incident_ops import IncidentOps
 from alerting.incident_state import entity_keys
 
@@ -30,10 +31,34 @@ from alerting.incident_state import entity_keys
 class IncidentReach(IncidentOps):
     """Bridging and reach (see the module docstring)."""
 
-    def _primary(self, inc: Incident) -> bool:
+    _primary_memo: dict[tuple[str, str, tuple[str, ...]], bool]
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._primary_memo = {}
+
+    def _primaries(self, inc: Incident) -> int:
+        """How many of ``inc``'s alerts are of its category's primary kinds (from the
+        incident's running tally: a handful of distinct kinds, not every alert)."""
         cat = self._cat(inc.category)
-        return bool(cat.primary) and any(cat.is_primary(x.kind, x.tags)
-                                         for x in inc.members.values())
+        if not cat.primary:
+            return 0
+        tally = self._tally.get(inc.incident_id)
+        kinds = tally.kinds.items() if tally is not None else \
+            ((k, 1) for k in ((x.kind, x.tags) for x in inc.members.values()))
+        return sum(n for (kind, tags), n in kinds if self._is_primary(cat, kind, tags))
+
+    def _is_primary(self, cat: Category, kind: str, tags: tuple[str, ...]) -> bool:
+        key = (cat.name, kind, tags)
+        hit = self._primary_memo.get(key)
+        if hit is None:
+            if len(self._primary_memo) >= 4096:
+                self._primary_memo.clear()
+            hit = self._primary_memo[key] = cat.is_primary(kind, tags)
+        return hit
+
+    def _primary(self, inc: Incident) -> bool:
+        return self._primaries(inc) > 0
 
     def _in_window(self, inc: Incident, m: Member) -> bool:
         w = self._cat(inc.category).window_s * 1000
@@ -87,7 +112,7 @@ class IncidentReach(IncidentOps):
                       ) -> Incident | None:
         """The incident holding a primary whose symptoms ``m`` is, within reach."""
         cats = [c for c in roles if self._cat(c).reach > self._cat(c).radius_km and
-                not self._cat(c).is_primary(m.kind, m.tags)]
+                not self._is_primary(self._cat(c), m.kind, m.tags)]
         if not cats or m.lat is None or m.lon is None:
             return None
 
@@ -107,8 +132,7 @@ class IncidentReach(IncidentOps):
         within reach merge into it."""
         cat = self._cat(inc.category)
         if not self.config.bridge or inc.split_from or cat.reach <= cat.radius_km or \
-                not cat.is_primary(m.kind, m.tags) or \
-                sum(cat.is_primary(x.kind, x.tags) for x in inc.members.values()) > 1:
+                not self._is_primary(cat, m.kind, m.tags) or self._primaries(inc) > 1:
             return inc
 
         def reach(other: Incident) -> float | None:

@@ -2,7 +2,7 @@
 
 Why: every alert update asks the same questions of its incident — the latest alert time
 (``last_ms``), whether all its alerts have resolved, its worst severity, how many alerts
-fire and from how many streams, which cargo UN numbers it holds. Answering them by
+fire and from how many streams, which cargo UN numbers and which kinds of alert it holds. Answering them by
 scanning the members made an update cost O(alerts in the incident); a :class:`Tally`
 answers each in O(1) (the latest time: amortised O(log n)). ``IncidentState`` keeps one per
 open incident, changed exactly where its member indexes change.
@@ -27,14 +27,15 @@ def _bump(counts: dict[Any, int], key: Hashable, step: int) -> None:
 class Tally:
     """Counts over a set of :class:`Member` (add with ``step=+1``, remove with ``-1``)."""
 
-    __slots__ = ("n", "firing", "resolved", "severities", "streams", "un_numbers", "_times",
-                 "_heap")
+    __slots__ = ("n", "firing", "resolved", "severities", "streams", "un_numbers", "kinds",
+                 "_times", "_heap")
 
     def __init__(self) -> None:
         self.n = self.firing = self.resolved = 0
         self.severities: dict[str, int] = {}
         self.streams: dict[str, int] = {}     # non-empty streams only
         self.un_numbers: dict[str, int] = {}  # non-empty attrs["un_number"] only
+        self.kinds: dict[tuple[str, tuple[str, ...]], int] = {}  # (kind, tags) of the alerts
         self._times: dict[int, int] = {}      # event_ms -> how many members have it
         self._heap: list[int] = []            # -event_ms; entries not in _times are stale
 
@@ -50,6 +51,7 @@ class Tally:
         un = m.attrs.get("un_number")
         if un:
             _bump(self.un_numbers, un, step)
+        _bump(self.kinds, (m.kind, m.tags), step)
         self._time(m.event_ms, step)
 
     def replace(self, old: Member, new: Member) -> None:
@@ -77,6 +79,9 @@ class Tally:
                 _bump(self.un_numbers, un_new, +1)
             if un_old:
                 _bump(self.un_numbers, un_old, -1)
+        if old.kind != new.kind or old.tags != new.tags:
+            _bump(self.kinds, (new.kind, new.tags), +1)
+            _bump(self.kinds, (old.kind, old.tags), -1)
         if old.event_ms != new.event_ms:
             self._time(new.event_ms, +1)
             self._time(old.event_ms, -1)
