@@ -25,7 +25,8 @@ from collections import OrderedDict
 from typing import Any, Mapping
 
 from alerting.incident_model import (CALL_STREAMS, CORRELATOR, Incident, IncidentError,
-                                     IncidentEvent, Member, cell_of, cells_near, km_between)
+                                     IncidentEvent, Member, cell_of, cells_near, coord,
+                                     km_between)
 from alerting.incident_ops import IncidentOps
 from detectors.clusters import COMPLAINT_FAMILY
 from schemas.errors import ValidationError
@@ -109,7 +110,7 @@ class CallLinks(IncidentOps):
         self._emit(out, iid, UNIT_RECORD, at, CORRELATOR, {
             "unit": str(event["entity_id"]), "status": str(event.get("status", "")),
             "stream": stream, "call_id": ref, "event_id": eid,
-            "lat": _coord(event.get("lat")), "lon": _coord(event.get("lon"))})
+            "lat": coord(event.get("lat"), 90), "lon": coord(event.get("lon"), 180)})
         return out
 
     def observe_dispatch(self, event: Mapping[str, Any], stream: str, now_ms: int
@@ -133,7 +134,7 @@ class CallLinks(IncidentOps):
         """The call as the alert it would be (info: it joins, never opens); None if it is
         not a call kind or has no location."""
         kind = _CALL_KIND.get((stream, str(event.get("type", "call"))))
-        lat, lon = _coord(event.get("lat")), _coord(event.get("lon"))
+        lat, lon = coord(event.get("lat"), 90), coord(event.get("lon"), 180)
         if kind is None or lat is None or lon is None:
             return None
         tag = str(event.get("complaint") or event.get("category") or "")
@@ -199,7 +200,3 @@ class CallLinks(IncidentOps):
             self._reset()
             raise IncidentError(f"corrupt correlator snapshot (calls): {exc!r}") from exc
         self._units_seen = OrderedDict.fromkeys(calls.get("units_seen", ()))
-
-
-def _coord(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None

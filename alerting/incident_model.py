@@ -78,7 +78,8 @@ class Member:
         return cls(**kw)
 
 
-def _coord(v: Any, limit: float) -> float | None:
+def coord(v: Any, limit: float) -> float | None:
+    """A finite number within ±``limit`` as a float (a WGS-84 latitude: 90), else None."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     return float(v) if ok and abs(v) <= limit else None
 
@@ -104,7 +105,7 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
         ms = parse_event_time(get("event_time"))
     except ValidationError as exc:
         raise IncidentError(f"alert {aid}: {exc}") from exc
-    lat, lon = _coord(get("lat"), 90), _coord(get("lon"), 180)
+    lat, lon = coord(get("lat"), 90), coord(get("lon"), 180)
     if lat is None or lon is None:
         lat = lon = None
     kind = str(alert["kind"])
