@@ -56,6 +56,7 @@ class Rejected:
     code: str
     field: str
     reason: str
+    index: int = -1   # its position in the batch given to alerts()/dispatch()
 
 
 @dataclass
@@ -99,14 +100,14 @@ class Engine:
     def alerts(self, messages: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
         """Detector alert messages (``schemas.records.make_alert``), in arrival order."""
         out = Output()
-        for msg in messages:
+        for i, msg in enumerate(messages):
             at = _alert_time(msg, now_ms)
             try:
                 events = self.book.apply(msg, at)
             except CommandError as exc:
                 out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128]
                                              if isinstance(msg, Mapping) else "",
-                                             exc.code, exc.field, exc.reason))
+                                             exc.code, exc.field, exc.reason, i))
                 continue
             self._after(events, at, out)
             try:
@@ -114,7 +115,7 @@ class Engine:
             except IncidentError as exc:
                 self._count("incident_rejects")
                 out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128], "bad_alert",
-                                             "", str(exc)[:500]))
+                                             "", str(exc)[:500], i))
         return out
 
     def dispatch(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
@@ -122,7 +123,7 @@ class Engine:
         topic's ``{"stream", "event"}`` records): linked to incidents, on their timelines.
         A record that is not one is refused with its event id."""
         out = Output()
-        for rec in records:
+        for i, rec in enumerate(records):
             ev = rec.get("event") if isinstance(rec, Mapping) else None
             eid = str(ev.get("event_id", ""))[:128] if isinstance(ev, Mapping) else ""
             try:
@@ -132,7 +133,7 @@ class Engine:
                                                                         now_ms)
             except IncidentError as exc:
                 self._count("dispatch_rejects")
-                out.rejected.append(Rejected(eid, "bad_dispatch", "", str(exc)[:500]))
+                out.rejected.append(Rejected(eid, "bad_dispatch", "", str(exc)[:500], i))
         return out
 
     def command(self, cmd: Mapping[str, Any], now_ms: int) -> Output:

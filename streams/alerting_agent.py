@@ -161,15 +161,15 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                     "events": events, "at": at})))
         return sent
 
-    def input_agent(topic: Any, name: str, key: Callable[[dict[str, Any]], str],
+    def input_agent(topic: Any, name: str,
                     apply: Callable[[list[dict[str, Any]], int], Output]) -> None:
         """Records of ``topic`` in batches through ``apply``; a record the engine refuses
-        (named by ``key``) is dead-lettered, and nobody is answered."""
+        (by its position in the batch) is dead-lettered, and nobody is answered."""
         @app.agent(topic, name=name)
         async def consume(stream: Any) -> None:
             async for events in stream.noack_take(settings.take_max_messages,
                                                   settings.take_within_s):
-                msgs, by_key, dead = [], {}, []
+                msgs, sources, dead = [], [], []
                 now = clock()
                 for e in events:
                     try:
@@ -178,7 +178,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                         msg = None
                     if isinstance(msg, dict):
                         msgs.append(msg)
-                        by_key[key(msg)[:128]] = e
+                        sources.append(e)
                     elif topic is alerts_topic:   # the alerts sink dead-letters these
                         engine.counters["undecodable_alerts"] = \
                             engine.counters.get("undecodable_alerts", 0) + 1
@@ -189,7 +189,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                                                 e.value or b"", now))
                 out = apply(msgs, now)
                 for r in out.rejected:
-                    e = by_key.get(r.command_id)
+                    e = sources[r.index] if 0 <= r.index < len(sources) else None
                     m = e.message if e is not None else None
                     dead.append(dead_letter(
                         Origin(m.topic, m.partition, m.offset) if m else
@@ -203,11 +203,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                 buf.add_events(list(events))
                 await buf.flush_if_due()
 
-    input_agent(alerts_topic, "citycc.alerting.alerts",
-                lambda msg: str(msg.get("alert_id", "")), engine.alerts)
-    input_agent(dispatch_topic, "citycc.alerting.dispatch",
-                lambda rec: str((rec.get("event") or {}).get("event_id", ""))
-                if isinstance(rec.get("event"), dict) else "", engine.dispatch)
+    input_agent(alerts_topic, "citycc.alerting.alerts", engine.alerts)
+    input_agent(dispatch_topic, "citycc.alerting.dispatch", engine.dispatch)
 
     @app.agent(topics["commands"], name="citycc.alerting.commands")
     async def on_commands(stream: Any) -> None:

@@ -199,7 +199,7 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             {"event_id": "it-eng-1", "type": "engine_status", "event_time": t_call,
              "source": "119", "entity_id": "ENG-IT-1", "status": "en_route",
              "incident_id": "C119-IT-1"}]})]))
-        asyncio.run(produce(s, "dispatch_events", [b"[1, 2]"]))
+        asyncio.run(produce(s, "dispatch_events", [b"[1, 2]", b'{"stream": "fire"}']))
 
         def timeline() -> list[tuple[Any, ...]]:
             return sorted(rows(s, f"SELECT kind, incident_id FROM {db}.incident_events FINAL "
@@ -227,9 +227,11 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             ("created", "值班长", "值班长", "传感器检修", "", 1),
             ("ended", "system", "值班长", "传感器检修", "expired_by_command", 0),
             ("expired", "指挥长", "值班长", "传感器检修", "", 0)], worker)
-        wait_for("the junk dispatch record dead-lettered", lambda: rows(
-            s, f"SELECT code FROM {db}.dead_letters FINAL "
-               "WHERE source_topic = 'alrt.dispatch_events'") == [("malformed_json",)], worker)
+        wait_for("the junk dispatch records dead-lettered with their bytes", lambda: sorted(
+            rows(s, f"SELECT code, raw FROM {db}.dead_letters FINAL "
+                    "WHERE source_topic = 'alrt.dispatch_events'")) == [
+            ("alerting_bad_dispatch", '{"stream": "fire"}'), ("malformed_json", "[1, 2]")],
+            worker)
         wait_for("the second alert's webhook", lambda: sum(
             len(p["details"]["firing"]) for _, r, _, p in hook.posts if r == "gas_utility") >= 2,
             worker)

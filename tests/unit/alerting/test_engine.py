@@ -278,3 +278,14 @@ def test_a_silence_is_extended_and_the_new_end_is_recorded() -> None:
                         NOW_MS + 1100 * S)
     assert refused.rejected and refused.silence_events == []  # an end in the past
 
+
+
+def test_refusals_name_their_position_in_the_batch() -> None:
+    e = engine()
+    out = e.alerts([alert("water_pressure_low", "WP-1"), {"fingerprint": "x"},
+                    alert("water_pressure_low", "WP-2"), {"alert_id": "y"}], NOW_MS)
+    assert [r.index for r in out.rejected] == [1, 3]
+    good = {"stream": "fire", "event": {"event_id": "g", "type": "engine_gps",
+                                        "entity_id": "ENG-1"}}
+    res = e.dispatch([{"stream": "fire"}, good, "junk"], NOW_MS)
+    assert [(r.index, r.code) for r in res.rejected] == [(0, "bad_dispatch"), (2, "bad_dispatch")]
