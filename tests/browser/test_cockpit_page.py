@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import tempfile
 import time
 import urllib.error
@@ -19,8 +18,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from cockpit_harness import (CHROMIUM, CHROMIUM_ARGS, GAS_ALERT, INCIDENT_EVENTS, OPENED_MS,
-                             ServerThread, alert_event, incident_event, produce)
+from cockpit_harness import (GAS_ALERT, INCIDENT_EVENTS, OPENED_MS, ServerThread, alert_event,
+                             incident_event, produce)
 
 from citycc.settings import Settings
 from deploy.procs import free_port
@@ -53,60 +52,54 @@ def test_healthz_and_404(server: ServerThread) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium")
-def test_alert_appears_bilingual_and_resolves(server: ServerThread) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_alert_appears_bilingual_and_resolves(server: ServerThread, chromium: Any) -> None:
+    from playwright.sync_api import expect
 
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(server.settings.cockpit_url)
-            expect(page).to_have_title("城市运行指挥中心 citycc")
-            expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
-            expect(page.locator("#alerts")).to_contain_text("暂无告警")
+    page = chromium.new_page(viewport={"width": 1600, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.settings.cockpit_url)
+    expect(page).to_have_title("城市运行指挥中心 citycc")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    expect(page.locator("#alerts")).to_contain_text("暂无告警")
 
-            server.publish(GAS_ALERT)
-            row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
-            expect(row).to_contain_text("燃气浓度超限", timeout=10_000)
-            expect(row).to_contain_text("芙蓉区")
-            expect(row).to_contain_text("GAS-FR-00017")
-            expect(row).to_contain_text("27.5 %LEL")
-            expect(row).to_contain_text("/ 20 %LEL")
-            expect(row).to_contain_text("2026-11-25 14:33:48")  # 06:33:48Z in Asia/Shanghai
-            expect(row).to_contain_text("告警中")
-            expect(row).to_contain_text("紧急")
-            expect(row).to_contain_text("报警值 20 · 恢复值 10")  # the detector's explanation
-            expect(page.locator("#k-critical")).to_have_text("1")
+    server.publish(GAS_ALERT)
+    row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
+    expect(row).to_contain_text("燃气浓度超限", timeout=10_000)
+    expect(row).to_contain_text("芙蓉区")
+    expect(row).to_contain_text("GAS-FR-00017")
+    expect(row).to_contain_text("27.5 %LEL")
+    expect(row).to_contain_text("/ 20 %LEL")
+    expect(row).to_contain_text("2026-11-25 14:33:48")  # 06:33:48Z in Asia/Shanghai
+    expect(row).to_contain_text("告警中")
+    expect(row).to_contain_text("紧急")
+    expect(row).to_contain_text("报警值 20 · 恢复值 10")  # the detector's explanation
+    expect(page.locator("#k-critical")).to_have_text("1")
 
-            for other in OTHER_ALERTS:
-                server.publish(other)
-            expect(page.locator(".row")).to_have_count(4, timeout=10_000)
-            expect(page.locator("#sys")).to_contain_text("异常消息1", timeout=10_000)
-            shot = Path(tempfile.gettempdir()) / "citycc-cockpit-zh.png"
-            page.screenshot(path=str(shot))
+    for other in OTHER_ALERTS:
+        server.publish(other)
+    expect(page.locator(".row")).to_have_count(4, timeout=10_000)
+    expect(page.locator("#sys")).to_contain_text("异常消息1", timeout=10_000)
+    shot = Path(tempfile.gettempdir()) / "citycc-cockpit-zh.png"
+    page.screenshot(path=str(shot))
 
-            page.locator("#lang-toggle").click()
-            expect(row).to_contain_text("Gas concentration above alarm level")
-            expect(row).to_contain_text("Furong")
-            expect(row).to_contain_text("Firing")
-            expect(row).to_contain_text("deviation 7.5")
-            expect(page).to_have_title("City Operations Command Center · citycc")
+    page.locator("#lang-toggle").click()
+    expect(row).to_contain_text("Gas concentration above alarm level")
+    expect(row).to_contain_text("Furong")
+    expect(row).to_contain_text("Firing")
+    expect(row).to_contain_text("deviation 7.5")
+    expect(page).to_have_title("City Operations Command Center · citycc")
 
-            server.publish({**GAS_ALERT, "status": "resolved"})
-            expect(row).to_have_attribute("data-status", "resolved", timeout=10_000)
-            expect(row).to_contain_text("Resolved")
-            expect(page.locator("#k-critical")).to_have_text("0")
-            expect(page.locator("#k-resolved")).to_have_text("1")
-            page.screenshot(path=str(Path(tempfile.gettempdir()) / "citycc-cockpit-en.png"))
+    server.publish({**GAS_ALERT, "status": "resolved"})
+    expect(row).to_have_attribute("data-status", "resolved", timeout=10_000)
+    expect(row).to_contain_text("Resolved")
+    expect(page.locator("#k-critical")).to_have_text("0")
+    expect(page.locator("#k-resolved")).to_have_text("1")
+    page.screenshot(path=str(Path(tempfile.gettempdir()) / "citycc-cockpit-en.png"))
 
-            page.locator("#lang-toggle").click()
-            expect(row).to_contain_text("已恢复")
-            expect(row).to_contain_text("燃气浓度超限")
-        finally:
-            browser.close()
+    page.locator("#lang-toggle").click()
+    expect(row).to_contain_text("已恢复")
+    expect(row).to_contain_text("燃气浓度超限")
     assert errors == []
 
 
@@ -146,109 +139,104 @@ async def wait_for_command(settings: Settings, action: str, deadline_s: float = 
 
 @pytest.mark.browser
 @pytest.mark.integration
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium")
-def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
+                                                  chromium: Any) -> None:
+    from playwright.sync_api import expect
 
     srv, settings = kafka_server, kafka_server.settings
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(settings.cockpit_url)
-            expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
-            expect(page.locator("#incidents")).to_contain_text("暂无处置中事件")
-            page.locator("#operator").fill("张伟")
-            page.reload()  # the operator's name is remembered
-            expect(page.locator("#operator")).to_have_value("张伟")
-            expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    page = chromium.new_page(viewport={"width": 1600, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(settings.cockpit_url)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    expect(page.locator("#incidents")).to_contain_text("暂无处置中事件")
+    page.locator("#operator").fill("张伟")
+    page.reload()  # the operator's name is remembered
+    expect(page.locator("#operator")).to_have_value("张伟")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
 
-            srv.run(produce(settings, [
-                ("alerts", GAS_ALERT["fingerprint"], GAS_ALERT),
-                *[("incident_events", e["incident_id"], e) for e in INCIDENT_EVENTS],
-                ("alert_events", "f00-gas-fr-17", alert_event(1, "fire", "firing",
-                                                              "detector:limit")),
-                ("notifications", "gas-company", {
-                    "key": "n-1", "receiver": "长沙燃气集团", "fingerprint": "f00-gas-fr-17",
-                    "status": "firing", "severity": "critical", "occurrence": 1, "level": 0,
-                    "summary": "芙蓉区 GAS-FR-00017 燃气浓度超限", "at_ms": OPENED_MS,
-                    "labels": {}, "details": {}})]))
-            card = page.locator('.inc[data-incident="INC-gas-furong"]')
-            expect(card).to_contain_text("燃气泄漏", timeout=15_000)
-            for text in ("紧急", "芙蓉区", "告警 2", "数据流 2", "开始 2026-11-25 14:33:48"):
-                expect(card).to_contain_text(text)
-            expect(card).to_contain_text("119 消防、城市生命线")
-            expect(page.locator("#k-incidents")).to_have_text("1")
-            expect(page.locator("#notes")).to_contain_text("长沙燃气集团")
-            expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 GAS-FR-00017")
-            card.click()
-            timeline = card.locator(".timeline")
-            expect(timeline).to_contain_text("事件开启")
-            expect(timeline).to_contain_text("告警并入")
-            expect(timeline).to_contain_text("119 警情聚集")
-            expect(timeline).to_contain_text("关联呼叫")
-            expect(timeline).to_contain_text("FIRE-CALL-0042")
+    srv.run(produce(settings, [
+        ("alerts", GAS_ALERT["fingerprint"], GAS_ALERT),
+        *[("incident_events", e["incident_id"], e) for e in INCIDENT_EVENTS],
+        ("alert_events", "f00-gas-fr-17", alert_event(1, "fire", "firing",
+                                                      "detector:limit")),
+        ("notifications", "gas-company", {
+            "key": "n-1", "receiver": "长沙燃气集团", "fingerprint": "f00-gas-fr-17",
+            "status": "firing", "severity": "critical", "occurrence": 1, "level": 0,
+            "summary": "芙蓉区 GAS-FR-00017 燃气浓度超限", "at_ms": OPENED_MS,
+            "labels": {}, "details": {}})]))
+    card = page.locator('.inc[data-incident="INC-gas-furong"]')
+    expect(card).to_contain_text("燃气泄漏", timeout=15_000)
+    for text in ("紧急", "芙蓉区", "告警 2", "数据流 2", "开始 2026-11-25 14:33:48"):
+        expect(card).to_contain_text(text)
+    expect(card).to_contain_text("119 消防、城市生命线")
+    expect(page.locator("#k-incidents")).to_have_text("1")
+    expect(page.locator("#notes")).to_contain_text("长沙燃气集团")
+    expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 GAS-FR-00017")
+    card.click()
+    timeline = card.locator(".timeline")
+    expect(timeline).to_contain_text("事件开启")
+    expect(timeline).to_contain_text("告警并入")
+    expect(timeline).to_contain_text("119 警情聚集")
+    expect(timeline).to_contain_text("关联呼叫")
+    expect(timeline).to_contain_text("FIRE-CALL-0042")
 
-            row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
-            expect(row).to_have_attribute("data-state", "firing", timeout=15_000)
-            expect(row).to_contain_text("燃气浓度超限")
-            expect(row.locator(".state")).to_have_text("告警中")
+    row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
+    expect(row).to_have_attribute("data-state", "firing", timeout=15_000)
+    expect(row).to_contain_text("燃气浓度超限")
+    expect(row.locator(".state")).to_have_text("告警中")
 
-            row.locator('button[data-act="ack"]').click()
-            expect(page.locator("#toasts")).to_contain_text("已提交", timeout=15_000)
-            key, ack = srv.run(wait_for_command(settings, "ack"))
-            assert key == b"f00-gas-fr-17"
-            assert (ack["actor"], ack["fingerprint"], ack["occurrence"]) == \
-                ("张伟", "f00-gas-fr-17", 1)
-            assert ack["at"].endswith("Z") and ack["command_id"]
+    row.locator('button[data-act="ack"]').click()
+    expect(page.locator("#toasts")).to_contain_text("已提交", timeout=15_000)
+    key, ack = srv.run(wait_for_command(settings, "ack"))
+    assert key == b"f00-gas-fr-17"
+    assert (ack["actor"], ack["fingerprint"], ack["occurrence"]) == \
+        ("张伟", "f00-gas-fr-17", 1)
+    assert ack["at"].endswith("Z") and ack["command_id"]
 
-            # the worker's answer: the event and the result
-            srv.run(produce(settings, [
-                ("alert_events", "f00-gas-fr-17", alert_event(2, "ack", "acknowledged", "张伟")),
-                ("command_results", ack["command_id"], {
-                    "command_id": ack["command_id"], "ok": True, "code": "", "field": "",
-                    "reason": "", "events": ["ae-2"], "at": ack["at"]})]))
-            expect(row.locator(".state")).to_have_text("已确认 · 张伟", timeout=15_000)
-            expect(page.locator("#toasts")).to_contain_text("确认 · 燃气浓度超限：已执行")
-            expect(row.locator('button[data-act="unack"]')).to_be_visible()
+    # the worker's answer: the event and the result
+    srv.run(produce(settings, [
+        ("alert_events", "f00-gas-fr-17", alert_event(2, "ack", "acknowledged", "张伟")),
+        ("command_results", ack["command_id"], {
+            "command_id": ack["command_id"], "ok": True, "code": "", "field": "",
+            "reason": "", "events": ["ae-2"], "at": ack["at"]})]))
+    expect(row.locator(".state")).to_have_text("已确认 · 张伟", timeout=15_000)
+    expect(page.locator("#toasts")).to_contain_text("确认 · 燃气浓度超限：已执行")
+    expect(row.locator('button[data-act="unack"]')).to_be_visible()
 
-            row.locator('button[data-act="claim"]').click()
-            _, claim = srv.run(wait_for_command(settings, "claim"))
-            srv.run(produce(settings, [("command_results", claim["command_id"], {
-                "command_id": claim["command_id"], "ok": False, "code": "already_claimed",
-                "field": "action", "reason": "claimed by '李娜'; unclaim it first",
-                "events": [], "at": claim["at"]})]))
-            expect(page.locator("#toasts")).to_contain_text("认领 · 燃气浓度超限：被拒绝",
-                                                            timeout=15_000)
-            expect(page.locator("#toasts")).to_contain_text("already_claimed")
+    row.locator('button[data-act="claim"]').click()
+    _, claim = srv.run(wait_for_command(settings, "claim"))
+    srv.run(produce(settings, [("command_results", claim["command_id"], {
+        "command_id": claim["command_id"], "ok": False, "code": "already_claimed",
+        "field": "action", "reason": "claimed by '李娜'; unclaim it first",
+        "events": [], "at": claim["at"]})]))
+    expect(page.locator("#toasts")).to_contain_text("认领 · 燃气浓度超限：被拒绝",
+                                                    timeout=15_000)
+    expect(page.locator("#toasts")).to_contain_text("already_claimed")
 
-            row.locator('button[data-act="comment"]').click()
-            page.locator("#dlg-text").fill("已通知燃气公司抢修")
-            page.locator("#dlg-send").click()
-            _, comment = srv.run(wait_for_command(settings, "comment"))
-            assert comment["comment"] == "已通知燃气公司抢修"
-            srv.run(produce(settings, [("alert_events", "f00-gas-fr-17", alert_event(
-                3, "comment", "acknowledged", "张伟", "已通知燃气公司抢修"))]))
-            expect(row).to_contain_text("张伟：已通知燃气公司抢修", timeout=15_000)
-            card.locator('button[data-act="add_note"]').click()
-            page.locator("#dlg-text").fill("消防 2 车已到场")
-            page.locator("#dlg-send").click()
-            key, note = srv.run(wait_for_command(settings, "add_note"))
-            assert (key, note["incident_id"], note["text"], note["actor"]) == \
-                (b"INC-gas-furong", "INC-gas-furong", "消防 2 车已到场", "张伟")
-            srv.run(produce(settings, [("incident_events", "INC-gas-furong", incident_event(
-                4, "note_added", {"text": "消防 2 车已到场"}, OPENED_MS + 120_000, "张伟"))]))
-            expect(timeline).to_contain_text("备注张伟消防 2 车已到场", timeout=15_000)
-            page.screenshot(path="/tmp/cockpit_incidents.png")
+    row.locator('button[data-act="comment"]').click()
+    page.locator("#dlg-text").fill("已通知燃气公司抢修")
+    page.locator("#dlg-send").click()
+    _, comment = srv.run(wait_for_command(settings, "comment"))
+    assert comment["comment"] == "已通知燃气公司抢修"
+    srv.run(produce(settings, [("alert_events", "f00-gas-fr-17", alert_event(
+        3, "comment", "acknowledged", "张伟", "已通知燃气公司抢修"))]))
+    expect(row).to_contain_text("张伟：已通知燃气公司抢修", timeout=15_000)
+    card.locator('button[data-act="add_note"]').click()
+    page.locator("#dlg-text").fill("消防 2 车已到场")
+    page.locator("#dlg-send").click()
+    key, note = srv.run(wait_for_command(settings, "add_note"))
+    assert (key, note["incident_id"], note["text"], note["actor"]) == \
+        (b"INC-gas-furong", "INC-gas-furong", "消防 2 车已到场", "张伟")
+    srv.run(produce(settings, [("incident_events", "INC-gas-furong", incident_event(
+        4, "note_added", {"text": "消防 2 车已到场"}, OPENED_MS + 120_000, "张伟"))]))
+    expect(timeline).to_contain_text("备注张伟消防 2 车已到场", timeout=15_000)
+    page.screenshot(path="/tmp/cockpit_incidents.png")
 
-            page.locator("#lang-toggle").click()
-            expect(card).to_contain_text("Gas leak")
-            expect(card).to_contain_text("2 alerts")
-            expect(row.locator(".state")).to_have_text("Acked by 张伟")
-            expect(timeline).to_contain_text("Call linked")
-            page.screenshot(path="/tmp/cockpit_incidents_en.png")
-        finally:
-            browser.close()
+    page.locator("#lang-toggle").click()
+    expect(card).to_contain_text("Gas leak")
+    expect(card).to_contain_text("2 alerts")
+    expect(row.locator(".state")).to_have_text("Acked by 张伟")
+    expect(timeline).to_contain_text("Call linked")
+    page.screenshot(path="/tmp/cockpit_incidents_en.png")
     assert errors == []
