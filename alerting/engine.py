@@ -182,7 +182,7 @@ class Engine:
         for flush in self.grouper.due(now_ms, muted=self._muted(now_ms)):
             out.offered += self.outbox.offer(for_group(flush), now_ms)
         for page in self.escalator.tick(now_ms):
-            out.offered += self._page(page, now_ms)
+            out.offered += self.page(page, now_ms)
         out.incident_events += self.correlator.tick(now_ms)
         return out
 
@@ -197,10 +197,11 @@ class Engine:
             if ev.action in _GROUPED and (ev.notify or status == "resolved"):
                 self.grouper.add(labels, ev.fingerprint, status, now_ms)
             for page in self.escalator.observe(ev):
-                out.offered += self._page(page, now_ms)
+                out.offered += self.page(page, now_ms)
         out.alert_events += events
 
-    def _page(self, page: Any, now_ms: int) -> int:
+    def page(self, page: Any, now_ms: int) -> int:
+        """Offer an escalation page to its targets unless it is muted; how many were new."""
         labels = dict(page.labels)
         if self.inhibitor.mutes(labels, page.fingerprint) or self.silencer.mutes(labels, now_ms):
             self._count("pages_muted")

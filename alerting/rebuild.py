@@ -52,7 +52,7 @@ def rebuild(engine: Engine, alert_events: Iterable[Mapping[str, Any]],
         engine.inhibitor.observe(labels, fp, FIRING)
         engine.grouper.add(labels, fp, FIRING, now_ms)
         for page in engine.escalator.observe(ev):
-            engine._page(page, now_ms)
+            engine.page(page, now_ms)
     return {"alert_events": len(alert_events), "active_alerts": len(active),
             "incident_events": n_inc, "open_incidents": len(engine.correlator.incidents),
             "silences": len(silences)}
