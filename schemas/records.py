@@ -21,11 +21,10 @@ ALERT_FIELDS = (
 
 def stable_id(*parts: object) -> str:
     """A short deterministic id from the parts (same parts, same id, in every process)."""
-    h = hashlib.blake2b(digest_size=10)
-    for part in parts:
-        h.update(str(part).encode())
-        h.update(b"\x1f")
-    return h.hexdigest()
+    # each part's text and a 0x1f after it, hashed as one buffer (a call per part costs
+    # more than the hash: ids are made several times per alert update)
+    text = "\x1f".join(map(str, parts)) + "\x1f" if parts else ""
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
 def fingerprint(detector: str, kind: str, entity_id: str) -> str:
