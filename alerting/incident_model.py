@@ -68,13 +68,29 @@ class Member:
         d["attrs"] = dict(self.attrs)
         return d
 
+    @property
+    def plain(self) -> bool:
+        """Whether ``to_dict()`` is plain data (``alerting.canonical.plain``) without walking
+        it. Both constructors (:func:`member_from_alert`, :meth:`from_dict`) make the text
+        fields str, the lists tuples of str and the times ints, so only the coordinates can
+        be floats the json module writes differently (with an exponent)."""
+        for v in (self.lat, self.lon):
+            if v is not None and (type(v) is not float or not (v == 0.0 or 1e-4 <= abs(v) < 1e16)):
+                return False
+        return type(self.first_ms) is int and type(self.event_ms) is int
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Member":
         kw = dict(d)
-        for k in ("evidence", "tags", "seen"):
-            kw[k] = tuple(kw.get(k, ()))
-        kw["calls"] = tuple(tuple(c) for c in kw.get("calls", ()))
-        kw["related"] = tuple(kw.get("related", ()))
+        for k in _MEMBER_TEXT:
+            if k in kw:
+                kw[k] = str(kw[k])
+        for k in ("evidence", "tags", "seen", "related"):
+            kw[k] = tuple(map(str, kw.get(k, ())))
+        kw["calls"] = tuple((str(c[0]), str(c[1])) for c in kw.get("calls", ()))
+        kw["attrs"] = {str(k): str(v) for k, v in (kw.get("attrs") or {}).items()}
+        for k in ("first_ms", "event_ms"):
+            kw[k] = int(kw.get(k))  # type: ignore[arg-type] (None: a TypeError, as missing)
         return cls(**kw)
 
 
@@ -118,16 +134,13 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
     if expl:   # (most alerts explain nothing the correlator reads)
         tags, calls, attrs, related = _explained(kind, expl, get("entity_id"))
     ev = get("evidence")
-    return Member(
-        fingerprint=str(alert["fingerprint"]), alert_id=str(aid), kind=kind,
-        detector=str(get("detector", "")), stream=str(get("stream", "")),
-        severity=str(alert["severity"]), status=str(alert["status"]),
-        entity_id=str(get("entity_id", "")), lat=lat, lon=lon,
-        district=str(get("district") or ""),
-        first_ms=ms, event_ms=ms, title_zh=str(get("title_zh", "")),
-        title_en=str(get("title_en", "")),
-        evidence=tuple(map(str, ev))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple)) else (),
-        tags=tags, attrs=attrs, calls=calls, related=related, seen=(str(aid),))
+    return _new_member(   # every field, in order (one made per alert update)
+        str(alert["fingerprint"]), str(aid), kind, str(get("detector", "")),
+        str(get("stream", "")), str(alert["severity"]), str(alert["status"]),
+        str(get("entity_id", "")), lat, lon, str(get("district") or ""), ms, ms,
+        str(get("title_zh", "")), str(get("title_en", "")),
+        tuple(map(str, ev))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple)) else (),
+        tags, attrs, calls, related, (str(aid),))
 
 
 def _explained(kind: str, expl: Mapping[str, Any], entity_id: Any
@@ -197,6 +210,8 @@ class Incident:
 
 
 _MEMBER_FIELDS = tuple(f.name for f in fields(Member))
+_new_member = maker(Member)
+_MEMBER_TEXT = tuple(f.name for f in fields(Member) if f.type == "str")
 _INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
 
 
@@ -264,11 +279,13 @@ def make_event(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int, acto
 
 
 def make_event_plain(incident_id: str, seq: int, lsn: int, kind: str, at_ms: int, actor: str,
-                     payload: Mapping[str, Any]) -> tuple[IncidentEvent, bool]:
+                     payload: Mapping[str, Any], known_plain: bool = False
+                     ) -> tuple[IncidentEvent, bool]:
     """:func:`make_event`, and whether ``payload`` is plain data (``alerting.canonical``):
-    then it equals the event's parsed payload and the emitter may apply it unparsed."""
+    then it equals the event's parsed payload and the emitter may apply it unparsed.
+    ``known_plain``: the caller knows it is (``canonical.encode``)."""
     try:
-        pj, is_plain = canonical.encode(payload)
+        pj, is_plain = canonical.encode(payload, known_plain)
     except (TypeError, ValueError) as exc:
         raise IncidentError(f"incident {incident_id}: {kind} payload is not JSON: {exc}") from exc
     return _new_incident_event(stable_id("incident-event", incident_id, seq, kind),

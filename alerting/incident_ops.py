@@ -129,8 +129,7 @@ class IncidentOps(IncidentState):
 
     # -- shared operations ----------------------------------------------------------------
     def _attach(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> None:
-        self._emit(out, inc.incident_id, "alert_attached", m.event_ms, CORRELATOR,
-                   {"member": m.to_dict()}, {"member": m})
+        self._emit_member(out, inc.incident_id, "alert_attached", m)
         self._link_member_calls(inc, m, out)
 
     def _open(self, cat: Category, group: list[Member], out: list[IncidentEvent], at_ms: int,
@@ -174,10 +173,12 @@ class IncidentOps(IncidentState):
         """Enrich again when an alert brings a cargo (UN number) the enrichment lacks."""
         if self.enricher is None or "hazmat" not in inc.enrichment:
             return
-        have = {h.get("un_number") for h in inc.enrichment.get("hazmat") or ()}
         tally = self._tally.get(inc.incident_id)
         new = set(tally.un_numbers) if tally is not None else \
             {m.attrs["un_number"] for m in inc.members.values() if m.attrs.get("un_number")}
+        if not new:   # (most incidents: no cargo named)
+            return
+        have = {h.get("un_number") for h in inc.enrichment.get("hazmat") or ()}
         if new - have:
             self._emit(out, inc.incident_id, "enriched", at_ms, actor,
                        {"enrichment": self._enrich(inc)})

@@ -20,8 +20,8 @@ from typing import Any, Iterable, Mapping
 
 from alerting.geo import Cell, cell_of
 from alerting.incident_handlers import HANDLERS, on_record
-from alerting.incident_model import (Category, CorrelatorConfig, Incident, IncidentError,
-                                     IncidentEvent, Member, make_event_plain)
+from alerting.incident_model import (CORRELATOR, Category, CorrelatorConfig, Incident,
+                                     IncidentError, IncidentEvent, Member, make_event_plain)
 from alerting.incident_search import IncidentSearch
 from alerting.incident_tally import Tally
 
@@ -140,16 +140,24 @@ class IncidentState(IncidentSearch):
     # -- the one mutation path ----------------------------------------------------------------
     def _emit(self, out: list[IncidentEvent], incident_id: str, kind: str, at_ms: int,
               actor: str, payload: Mapping[str, Any],
-              live: Mapping[str, Any] | None = None) -> IncidentEvent:
+              live: Mapping[str, Any] | None = None, known_plain: bool = False
+              ) -> IncidentEvent:
         """Record and apply one event. ``live``: the payload with a :class:`Member` where
-        ``payload`` has its ``to_dict()`` (applied without rebuilding the member)."""
+        ``payload`` has its ``to_dict()`` (applied without rebuilding the member);
+        ``known_plain``: ``payload`` is plain data by construction (``canonical.encode``)."""
         inc = self.get(incident_id)
         ev, is_plain = make_event_plain(incident_id, (inc.seq if inc else 0) + 1, self.lsn + 1,
-                                        kind, at_ms, actor, payload)
+                                        kind, at_ms, actor, payload, known_plain)
         # plain data is what parsing the event's JSON would give back: apply it unparsed
         self.apply(ev, (live or payload) if is_plain else None)
         out.append(ev)
         return ev
+
+    def _emit_member(self, out: list[IncidentEvent], incident_id: str, kind: str,
+                     m: Member) -> None:
+        """An ``alert_attached``/``alert_resolved`` event carrying ``m`` (the correlator's)."""
+        self._emit(out, incident_id, kind, m.event_ms, CORRELATOR, {"member": m.to_dict()},
+                   {"member": m}, m.plain)
 
     def apply(self, ev: IncidentEvent, payload: Mapping[str, Any] | None = None) -> None:
         """Apply one event (live, and in ``lsn`` order to rebuild from the log).

@@ -128,8 +128,7 @@ class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
         if new is None:
             return
         kind = "alert_resolved" if new.status == "resolved" else "alert_attached"
-        self._emit(out, inc.incident_id, kind, new.event_ms, CORRELATOR,
-                   {"member": new.to_dict()}, {"member": new})
+        self._emit_member(out, inc.incident_id, kind, new)
         self._link_member_calls(inc, new, out)
         self._refresh(inc, new.event_ms, out, CORRELATOR)
         self._reseverity(inc, new.event_ms, out, CORRELATOR)

@@ -1,4 +1,4 @@
-"""Fast constructors for the frozen records made on the hot path (one per alert update).
+"""Fast constructors for the dataclass records made on the hot path (one per alert update).
 
 A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; for an
 event of 19 fields that is half the cost of making it. :func:`maker` fills the instance's

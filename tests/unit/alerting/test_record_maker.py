@@ -38,3 +38,15 @@ def test_a_wrong_number_of_values_or_an_unfit_class_is_refused() -> None:
 
     with pytest.raises(TypeError, match="plain frozen dataclass"):
         maker(Checked)
+
+
+@given(st.text(max_size=8), st.integers(), st.none() | st.floats(-90, 90))
+def test_made_members_equal_constructed_ones_and_stay_mutable(text: str, n: int,
+                                                              lat: float | None) -> None:
+    from alerting.incident_model import Member
+    vals = (text, text, "fire_alarm", "d", "fire", "major", "firing", text, lat, lat, text, n,
+            n, text, text, (text,), (), {"un_number": text}, (), (), (text,))
+    made, built = maker(Member)(*vals), Member(*vals)
+    assert made == built and made.to_dict() == built.to_dict()
+    made.status = "resolved"   # members are updated in place by the correlator's merge
+    assert made.status == "resolved" and built.status == "firing"
