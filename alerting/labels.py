@@ -31,6 +31,27 @@ def labels_of(alert: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+_SETS: dict[tuple[str | None, ...], tuple[tuple[str, str], ...]] = {}
+_SETS_MAX = 65_536
+
+
+def label_set(alert: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``labels_of(alert)`` as a sorted tuple of pairs, remembered by the label fields'
+    values when they are all text (each alert repeats its labels on every update)."""
+    key = tuple([alert.get(k) for k in LABEL_FIELDS])
+    memo = alert.get("labels") is None and all(type(v) is str or v is None for v in key)
+    if memo:
+        hit = _SETS.get(key)  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
+    value = tuple(sorted(labels_of(alert).items()))
+    if memo:
+        if len(_SETS) >= _SETS_MAX:
+            _SETS.clear()
+        _SETS[key] = value  # type: ignore[index]
+    return value
+
+
 @dataclass(frozen=True)
 class Matcher:
     name: str

@@ -19,7 +19,7 @@ from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-expo
     MAX_ACTOR, MAX_COMMENT, MAX_ID, REFIRE, RESOLVE, RESOLVED, RETRIGGER, STATES, SYSTEM,
     TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command, CommandError,
     LifecycleConfig)
-from alerting.labels import labels_of
+from alerting.labels import label_set
 from alerting.records import maker
 from schemas.errors import ValidationError
 from schemas.records import SEVERITIES, stable_id
@@ -115,7 +115,7 @@ class AlertBook:
         if a is not None and cause in a.causes:
             return []
         info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
-                str(msg.get("district", "")), tuple(sorted(labels_of(msg).items())), alert_id)
+                str(msg.get("district", "")), label_set(msg), alert_id)
         actor = f"detector:{msg.get('detector', '')}"
         if status == RESOLVED:
             if a is None or a.state == RESOLVED:

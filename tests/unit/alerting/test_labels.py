@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.labels import LabelError, Matcher, labels_of, matches_all, parse_matcher, \
-    parse_matchers
+from alerting.labels import LabelError, Matcher, label_set, labels_of, matches_all, \
+    parse_matcher, parse_matchers
 from schemas.records import make_alert
 
 LABELS = {"kind": "fire_alarm", "severity": "major", "district": "yuelu", "building": "B-7"}
@@ -29,6 +29,16 @@ def test_labels_of_an_alert_are_its_identity_fields_plus_extra_labels() -> None:
 
 def test_labels_of_drops_empty_fields() -> None:
     assert "district" not in labels_of(alert(district=""))
+
+
+@pytest.mark.parametrize("extra", [
+    {}, {"district": ""}, {"entity_id": 7}, {"entity_id": "7"}, {"entity_id": 7.0},
+    {"entity_id": True}, {"entity_id": ["B-7"]}, {"labels": {"floor": 3}}, {"labels": None}])
+def test_label_set_is_the_sorted_label_set_every_time(extra: dict[str, object]) -> None:
+    # remembered by the label values: a number and its text must not share an entry
+    for _ in range(2):
+        for e in ({"entity_id": "7"}, extra):
+            assert label_set(alert(**e)) == tuple(sorted(labels_of(alert(**e)).items()))
 
 
 @pytest.mark.parametrize("text, labels, expected", [
