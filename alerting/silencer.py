@@ -213,10 +213,15 @@ class Silencer:
     def _matching(self, labels: Mapping[str, str], now_ms: int) -> tuple[str, ...]:
         # look up only the label names silences are indexed under (usually one or two),
         # not every label of the alert
-        index, get = self._index, labels.get
-        hits = [index[kv] for kv in [(n, get(n)) for n in self._names] if kv in index]
-        if not hits and not self._unindexed:
-            return ()
+        index, get, hits = self._index, labels.get, None
+        for n in self._names:
+            ids = index.get((n, get(n)))
+            if ids:
+                hits = [ids] if hits is None else hits + [ids]
+        if hits is None:
+            if not self._unindexed:
+                return ()   # (most alerts: no list or set made)
+            hits = []
         found = set(self._unindexed).union(*hits)
         return tuple(sorted(i for i in found if self._live(i, now_ms)
                             and matches_all(self._silences[i].matchers, labels)))
