@@ -29,6 +29,13 @@ CODES = {"gas_leak": "GAS", "water_main_burst": "WTR", "structure_fire": "FIRE",
          "traffic_accident": "ACC", "hazmat_leak": "HAZ"}
 TANK_GROUPS = {"tank_pressure": 0, "tank_temperature": 1, "tank_gas": 2}
 _MIN = 60_000
+# How far an incident's effects reach. A main burst drops the pressure of the mains around
+# it (a supply zone is a few km across); an accident's queue backs up along the roads
+# behind it: 1,000-1,500 vehicles an hour more than the blocked road lets through, at
+# ~150 vehicles per km per lane, is a queue of 2-3 km after half an hour. The k nearest
+# sensors or segments are taken within this reach only: in a sparse county network the
+# k nearest can be 5-8 km off, which is another zone or another road, not this incident.
+BURST_REACH_KM, QUEUE_REACH_KM = 3.0, 3.0
 _KIND_INDEX = {k[0]: i for i, k in enumerate(SENSOR_KINDS)}
 
 
@@ -115,6 +122,15 @@ def _effect(group: str, idx: list[int], target: list[float], t0: int, t1: int,
                   ramp_ms)
 
 
+def _within(points: Any, inc: Incident, idx: list[int], values: list[float], reach_km: float
+            ) -> tuple[list[int], list[float]]:
+    """The entities (and their values) within ``reach_km`` of the incident; the nearest
+    one (its epicentre) always."""
+    keep = [k for k, i in enumerate(idx) if k == 0 or haversine_km(
+        points.lat[i], points.lon[i], inc.lat, inc.lon) <= reach_km]
+    return [idx[k] for k in keep], [values[k] for k in keep]
+
+
 def _choose(world: World, rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray,
             district: np.ndarray, mask: np.ndarray, at: tuple[float, float] | None,
             in_district: str | None) -> int:
@@ -178,8 +194,9 @@ def _plan_water_main_burst(inc: Incident, w: World, rng: np.random.Generator, at
     inc.lat, inc.lon = float(s.lat[epi]), float(s.lon[epi])
     wp = [int(i) for i in nearest(s.lat, s.lon, inc.lat, inc.lon, mask, int(rng.integers(3, 7)))]
     low = lim["water_pressure"].low_alarm or 0.14
-    inc.effects = [_effect("sensors", wp, [low * rng.uniform(0.25, 0.75) for _ in wp],
-                           inc.start_ms, inc.end_ms, 30_000)]
+    levels = [low * rng.uniform(0.25, 0.75) for _ in wp]   # (drawn for all k: same stream)
+    wp, levels = _within(s, inc, wp, levels, BURST_REACH_KM)
+    inc.effects = [_effect("sensors", wp, levels, inc.start_ms, inc.end_ms, 30_000)]
     inc.entities, inc.signals = [s.ids[i] for i in wp], ["water_pressure_low"]
     drn = int(nearest(s.lat, s.lon, inc.lat, inc.lon,
                       s.p["kind"] == _KIND_INDEX["drainage_level"])[0])
@@ -226,6 +243,7 @@ def _plan_traffic_accident(inc: Incident, w: World, rng: np.random.Generator, at
     inc.lat, inc.lon = float(g.lat[seg]), float(g.lon[seg])
     near = [int(i) for i in nearest(g.lat, g.lon, inc.lat, inc.lon, None, int(rng.integers(4, 9)))]
     factors = [rng.uniform(0.1, 0.2) if i == seg else rng.uniform(0.25, 0.5) for i in near]
+    near, factors = _within(g, inc, near, factors, QUEUE_REACH_KM)
     inc.effects = [_effect("segments", near, factors, inc.start_ms, inc.end_ms, 2 * _MIN)]
     sid = str(g.ids[seg])
     inc.actions = [Action(int(rng.uniform(0, 90) * 1000), "accident", {

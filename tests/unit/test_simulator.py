@@ -354,3 +354,34 @@ def test_events_carry_only_plain_json_types_even_during_incidents() -> None:
     for t in range(start + 10_000, start + 20 * 60_000, 10_000):
         for events in sim.tick(t).values():
             orjson.dumps(events)  # raises TypeError on a numpy scalar
+
+
+
+@pytest.mark.parametrize("kind, group, reach", [
+    ("water_main_burst", "sensors", "BURST_REACH_KM"),
+    ("traffic_accident", "segments", "QUEUE_REACH_KM")])
+def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_sparse(
+        kind: str, group: str, reach: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # in the county-level cities (Liuyang: 5,000 km²) the k nearest pressure sensors or road
+    # segments can be 5-8 km apart: another supply zone or another road, not this incident
+    import simulator.incidents as SI
+    world, limit = build_world(PROFILE, 1.0, 5), getattr(SI, reach)
+    pts = getattr(world, group)
+
+    def planned(k: int) -> tuple[SI.Incident, list[float]]:
+        inc = SI.plan(kind, world, f"T{k}", START, np.random.default_rng([5, k]),
+                      district="liuyang")
+        eff = inc.effects[0]
+        assert eff.group == group
+        return inc, [haversine_km(pts.lat[i], pts.lon[i], inc.lat, inc.lon) for i in eff.idx]
+
+    bounded = [planned(k) for k in range(12)]
+    monkeypatch.setattr(SI, reach, float("inf"))
+    unbounded = [planned(k) for k in range(12)]
+    for (inc, d), (free, d_free) in zip(bounded, unbounded):
+        assert min(d) < 0.05 and max(d) <= limit   # the epicentre, and nothing beyond
+        assert set(inc.effects[0].idx) == {i for i, x in zip(free.effects[0].idx, d_free)
+                                           if x <= limit or x < 0.05}
+        # the same random draws otherwise: the rest of the labelled day does not move
+        assert [a.offset_ms for a in inc.actions] == [a.offset_ms for a in free.actions]
+    assert any(max(d) > limit for _, d in unbounded)   # the bound is what held them in
