@@ -64,7 +64,9 @@ class Member:
         return self.lat is not None and self.lon is not None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in _MEMBER_FIELDS}  # asdict() is 3x slower
+        d = self.__dict__.copy()   # the fields (asdict() is 10x slower; made per update)
+        if len(d) != len(_MEMBER_FIELDS):   # an attribute that is not a field
+            d = {f: getattr(self, f) for f in _MEMBER_FIELDS}
         d["attrs"] = dict(self.attrs)
         return d
 

@@ -201,7 +201,7 @@ class IncidentState(IncidentSearch):
         iid = inc.incident_id
         del inc.members[old.fingerprint]   # to the end, as a drop and an add would
         inc.members[m.fingerprint] = m
-        self._tally.setdefault(iid, Tally()).replace(old, m)
+        self._tally_of(iid).replace(old, m)
         self._by_fp[m.fingerprint] = iid
         if (old.lat != m.lat or old.lon != m.lon) and self._cell(old) != self._cell(m):
             self._grid_ref(inc, old, -1)
@@ -229,12 +229,18 @@ class IncidentState(IncidentSearch):
             self._by_fp[fp] = iid
         elif self._by_fp.get(fp) == iid:
             del self._by_fp[fp]
-        self._tally.setdefault(iid, Tally()).add(m, step)
+        self._tally_of(iid).add(m, step)
         self._grid_ref(inc, m, step)
         for key in entity_keys(m):
             _ref(self._by_entity, key, iid, step)
         for e in m.evidence:
             _ref(self._by_evidence, e, iid, step)
+
+    def _tally_of(self, iid: str) -> Tally:
+        t = self._tally.get(iid)   # (not setdefault: that makes a Tally on every call)
+        if t is None:
+            t = self._tally[iid] = Tally()
+        return t
 
     def _cell(self, m: Member) -> Cell | None:
         if m.lat is None or m.lon is None:

@@ -38,14 +38,19 @@ _SETS_MAX = 65_536
 def label_set(alert: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """``labels_of(alert)`` as a sorted tuple of pairs, remembered by the label fields'
     values when they are all text (each alert repeats its labels on every update)."""
-    key = tuple([alert.get(k) for k in LABEL_FIELDS])
-    memo = alert.get("labels") is None and all(type(v) is str or v is None for v in key)
-    if memo:
-        hit = _SETS.get(key)  # type: ignore[arg-type]
+    get = alert.get
+    key = (get("kind"), get("detector"), get("severity"), get("stream"), get("entity_id"),
+           get("district"))   # LABEL_FIELDS
+    extra = get("labels") is not None
+    if not extra:
+        try:
+            hit = _SETS.get(key)   # (a hit equals a key of text: its values are text too)
+        except TypeError:   # an unhashable value
+            hit, extra = None, True
         if hit is not None:
             return hit
     value = tuple(sorted(labels_of(alert).items()))
-    if memo:
+    if not extra and all(type(v) is str or v is None for v in key):
         if len(_SETS) >= _SETS_MAX:
             _SETS.clear()
         _SETS[key] = value  # type: ignore[index]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.labels import LabelError, Matcher, label_set, labels_of, matches_all, \
-    parse_matcher, parse_matchers
+from alerting.labels import LABEL_FIELDS, LabelError, Matcher, label_set, labels_of, \
+    matches_all, parse_matcher, parse_matchers
 from schemas.records import make_alert
 
 LABELS = {"kind": "fire_alarm", "severity": "major", "district": "yuelu", "building": "B-7"}
@@ -99,3 +99,10 @@ def test_a_matchers_text_parses_back_to_it(value: str) -> None:
     for op in ("=", "!=", "=~", "!~"):
         m = Matcher("entity_id", op, value if "~" not in op else "GASC-.*")
         assert parse_matcher(m.text()) == m
+
+
+@pytest.mark.parametrize("name", LABEL_FIELDS)
+def test_label_set_tells_apart_alerts_differing_in_any_label_field(name: str) -> None:
+    a, b = alert(), alert(**{name: "other-value"})
+    assert label_set(a) != label_set(b) and dict(label_set(b))[name] == "other-value"
+    assert label_set(a) == tuple(sorted(labels_of(a).items()))
