@@ -76,9 +76,11 @@ class Member:
         it. Both constructors (:func:`member_from_alert`, :meth:`from_dict`) make the text
         fields str, the lists tuples of str and the times ints, so only the coordinates can
         be floats the json module writes differently (with an exponent)."""
-        for v in (self.lat, self.lon):
-            if v is not None and (type(v) is not float or not (v == 0.0 or 1e-4 <= abs(v) < 1e16)):
-                return False
+        lat, lon = self.lat, self.lon
+        if lat is not None and not (type(lat) is float and (lat == 0.0 or 1e-4 <= abs(lat) < 1e16)):
+            return False
+        if lon is not None and not (type(lon) is float and (lon == 0.0 or 1e-4 <= abs(lon) < 1e16)):
+            return False
         return type(self.first_ms) is int and type(self.event_ms) is int
 
     @classmethod
@@ -111,22 +113,27 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
     if type(alert) is not dict and not isinstance(alert, Mapping):
         raise IncidentError(f"an alert must be a mapping, got {type(alert).__name__}")
     get = alert.get
-    aid = get("alert_id")
-    for k in ("alert_id", "fingerprint", "kind"):
-        v = get(k)
+    aid, fp, kind = get("alert_id"), get("fingerprint"), get("kind")
+    for k, v in (("alert_id", aid), ("fingerprint", fp), ("kind", kind)):
         if not isinstance(v, str) or not v:
             raise IncidentError(f"alert {aid!r}: field {k!r} must be a non-empty string")
-    if get("status") not in ALERT_STATUSES or get("severity") not in SEVERITIES:
-        raise IncidentError(f"alert {aid}: status/severity {get('status')!r}/"
-                            f"{get('severity')!r} not in {ALERT_STATUSES}/{SEVERITIES}")
+    status, severity = get("status"), get("severity")
+    if status not in ALERT_STATUSES or severity not in SEVERITIES:
+        raise IncidentError(f"alert {aid}: status/severity {status!r}/{severity!r} not in "
+                            f"{ALERT_STATUSES}/{SEVERITIES}")
     try:
         ms = parse_event_time(get("event_time"))
     except ValidationError as exc:
         raise IncidentError(f"alert {aid}: {exc}") from exc
-    lat, lon = coord(get("lat"), 90), coord(get("lon"), 180)
+    lat, lon = get("lat"), get("lon")
+    # (a float in range is what detectors send: the general check for anything else; a
+    # NaN fails the comparisons)
+    if not (type(lat) is float and -90.0 <= lat <= 90.0):
+        lat = coord(lat, 90)
+    if not (type(lon) is float and -180.0 <= lon <= 180.0):
+        lon = coord(lon, 180)
     if lat is None or lon is None:
         lat = lon = None
-    kind = str(alert["kind"])
     raw = get("explanation")
     expl = raw if type(raw) is dict or isinstance(raw, Mapping) else None
     tags: tuple[str, ...] = ()
@@ -137,12 +144,11 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
         tags, calls, attrs, related = _explained(kind, expl, get("entity_id"))
     ev = get("evidence")
     return _new_member(   # every field, in order (one made per alert update)
-        str(alert["fingerprint"]), str(aid), kind, str(get("detector", "")),
-        str(get("stream", "")), str(alert["severity"]), str(alert["status"]),
+        fp, aid, kind, str(get("detector", "")), str(get("stream", "")), severity, status,
         str(get("entity_id", "")), lat, lon, str(get("district") or ""), ms, ms,
         str(get("title_zh", "")), str(get("title_en", "")),
         tuple(map(str, ev))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple)) else (),
-        tags, attrs, calls, related, (str(aid),))
+        tags, attrs, calls, related, (aid,))
 
 
 def _explained(kind: str, expl: Mapping[str, Any], entity_id: Any
