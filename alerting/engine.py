@@ -210,8 +210,10 @@ class Engine:
                    for t in page.targets)
 
     def _muted(self, now_ms: int) -> Any:
+        inhibited, silenced = self.inhibitor.mutes, self.silencer.muter(now_ms)
+
         def muted(labels: Mapping[str, str], fp: str) -> bool:
-            return self.inhibitor.mutes(labels, fp) or bool(self.silencer.mutes(labels, now_ms))
+            return inhibited(labels, fp) or bool(silenced(labels))
         return muted
 
     def _silence(self, cmd: Mapping[str, Any], now_ms: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 
 from alerting.labels import LabelMemo
+from alerting.records import maker
 from alerting.routing import Route
 
 FIRING, RESOLVED = "firing", "resolved"
@@ -45,6 +46,9 @@ class GroupFlush:
     route: str                      # the route's configuration path
     at_ms: int
     muted: tuple[str, ...] = ()     # firing but held back by a silence or inhibition
+
+
+_new_flush = maker(GroupFlush)   # (one per group notification: every field, in order)
 
 
 @dataclass
@@ -253,8 +257,8 @@ class Grouper:
             self._push(g)
         if not send:
             return None
-        return GroupFlush(g.receiver, g.key, dict(g.labels), tuple(firing), tuple(resolved),
-                            reason, g.route, now_ms, tuple(held_back))
+        return _new_flush(g.receiver, g.key, dict(g.labels), tuple(firing), tuple(resolved),
+                          reason, g.route, now_ms, tuple(held_back))
 
     def _forget(self, fp: str, key: str) -> None:
         where = self._where.get(fp)

@@ -18,8 +18,10 @@ from alerting.incident_model import (CALL_STREAMS, CORRELATOR, EVENT_KINDS, RANK
                                      Incident, IncidentError, IncidentEvent, Member,
                                      SeverityContext, grow_escalation)
 from alerting.incident_state import IncidentState
+from alerting.records import maker
 from schemas.records import stable_id
 
+_new_context = maker(SeverityContext)   # (made per incident update: every field, in order)
 _RECORD_KIND = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -223,7 +225,7 @@ class IncidentOps(IncidentState):
                len(inc.calls))
         new = self._severity_memo.get(key)
         if new is None:   # (the policy is a pure function of the context)
-            new = self.escalation(SeverityContext(*key))
+            new = self.escalation(_new_context(*key))
             if new not in RANK:
                 raise IncidentError(f"escalation policy returned {new!r}, not one of "
                                     f"{SEVERITIES}")

@@ -119,6 +119,21 @@ def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
 
 
+def _key_of(names: tuple[str, ...]) -> Callable[[Callable[[str, str], Any]], tuple[Any, ...]]:
+    """``get -> tuple(get(n, "") for n in names)``, written out for up to three names (the
+    memos below are asked several times per alert update)."""
+    if len(names) == 1:
+        a, = names
+        return lambda get: (get(a, ""),)
+    if len(names) == 2:
+        a, b = names
+        return lambda get: (get(a, ""), get(b, ""))
+    if len(names) == 3:
+        a, b, c = names
+        return lambda get: (get(a, ""), get(b, ""), get(c, ""))
+    return lambda get: tuple([get(n, "") for n in names])
+
+
 class LabelMemo(Generic[_T]):
     """``fn(labels)`` remembered by the values of the only labels it reads, ``names`` (an
     absent label counting as ""), so that routing, inhibition and escalation decide once
@@ -126,16 +141,17 @@ class LabelMemo(Generic[_T]):
     severity, stream), not the entity. ``fn`` must be pure and read no other label, and
     its result is shared, so it must not be changed. Bounded: cleared when full."""
 
-    __slots__ = ("names", "fn", "_cache", "_limit")
+    __slots__ = ("names", "fn", "_cache", "_limit", "_key")
 
     def __init__(self, names: Iterable[str], fn: Callable[[Mapping[str, str]], _T],
                  limit: int = 4096) -> None:
         self.names, self.fn = tuple(dict.fromkeys(names)), fn
         self._cache: dict[tuple[Any, ...], _T] = {}
         self._limit = limit
+        self._key = _key_of(self.names)
 
     def __call__(self, labels: Mapping[str, str]) -> _T:
-        key = tuple([labels.get(n, "") for n in self.names])
+        key = self._key(labels.get)
         try:
             return self._cache[key]
         except KeyError:

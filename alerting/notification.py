@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Protocol
 
+from alerting.records import maker
 from schemas.records import stable_id
 
 
@@ -61,10 +62,13 @@ class Notification:
                       "details": dict(d.get("details", {}))})
 
 
+_new_notification = maker(Notification)   # (every field, in order: made per notification)
+
+
 def for_event(event: Any, receiver: str, summary: str = "") -> Notification:
     """The notification of a lifecycle AlertEvent (one with ``notify`` set) to ``receiver``."""
     labels = dict(event.labels)
-    return Notification(stable_id("notify", event.event_id, receiver), receiver,
+    return _new_notification(stable_id("notify", event.event_id, receiver), receiver,
                         event.fingerprint, event.to_state, event.severity,
                         summary or f"{event.kind} {event.entity_id} {event.to_state}",
                         event.at_ms, event.occurrence, 0, tuple(sorted(labels.items())),
@@ -75,7 +79,7 @@ def for_event(event: Any, receiver: str, summary: str = "") -> Notification:
 def for_page(page: Any, target: str, severity: str = "", summary: str = "") -> Notification:
     """The notification of an escalation Page to one of its targets."""
     labels = dict(page.labels)
-    return Notification(stable_id("notify", page.key, target), target, page.fingerprint,
+    return _new_notification(stable_id("notify", page.key, target), target, page.fingerprint,
                         "escalation", severity or labels.get("severity", ""),
                         summary or f"escalation level {page.level}: {page.fingerprint}",
                         page.due_ms, page.occurrence, page.level, tuple(sorted(labels.items())),
@@ -89,7 +93,7 @@ def for_group(group: Any, summary: str = "") -> Notification:
     labels = tuple(sorted(dict(group.group_labels).items()))
     key = stable_id("notify-group", group.receiver, group.group_key, group.reason, group.at_ms,
                     *group.firing, "|", *group.resolved)
-    return Notification(key, group.receiver, group.group_key,
+    return _new_notification(key, group.receiver, group.group_key,
                         "firing" if group.firing else "resolved",
                         dict(labels).get("severity", ""),
                         summary or f"{len(group.firing)} firing, {len(group.resolved)} resolved",

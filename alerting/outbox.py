@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from alerting.notification import Notification, Notifier, PermanentError
+from alerting.records import maker
 from schemas.records import stable_id
 
 OK, RETRYABLE, PERMANENT = "ok", "retryable", "permanent"
@@ -45,6 +46,9 @@ class _Pending:
     attempts: int = 0
     in_flight: bool = False
     last_reason: str = ""
+
+
+_new_pending = maker(_Pending)
 
 
 class Outbox:
@@ -88,7 +92,7 @@ class Outbox:
         """Queue ``n`` unless its key is already pending, delivered or dead (False then)."""
         if self.status(n.key) is not None:
             return False
-        self._pending[n.key] = _Pending(n, now_ms, now_ms)
+        self._pending[n.key] = _new_pending(n, now_ms, now_ms, 0, False, "")
         self._push(now_ms, n.key)
         return True
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from alerting.labels import matches_all
 from alerting.maintenance import MaintenanceWindow
@@ -96,6 +96,11 @@ class Silencer:
         """Ids of the silences muting an alert with ``labels`` at ``now_ms``."""
         self._advance(now_ms)
         return self._matching(labels, now_ms)
+
+    def muter(self, now_ms: int) -> Callable[[Mapping[str, str]], tuple[str, ...]]:
+        """``mutes(labels, now_ms)`` for many alerts at one time (advanced once)."""
+        self._advance(now_ms)
+        return lambda labels: self._matching(labels, now_ms)
 
     def observe(self, labels: Mapping[str, str], fingerprint: str, status: str,
                 now_ms: int) -> tuple[str, ...]:

@@ -53,3 +53,16 @@ def test_the_memo_keys_on_the_labels_read_only_and_stays_bounded() -> None:
     memo({"kind": "c"})
     assert len(memo._cache) <= 2
     assert memo({"kind": ["unhashable"]}) == ["unhashable"]  # decided without the memo
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=6, unique=True),
+       labels=label_sets)
+def test_the_memo_tells_apart_label_sets_by_each_name_it_reads(names: list[str],
+                                                                labels: dict[str, str]) -> None:
+    # keys are written out for up to three names and built in a loop beyond: either way
+    # the answer is fn's for the values of exactly those names
+    memo = LabelMemo(names, lambda lb: tuple(lb.get(n, "") for n in names))
+    assert memo(labels) == tuple(labels.get(n, "") for n in names)
+    other = {**labels, names[-1]: "changed"}
+    assert memo(other)[-1] == "changed"
