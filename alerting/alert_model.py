@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from schemas.errors import ValidationError
+from schemas.records import SEVERITIES
+from schemas.validate import parse_event_time
+
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
 STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
 # event actions; the first six are also the operator commands
@@ -156,3 +160,22 @@ class AlertEvent:
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
+
+
+def alert_fields(msg: Mapping[str, Any]) -> tuple[str, str, str, str, int]:
+    """(fingerprint, status, alert_id, severity, event ms) of a detector alert, checked."""
+    get = msg.get
+    fp, alert_id, status, severity = get("fingerprint"), get("alert_id"), get("status"), \
+        get("severity")
+    for name, v in (("fingerprint", fp), ("alert_id", alert_id)):
+        if not isinstance(v, str) or not v:
+            raise CommandError("bad_alert", "must be a non-empty string", name)
+    if status not in (FIRING, RESOLVED):
+        raise CommandError("bad_alert", f"must be {FIRING!r} or {RESOLVED!r}", "status")
+    if severity not in SEVERITIES:
+        raise CommandError("bad_alert", f"must be one of {SEVERITIES}", "severity")
+    try:
+        ms = parse_event_time(get("event_time"))
+    except ValidationError as exc:
+        raise CommandError("bad_alert", exc.reason, "event_time") from exc
+    return fp, status, alert_id, severity, ms

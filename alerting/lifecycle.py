@@ -18,12 +18,10 @@ from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-expo
     ACK, ACKNOWLEDGED, ACTIONS, CLAIM, COMMANDS, COMMENT, FIRE, FIRING, FLAPPING, FORGET,
     MAX_ACTOR, MAX_COMMENT, MAX_ID, REFIRE, RESOLVE, RESOLVED, RETRIGGER, STATES, SYSTEM,
     TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command, CommandError,
-    LifecycleConfig)
+    LifecycleConfig, alert_fields)
 from alerting.labels import label_set
 from alerting.records import maker
-from schemas.errors import ValidationError
 from schemas.records import SEVERITIES, stable_id
-from schemas.validate import parse_event_time
 
 _CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
 _SCHEDULED = _CHANGES + (FLAPPING, ACK)  # actions after which deadlines may move
@@ -59,25 +57,6 @@ def _status(state: str) -> str:
     return RESOLVED if state == RESOLVED else FIRING
 
 
-def _alert_fields(msg: Mapping[str, Any]) -> tuple[str, str, str, str, int]:
-    """(fingerprint, status, alert_id, severity, event ms) of a detector alert, checked."""
-    get = msg.get
-    fp, alert_id, status, severity = get("fingerprint"), get("alert_id"), get("status"), \
-        get("severity")
-    for name, v in (("fingerprint", fp), ("alert_id", alert_id)):
-        if not isinstance(v, str) or not v:
-            raise CommandError("bad_alert", "must be a non-empty string", name)
-    if status not in (FIRING, RESOLVED):
-        raise CommandError("bad_alert", f"must be {FIRING!r} or {RESOLVED!r}", "status")
-    if severity not in SEVERITIES:
-        raise CommandError("bad_alert", f"must be one of {SEVERITIES}", "severity")
-    try:
-        ms = parse_event_time(get("event_time"))
-    except ValidationError as exc:
-        raise CommandError("bad_alert", exc.reason, "event_time") from exc
-    return fp, status, alert_id, severity, ms
-
-
 class AlertBook:
     """Every known alert by fingerprint, with a heap of deadlines (ack timeouts, flapping
     quiet periods, forgetting resolved alerts) so ``tick`` never scans the book."""
@@ -111,7 +90,7 @@ class AlertBook:
                                         f"got {type(item).__name__}")
 
     def _detector(self, msg: Mapping[str, Any], now: int) -> list[AlertEvent]:
-        fp, status, alert_id, severity, ev_ms = _alert_fields(msg)
+        fp, status, alert_id, severity, ev_ms = alert_fields(msg)
         # alert_id alone repeats for evidence-less alerts (NoData): the event time tells apart
         cause = stable_id("delivery", alert_id, ev_ms)
         a = self._alerts.get(fp)
