@@ -148,7 +148,9 @@ def test_an_accident_makes_the_affected_segments_score_high(
     s = model.score(test.values, test.ts, test.entities)
     for inc in sim_data["accidents"]:
         rows = during(test, inc, segments(inc))
-        assert rows.sum() >= 4 * 50  # 4-8 segments, one reading every 30 s
+        # the accident's segment and the jammed ones within the queue's reach (3 km: at
+        # this scale, a few), each read every 30 s for the 24 min at full strength
+        assert len(segments(inc)) >= 2 and rows.sum() >= 40 * len(segments(inc))
         assert np.mean(s[rows] > model.threshold) > 0.9, inc.incident_id
         for seg in segments(inc):  # every affected segment, not just most readings
             assert np.median(s[rows & (test.entities == seg)]) > model.threshold, seg
