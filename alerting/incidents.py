@@ -44,6 +44,10 @@ from alerting.incident_state import entity_keys
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
 
+# An incident with a primary alert of its own is absorbed only if it began within this
+# share of its category's radius of the absorbing incident (traffic: 0.75 km).
+ABSORB_PRIMARY_KM = 0.5
+
 __all__ = ["Correlator", "Category", "CorrelatorConfig", "DEFAULT_CATEGORIES", "EVENT_KINDS",
            "Incident", "IncidentError", "IncidentEvent", "IncidentOps", "Member",
            "SeverityContext", "grow_escalation", "km_between", "make_event",
@@ -243,7 +247,9 @@ class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
                 return group, cat
         return [], None
     def _absorb(self, inc: Incident, cat: Category, out: list[IncidentEvent]) -> None:
-        """Merge in nearby lower-priority incidents whose every alert ``cat`` accepts."""
+        """Merge in nearby lower-priority incidents whose every alert ``cat`` accepts; one
+        holding a primary alert of its own (an accident report) only if it began where
+        this one did (a tanker crash reported as an accident too)."""
         found: set[str] = set()
 
         def reach(other: Incident) -> float | None:  # (what the loop below would accept)
@@ -263,5 +269,8 @@ class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
             if other is None or self._cat(other.category).priority >= cat.priority or \
                     other.last_ms < inc.opened_ms - w or other.opened_ms > inc.last_ms + w:
                 continue
+            if self._primary(other) and not self._anchors_near(
+                    inc, other, ABSORB_PRIMARY_KM * self._cat(other.category).radius_km):
+                continue   # its own event (an accident reported elsewhere), not a symptom
             if all(cat.name in self._roles(x) for x in other.members.values()):
                 self._merge(inc, other, CORRELATOR, inc.last_ms, out)
