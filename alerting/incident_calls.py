@@ -81,6 +81,8 @@ class CallLinks(IncidentOps):
             return out
         roles = self._roles(m)
         target = self._target(m, roles, False) if roles else None
+        if target is not None and not self._call_reaches(target, m):
+            target = None   # too far for one caller's position: wait for a nearer one
         if target is not None:
             self._link(out, target.incident_id, cid, stream, "nearby", eid, at)
         elif roles:
@@ -144,18 +146,31 @@ class CallLinks(IncidentOps):
                       lat=lat, lon=lon, district=str(event.get("district") or ""),
                       first_ms=at, event_ms=at, tags=tags)
 
+    def _call_radius(self, inc: Incident) -> float:
+        return min(self._cat(inc.category).radius_km, self.config.call_radius_km)
+
+    def _call_reaches(self, inc: Incident, m: Member) -> bool:
+        """Whether the call ``m`` is within the call radius of one of ``inc``'s alerts, or
+        named by one (its id among their entities)."""
+        if inc.incident_id in self._by_entity.get(m.entity_id, {}):
+            return True
+        r = self._call_radius(inc)
+        return any(x.lat is not None and x.lon is not None and
+                   km_between(m.lat, m.lon, x.lat, x.lon) <= r  # type: ignore[arg-type]
+                   for x in inc.members.values())
+
     def _link_loose(self, inc: Incident, m: Member, out: list[IncidentEvent]) -> None:
         """``m`` opened or joined ``inc``: link the loose calls near it that ``inc`` takes."""
         if not self._loose or m.lat is None or m.lon is None:
             return
-        cat = self._cat(inc.category)
+        cat, r = self._cat(inc.category), self._call_radius(inc)
         w = cat.window_s * 1000
-        for cell in cells_near(m.lat, m.lon, cat.radius_km, self.config.cell_deg):
+        for cell in cells_near(m.lat, m.lon, r, self.config.cell_deg):
             for cid in sorted(self._loose_grid.get(cell, ())):
                 c, stream = self._loose[cid]
                 if inc.category in self._roles(c) and \
                         inc.opened_ms - w <= c.event_ms <= inc.last_ms + w and \
-                        km_between(m.lat, m.lon, c.lat, c.lon) <= cat.radius_km:  # type: ignore[arg-type]
+                        km_between(m.lat, m.lon, c.lat, c.lon) <= r:  # type: ignore[arg-type]
                     self._drop_loose(cid)
                     self._link(out, inc.incident_id, cid, stream, "nearby", c.alert_id,
                                c.event_ms)

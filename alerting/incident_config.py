@@ -110,6 +110,10 @@ class CorrelatorConfig:
     keep_closed: int = 10_000
     absorb: bool = True   # a new incident takes in lower-priority ones it accepts
     bridge: bool = True   # an alert reaching two incidents of its category merges them
+    # a single 120/119 call is linked by place only this close to one of an incident's
+    # alerts (and within the category's radius): one caller's position is weaker evidence
+    # than an alert, and the incident it belongs to may open a moment later next to it
+    call_radius_km: float = 1.0
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.categories]
@@ -121,8 +125,9 @@ class CorrelatorConfig:
                 raise IncidentError(f"category {c.name!r}: needs opens, radius_km > 0, "
                                     f"window_s > 0, min_alerts >= 1 and an open_severity "
                                     f"in {SEVERITIES}")
-        if self.quiet_s < 0 or not 0 < self.cell_deg <= 1:
-            raise IncidentError("quiet_s must be >= 0 and cell_deg in (0, 1]")
+        if self.quiet_s < 0 or not 0 < self.cell_deg <= 1 or self.call_radius_km <= 0:
+            raise IncidentError("quiet_s must be >= 0, cell_deg in (0, 1] and "
+                                "call_radius_km > 0")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "CorrelatorConfig":

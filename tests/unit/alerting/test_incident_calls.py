@@ -136,3 +136,21 @@ def test_links_and_unit_records_replay_from_the_log() -> None:
     assert log[-1].kind == UNIT_RECORD
     again = Correlator.from_events(log)
     assert linked(again) == linked(c) == {log[0].incident_id: {"C119-1"}}
+
+
+def test_a_call_within_the_radius_but_beyond_the_call_radius_waits_for_a_nearer_one() -> None:
+    # a gas leak's 119 call (category hazmat) 1.5 km from a leaking tanker: within the
+    # hazmat radius (2 km) but one caller's place is weaker than an alert's; the gas leak
+    # opens next to it half a minute later and gets it
+    c = Correlator()
+    tanker = hazmat(c)
+    assert c.observe_call(call("C119-1", "fire", 1.5, 0, 1, category="hazmat"), "fire",
+                          T0) == []
+    assert linked(c) == {tanker: set()}
+    events = c.observe(alert("GC1", "gas_concentration_high", 1.52, 0, 1.5,
+                             severity="critical"), T0 + 2 * MIN)
+    (link,) = [e for e in events if e.kind == "call_linked"]
+    assert link.incident_id != tanker and link.payload["call_id"] == "C119-1"
+    # within the call radius of the tanker's alerts, a call is linked at once
+    (near,) = c.observe_call(call("C119-2", "fire", 0.9, 0, 2, category="hazmat"), "fire", T0)
+    assert near.incident_id == tanker
