@@ -235,8 +235,9 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], stats: dict
     left_out: dict[str, int] = defaultdict(int)
     matched_fps: set[str] = set()
     holds: dict[str, set[int]] = defaultdict(set)   # incident -> injected ones it holds
+    owner = _owners(firing, truth, radius_km, D)
     for n, inc in enumerate(truth):
-        mine = {a["fingerprint"]: a for a in firing if _matches(a, inc, radius_km, D)}
+        mine = {a["fingerprint"]: a for i, a in enumerate(firing) if owner[i] == n}
         matched_fps |= set(mine)
         homes = {root(home[fp]) for fp in mine if fp in home}
         for h in homes:
@@ -276,6 +277,24 @@ def score(firing: list[dict[str, Any]], truth: list[dict[str, Any]], stats: dict
 TYPE_STREAMS = {"gas_leak": {"lifeline", "fire"}, "water_main_burst": {"lifeline"},
                 "structure_fire": {"fire", "ems"}, "traffic_accident": {"traffic", "ems"},
                 "hazmat_leak": {"hazmat", "fire", "ems"}}
+
+
+def _owners(firing: list[dict[str, Any]], truth: list[dict[str, Any]], radius_km: float,
+            D: Any) -> list[int | None]:
+    """Which injected incident each alert is one of (None: none). Where several overlap in
+    space and time (24 an hour in the city centre), the one whose entity it is, else the
+    nearest: counting it for all would fault the engine for keeping two events apart."""
+    owner: list[int | None] = []
+    for a in firing:
+        best: tuple[float, int] | None = None
+        for n, inc in enumerate(truth):
+            if not _matches(a, inc, radius_km, D):
+                continue
+            d = -1.0 if a["entity_id"] in inc["entities"] else D.haversine_km(
+                a["lat"], a["lon"], inc["lat"], inc["lon"])
+            best = (d, n) if best is None or (d, n) < best else best
+        owner.append(best[1] if best else None)
+    return owner
 
 
 def _matches(a: dict[str, Any], inc: dict[str, Any], radius_km: float, D: Any) -> bool:
