@@ -66,6 +66,7 @@ class AlertBook:
         self._alerts: dict[str, _Alert] = {}
         self._heap: list[tuple[int, int, str, str]] = []  # (due, order, kind, fingerprint)
         self._order = itertools.count()
+        self._queued: dict[tuple[str, str], int] = {}  # (kind, fp) -> earliest due queued
 
     # --- deciding ----------------------------------------------------------------------
     def apply(self, item: Command | Mapping[str, Any], now_ms: int) -> list[AlertEvent]:
@@ -157,6 +158,8 @@ class AlertBook:
         cfg, out = self.config, []
         while self._heap and self._heap[0][0] <= now_ms:
             due, _, kind, fp = heapq.heappop(self._heap)
+            if self._queued.get((kind, fp)) == due:
+                del self._queued[kind, fp]
             a = self._alerts.get(fp)
             if a is None:
                 continue
@@ -169,6 +172,8 @@ class AlertBook:
             elif kind == "forget" and a.state == RESOLVED and a.resolved_at is not None \
                     and a.resolved_at + cfg.resolved_ttl_ms == due:
                 out.append(self._emit(a, FORGET, RESOLVED, SYSTEM, "", now_ms, False, ""))
+            else:   # an entry that came before its deadline moved: queue the current one
+                self._schedule(a)
         return out
 
     def _emit(self, a: _Alert, action: str, to: str, actor: str, comment: str, now: int,
@@ -239,17 +244,25 @@ class AlertBook:
             self._schedule(a)
 
     def _schedule(self, a: _Alert) -> None:
-        """Push the alert's deadlines; ``tick`` drops entries that no longer match its state
-        (lazy deletion), so pushing one twice is harmless."""
+        """Queue the alert's deadlines. ``tick`` drops entries that no longer match its
+        state (lazy deletion); an entry due no later than the new deadline is already
+        queued, and when it comes ``tick`` queues the deadline then current. So the heap
+        holds about one entry per alert and kind, not one per change (a resolve every few
+        minutes would otherwise queue a day's worth of forget entries per alert)."""
         fp, cfg = a.fingerprint, self.config
         if a.state == ACKNOWLEDGED and a.ack_deadline is not None:
-            heapq.heappush(self._heap, (a.ack_deadline, next(self._order), "ack", fp))
+            self._queue(a.ack_deadline, "ack", fp)
         if a.flapping and a.changes:
-            heapq.heappush(self._heap, (a.changes[-1] + cfg.flap_quiet_ms, next(self._order),
-                                        "flap", fp))
+            self._queue(a.changes[-1] + cfg.flap_quiet_ms, "flap", fp)
         if a.state == RESOLVED and a.resolved_at is not None:
-            heapq.heappush(self._heap, (a.resolved_at + cfg.resolved_ttl_ms, next(self._order),
-                                        "forget", fp))
+            self._queue(a.resolved_at + cfg.resolved_ttl_ms, "forget", fp)
+
+    def _queue(self, due: int, kind: str, fp: str) -> None:
+        queued = self._queued.get((kind, fp))
+        if queued is not None and queued <= due:
+            return
+        self._queued[kind, fp] = due
+        heapq.heappush(self._heap, (due, next(self._order), kind, fp))
 
     # --- reading, replay, checkpoints --------------------------------------------------
     def get(self, fingerprint: str) -> dict[str, Any] | None:
@@ -280,7 +293,7 @@ class AlertBook:
     def restore(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping) or state.get("version") != 1:
             raise ValueError("AlertBook.restore: expected a version 1 snapshot")
-        self._alerts, self._heap = {}, []
+        self._alerts, self._heap, self._queued = {}, [], {}
         for d in state["alerts"]:
             a = _Alert(**{**d, "labels": tuple(sorted(d["labels"].items())),
                           "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"])})

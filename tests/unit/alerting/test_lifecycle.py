@@ -341,6 +341,21 @@ def test_a_refired_alert_is_not_forgotten_on_the_old_deadline() -> None:
     assert [e.action for e in b.tick(T0 + 61 * MIN)] == [] and len(b) == 1
 
 
+def test_a_resolved_alert_resolved_again_is_forgotten_after_its_last_resolve() -> None:
+    # every resolve moves the forget deadline; the book queues one entry per alert and
+    # kind (not one per resolve), and the deadline that counts is the last resolve's
+    b = AlertBook(LifecycleConfig(flap_changes=1000, resolved_ttl_ms=60 * MIN))
+    for i in range(200):
+        t = T0 + i * 20_000
+        b.apply(alert("firing" if i % 2 == 0 else "resolved", ev=f"ev-{i}", t=t), t)
+        assert b.tick(t) == []
+    last_resolve = T0 + 199 * 20_000
+    assert len(b._heap) <= 3
+    assert b.tick(last_resolve + 60 * MIN - 1) == [] and len(b) == 1
+    [ev] = b.tick(last_resolve + 60 * MIN)
+    assert ev.action == "forget" and len(b) == 0
+
+
 # --- checkpoints and replay ---------------------------------------------------------------
 def test_snapshot_is_json_and_restore_keeps_the_deadlines() -> None:
     b = book_in(FIRING, owner="op-li")
