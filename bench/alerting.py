@@ -17,7 +17,9 @@
 2. Compression (``--hours``, ``--scale``, ``--seed``): the simulator's labelled incidents go
    through the detection pipeline (bench/detection.py) and the alerts through the engine.
    Prints detector firings : incidents, and for each injected incident whether its alerts
-   ended in exactly one incident (all attached), several, or none.
+   ended in exactly one incident (all attached), several, or none; an alert near several
+   injected incidents counts as one of its own entity's, else the nearest. Also prints
+   the incidents that hold alerts of several injected incidents (over-merging).
 
 Usage: python bench/alerting.py [--active 10000] [--silences 1000] [--layout city|centres]
                                 [--hours 1] [--skip-sim]
