@@ -16,7 +16,8 @@
     within ``sudden_s`` of a normal one, or a sharp drop (``drop_ratio``, ``z < -drop_z``) on
     two segments within ``merge_km`` at once. Drops and reports within ``link_km`` of an
     active accident, or within ``join_km`` / ``merge_km`` of one that started less than
-    ``join_s`` ago, join it instead of raising another one.
+    ``join_s`` ago, join it instead of raising another one; so does a drop within the
+    accident's queue, which backs up at ``queue_kmh`` from ``link_km`` to ``queue_km``.
 ``signal_fault`` (entity: signal id)
     a dark / flashing / stuck signal where traffic is already disturbed (an accident or a
     congested segment within ``link_km``, now or within ``fault_hold_s``). A lone
@@ -111,7 +112,8 @@ class TrafficDetector(RuleDetector):
                  sudden_s: float = 300.0, drop_ratio: float = 0.85, drop_z: float = 6.0,
                  drop_pair_s: float = 90.0, context_ratio: float = 0.8, context_min: int = 10,
                  merge_km: float = 2.0, join_km: float = 5.0, join_s: float = 240.0,
-                 link_km: float = 0.5, report_hold_s: float = 600.0,
+                 link_km: float = 0.5, queue_km: float = 3.0, queue_kmh: float = 15.0,
+                 report_hold_s: float = 600.0,
                  report_ttl_s: float = 2700.0, report_severity: int = 3, report_lanes: int = 2,
                  fault_hold_s: float = 300.0,
                  fault_ttl_s: float = 1800.0, all_faults: bool = False,
@@ -130,6 +132,7 @@ class TrafficDetector(RuleDetector):
         self.sudden_s, self.context_ratio, self.context_min = sudden_s, context_ratio, context_min
         self.drop_ratio, self.drop_z, self.drop_pair_s = drop_ratio, drop_z, drop_pair_s
         self.merge_km, self.link_km = merge_km, link_km
+        self.queue_km, self.queue_kmh = queue_km, queue_kmh
         self.join_km, self.join_s = join_km, join_s
         self.report_hold_s, self.report_ttl_s = report_hold_s, report_ttl_s
         self.report_severity, self.report_lanes = report_severity, report_lanes
@@ -391,6 +394,18 @@ class TrafficDetector(RuleDetector):
                 best, bd = aid, d
         return best
 
+    def _queue_of(self, lat: float, lon: float, t: int) -> str | None:
+        """The active accident whose queue a drop here at ``t`` can be: the queue backs up
+        at ``queue_kmh`` (a shockwave of ~15 km/h) from ``link_km``, up to ``queue_km``."""
+        best, bd = None, math.inf
+        for aid, a in self.accidents.items():
+            age_h = max(0, t - a["t0"]) / 3_600_000
+            reach = min(self.queue_km, self.link_km + self.queue_kmh * age_h)
+            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
+            if d <= reach and d < bd:
+                best, bd = aid, d
+        return best
+
     def _accident(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
         rid = e["entity_id"]
         if rid in self.accidents or rid in self.pending_reports:
@@ -438,7 +453,8 @@ class TrafficDetector(RuleDetector):
 
     def _speed_accident(self, sid: str, s: _Seg, t: int, ratio: float, z: float, ctx: float,
                         n_ctx: int, out: list[Finding], partner: str | None = None) -> None:
-        near = self._active_accident_near(s.lat, s.lon, self.link_km, t, self.join_km)
+        near = self._active_accident_near(s.lat, s.lon, self.link_km, t, self.join_km) or \
+            self._queue_of(s.lat, s.lon, t)
         if near is not None:
             a = self.accidents[near]
             if sid not in a["segs"]:
