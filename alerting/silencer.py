@@ -53,6 +53,7 @@ class Silencer:
         self._starts: list[tuple[int, str]] = []     # heaps of (time, silence id); entries
         self._ends: list[tuple[int, str]] = []       # are checked when popped (lazy delete)
         self._idle: list[tuple[int, str]] = []
+        self._idle_queued: dict[str, int] = {}   # silence -> earliest idle deadline queued
         self._window_next = {w.name: 0 for w in self.windows}
         self._window_last: dict[str, int] = {}
         self._opened_windows: list[Silence] = []   # until taken by opened_windows()
@@ -141,9 +142,13 @@ class Silencer:
                 done.setdefault(i, (s.ends_ms, self._end_reason.get(i, "expired")))
         while self._idle and self._idle[0][0] <= now_ms:
             t, i = heapq.heappop(self._idle)
+            if self._idle_queued.get(i) == t:
+                del self._idle_queued[i]
             since = self._idle_since.get(i)
             if since is not None and since + (self.expire_unused_ms or 0) == t:
                 done.setdefault(i, (t, "unused"))
+            elif since is not None:   # idle again since: queue the deadline now current
+                self._set_idle(i, since)
         ended = [(replace(self._silences[i], ends_ms=t), why, self._tracked.get(i, set()))
                  for i, (t, why) in sorted(done.items(), key=lambda kv: (kv[1][0], kv[0]))]
         for s, _, _ in ended:
@@ -260,7 +265,11 @@ class Silencer:
     def _set_idle(self, i: str, since_ms: int) -> None:
         if self.expire_unused_ms is not None and not i.startswith(WINDOW_PREFIX):
             self._idle_since[i] = since_ms
-            heapq.heappush(self._idle, (since_ms + self.expire_unused_ms, i))
+            due = since_ms + self.expire_unused_ms
+            queued = self._idle_queued.get(i)
+            if queued is None or queued > due:   # (an earlier entry re-queues this one)
+                self._idle_queued[i] = due
+                heapq.heappush(self._idle, (due, i))
 
     def _set_end(self, s: Silence, reason: str) -> Silence:
         self._silences[s.id] = s
@@ -293,6 +302,7 @@ class Silencer:
             if not self._by_fp[fp]:
                 del self._by_fp[fp]
         self._idle_since.pop(i, None)
+        self._idle_queued.pop(i, None)
         self._end_reason.pop(i, None)
 
     # -- checkpoint ----------------------------------------------------------------------

@@ -171,6 +171,20 @@ def test_unused_silences_expire() -> None:
     assert [(e.silence.id, e.reason) for e in s.ended(at(660))] == [("busy", "unused")]
 
 
+def test_a_silence_used_on_and_off_expires_an_idle_period_after_its_last_use() -> None:
+    # each time it stops muting anything its idle clock restarts; one deadline per silence
+    # is queued (not one per idle spell), and the one that counts is the last spell's
+    s = Silencer(expire_unused_ms=H)
+    s.add(silence("x", "entity_id=S1", end=None), NOW_MS)
+    for k in range(100):
+        s.observe(S1, "F1", "firing", at(k))
+        s.observe(S1, "F1", "resolved", at(k + 0.5))
+        assert s.ended(at(k + 0.5)) == []
+    assert len(s._idle) <= 2
+    assert s.ended(at(99.5 + 59)) == []
+    assert [e.reason for e in s.ended(at(99.5 + 60))] == ["unused"]
+
+
 def test_extending_an_idle_silence_counts_as_use() -> None:
     s = Silencer(expire_unused_ms=H)
     s.add(silence("x", "entity_id=S9", end=None), NOW_MS)
