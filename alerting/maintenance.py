@@ -74,3 +74,32 @@ class MaintenanceWindow:
 def _ms(day: date, minute: int, zone: ZoneInfo) -> int:
     return int(datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
                .timestamp()) * 1000
+
+
+class WindowSchedule:
+    """Which windows' occurrences have begun: :meth:`due` gives each occurrence once, as
+    ``(window, start_ms, end_ms)``, when ``now_ms`` is inside it (``last``, the start of
+    the latest given per window, is what a checkpoint keeps)."""
+
+    def __init__(self, windows: tuple[MaintenanceWindow, ...]) -> None:
+        self.windows = windows
+        self.next = {w.name: 0 for w in windows}   # no occurrence begins before this
+        self.last: dict[str, int] = {}
+
+    def due(self, now_ms: int) -> list[tuple[MaintenanceWindow, int, int]]:
+        out = []
+        for w in self.windows:
+            if now_ms < self.next[w.name]:
+                continue
+            occ = w.occurrence_at(now_ms)
+            self.next[w.name] = occ[1] if occ else w.next_start_ms(now_ms)
+            if occ is None or self.last.get(w.name, -1) >= occ[0]:
+                continue
+            self.last[w.name] = occ[0]
+            out.append((w, *occ))
+        return out
+
+    def next_ms(self) -> list[int]:
+        """When each window may next begin (or its current occurrence ends)."""
+        return list(self.next.values())
+

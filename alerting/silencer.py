@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from alerting.labels import matches_all
-from alerting.maintenance import MaintenanceWindow
+from alerting.maintenance import MaintenanceWindow, WindowSchedule
 from alerting.silence_model import Silence, SilenceEnded, SilenceError
 
 FIRING, RESOLVED = "firing", "resolved"
@@ -54,8 +54,7 @@ class Silencer:
         self._ends: list[tuple[int, str]] = []       # are checked when popped (lazy delete)
         self._idle: list[tuple[int, str]] = []
         self._idle_queued: dict[str, int] = {}   # silence -> earliest idle deadline queued
-        self._window_next = {w.name: 0 for w in self.windows}
-        self._window_last: dict[str, int] = {}
+        self._windows = WindowSchedule(self.windows)
         self._opened_windows: list[Silence] = []   # until taken by opened_windows()
 
     # -- commands ------------------------------------------------------------------------
@@ -166,23 +165,16 @@ class Silencer:
     def next_change_ms(self) -> int | None:
         """The earliest time a silence may start or end (for the caller's timer)."""
         heads = [h[0][0] for h in (self._starts, self._ends, self._idle) if h]
-        heads += [t for t in self._window_next.values()]
+        heads += self._windows.next_ms()
         return min(heads) if heads else None
 
     # -- internals -----------------------------------------------------------------------
     def _advance(self, now_ms: int) -> None:
         """Materialise window occurrences and start silences whose time has come."""
-        for w in self.windows:
-            if now_ms < self._window_next[w.name]:
-                continue
-            occ = w.occurrence_at(now_ms)
-            self._window_next[w.name] = occ[1] if occ else w.next_start_ms(now_ms)
-            if occ is None or self._window_last.get(w.name, -1) >= occ[0]:
-                continue
-            self._window_last[w.name] = occ[0]
-            sid = f"{WINDOW_PREFIX}{w.name}:{occ[0]}"
+        for w, start, end in self._windows.due(now_ms):
+            sid = f"{WINDOW_PREFIX}{w.name}:{start}"
             if sid not in self._silences:
-                window = Silence(sid, w.matchers, occ[0], occ[1], w.author, w.reason)
+                window = Silence(sid, w.matchers, start, end, w.author, w.reason)
                 self._insert(window, now_ms)
                 self._opened_windows.append(window)
         while self._starts and self._starts[0][0] <= now_ms:
@@ -312,13 +304,13 @@ class Silencer:
                 "tracked": {i: sorted(f) for i, f in self._tracked.items()},
                 "idle_since": dict(self._idle_since), "end_reason": dict(self._end_reason),
                 "firing": {fp: dict(lb) for fp, lb in self._firing.items()},
-                "window_last": dict(self._window_last)}
+                "window_last": dict(self._windows.last)}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Replace the state with a :meth:`snapshot`."""
         self._reset()
         self._firing = {fp: dict(lb) for fp, lb in state.get("firing", {}).items()}
-        self._window_last = {k: int(v) for k, v in state.get("window_last", {}).items()}
+        self._windows.last = {k: int(v) for k, v in state.get("window_last", {}).items()}
         tracked = state.get("tracked", {})
         for d in state.get("silences", ()):
             s = Silence.from_dict(d)
