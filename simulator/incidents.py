@@ -36,7 +36,6 @@ _MIN = 60_000
 # sensors or segments are taken within this reach only: in a sparse county network the
 # k nearest can be 5-8 km off, which is another zone or another road, not this incident.
 BURST_REACH_KM, QUEUE_REACH_KM = 3.0, 3.0
-QUEUE_KMH = 15.0   # how fast the tail of a queue moves upstream (a shockwave)
 _KIND_INDEX = {k[0]: i for i, k in enumerate(SENSOR_KINDS)}
 
 
@@ -245,11 +244,7 @@ def _plan_traffic_accident(inc: Incident, w: World, rng: np.random.Generator, at
     near = [int(i) for i in nearest(g.lat, g.lon, inc.lat, inc.lon, None, int(rng.integers(4, 9)))]
     factors = [rng.uniform(0.1, 0.2) if i == seg else rng.uniform(0.25, 0.5) for i in near]
     near, factors = _within(g, inc, near, factors, QUEUE_REACH_KM)
-    # the queue backs up from the accident at a shockwave's speed: a segment 3 km behind
-    # it slows some 12 minutes later, not at the same moment as the accident's own
-    inc.effects = [_effect("segments", [i], [f], inc.start_ms + int(
-        haversine_km(g.lat[i], g.lon[i], inc.lat, inc.lon) / QUEUE_KMH * 3_600_000),
-        inc.end_ms, 2 * _MIN) for i, f in zip(near, factors)]
+    inc.effects = [_effect("segments", near, factors, inc.start_ms, inc.end_ms, 2 * _MIN)]
     sid = str(g.ids[seg])
     inc.actions = [Action(int(rng.uniform(0, 90) * 1000), "accident", {
         "severity": int(rng.integers(2, 5)), "lanes_blocked": int(rng.integers(1, 4)),

@@ -368,40 +368,20 @@ def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_spa
     world, limit = build_world(PROFILE, 1.0, 5), getattr(SI, reach)
     pts = getattr(world, group)
 
-    def affected(inc: SI.Incident) -> list[int]:
-        # a burst: its first effect (a drainage sensor may follow); a queue: one effect per
-        # segment, each starting as the queue reaches it
-        effects = inc.effects if group == "segments" else inc.effects[:1]
-        assert all(e.group == group for e in effects)
-        return [int(i) for e in effects for i in e.idx]
-
     def planned(k: int) -> tuple[SI.Incident, list[float]]:
         inc = SI.plan(kind, world, f"T{k}", START, np.random.default_rng([5, k]),
                       district="liuyang")
-        return inc, [haversine_km(pts.lat[i], pts.lon[i], inc.lat, inc.lon)
-                     for i in affected(inc)]
+        eff = inc.effects[0]
+        assert eff.group == group
+        return inc, [haversine_km(pts.lat[i], pts.lon[i], inc.lat, inc.lon) for i in eff.idx]
 
     bounded = [planned(k) for k in range(12)]
     monkeypatch.setattr(SI, reach, float("inf"))
     unbounded = [planned(k) for k in range(12)]
     for (inc, d), (free, d_free) in zip(bounded, unbounded):
         assert min(d) < 0.05 and max(d) <= limit   # the epicentre, and nothing beyond
-        assert set(affected(inc)) == {i for i, x in zip(affected(free), d_free)
-                                      if x <= limit or x < 0.05}
+        assert set(inc.effects[0].idx) == {i for i, x in zip(free.effects[0].idx, d_free)
+                                           if x <= limit or x < 0.05}
         # the same random draws otherwise: the rest of the labelled day does not move
         assert [a.offset_ms for a in inc.actions] == [a.offset_ms for a in free.actions]
     assert any(max(d) > limit for _, d in unbounded)   # the bound is what held them in
-
-
-def test_an_accident_queue_reaches_farther_segments_later() -> None:
-    import simulator.incidents as SI
-    world = build_world(PROFILE, 1.0, 5)
-    g = world.segments
-    for k in range(6):
-        inc = SI.plan("traffic_accident", world, f"Q{k}", START, np.random.default_rng([9, k]))
-        onsets = sorted((haversine_km(g.lat[e.idx[0]], g.lon[e.idx[0]], inc.lat, inc.lon),
-                         e.t0 - inc.start_ms) for e in inc.effects)
-        assert onsets[0] == (pytest.approx(0.0, abs=0.05), pytest.approx(0, abs=15_000))
-        for d, delay in onsets:   # ~4 minutes per km behind the accident
-            assert delay == pytest.approx(d / SI.QUEUE_KMH * 3_600_000, abs=1)
-            assert delay < inc.end_ms - inc.start_ms
