@@ -78,6 +78,19 @@ def prepared(infra_settings: Settings) -> Settings:
     return infra_settings
 
 
+@pytest.fixture(scope="session")
+def own_topics() -> Callable[[Settings, str], Settings]:
+    """``own_topics(settings, prefix)``: the session broker with topics of one test's own
+    (a fresh ``prefix<random>`` topic prefix, created) and a free cockpit port."""
+    def make(base: Settings, prefix: str) -> Settings:
+        from streams.admin import ensure_topics
+        settings = base.with_overrides(topic_prefix=f"{prefix}{uuid.uuid4().hex[:8]}",
+                                       cockpit_port=procs.free_port())
+        asyncio.run(ensure_topics(settings))
+        return settings
+    return make
+
+
 class Proc:
     """A ``citycc`` subprocess started for a test; stopped by its own PID."""
 

@@ -4,13 +4,11 @@ lifecycle events in, an operator's Ack out on the ``commands`` topic)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from cockpit_harness import (GAS_ALERT, INCIDENT_EVENTS, OPENED_MS, ServerThread
                              incident_event, produce)
 
 from citycc.settings import Settings
-from deploy.procs import free_port
 
 OTHER_ALERTS: list[dict[str, Any]] = [
     {"fingerprint": "f01", "status": "firing", "severity": "major", "kind": "water_pressure_low",
@@ -105,13 +102,9 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread, chromium: An
 
 # --- through the real broker: incidents, lifecycle, and an operator's Ack ---------------------
 @pytest.fixture
-def kafka_server(prepared: Settings) -> Iterator[ServerThread]:
+def kafka_server(prepared: Settings, own_topics: Any) -> Iterator[ServerThread]:
     """The cockpit with its feed and commands on the session broker, topics of its own."""
-    from streams.admin import ensure_topics
-    settings = prepared.with_overrides(topic_prefix=f"br{uuid.uuid4().hex[:8]}",
-                                       cockpit_port=free_port())
-    asyncio.run(ensure_topics(settings))
-    srv = ServerThread(settings, feed=True)
+    srv = ServerThread(own_topics(prepared, "br"), feed=True)
     srv.start()
     yield srv
     srv.stop()

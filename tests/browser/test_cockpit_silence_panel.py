@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -25,7 +24,6 @@ from alerting.labels import parse_matchers
 from alerting.silence_log import silence_event
 from alerting.silences import Silence
 from citycc.settings import Settings
-from deploy.procs import free_port
 from schemas.validate import format_event_time, parse_event_time
 
 pytestmark = pytest.mark.browser
@@ -262,13 +260,9 @@ def test_extend_silence_from_its_end_or_now_and_show_the_extended_end(server: Se
 
 # --- through the real broker: the feed reads silences back when the cockpit starts ----------
 @pytest.fixture
-def kafka_settings(prepared: Settings) -> Settings:
+def kafka_settings(prepared: Settings, own_topics: Any) -> Settings:
     """The session broker with topics of this test's own (a fresh prefix)."""
-    from streams.admin import ensure_topics
-    settings = prepared.with_overrides(topic_prefix=f"sl{uuid.uuid4().hex[:8]}",
-                                       cockpit_port=free_port())
-    asyncio.run(ensure_topics(settings))
-    return settings
+    return own_topics(prepared, "sl")
 
 
 @pytest.fixture

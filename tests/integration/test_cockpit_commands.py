@@ -20,20 +20,15 @@ from citycc.settings import Settings
 from cockpit_api.feed import KafkaFeed, Source, run_feed
 from cockpit_api.hub import AlertHub
 from cockpit_api.server import serve
-from deploy.procs import free_port
-from streams.admin import ensure_topics
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 30.0
 
 
 @pytest.fixture
-def cockpit_settings(infra_settings: Settings) -> Settings:
+def cockpit_settings(infra_settings: Settings, own_topics: Any) -> Settings:
     """The session broker with topics of this test's own (a fresh prefix)."""
-    settings = infra_settings.with_overrides(topic_prefix=f"ck{uuid.uuid4().hex[:8]}",
-                                             cockpit_port=free_port())
-    asyncio.run(ensure_topics(settings))
-    return settings
+    return own_topics(infra_settings, "ck")
 
 
 async def next_of(ws: Any, *types: str) -> dict[str, Any]:
