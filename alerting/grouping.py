@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 
 from alerting.labels import LabelMemo
+from alerting.lazy_heap import first_live
 from alerting.records import maker
 from alerting.routing import Route
 
@@ -158,13 +159,11 @@ class Grouper:
 
     def next_due_ms(self) -> int | None:
         """When :meth:`due` will next have something (for the caller's timer)."""
-        while self._heap:
-            due_ms, _, key = self._heap[0]
-            g = self._groups.get(key)
-            if g is not None and g.due_ms == due_ms:
-                return due_ms
-            heapq.heappop(self._heap)
-        return None
+        def live(entry: tuple[int, int, str]) -> bool:
+            g = self._groups.get(entry[2])
+            return g is not None and g.due_ms == entry[0]
+        head = first_live(self._heap, live)
+        return None if head is None else head[0]
 
     def group(self, key: str) -> dict[str, str]:
         """The alerts of a group (fingerprint -> status); empty if there is no such group."""

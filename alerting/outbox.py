@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from alerting.lazy_heap import first_live
 from alerting.notification import Notification, Notifier, PermanentError
 from alerting.records import maker
 from schemas.records import stable_id
@@ -194,13 +195,11 @@ class Outbox:
 
     def next_due_ms(self) -> int | None:
         """When :meth:`due` may next return something (for the caller's sleep)."""
-        while self._heap:
-            due, _, key = self._heap[0]
-            p = self._pending.get(key)
-            if p is not None and p.next_ms == due:
-                return due
-            heapq.heappop(self._heap)
-        return None
+        def live(entry: tuple[int, int, str]) -> bool:
+            p = self._pending.get(entry[2])
+            return p is not None and p.next_ms == entry[0]
+        head = first_live(self._heap, live)
+        return None if head is None else head[0]
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state. In-flight attempts come back as due at once on restore
