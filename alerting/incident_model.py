@@ -76,12 +76,8 @@ class Member:
         it. Both constructors (:func:`member_from_alert`, :meth:`from_dict`) make the text
         fields str, the lists tuples of str and the times ints, so only the coordinates can
         be floats the json module writes differently (with an exponent)."""
-        lat, lon = self.lat, self.lon
-        if lat is not None and not (type(lat) is float and (lat == 0.0 or 1e-4 <= abs(lat) < 1e16)):
-            return False
-        if lon is not None and not (type(lon) is float and (lon == 0.0 or 1e-4 <= abs(lon) < 1e16)):
-            return False
-        return type(self.first_ms) is int and type(self.event_ms) is int
+        return _plain_coord(self.lat) and _plain_coord(self.lon) and \
+            type(self.first_ms) is int and type(self.event_ms) is int
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Member":
@@ -96,6 +92,11 @@ class Member:
         for k in ("first_ms", "event_ms"):
             kw[k] = int(kw.get(k))  # type: ignore[arg-type] (None: a TypeError, as missing)
         return cls(**kw)
+
+
+def _plain_coord(v: Any) -> bool:
+    """None, or a float the json module writes without an exponent (``canonical.plain``)."""
+    return v is None or (type(v) is float and (v == 0.0 or 1e-4 <= abs(v) < 1e16))
 
 
 def coord(v: Any, limit: float) -> float | None:

@@ -194,53 +194,43 @@ class AlertBook:
 
     # --- evolving: the only code that changes state ------------------------------------
     def _evolve(self, ev: AlertEvent) -> None:
-        cfg, fp, action, to, seq = self.config, ev.fingerprint, ev.action, ev.to_state, ev.seq
+        cfg, fp = self.config, ev.fingerprint
         a = self._alerts.get(fp)
-        if a is not None and (ev.occurrence < a.occurrence or
-                              (ev.occurrence == a.occurrence and seq <= a.seq)):
+        if a is not None and (ev.occurrence, ev.seq) <= (a.occurrence, a.seq):
             return  # already absorbed (a replayed log may hold duplicates)
-        if action == FORGET:
+        if ev.action == FORGET:
             self._alerts.pop(fp, None)
             return
         if a is None:
             a = self._alerts[fp] = _Alert(fp)
-        if seq == 1:  # a new occurrence: ownership and acknowledgement start afresh
+        if ev.seq == 1:  # a new occurrence: ownership and acknowledgement start afresh
             a.owner = a.acked_by = ""
             a.ack_deadline = a.resolved_at = None
-        a.occurrence = ev.occurrence
-        a.occurrence_id = ev.occurrence_id
-        a.seq = seq
-        a.state = to
-        a.severity = ev.severity
-        a.kind = ev.kind
-        a.entity_id = ev.entity_id
-        a.district = ev.district
-        a.labels = ev.labels
-        a.alert_id = ev.alert_id
-        cause = ev.cause_id
-        if cause:
-            causes = a.causes
-            causes[cause] = None
-            if len(causes) > cfg.remember_causes:
-                del causes[next(iter(causes))]
-        if action in _CHANGES:
-            since = ev.at_ms - cfg.flap_window_ms
-            a.changes = [t for t in a.changes if t > since][-cfg.flap_changes:] + [ev.at_ms]
-        elif action in (FLAPPING, UNFLAPPING):
-            a.flapping = action == FLAPPING
-        elif action in (CLAIM, UNCLAIM):
-            a.owner = ev.actor if action == CLAIM else ""
-        if action == ACK:
+        a.occurrence, a.occurrence_id, a.seq, a.state = ev.occurrence, ev.occurrence_id, \
+            ev.seq, ev.to_state
+        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id = ev.severity, \
+            ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id
+        if ev.cause_id:
+            a.causes[ev.cause_id] = None
+            if len(a.causes) > cfg.remember_causes:
+                del a.causes[next(iter(a.causes))]
+        if ev.action in _CHANGES:
+            a.changes = [t for t in a.changes if t > ev.at_ms - cfg.flap_window_ms][
+                -cfg.flap_changes:] + [ev.at_ms]
+        if ev.action in (FLAPPING, UNFLAPPING):
+            a.flapping = ev.action == FLAPPING
+        if ev.action in (CLAIM, UNCLAIM):
+            a.owner = ev.actor if ev.action == CLAIM else ""
+        if ev.action == ACK:
             a.acked_by = ev.actor
             a.ack_deadline = None if cfg.ack_timeout_ms is None else ev.at_ms + cfg.ack_timeout_ms
-        elif to != ACKNOWLEDGED:
-            a.acked_by = ""
-            a.ack_deadline = None
-        if to == RESOLVED and ev.from_state != RESOLVED:
+        elif ev.to_state != ACKNOWLEDGED:
+            a.acked_by, a.ack_deadline = "", None
+        if ev.to_state == RESOLVED and ev.from_state != RESOLVED:
             a.resolved_at = ev.at_ms
         if ev.notify:
-            a.notified = RESOLVED if to == RESOLVED else FIRING
-        if action in _SCHEDULED:
+            a.notified = _status(ev.to_state)
+        if ev.action in _SCHEDULED:
             self._schedule(a)
 
     def _schedule(self, a: _Alert) -> None:
