@@ -216,7 +216,7 @@ def main() -> int:
                     help="seconds of a city-4x to pre-load for the drain measurement")
     args = ap.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="citycc-bench-"))
-    ports = sorted({procs.free_port() for _ in range(8)})[:4]
+    ports = procs.free_ports(4)
     base = load_settings({}, run_dir=run_dir, broker_port=ports[0], clickhouse_port=ports[1],
                          clickhouse_http_port=ports[2], cockpit_port=ports[3],
                          log_level="WARNING")

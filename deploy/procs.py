@@ -229,6 +229,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct ports free right now: separate :func:`free_port` calls may return the
+    same port (the kernel hands a released one out again), and two services told to use
+    one port make the second fail with "Address already in use"."""
+    ports: set[int] = set()
+    while len(ports) < n:
+        ports.add(free_port(host))
+    return sorted(ports)
+
+
 def listening(port: int) -> bool:
     """True if a local socket listens on ``port`` (read from /proc/net, no connection made).
 

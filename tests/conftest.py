@@ -23,18 +23,11 @@ from deploy import infra, procs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_ports(n: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < n:
-        ports.add(procs.free_port())
-    return sorted(ports)
-
-
 @pytest.fixture(scope="session")
 def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings pointing at a broker and a ClickHouse started for this test session."""
     run_dir = tmp_path_factory.mktemp("citycc-run")
-    broker, ch_tcp, ch_http, cockpit = _free_ports(4)
+    broker, ch_tcp, ch_http, cockpit = procs.free_ports(4)
     settings = load_settings({}, run_dir=run_dir, broker_port=broker, clickhouse_port=ch_tcp,
                              clickhouse_http_port=ch_http, cockpit_port=cockpit,
                              clickhouse_database="citycc_test", log_level="INFO",

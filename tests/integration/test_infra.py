@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 def _settings(run_dir: Path, **overrides: object) -> Settings:
-    return load_settings({}, run_dir=run_dir, broker_port=procs.free_port(),
-                         clickhouse_port=procs.free_port(),
-                         clickhouse_http_port=procs.free_port(), **overrides)
+    broker, ch_tcp, ch_http = procs.free_ports(3)
+    return load_settings({}, run_dir=run_dir, broker_port=broker, clickhouse_port=ch_tcp,
+                         clickhouse_http_port=ch_http, **overrides)
 
 
 async def _roundtrip(bootstrap: str, topic: str, payload: bytes) -> bytes:

@@ -298,8 +298,9 @@ def test_insert_throughput_50k_lifeline_rows(db_settings: Settings) -> None:
 
 def test_insert_waits_out_a_server_restart(tmp_path: Path) -> None:
     # A private server (the project's own deploy code) that this test may stop and restart.
-    settings = load_settings({}, run_dir=tmp_path / "run", clickhouse_port=procs.free_port(),
-                             clickhouse_http_port=procs.free_port(),
+    ports = procs.free_ports(2)
+    settings = load_settings({}, run_dir=tmp_path / "run", clickhouse_port=ports[0],
+                             clickhouse_http_port=ports[1],
                              clickhouse_database="outage")
     clickhouse.start(settings)
     n = 20_000
