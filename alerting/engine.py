@@ -196,7 +196,7 @@ class Engine:
             self.inhibitor.observe(labels, ev.fingerprint, status)
             if ev.action in _GROUPED and (ev.notify or status == "resolved"):
                 self.grouper.add(labels, ev.fingerprint, status, now_ms)
-            for page in self.escalator.observe(ev):
+            for page in self.escalator.observe(ev, labels):
                 out.offered += self.page(page, now_ms)
         out.alert_events += events
 

@@ -215,9 +215,9 @@ class Escalator:
         self._heap: list[tuple[int, int, str, str, int]] = []  # due, order, fp, start, step
         self._order = itertools.count()
 
-    def observe(self, ev: AlertEvent) -> list[Page]:
+    def observe(self, ev: AlertEvent, labels: Mapping[str, str] | None = None) -> list[Page]:
         """Start, restart or stop the alert's escalation; returns the page due right away
-        (level 1) when one starts."""
+        (level 1) when one starts. ``labels``: ``dict(ev.labels)`` if the caller has it."""
         fp = ev.fingerprint
         if ev.action in (FLAPPING, UNFLAPPING, FORGET):
             self._flapping.discard(fp)
@@ -228,7 +228,7 @@ class Escalator:
         if ev.to_state != FIRING or fp in self._flapping or held or ev.action == FORGET:
             self._runs.pop(fp, None)
             return []
-        policy = self._policy_for(dict(ev.labels))
+        policy = self._policy_for(dict(ev.labels) if labels is None else labels)
         if policy is None:
             self._runs.pop(fp, None)
             return []

@@ -52,7 +52,7 @@ class Member:
     event_ms: int
     title_zh: str = ""
     title_en: str = ""
-    evidence: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # distinct event ids, oldest first
     tags: tuple[str, ...] = ()
     attrs: dict[str, str] = field(default_factory=dict)  # un_number, hazard_class
     calls: tuple[tuple[str, str], ...] = ()  # (call id, stream) named by the alert
@@ -148,7 +148,8 @@ def member_from_alert(alert: Mapping[str, Any]) -> Member:
         fp, aid, kind, str(get("detector", "")), str(get("stream", "")), severity, status,
         str(get("entity_id", "")), lat, lon, str(get("district") or ""), ms, ms,
         str(get("title_zh", "")), str(get("title_en", "")),
-        tuple(map(str, ev))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple)) else (),
+        tuple(dict.fromkeys(map(str, ev)))[-EVIDENCE_MAX:] if isinstance(ev, (list, tuple))
+        else (),
         tags, attrs, calls, related, (aid,))
 
 

@@ -212,14 +212,22 @@ class IncidentState(IncidentSearch):
                 _ref(self._by_entity, key, iid, +1)
             for key in keys_old - keys_new:
                 _ref(self._by_entity, key, iid, -1)
-        if old.evidence != m.evidence:
-            ev_old, ev_new = set(old.evidence), set(m.evidence)
-            if len(ev_old) < len(old.evidence) or len(ev_new) < len(m.evidence):
+        o, n = old.evidence, m.evidence
+        if o == n:
+            return
+        k = len(o) - len(n) + 1   # (counted per occurrence, as _index counts them)
+        if n and k >= 0 and n[:-1] == o[k:]:   # one id added, the oldest k dropped
+            _ref(self._by_evidence, n[-1], iid, +1)
+            for e in o[:k]:
+                _ref(self._by_evidence, e, iid, -1)
+        else:
+            ev_old, ev_new = set(o), set(n)
+            if len(ev_old) < len(o) or len(ev_new) < len(n):
                 ev_old = ev_new = set()   # repeated ids are counted: move them all
-            for e in m.evidence:
+            for e in n:
                 if e not in ev_old:
                     _ref(self._by_evidence, e, iid, +1)
-            for e in old.evidence:
+            for e in o:
                 if e not in ev_new:
                     _ref(self._by_evidence, e, iid, -1)
 

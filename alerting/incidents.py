@@ -54,6 +54,14 @@ __all__ = ["Correlator", "Category", "CorrelatorConfig", "DEFAULT_CATEGORIES", "
            "member_from_alert"]
 
 
+def _merged_evidence(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, ...]:
+    """The last ``EVIDENCE_MAX`` distinct ids of ``old`` then ``new`` (``old`` has no repeats:
+    a member's evidence never has). An update usually brings one id, often one it has."""
+    if len(new) == 1:
+        return old if new[0] in old else (old + new)[-EVIDENCE_MAX:]
+    return tuple(dict.fromkeys(old + new))[-EVIDENCE_MAX:]
+
+
 class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
     """Alerts in, :class:`IncidentEvent` out (operator commands: :class:`IncidentOps`)."""
 
@@ -122,7 +130,7 @@ class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
             m.calls = tuple(dict.fromkeys(old.calls + m.calls))
         if old.related or m.related:
             m.related = tuple(dict.fromkeys(old.related + m.related))[:50]
-        m.evidence = tuple(dict.fromkeys(old.evidence + m.evidence))[-EVIDENCE_MAX:]
+        m.evidence = _merged_evidence(old.evidence, m.evidence)
         if old.attrs:
             m.attrs = {**old.attrs, **m.attrs}
         return m

@@ -601,3 +601,33 @@ def test_replaying_the_events_rebuilds_the_state(steps: list[Any], min_alerts: i
     for e in events:
         seqs.setdefault(e.incident_id, []).append(e.seq)
     assert all(v == list(range(1, len(v) + 1)) for v in seqs.values())
+
+
+ev_ids = st.lists(st.sampled_from([f"e{i}" for i in range(30)]), max_size=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(ev_ids, st.booleans()), min_size=1, max_size=30))
+def test_the_evidence_index_follows_updates_as_a_rebuild_would(updates: list[Any]) -> None:
+    """Updates of one alert with evidence lists of any shape (one id added, several, the
+    same again, a different list, repeats): the evidence index holds what indexing the
+    final members afresh gives, and the member keeps the last distinct ids in order."""
+    c = Correlator(CorrelatorConfig(categories=[dataclasses.replace(
+        DEFAULT_CATEGORIES[0], min_alerts=1)]))
+    kind = DEFAULT_CATEGORIES[0].opens[0]
+    a0 = alert("a", kind)
+    expected: list[str] = []
+    c.observe(a0, T0)
+    expected = list(dict.fromkeys(a0["evidence"]))
+    for n, (ids, whole) in enumerate(updates, 1):
+        a = {**a0, "alert_id": f"a{n}", "evidence": ids if whole else ids[-1:]}
+        c.observe(a, T0)
+        expected = list(dict.fromkeys(expected + list(dict.fromkeys(a["evidence"]))))[-20:]
+    (inc,) = c.open_incidents()
+    (m,) = inc.members.values()
+    assert list(m.evidence) == expected
+    fresh = Correlator.from_events([], c.config)
+    fresh.incidents[inc.incident_id] = inc
+    fresh._by_evidence = {}  # noqa: SLF001
+    fresh._index(inc, m, +1)  # noqa: SLF001
+    assert c._by_evidence == fresh._by_evidence  # noqa: SLF001
