@@ -17,7 +17,10 @@
     two segments within ``merge_km`` at once. Drops and reports within ``link_km`` of an
     active accident, or within ``join_km`` / ``merge_km`` of one that started less than
     ``join_s`` ago, join it instead of raising another one; so does a drop within the
-    accident's queue, which backs up at ``queue_kmh`` from ``link_km`` to ``queue_km``.
+    accident's queue, which backs up at ``queue_kmh`` from ``link_km`` to ``queue_km``. A
+    report within ``queue_km`` of an unreported speed-only accident seen up to
+    ``report_lag_s`` before it is that accident's head: the accident moves to the report
+    (the drop was the far end of its queue).
 ``signal_fault`` (entity: signal id)
     a dark / flashing / stuck signal where traffic is already disturbed (an accident or a
     congested segment within ``link_km``, now or within ``fault_hold_s``). A lone
@@ -113,7 +116,7 @@ class TrafficDetector(RuleDetector):
                  drop_pair_s: float = 90.0, context_ratio: float = 0.8, context_min: int = 10,
                  merge_km: float = 2.0, join_km: float = 5.0, join_s: float = 240.0,
                  link_km: float = 0.5, queue_km: float = 3.0, queue_kmh: float = 15.0,
-                 report_hold_s: float = 600.0,
+                 report_lag_s: float = 900.0, report_hold_s: float = 600.0,
                  report_ttl_s: float = 2700.0, report_severity: int = 3, report_lanes: int = 2,
                  fault_hold_s: float = 300.0,
                  fault_ttl_s: float = 1800.0, all_faults: bool = False,
@@ -132,7 +135,7 @@ class TrafficDetector(RuleDetector):
         self.sudden_s, self.context_ratio, self.context_min = sudden_s, context_ratio, context_min
         self.drop_ratio, self.drop_z, self.drop_pair_s = drop_ratio, drop_z, drop_pair_s
         self.merge_km, self.link_km = merge_km, link_km
-        self.queue_km, self.queue_kmh = queue_km, queue_kmh
+        self.queue_km, self.queue_kmh, self.report_lag_s = queue_km, queue_kmh, report_lag_s
         self.join_km, self.join_s = join_km, join_s
         self.report_hold_s, self.report_ttl_s = report_hold_s, report_ttl_s
         self.report_severity, self.report_lanes = report_severity, report_lanes
@@ -406,6 +409,21 @@ class TrafficDetector(RuleDetector):
                 best, bd = aid, d
         return best
 
+    def _queue_tail(self, lat: float, lon: float, t: int) -> str | None:
+        """An unreported speed-only accident that a report here at ``t`` explains: within
+        ``queue_km`` and seen at most ``report_lag_s`` before it (reports come minutes
+        late, and by then the queue behind the accident can be kilometres long, its far
+        end the first segment to trip). The nearest, if several."""
+        best, bd = None, math.inf
+        for aid, a in self.accidents.items():
+            if a["source"] != "speed" or a["reports"] or \
+                    not 0 <= t - a["t0"] <= self.report_lag_s * 1000:
+                continue
+            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
+            if d <= self.queue_km and d < bd:
+                best, bd = aid, d
+        return best
+
     def _accident(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
         rid = e["entity_id"]
         if rid in self.accidents or rid in self.pending_reports:
@@ -424,6 +442,19 @@ class TrafficDetector(RuleDetector):
                 a["severity"] = "critical" if sev >= 4 else "major"
                 a["source"] = "report+speed" if a["source"] == "speed" else a["source"]
                 out.append(self._accident_finding(near, a, t, FIRING))
+            return
+        tail = self._queue_tail(lat, lon, t)
+        if tail is not None:   # the drop seen first was this accident's queue: move it here
+            a = self.accidents[tail]
+            a.update(source="report+speed", lat=lat, lon=lon, seg=rep["segment"] or a["seg"],
+                     district=rep["district"] or a["district"], report_severity=sev,
+                     lanes=lanes, queue_km=round(float(haversine_km(
+                         lat, lon, a["lat"], a["lon"])), 2))
+            a["reports"].append(rid)
+            a["ev"] = (a["ev"] + [e["event_id"]])[-20:]
+            if sev >= 4:
+                a["severity"] = "critical"
+            out.append(self._accident_finding(tail, a, t, FIRING))
             return
         disturbed = self._disturbed_near(lat, lon, rep["segment"])
         if disturbed or sev >= self.report_severity or lanes >= self.report_lanes:
@@ -536,7 +567,7 @@ class TrafficDetector(RuleDetector):
             te = f"Traffic accident at {where} ({de}) resolved ({a.get('why', '')})"
         expl = {k: a.get(k) for k in ("source", "report_severity", "lanes", "ratio", "z",
                                       "baseline_kmh", "context_ratio", "context_segments",
-                                      "confirmed")}
+                                      "confirmed", "queue_km")}
         expl.update(segments=list(a["segs"]), reports=list(a["reports"]), since_ms=a["t0"],
                     window={"merge_km": self.merge_km, "link_km": self.link_km,
                             "sudden_s": self.sudden_s}, baseline=a.get("baseline_kmh"),

@@ -9,6 +9,7 @@ import statistics
 from typing import Any
 
 import numpy as np
+import pytest
 
 from city.profile import haversine_km
 from detectors.findings import FIRING, RESOLVED, Finding
@@ -139,6 +140,36 @@ def test_a_serious_accident_report_fires_at_once_and_a_minor_one_waits_for_slow_
     assert sorted((f.entity_id, f.status, f.title_en.split("(")[-1]) for f in out
                   if f.kind == "traffic_accident") == \
         [("ACC-1", RESOLVED, "expired)"), ("ACC-2", RESOLVED, "no data)")]
+
+
+def _drop_then_report(lag_min: float, north_km: float) -> tuple[list[Finding], float]:
+    """A sudden drop on SEG-A, then a serious report ``north_km`` north of it
+    ``lag_min`` later (SEG-A's accident came first: it is the far end of a queue)."""
+    det = TrafficDetector(PROFILE)
+    segs = [("SEG-A", LAT, LON), ("SEG-B", LAT + 0.05, LON + 0.05)]
+    steady(det, segs, T0, T0 + 20 * MIN, 50.0)
+    out = steady(det, segs, T0 + 20 * MIN, T0 + 22 * MIN,
+                 lambda sid, t: 12.0 if sid == "SEG-A" else 50.0)
+    assert [f.entity_id for f in out if f.kind == "traffic_accident"] == ["SEG-A"]
+    t = T0 + 20 * MIN + int(lag_min * MIN)
+    lat = LAT + north_km / 111.2
+    return feed(det, [accident("ACC-Q", t, 3, 2, lat, LON)], [t]), lat
+
+
+def test_a_late_report_at_the_head_of_a_queue_takes_over_the_drop_seen_first() -> None:
+    out, lat = _drop_then_report(5, 2.6)
+    (f,) = out
+    assert f.kind == "traffic_accident" and f.status == FIRING and f.entity_id == "SEG-A"
+    assert (f.lat, f.lon) == (lat, LON) and f.explanation["reports"] == ["ACC-Q"]
+    assert f.explanation["source"] == "report+speed" and \
+        f.explanation["queue_km"] == pytest.approx(2.6, abs=0.02)
+
+
+def test_a_report_too_late_or_too_far_for_the_queue_is_an_accident_of_its_own() -> None:
+    for lag, km in ((20, 2.6), (5, 3.5)):
+        out, lat = _drop_then_report(lag, km)
+        assert [(f.entity_id, f.lat) for f in out if f.kind == "traffic_accident"] == \
+            [("ACC-Q", lat)], (lag, km)
 
 
 def fault(sig: str, t: int, kind: str, lat: float = LAT, lon: float = LON) -> dict[str, Any]:
