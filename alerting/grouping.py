@@ -28,6 +28,7 @@ from alerting.labels import LabelMemo
 from alerting.lazy_heap import first_live
 from alerting.records import maker
 from alerting.routing import Route
+from schemas.memo import remember
 
 FIRING, RESOLVED = "firing", "resolved"
 # why a notification is sent: the group's first; its content changed; nothing changed but
@@ -186,10 +187,8 @@ class Grouper:
         hit = self._named_memo.get(memo)
         if hit is None:
             receiver, glabels = route.receiver_for(labels), route.group_labels(labels)
-            hit = (group_key(route.path, receiver, glabels), receiver, glabels)
-            if len(self._named_memo) >= 4096:
-                self._named_memo.clear()
-            self._named_memo[memo] = hit
+            hit = remember(self._named_memo, memo,
+                           (group_key(route.path, receiver, glabels), receiver, glabels), 4096)
         return hit
 
     def _group(self, route: Route, labels: Mapping[str, str], now_ms: int) -> _Group:

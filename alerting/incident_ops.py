@@ -19,6 +19,7 @@ from alerting.incident_model import (CALL_STREAMS, CORRELATOR, EVENT_KINDS, RANK
                                      SeverityContext, grow_escalation)
 from alerting.incident_state import IncidentState
 from alerting.records import maker
+from schemas.memo import remember
 from schemas.records import stable_id
 
 _new_context = maker(SeverityContext)   # (made per incident update: every field, in order)
@@ -229,9 +230,7 @@ class IncidentOps(IncidentState):
             if new not in RANK:
                 raise IncidentError(f"escalation policy returned {new!r}, not one of "
                                     f"{SEVERITIES}")
-            if len(self._severity_memo) >= 4096:
-                self._severity_memo.clear()
-            self._severity_memo[key] = new
+            remember(self._severity_memo, key, new, 4096)
         floor = base if recompute else max(base, inc.severity, key=RANK.__getitem__)
         return max(new, floor, key=RANK.__getitem__)
 

@@ -26,6 +26,7 @@ from alerting.incident_model import (CORRELATOR, Category, Incident, IncidentEve
                                      km_between)
 from alerting.incident_ops import IncidentOps
 from alerting.incident_state import entity_keys
+from schemas.memo import remember
 
 
 class IncidentReach(IncidentOps):
@@ -52,9 +53,7 @@ class IncidentReach(IncidentOps):
         key = (cat.name, kind, tags)
         hit = self._primary_memo.get(key)
         if hit is None:
-            if len(self._primary_memo) >= 4096:
-                self._primary_memo.clear()
-            hit = self._primary_memo[key] = cat.is_primary(kind, tags)
+            hit = remember(self._primary_memo, key, cat.is_primary(kind, tags), 4096)
         return hit
 
     def _primary(self, inc: Incident) -> bool:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
+from schemas.memo import remember
+
 LABEL_FIELDS = ("kind", "detector", "severity", "stream", "entity_id", "district")
 OPS = ("=", "!=", "=~", "!~")
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
@@ -51,9 +53,7 @@ def label_set(alert: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
             return hit
     value = tuple(sorted(labels_of(alert).items()))
     if not extra and all(type(v) is str or v is None for v in key):
-        if len(_SETS) >= _SETS_MAX:
-            _SETS.clear()
-        _SETS[key] = value  # type: ignore[index]
+        remember(_SETS, key, value, _SETS_MAX)
     return value
 
 
@@ -158,8 +158,4 @@ class LabelMemo(Generic[_T]):
             pass
         except TypeError:   # an unhashable label value: decide without the memo
             return self.fn(labels)
-        value = self.fn(labels)
-        if len(self._cache) >= self._limit:
-            self._cache.clear()
-        self._cache[key] = value
-        return value
+        return remember(self._cache, key, self.fn(labels), self._limit)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from . import errors as E
 from .catalog import MEASUREMENTS, STREAMS, SUPPORTED_VERSIONS, EventType, Field
 from .errors import ValidationError
+from .memo import remember
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -51,11 +52,7 @@ def parse_event_time(value: Any) -> int:
         ms = _PARSED.get(value)
         if ms is not None:
             return ms
-    ms = _parse_event_time(value)
-    if len(_PARSED) >= _PARSED_MAX:
-        _PARSED.clear()
-    _PARSED[value] = ms
-    return ms
+    return remember(_PARSED, value, _parse_event_time(value), _PARSED_MAX)
 
 
 def _parse_event_time(value: Any) -> int:

@@ -166,3 +166,12 @@ def test_dead_letter_header_round_trip_property(topic: str, partition: int, offs
     dl = dead_letter(Origin(topic, partition, offset, index), "code", field, reason, raw,
                      received, event_id)
     assert dead_letter_from_headers(raw, dead_letter_headers(dl)) == dl
+
+
+def test_a_bounded_memo_empties_when_full_and_keeps_the_new_entry() -> None:
+    from schemas.memo import remember
+    memo: dict[int, str] = {}
+    for k in range(3):
+        assert remember(memo, k, f"v{k}", 3) == f"v{k}"
+    assert memo == {0: "v0", 1: "v1", 2: "v2"}
+    assert remember(memo, 9, "v9", 3) == "v9" and memo == {9: "v9"}

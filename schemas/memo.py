@@ -1,0 +1,21 @@
+"""A bounded memo: the one way the hot paths remember a pure function's results.
+
+Why cleared whole rather than evicted one by one: the keys are kinds of input (an alert's
+labels, a time string, a severity context) that repeat in bursts; keeping an eviction order
+costs on every hit, and after a clear the keys in use come straight back.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, MutableMapping, TypeVar
+
+V = TypeVar("V")
+
+
+def remember(memo: MutableMapping[Hashable, V], key: Hashable, value: V, limit: int) -> V:
+    """Store ``value`` under ``key`` (emptying ``memo`` first if it holds ``limit``);
+    returns ``value``."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
