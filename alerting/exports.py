@@ -155,6 +155,10 @@ def describe(ev: IncidentEvent) -> tuple[str, str]:
         s = p["stream"]
         return (f"关联{_CALL_ZH.get(s, s)}呼叫{p['call_id']}",
                 f"Linked {_CALL_EN.get(s, s)} call {p['call_id']}")
+    if k == "call_unlinked":
+        s = p["stream"]
+        return (f"{_CALL_ZH.get(s, s)}呼叫{p['call_id']}改关联至事件{p['moved_to']}",
+                f"{_CALL_EN.get(s, s)} call {p['call_id']} moved to {p['moved_to']}")
     if k == "note_added":
         return f"备注：{p['text']}", f"Note: {p['text']}"
     if k == "enriched":

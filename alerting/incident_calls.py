@@ -15,7 +15,8 @@ went. So the correlator also reads the call streams:
   timeline as a ``unit_status`` record. Position reports are not recorded.
 
 Links are events like any other (replayed, exported); the loose calls are state (in the
-snapshot), not events. A mixin of :class:`alerting.incidents.Correlator`.
+snapshot), not events. The correlator never moves a linked call; a dispatcher's
+``link_call`` to another incident does (``IncidentOps.link_call``). A mixin of :class:`alerting.incidents.Correlator`.
 """
 
 from __future__ import annotations

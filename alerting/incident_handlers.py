@@ -61,6 +61,13 @@ def _on_call(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEve
                                     "fingerprint": p.get("fingerprint", "")})
 
 
+def _on_call_unlinked(s: IncidentState, inc: Incident, p: dict[str, Any],
+                      ev: IncidentEvent) -> None:
+    if p["call_id"] in inc.calls:
+        s._index_call(inc, p["call_id"], -1)
+        del inc.calls[p["call_id"]]
+
+
 def _on_note(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEvent) -> None:
     inc.notes += 1
 
@@ -81,5 +88,5 @@ def on_record(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEv
 HANDLERS: dict[str, Handler] = {
     "alert_attached": _on_member, "alert_resolved": _on_member, "merged": _on_merged,
     "merged_into": _on_merged_into, "split": _on_split, "severity_changed": _on_severity,
-    "call_linked": _on_call, "note_added": _on_note, "enriched": _on_enriched,
+    "call_linked": _on_call, "call_unlinked": _on_call_unlinked, "note_added": _on_note, "enriched": _on_enriched,
     "resolved": _on_resolved}

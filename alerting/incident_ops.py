@@ -82,7 +82,9 @@ class IncidentOps(IncidentState):
 
     def link_call(self, incident_id: str, call_id: str, *, stream: str, actor: str,
                   at_ms: int, event_id: str = "") -> list[IncidentEvent]:
-        """Link a 120 (``ems``) or 119 (``fire``) call; linking it again is a no-op."""
+        """Link a 120 (``ems``) or 119 (``fire``) call; linking it again is a no-op. A call
+        linked to another open incident (by the correlator or an operator) moves: unlinked
+        there (``call_unlinked``, naming where it went) and linked here, on both timelines."""
         _require(actor)
         self._open_inc(incident_id)
         if not isinstance(call_id, str) or not call_id or stream not in CALL_STREAMS:
@@ -90,12 +92,17 @@ class IncidentOps(IncidentState):
                                 f"{CALL_STREAMS} (120: ems, 119: fire), got "
                                 f"{call_id!r}/{stream!r}")
         other = self._call_of.get(call_id)
-        if other is not None and other != incident_id:
-            raise IncidentError(f"call {call_id} is already linked to incident {other}")
         out: list[IncidentEvent] = []
-        if other is None:
-            self._emit(out, incident_id, "call_linked", at_ms, actor, {
-                "call_id": call_id, "stream": stream, "via": "command", "event_id": event_id})
+        if other == incident_id:
+            return out
+        link = {"call_id": call_id, "stream": stream, "via": "command", "event_id": event_id}
+        if other is not None:
+            was = self.incidents[other].calls.get(call_id, {})
+            self._emit(out, other, "call_unlinked", at_ms, actor, {
+                "call_id": call_id, "stream": was.get("stream", stream),
+                "moved_to": incident_id})
+            link["moved_from"] = other
+        self._emit(out, incident_id, "call_linked", at_ms, actor, link)
         return out
 
     def add_note(self, incident_id: str, text: str, *, actor: str, at_ms: int

@@ -209,5 +209,7 @@ def _apply(inc: _Incident, kind: str, p: dict[str, Any]) -> None:
     elif kind == "call_linked" and isinstance(p.get("call_id"), str):
         inc.calls[p["call_id"]] = {"stream": p.get("stream"), "via": p.get("via"),
                                    "fingerprint": p.get("fingerprint", "")}
+    elif kind == "call_unlinked" and isinstance(p.get("call_id"), str):
+        inc.calls.pop(p["call_id"], None)
     elif kind == "note_added":
         h["notes"] += 1

@@ -19,6 +19,7 @@ from cockpit_api.hub import AlertHub
 from cockpit_api.incident_view import IncidentBoard, normalize_incident_event
 from schemas.records import make_alert
 from schemas.validate import format_event_time
+from unit_helpers import ROOT
 
 T0 = 1_764_576_000_000
 MIN = 60_000
@@ -212,6 +213,11 @@ def test_incident_board_follows_the_correlator() -> None:
     fold(board, c.add_note(first.incident_id, "消防已到场", actor="张伟", at_ms=T0 + 4 * MIN))
     assert_same(board, c)
     assert board.get(first.incident_id)["streams"] == ["ems", "lifeline"]
+    fold(board, c.link_call(second.incident_id, "EMS-9", stream="ems", actor="李娜",
+                            at_ms=T0 + 4 * MIN))   # moved: off the first incident's view
+    assert_same(board, c)
+    assert board.get(first.incident_id)["streams"] == ["lifeline"]
+    assert board.get(first.incident_id)["timeline"][-1]["kind"] == "call_unlinked"
     fold(board, c.merge(first.incident_id, second.incident_id, actor="李娜", at_ms=T0 + 5 * MIN))
     assert_same(board, c)
     assert len(board) == 1
@@ -378,3 +384,10 @@ def test_a_delivery_record_of_the_worker_is_shown_as_its_notification() -> None:
     note = normalize_notification(record)
     assert note["key"] == "k1" and note["receiver"] == "gas_utility"
     assert note["outcome"] == "delivered" and note["summary"] == "1 firing, 0 resolved"
+
+
+def test_every_incident_event_kind_has_a_chinese_and_an_english_name_in_the_cockpit() -> None:
+    from alerting.incident_model import EVENT_KINDS
+    html = (ROOT / "cockpit_api" / "static" / "index.html").read_text(encoding="utf-8")
+    missing = [k for k in EVENT_KINDS if html.count(f"k_{k}:") != 2]   # zh and en tables
+    assert missing == []

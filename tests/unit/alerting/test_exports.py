@@ -292,3 +292,16 @@ def test_timeline_tells_the_story_including_notes_units_and_merged_incidents() -
     assert unit["en"] == 'unit_dispatched: to="scene", unit="AMB-12"'
     calls = [r["en"] for r in rows if r["kind"] == "call_linked"]
     assert calls == ["Linked 120 EMS call C120-1", "Linked 120 EMS call C120-2"]
+
+
+def test_a_moved_call_is_told_on_the_timeline_it_left() -> None:
+    c, inc, events = hazmat_incident()
+    other = c.observe(alert("water_pressure_low", "WP1", 30, severity="minor"), T0)
+    events += other + c.link_call(inc.incident_id, "C119-7", stream="fire", actor="x",
+                                  at_ms=T0 + 60_000)
+    events += c.link_call(other[0].incident_id, "C119-7", stream="fire", actor="x",
+                          at_ms=T0 + 120_000)
+    row = timeline(events, inc.incident_id)[-1]
+    assert (row["kind"], row["zh"], row["en"]) == (
+        "call_unlinked", f"119呼叫C119-7改关联至事件{other[0].incident_id}",
+        f"119 fire call C119-7 moved to {other[0].incident_id}")

@@ -357,8 +357,29 @@ def test_a_call_is_linked_once_and_to_one_incident() -> None:
     assert [e.kind for e in c.link_call(a, "C119-9", stream="fire", actor="x", at_ms=T0)] == \
         ["call_linked"]
     assert c.link_call(a, "C119-9", stream="fire", actor="x", at_ms=T0) == []
-    with pytest.raises(IncidentError, match="already linked"):
-        c.link_call(b, "C119-9", stream="fire", actor="x", at_ms=T0)
+
+
+def test_a_dispatcher_moves_a_call_to_another_incident_on_both_timelines() -> None:
+    c = Correlator()
+    log = feed(c, [alert("WP1", "water_pressure_low"), alert("WP2", "water_pressure_low", 5, 0, 1),
+                   alert("WP3", "water_pressure_low", 5.5, 0, 2)])
+    a, b = (i.incident_id for i in c.open_incidents())
+    log += c.link_call(a, "C119-9", stream="fire", actor="x", at_ms=T0)
+    moved = c.link_call(b, "C119-9", stream="ems", actor="disp-2", at_ms=T0 + MIN)
+    assert [(e.incident_id, e.kind, e.actor) for e in moved] == \
+        [(a, "call_unlinked", "disp-2"), (b, "call_linked", "disp-2")]
+    assert moved[0].payload == {"call_id": "C119-9", "stream": "fire", "moved_to": b}
+    assert moved[1].payload["moved_from"] == a and moved[1].payload["via"] == "command"
+    assert "C119-9" not in c.get(a).calls and "C119-9" in c.get(b).calls
+    assert c.link_call(b, "C119-9", stream="ems", actor="x", at_ms=T0) == []  # no-op now
+    rebuilt = Correlator.from_events(log + moved, c.config)
+    assert rebuilt.snapshot()["incidents"] == c.snapshot()["incidents"]
+    # the move is the dispatcher's: the call seen again on its stream does not move it back
+    lat, lon = at()
+    assert c.observe_call({"event_id": "C119-9@1", "entity_id": "C119-9", "lat": lat,
+                           "lon": lon, "event_time": format_event_time(T0 + 2 * MIN),
+                           "type": "call", "category": "other"}, "fire", T0 + 2 * MIN) == []
+    assert c._call_of["C119-9"] == b  # noqa: SLF001
 
 
 def test_a_call_is_linked_through_the_evidence_of_an_alert() -> None:
