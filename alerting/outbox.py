@@ -50,7 +50,6 @@ class _Pending:
 
 
 _new_pending = maker(_Pending)
-_new_attempt = maker(Attempt)
 
 
 class Outbox:
@@ -111,7 +110,7 @@ class Outbox:
             p.attempts, p.in_flight = p.attempts + 1, True
             p.next_ms = now_ms + self.attempt_timeout_ms
             self._push(p.next_ms, key)
-            out.append(_new_attempt(key, p.attempts, p.notification))
+            out.append(Attempt(key, p.attempts, p.notification))
         return out
 
     def result(self, attempt: Attempt, outcome: str, now_ms: int, reason: str = "",
