@@ -224,6 +224,12 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     srv.run(produce(settings, [("incident_events", "INC-gas-furong", incident_event(
         4, "note_added", {"text": "消防 2 车已到场"}, OPENED_MS + 120_000, "张伟"))]))
     expect(timeline).to_contain_text("备注张伟消防 2 车已到场", timeout=15_000)
+    # a dispatcher moved the 119 call to another incident: said on the one it left
+    srv.run(produce(settings, [("incident_events", "INC-gas-furong", incident_event(
+        5, "call_unlinked", {"call_id": "FIRE-CALL-0042", "stream": "fire",
+                             "moved_to": "INC-fire-yuhua"}, OPENED_MS + 180_000, "李娜"))]))
+    expect(timeline).to_contain_text("呼叫改关联", timeout=15_000)
+    expect(timeline).to_contain_text("FIRE-CALL-0042 → INC-fire-yuhua")
     page.screenshot(path="/tmp/cockpit_incidents.png")
 
     page.locator("#lang-toggle").click()
@@ -231,5 +237,6 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     expect(card).to_contain_text("2 alerts")
     expect(row.locator(".state")).to_have_text("Acked by 张伟")
     expect(timeline).to_contain_text("Call linked")
+    expect(timeline).to_contain_text("Call moved out")
     page.screenshot(path="/tmp/cockpit_incidents_en.png")
     assert errors == []
