@@ -127,6 +127,16 @@ class CallLinks(IncidentOps):
         return []
 
     # -- linking --------------------------------------------------------------------------
+    def link_call(self, incident_id: str, call_id: str, *, stream: str, actor: str,
+                  at_ms: int, event_id: str = "") -> list[IncidentEvent]:
+        """:meth:`IncidentOps.link_call`; a call waiting to be linked by place stops waiting
+        (what a dispatcher linked, the correlator does not link elsewhere later)."""
+        out = super().link_call(incident_id, call_id, stream=stream, actor=actor, at_ms=at_ms,
+                                event_id=event_id)
+        if call_id in self._loose:
+            self._drop_loose(call_id)
+        return out
+
     def _link(self, out: list[IncidentEvent], iid: str, cid: str, stream: str, via: str,
               eid: str, at: int) -> None:
         self._emit(out, iid, "call_linked", at, CORRELATOR,

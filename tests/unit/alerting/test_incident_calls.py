@@ -81,6 +81,19 @@ def test_a_call_before_its_incident_waits_and_is_linked_when_the_incident_opens(
     assert [e.payload["call_id"] for e in out if e.kind == "call_linked"] == ["C119-9"]
 
 
+def test_a_waiting_call_a_dispatcher_linked_stays_where_they_put_it() -> None:
+    c = Correlator()
+    far = feed(c, [alert("GC1", "gas_concentration_high", 9, 0, severity="critical")])
+    gas = far[0].incident_id
+    assert c.observe_call(call("C119-1", "fire", 0.2, 0, 0, category="hazmat"), "fire",
+                          T0) == []   # waits: nothing near it yet
+    c.link_call(gas, "C119-1", stream="fire", actor="disp-1", at_ms=T0 + MIN)
+    events = c.observe(alert("TK1", "tank_gas_high", t_min=2, severity="critical"),
+                       T0 + 2 * MIN)   # an incident opens next to the call
+    assert [e for e in events if e.kind == "call_linked"] == []
+    assert linked(c)[gas] == {"C119-1"} and c._call_of["C119-1"] == gas  # noqa: SLF001
+
+
 def test_a_loose_call_expires_after_the_window() -> None:
     c = Correlator()
     c.observe_call(call("C119-1", "fire", 0.2, 0, 0, category="hazmat"), "fire", T0)
