@@ -127,16 +127,6 @@ class CallLinks(IncidentOps):
         return []
 
     # -- linking --------------------------------------------------------------------------
-    def link_call(self, incident_id: str, call_id: str, *, stream: str, actor: str,
-                  at_ms: int, event_id: str = "") -> list[IncidentEvent]:
-        """:meth:`IncidentOps.link_call`; a call waiting to be linked by place stops waiting
-        (what a dispatcher linked, the correlator does not link elsewhere later)."""
-        out = super().link_call(incident_id, call_id, stream=stream, actor=actor, at_ms=at_ms,
-                                event_id=event_id)
-        if call_id in self._loose:
-            self._drop_loose(call_id)
-        return out
-
     def _link(self, out: list[IncidentEvent], iid: str, cid: str, stream: str, via: str,
               eid: str, at: int) -> None:
         self._emit(out, iid, "call_linked", at, CORRELATOR,
@@ -178,6 +168,9 @@ class CallLinks(IncidentOps):
         w = cat.window_s * 1000
         for cell in cells_near(m.lat, m.lon, r, self.config.cell_deg):
             for cid in sorted(self._loose_grid.get(cell, ())):
+                if cid in self._call_of:   # linked meanwhile (an alert named it, a command)
+                    self._drop_loose(cid)
+                    continue
                 c, stream = self._loose[cid]
                 if inc.category in self._roles(c) and \
                         inc.opened_ms - w <= c.event_ms <= inc.last_ms + w and \

@@ -94,6 +94,19 @@ def test_a_waiting_call_a_dispatcher_linked_stays_where_they_put_it() -> None:
     assert linked(c)[gas] == {"C119-1"} and c._call_of["C119-1"] == gas  # noqa: SLF001
 
 
+def test_a_waiting_call_an_alert_links_is_not_linked_again_by_place() -> None:
+    c = Correlator()
+    assert c.observe_call(call("C119-1", "fire", 0.2, 0, 0, category="hazmat"), "fire",
+                          T0) == []   # waits: nothing near it yet
+    first = feed(c, [alert("FC1", "fire_calls", 6, 0, t_min=1,
+                           expl={"members": ["C119-1"]})])   # a 119 cluster naming it
+    (link,) = [e for e in first if e.kind == "call_linked"]
+    events = c.observe(alert("TK1", "tank_gas_high", t_min=2, severity="critical"),
+                       T0 + 2 * MIN)   # an incident opens next to the call
+    assert [e for e in events if e.kind == "call_linked"] == []
+    assert c._call_of["C119-1"] == link.incident_id  # noqa: SLF001
+
+
 def test_a_loose_call_expires_after_the_window() -> None:
     c = Correlator()
     c.observe_call(call("C119-1", "fire", 0.2, 0, 0, category="hazmat"), "fire", T0)
