@@ -20,15 +20,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 from alerting.labels import matches_all
 from alerting.maintenance import MaintenanceWindow, WindowSchedule
+from alerting.silence_index import SilenceIndex
 from alerting.silence_model import Silence, SilenceEnded, SilenceError
 
 FIRING, RESOLVED = "firing", "resolved"
 WINDOW_PREFIX = "maintenance:"  # ids of window occurrences; they never expire unused
-
-
-def _index_key(s: Silence) -> tuple[str, str] | None:
-    """The (label, value) a silence is indexed under: its first non-empty equality."""
-    return next(((m.name, m.value) for m in s.matchers if m.op == "=" and m.value), None)
 
 
 class Silencer:
@@ -41,9 +37,7 @@ class Silencer:
 
     def _reset(self) -> None:
         self._silences: dict[str, Silence] = {}
-        self._index: dict[tuple[str, str], set[str]] = {}
-        self._unindexed: set[str] = set()
-        self._names: dict[str, int] = {}   # label name -> index keys under it
+        self._index = SilenceIndex()
         # silence -> the firing fingerprints it mutes; a key once the silence has started
         self._tracked: dict[str, set[str]] = {}
         self._by_fp: dict[str, set[str]] = {}
@@ -192,14 +186,7 @@ class Silencer:
 
     def _store(self, s: Silence) -> None:
         self._silences[s.id] = s
-        key = _index_key(s)
-        if key is None:
-            self._unindexed.add(s.id)
-        else:
-            if key not in self._index:
-                self._index[key] = set()
-                self._names[key[0]] = self._names.get(key[0], 0) + 1
-            self._index[key].add(s.id)
+        self._index.add(s)
         if s.ends_ms is not None:
             heapq.heappush(self._ends, (s.ends_ms, s.id))
 
@@ -213,18 +200,9 @@ class Silencer:
             self._set_idle(i, s.starts_ms)
 
     def _matching(self, labels: Mapping[str, str], now_ms: int) -> tuple[str, ...]:
-        # look up only the label names silences are indexed under (usually one or two),
-        # not every label of the alert
-        index, get, hits = self._index, labels.get, None
-        for n in self._names:
-            ids = index.get((n, get(n)))
-            if ids:
-                hits = [ids] if hits is None else hits + [ids]
-        if hits is None:
-            if not self._unindexed:
-                return ()   # (most alerts: no list or set made)
-            hits = []
-        found = set(self._unindexed).union(*hits)
+        found = self._index.candidates(labels)
+        if found is None:
+            return ()   # (most alerts: no set made)
         return tuple(sorted(i for i in found if self._live(i, now_ms)
                             and matches_all(self._silences[i].matchers, labels)))
 
@@ -279,16 +257,7 @@ class Silencer:
         return s
 
     def _remove(self, i: str) -> None:
-        key = _index_key(self._silences.pop(i))
-        if key is None:
-            self._unindexed.discard(i)
-        else:
-            self._index[key].discard(i)
-            if not self._index[key]:
-                del self._index[key]
-                self._names[key[0]] -= 1
-                if not self._names[key[0]]:
-                    del self._names[key[0]]
+        self._index.remove(self._silences.pop(i))
         for fp in self._tracked.pop(i, ()):
             self._by_fp[fp].discard(i)
             if not self._by_fp[fp]:

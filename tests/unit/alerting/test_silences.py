@@ -375,3 +375,20 @@ def test_a_resolve_after_a_silence_is_still_reported(
             sent_resolved |= set(n.resolved)
     assert told <= sent_resolved          # every alert a receiver saw fire, it saw resolve
     assert len(grouper) == 0
+
+
+def test_the_silence_index_offers_the_indexed_and_the_unindexed_candidates() -> None:
+    from alerting.silence_index import SilenceIndex
+    idx = SilenceIndex()
+    a, b = silence("a", 'entity_id="GAS-1"', 'kind=~"gas_.*"'), silence("b", 'kind=~"gas_.*"')
+    c = silence("c", 'district="furong"')
+    for s in (a, b, c):
+        idx.add(s)
+    gas1 = {"entity_id": "GAS-1", "district": "yuhua"}
+    assert idx.candidates(gas1) == {"a", "b"}   # b has no equality: always a candidate
+    assert idx.candidates({"district": "furong"}) == {"b", "c"}
+    idx.remove(b)
+    assert idx.candidates({"entity_id": "GAS-2"}) is None
+    idx.remove(a)
+    idx.remove(c)
+    assert idx.candidates(gas1) is None and idx._names == {}  # noqa: SLF001
