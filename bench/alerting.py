@@ -21,8 +21,11 @@
    injected incidents counts as one of its own entity's, else the nearest. Also prints
    the incidents that hold alerts of several injected incidents (over-merging).
 
+``--stages`` also prints the time per update of each stage (lifecycle; muting, grouping and
+escalation, with their parts; incidents; ticks), measured inside the same run.
+
 Usage: python bench/alerting.py [--active 10000] [--silences 1000] [--layout city|centres]
-                                [--hours 1] [--skip-sim]
+                                [--hours 1] [--skip-sim] [--stages]
 """
 
 from __future__ import annotations
@@ -117,7 +120,26 @@ def synthetic_alert(i: int, status: str, t: int, place: Place,
                       evidence=[f"ev{i}.{t}"], detected_at=format_event_time(t))
 
 
-def throughput(active: int, silences: int, updates: int, seed: int, layout: str) -> None:
+def _timed(spent: dict[str, float], name: str, fn: Any) -> Any:
+    """``fn``, adding the time of each call to ``spent[name]``."""
+    def call(*args: Any, **kw: Any) -> Any:
+        c0 = time.perf_counter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - c0
+    return call
+
+
+STAGES = (("lifecycle", ("book", "apply")), ("mute/group/escalate", ("_after",)),
+          ("  silences", ("silencer", "observe")), ("  grouping", ("grouper", "add")),
+          ("  inhibition", ("inhibitor", "observe")), ("  escalation", ("escalator", "observe")),
+          ("  pages", ("page",)), ("incidents", ("correlator", "observe")),
+          ("ticks", ("tick",)))
+
+
+def throughput(active: int, silences: int, updates: int, seed: int, layout: str,
+               stages: bool = False) -> None:
     profile = load_profile()
     places = (city_places if layout == "city" else centre_places)(profile, active, seed)
     rng = np.random.default_rng(seed)
@@ -142,6 +164,13 @@ def throughput(active: int, silences: int, updates: int, seed: int, layout: str)
         engine.alerts(batch, T0 + i + 500)
         t_fire += time.perf_counter() - c0
     freeze_long_lived()   # as the worker does after a checkpoint of this state
+    spent: dict[str, float] = {}
+    if stages:   # time each stage of the state changes below (adds ~1 us per update)
+        for name, path in STAGES:
+            owner = engine
+            for attr in path[:-1]:
+                owner = getattr(owner, attr)
+            setattr(owner, path[-1], _timed(spent, name, getattr(owner, path[-1])))
     # then a stream of state changes: resolve / re-fire of random active alerts
     status = ["firing"] * active
     plan, now = [], T0 + active
@@ -178,6 +207,9 @@ def throughput(active: int, silences: int, updates: int, seed: int, layout: str)
     print(f"  per batch of {per_tick:,}: median {per_tick / batch_s[len(batch_s) // 2]:,.0f} "
           f"alerts/s, fastest {per_tick / batch_s[0]:,.0f}, slowest {per_tick / batch_s[-1]:,.0f}")
     print(f"  incidents open at the end: {len(sizes):,}, largest {sizes[:3]} alerts")
+    if stages:
+        print("  per update (us): " + ", ".join(
+            f"{name.strip()} {1e6 * spent.get(name, 0.0) / updates:.1f}" for name, _ in STAGES))
 
 
 def compression(scale: float, hours: float, per_hour: float, seed: int, radius_km: float
@@ -324,8 +356,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--radius-km", type=float, default=2.0)
     ap.add_argument("--skip-sim", action="store_true", help="throughput only")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time each stage of the state changes (lifecycle, muting, "
+                         "grouping, escalation, incidents)")
     args = ap.parse_args()
-    throughput(args.active, args.silences, args.updates, args.seed, args.layout)
+    throughput(args.active, args.silences, args.updates, args.seed, args.layout, args.stages)
     if not args.skip_sim:
         compression(args.scale, args.hours, args.incidents_per_hour, args.seed, args.radius_km)
     return 0
