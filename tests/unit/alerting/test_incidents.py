@@ -127,11 +127,11 @@ CASES = [
       alert("ACC2", "traffic_accident", 0.1, 0, 0),
       alert("SEG7", "traffic_congestion", 0, 0, 2)],
      {}, [{"ACC1", "SEG7"}, {"ACC2"}], set()),
-    ("distance: 2.49 km apart joins (water radius 2.5 km)",
-     [alert("WP1", "water_pressure_low", 0, 0, 0), alert("WP2", "water_pressure_low", 2.49, 0, 1)],
+    ("distance: 2.99 km apart joins (water radius 3 km)",
+     [alert("WP1", "water_pressure_low", 0, 0, 0), alert("WP2", "water_pressure_low", 2.99, 0, 1)],
      {}, [{"WP1", "WP2"}], set()),
-    ("distance: 2.51 km apart does not",
-     [alert("WP1", "water_pressure_low", 0, 0, 0), alert("WP2", "water_pressure_low", 2.51, 0, 1)],
+    ("distance: 3.01 km apart does not",
+     [alert("WP1", "water_pressure_low", 0, 0, 0), alert("WP2", "water_pressure_low", 3.01, 0, 1)],
      {}, [{"WP1"}, {"WP2"}], set()),
     ("time: 29.9 min after the last alert joins (traffic window 30 min)",
      [alert("SEG1", "traffic_congestion", 0, 0, 0), alert("SEG2", "traffic_congestion", 0.1, 0, 29.9)],
@@ -260,7 +260,7 @@ def test_an_operator_split_is_not_bridged_back() -> None:
 
 
 def test_boundary_distances_are_what_the_table_says() -> None:
-    assert km_between(*at(0), *at(2.49)) < 2.5 < km_between(*at(0), *at(2.51))
+    assert km_between(*at(0), *at(2.99)) < 3.0 < km_between(*at(0), *at(3.01))
 
 
 def test_compound_hazmat_incident_has_the_cargo_calls_and_top_severity() -> None:
@@ -513,17 +513,17 @@ def test_config_is_validated() -> None:
 def test_the_spatial_lookup_reads_nearby_cells_not_every_incident() -> None:
     c = Correlator()
     n = 0
-    for i in range(60):  # 3000 open incidents on a 60 x 50 lattice 3 km apart
+    for i in range(60):  # 3000 open incidents on a 60 x 50 lattice 4 km apart
         for j in range(50):
-            c.observe(alert(f"WP{i}-{j}", "water_pressure_low", 3.0 * i, 3.0 * j, 0), T0)
+            c.observe(alert(f"WP{i}-{j}", "water_pressure_low", 4.0 * i, 4.0 * j, 0), T0)
             n += 1
     assert len(c.open_incidents()) == n
     before = c.distance_checks
     for k in range(200):
-        c.observe(alert(f"X{k}", "water_pressure_low", 3.0 * (k % 60) + 0.3,
-                        3.0 * (k % 50), 1), T0)
+        c.observe(alert(f"X{k}", "water_pressure_low", 4.0 * (k % 60) + 0.3,
+                        4.0 * (k % 50), 1), T0)
     assert (c.distance_checks - before) / 200 < 5  # a scan would do 3000 per alert
-    # each joined the incident 0.3 km away (2.7 km from the next: beyond the 2.5 km radius,
+    # each joined the incident 0.3 km away (3.7 km from the next: beyond the 3 km radius,
     # so no alert bridges two)
     assert len(c.open_incidents()) == n
 
