@@ -81,7 +81,9 @@ def for_page(page: Any, target: str, severity: str = "", summary: str = "") -> N
     labels = dict(page.labels)
     return _new_notification(stable_id("notify", page.key, target), target, page.fingerprint,
                         "escalation", severity or labels.get("severity", ""),
-                        summary or f"escalation level {page.level}: {page.fingerprint}",
+                        summary or f"escalation level {page.level}: "
+                                   f"{labels.get('kind', '')} {labels.get('entity_id', '')}"
+                                   f" ({labels.get('district', '')})",
                         page.due_ms, page.occurrence, page.level, tuple(sorted(labels.items())),
                         {"policy": page.policy, "round": page.round, "page_key": page.key})
 

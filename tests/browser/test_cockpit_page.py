@@ -157,7 +157,13 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
             "key": "n-1", "receiver": "长沙燃气集团", "fingerprint": "f00-gas-fr-17",
             "status": "firing", "severity": "critical", "occurrence": 1, "level": 0,
             "summary": "芙蓉区 GAS-FR-00017 燃气浓度超限", "at_ms": OPENED_MS,
-            "labels": {}, "details": {}})]))
+            "labels": {}, "details": {}}),
+        ("notifications", "duty", {   # an escalation page: named by its alert's title
+            "key": "n-2", "receiver": "duty_dispatcher", "fingerprint": "f00-gas-fr-17",
+            "status": "escalation", "severity": "critical", "occurrence": 1, "level": 1,
+            "summary": "escalation level 1: gas_concentration_high GAS-FR-00017 (furong)",
+            "at_ms": OPENED_MS + 1000, "labels": {"entity_id": "GAS-FR-00017"},
+            "details": {}})]))
     card = page.locator('.inc[data-incident="INC-gas-furong"]')
     expect(card).to_contain_text("燃气泄漏", timeout=15_000)
     for text in ("紧急", "芙蓉区", "告警 2", "数据流 2", "开始 2026-11-25 14:33:48"):
@@ -166,6 +172,7 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     expect(page.locator("#k-incidents")).to_have_text("1")
     expect(page.locator("#notes")).to_contain_text("长沙燃气集团")
     expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 GAS-FR-00017")
+    expect(page.locator("#notes")).to_contain_text("[升级] 第 1 级 · 芙蓉区 燃气浓度超限")
     card.click()
     timeline = card.locator(".timeline")
     expect(timeline).to_contain_text("事件开启")
@@ -238,5 +245,7 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     expect(row.locator(".state")).to_have_text("Acked by 张伟")
     expect(timeline).to_contain_text("Call linked")
     expect(timeline).to_contain_text("Call moved out")
+    expect(page.locator("#notes")).to_contain_text(
+        "[escalation] level 1 · Furong Gas concentration above alarm level")
     page.screenshot(path="/tmp/cockpit_incidents_en.png")
     assert errors == []

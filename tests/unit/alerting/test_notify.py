@@ -288,6 +288,7 @@ def test_builders_make_keys_from_the_event_or_page_and_the_receiver() -> None:
     pa, pb = (for_page(page, t) for t in page.targets)
     assert pa.key != pb.key != a.key and (pa.level, pa.status, pa.severity) == \
         (1, "escalation", "critical")
+    assert pa.summary == "escalation level 1: gas_concentration_high G-1 (yuelu)"
 
 
 def test_a_group_flush_becomes_one_notification() -> None:
