@@ -38,7 +38,7 @@ everything; :meth:`tick` resolves stale findings when a segment stops reporting.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from city.profile import CityProfile
 from detectors.findings import FIRING, RESOLVED, Finding
@@ -383,46 +383,39 @@ class TrafficDetector(RuleDetector):
                 out.append(sid)
         return out
 
+    def _nearest_accident(self, lat: float, lon: float,
+                          within: Callable[[dict[str, Any], float], bool]) -> str | None:
+        """The nearest active accident for which ``within(accident, km away)`` holds."""
+        best, bd = None, math.inf
+        for aid, a in self.accidents.items():
+            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
+            if d < bd and within(a, d):
+                best, bd = aid, d
+        return best
+
     def _active_accident_near(self, lat: float, lon: float, km: float, t: int | None = None,
                               young_km: float = 0.0) -> str | None:
         """The nearest active accident within ``km`` or, given ``t``, within ``young_km`` when
         it started less than ``join_s`` ago (drops and reports that come together belong
         together, as the queue of one accident spreads over nearby roads; later ones farther
         than ``km`` are another accident)."""
-        best, bd = None, math.inf
-        for aid, a in self.accidents.items():
-            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
-            young = t is not None and t - a["t0"] <= self.join_s * 1000
-            if (d <= km or (young and d <= young_km)) and d < bd:
-                best, bd = aid, d
-        return best
+        return self._nearest_accident(lat, lon, lambda a, d: d <= km or (
+            t is not None and t - a["t0"] <= self.join_s * 1000 and d <= young_km))
 
     def _queue_of(self, lat: float, lon: float, t: int) -> str | None:
         """The active accident whose queue a drop here at ``t`` can be: the queue backs up
         at ``queue_kmh`` (a shockwave of ~15 km/h) from ``link_km``, up to ``queue_km``."""
-        best, bd = None, math.inf
-        for aid, a in self.accidents.items():
-            age_h = max(0, t - a["t0"]) / 3_600_000
-            reach = min(self.queue_km, self.link_km + self.queue_kmh * age_h)
-            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
-            if d <= reach and d < bd:
-                best, bd = aid, d
-        return best
+        return self._nearest_accident(lat, lon, lambda a, d: d <= min(
+            self.queue_km, self.link_km + self.queue_kmh * max(0, t - a["t0"]) / 3_600_000))
 
     def _queue_tail(self, lat: float, lon: float, t: int) -> str | None:
         """An unreported speed-only accident that a report here at ``t`` explains: within
         ``queue_km`` and seen at most ``report_lag_s`` before it (reports come minutes
         late, and by then the queue behind the accident can be kilometres long, its far
         end the first segment to trip). The nearest, if several."""
-        best, bd = None, math.inf
-        for aid, a in self.accidents.items():
-            if a["source"] != "speed" or a["reports"] or \
-                    not 0 <= t - a["t0"] <= self.report_lag_s * 1000:
-                continue
-            d = float(haversine_km(lat, lon, a["lat"], a["lon"]))
-            if d <= self.queue_km and d < bd:
-                best, bd = aid, d
-        return best
+        return self._nearest_accident(lat, lon, lambda a, d: (
+            d <= self.queue_km and a["source"] == "speed" and not a["reports"]
+            and 0 <= t - a["t0"] <= self.report_lag_s * 1000))
 
     def _accident(self, e: dict[str, Any], t: int, out: list[Finding]) -> None:
         rid = e["entity_id"]
