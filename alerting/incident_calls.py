@@ -16,7 +16,8 @@ went. So the correlator also reads the call streams:
 
 Links are events like any other (replayed, exported); the loose calls are state (in the
 snapshot), not events. The correlator never moves a linked call; a dispatcher's
-``link_call`` to another incident does (``IncidentOps.link_call``). A mixin of :class:`alerting.incidents.Correlator`.
+``link_call`` to another incident does (``IncidentOps.link_call``). A mixin of
+:class:`alerting.incidents.Correlator`.
 """
 
 from __future__ import annotations

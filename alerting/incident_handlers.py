@@ -88,5 +88,5 @@ def on_record(s: IncidentState, inc: Incident, p: dict[str, Any], ev: IncidentEv
 HANDLERS: dict[str, Handler] = {
     "alert_attached": _on_member, "alert_resolved": _on_member, "merged": _on_merged,
     "merged_into": _on_merged_into, "split": _on_split, "severity_changed": _on_severity,
-    "call_linked": _on_call, "call_unlinked": _on_call_unlinked, "note_added": _on_note, "enriched": _on_enriched,
-    "resolved": _on_resolved}
+    "call_linked": _on_call, "call_unlinked": _on_call_unlinked, "note_added": _on_note,
+    "enriched": _on_enriched, "resolved": _on_resolved}

@@ -23,8 +23,8 @@ from schemas.validate import format_event_time, parse_event_time
 
 CORRELATOR = "correlator"  # the actor of automatic changes
 EVENT_KINDS = ("opened", "alert_attached", "alert_resolved", "merged", "merged_into",
-               "split", "severity_changed", "call_linked", "call_unlinked", "note_added", "enriched",
-               "resolved")
+               "split", "severity_changed", "call_linked", "call_unlinked", "note_added",
+               "enriched", "resolved")
 CALL_STREAMS = ("ems", "fire")
 _CALL_KINDS = {"ems_calls": "ems", "fire_calls": "fire"}  # cluster alerts listing call ids
 # explanation keys naming other entities of the same event (detectors.traffic, .clusters,
