@@ -167,9 +167,10 @@ def alert_fields(msg: Mapping[str, Any]) -> tuple[str, str, str, str, int]:
     get = msg.get
     fp, alert_id, status, severity = get("fingerprint"), get("alert_id"), get("status"), \
         get("severity")
-    for name, v in (("fingerprint", fp), ("alert_id", alert_id)):
-        if not isinstance(v, str) or not v:
-            raise CommandError("bad_alert", "must be a non-empty string", name)
+    if not isinstance(fp, str) or not fp:
+        raise CommandError("bad_alert", "must be a non-empty string", "fingerprint")
+    if not isinstance(alert_id, str) or not alert_id:
+        raise CommandError("bad_alert", "must be a non-empty string", "alert_id")
     if status not in (FIRING, RESOLVED):
         raise CommandError("bad_alert", f"must be {FIRING!r} or {RESOLVED!r}", "status")
     if severity not in SEVERITIES:

@@ -253,7 +253,7 @@ def _matchers(raw: Any, path: str, error: type[ConfigError] = ConfigError
         return ()
     if isinstance(raw, Mapping):
         return parse_matchers({str(k): str(v) for k, v in raw.items()})
-    out = []
+    out: list[Matcher] = []
     for i, item in enumerate(_list(raw, path, error=error)):
         try:
             out.extend(parse_matchers([item]))

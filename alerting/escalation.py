@@ -253,7 +253,7 @@ class Escalator:
         that has sent its last step stays (so later events do not start it over)."""
         run = self._runs[fp]
         policy = self._by_name.get(run.policy)
-        out = []
+        out: list[Page] = []
         while policy is not None and run.step < policy.steps:
             due = run.start_ms + self._offsets[run.policy][run.step]
             if due > now_ms:

@@ -117,16 +117,16 @@ class Grouper:
                 self._resolve(self._groups[key], fingerprint, now_ms)
             return keys
         self._labels[fingerprint] = dict(labels)
-        keys = []
+        found: list[str] = []
         for route in self._match(labels):
             g = self._group(route, labels, now_ms)
-            keys.append(g.key)
+            found.append(g.key)
             if g.alerts.get(fingerprint) != FIRING:
                 g.alerts[fingerprint] = FIRING
                 self._where.setdefault(fingerprint, set()).add(g.key)
                 if fingerprint not in g.told:
                     self._changed(g, now_ms)
-        return tuple(keys)
+        return tuple(found)
 
     def due(self, now_ms: int, muted: Muted | None = None) -> list[GroupFlush]:
         """The notifications due by ``now_ms``; ``muted`` holds back firing alerts."""
@@ -226,7 +226,9 @@ class Grouper:
         def held(fp: str) -> bool:
             return muted is not None and muted(self._labels.get(fp, {}), fp)
 
-        firing, held_back, resolved = [], [], []
+        firing: list[str] = []
+        held_back: list[str] = []
+        resolved: list[str] = []
         for fp, status in sorted(g.alerts.items()):
             if status == FIRING:
                 (held_back if held(fp) else firing).append(fp)

@@ -17,7 +17,9 @@ went. So the correlator also reads the call streams:
 Links are events like any other (replayed, exported); the loose calls are state (in the
 snapshot), not events. The correlator never moves a linked call; a dispatcher's
 ``link_call`` to another incident does (``IncidentOps.link_call``). A mixin of
-:class:`alerting.incidents.Correlator`.
+:class:`alerting.incidents.Correlator`, over the pending pool (the mixins are one chain,
+``IncidentState`` <- ``IncidentOps`` <- ``PendingPool`` <- ``CallLinks`` <- ``IncidentReach``
+<- ``Correlator``, so that mypyc can compile them: it takes single inheritance only).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Mapping
 from alerting.incident_model import (CALL_STREAMS, CORRELATOR, Incident, IncidentError,
                                      IncidentEvent, Member, cell_of, cells_near, coord,
                                      km_between)
-from alerting.incident_ops import IncidentOps
+from alerting.incident_pending import PendingPool
 from detectors.clusters import COMPLAINT_FAMILY
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
@@ -43,9 +45,16 @@ UNIT_RECORD = "unit_status"
 MAX_LOOSE, MAX_UNITS_SEEN = 5_000, 20_000
 
 
-class CallLinks(IncidentOps):
+class CallLinks(PendingPool):
     """Calls linked to incidents, loose calls waiting, unit status on the timeline. Uses
     the correlator's ``_sweep`` and ``_target`` and the pending pool's ``_expires``."""
+
+    def _sweep(self, now_ms: int, out: list[IncidentEvent]) -> None:
+        raise NotImplementedError   # the correlator's
+
+    def _target(self, m: Member, roles: Mapping[str, str], entity_only: bool
+                ) -> Incident | None:
+        raise NotImplementedError   # the correlator's
 
     families: Mapping[str, str] = COMPLAINT_FAMILY   # 120 complaint -> family (tag)
 

@@ -99,6 +99,11 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 )
 
 
+def _category_fields(c: Mapping[str, Any]) -> dict[str, Any]:
+    """A category's config mapping as Category's keyword arguments (lists as tuples)."""
+    return {k: tuple(v) if k in ("opens", "joins", "primary") else v for k, v in c.items()}
+
+
 @dataclass(frozen=True)
 class CorrelatorConfig:
     """``entity_kinds`` join an incident only through their entity (service-level alerts
@@ -135,10 +140,9 @@ class CorrelatorConfig:
     def from_dict(cls, raw: Mapping[str, Any]) -> "CorrelatorConfig":
         """From a config mapping; ``categories`` entries use Category's field names."""
         try:
-            kw = dict(raw)
+            kw: dict[str, Any] = dict(raw)
             if "categories" in kw:
-                kw["categories"] = tuple(Category(**{k: tuple(v) if k in (
-                    "opens", "joins", "primary") else v for k, v in c.items()})
+                kw["categories"] = tuple(Category(**_category_fields(c))
                                          for c in kw["categories"])
             if "entity_kinds" in kw:
                 kw["entity_kinds"] = tuple(kw["entity_kinds"])

@@ -91,7 +91,8 @@ class Member:
         kw["calls"] = tuple((str(c[0]), str(c[1])) for c in kw.get("calls", ()))
         kw["attrs"] = {str(k): str(v) for k, v in (kw.get("attrs") or {}).items()}
         for k in ("first_ms", "event_ms"):
-            kw[k] = int(kw.get(k))  # type: ignore[arg-type] (None: a TypeError, as missing)
+            ms: Any = kw.get(k)
+            kw[k] = int(ms)   # (None: a TypeError, as a missing field)
         return cls(**kw)
 
 
@@ -110,15 +111,21 @@ def _seq(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, (list, tuple)) else ()
 
 
+def _text(aid: Any, name: str, v: Any) -> str:
+    """``v`` if it is a non-empty string, else IncidentError naming alert ``aid``'s field."""
+    if not isinstance(v, str) or not v:
+        raise IncidentError(f"alert {aid!r}: field {name!r} must be a non-empty string")
+    return v
+
+
 def member_from_alert(alert: Mapping[str, Any]) -> Member:
     """An alert message (``schemas.records.make_alert``) as a Member; IncidentError if bad."""
     if type(alert) is not dict and not isinstance(alert, Mapping):
         raise IncidentError(f"an alert must be a mapping, got {type(alert).__name__}")
     get = alert.get
-    aid, fp, kind = get("alert_id"), get("fingerprint"), get("kind")
-    for k, v in (("alert_id", aid), ("fingerprint", fp), ("kind", kind)):
-        if not isinstance(v, str) or not v:
-            raise IncidentError(f"alert {aid!r}: field {k!r} must be a non-empty string")
+    raw_id = get("alert_id")
+    aid = _text(raw_id, "alert_id", raw_id)
+    fp, kind = _text(aid, "fingerprint", get("fingerprint")), _text(aid, "kind", get("kind"))
     status, severity = get("status"), get("severity")
     if status not in ALERT_STATUSES or severity not in SEVERITIES:
         raise IncidentError(f"alert {aid}: status/severity {status!r}/{severity!r} not in "

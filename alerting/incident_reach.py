@@ -24,12 +24,12 @@ from typing import Mapping
 
 from alerting.incident_model import (CORRELATOR, Category, Incident, IncidentEvent, Member,
                                      km_between)
-from alerting.incident_ops import IncidentOps
+from alerting.incident_calls import CallLinks
 from alerting.incident_state import entity_keys
 from schemas.memo import remember
 
 
-class IncidentReach(IncidentOps):
+class IncidentReach(CallLinks):
     """Bridging and reach (see the module docstring)."""
 
     _primary_memo: dict[tuple[str, str, tuple[str, ...]], bool]

@@ -36,9 +36,7 @@ from alerting.incident_model import (CALL_STREAMS, CORRELATOR, DEFAULT_CATEGORIE
                                      Incident, IncidentError, IncidentEvent, Member,
                                      SeverityContext, grow_escalation,
                                      km_between, make_event, member_from_alert)
-from alerting.incident_calls import CallLinks
 from alerting.incident_ops import IncidentOps
-from alerting.incident_pending import PendingPool
 from alerting.incident_reach import IncidentReach
 from alerting.incident_state import entity_keys
 from schemas.errors import ValidationError
@@ -62,7 +60,7 @@ def _merged_evidence(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[str, .
     return tuple(dict.fromkeys(old + new))[-EVIDENCE_MAX:]
 
 
-class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
+class Correlator(IncidentReach):
     """Alerts in, :class:`IncidentEvent` out (operator commands: :class:`IncidentOps`)."""
 
     # -- alerts and calls in --------------------------------------------------------------
@@ -157,7 +155,8 @@ class Correlator(IncidentReach, CallLinks, PendingPool, IncidentOps):
 
     def _closed_dup(self, m: Member) -> bool:
         iid = self._closed_fp.get(m.fingerprint)
-        old = self.closed[iid].members.get(m.fingerprint) if iid in self.closed else None
+        old = self.closed[iid].members.get(m.fingerprint) \
+            if iid is not None and iid in self.closed else None
         return old is not None and m.alert_id in old.seen
 
     def _place(self, m: Member, out: list[IncidentEvent]) -> None:

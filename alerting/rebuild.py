@@ -46,12 +46,12 @@ def rebuild(engine: Engine, alert_events: Iterable[Mapping[str, Any]],
         last[e["fingerprint"]] = e
     active = engine.book.active()
     for fp in active:
-        ev = AlertEvent.from_dict(last[fp])
-        labels = dict(ev.labels)
+        aev = AlertEvent.from_dict(last[fp])
+        labels = dict(aev.labels)
         engine.silencer.observe(labels, fp, FIRING, now_ms)
         engine.inhibitor.observe(labels, fp, FIRING)
         engine.grouper.add(labels, fp, FIRING, now_ms)
-        for page in engine.escalator.observe(ev):
+        for page in engine.escalator.observe(aev):
             engine.page(page, now_ms)
     return {"alert_events": len(alert_events), "active_alerts": len(active),
             "incident_events": n_inc, "open_incidents": len(engine.correlator.incidents),

@@ -55,7 +55,8 @@ class SilenceIndex:
         """The ids that could mute ``labels`` (None: none, without making a set)."""
         index, get, hits = self._index, labels.get, None
         for n in self._names:
-            ids = index.get((n, get(n)))
+            v = get(n)
+            ids = index.get((n, v)) if v is not None else None
             if ids:
                 hits = [ids] if hits is None else hits + [ids]
         if hits is None:

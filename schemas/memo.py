@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Hashable, MutableMapping, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-def remember(memo: MutableMapping[Hashable, V], key: Hashable, value: V, limit: int) -> V:
+def remember(memo: MutableMapping[K, V], key: K, value: V, limit: int) -> V:
     """Store ``value`` under ``key`` (emptying ``memo`` first if it holds ``limit``);
     returns ``value``."""
     if len(memo) >= limit:

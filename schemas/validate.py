@@ -186,8 +186,8 @@ class EventValidator:
         if (lat is None) != (lon is None):
             raise ValidationError(E.MISSING_FIELD, "lon" if lon is None else "lat",
                                   "lat and lon come together")
-        if lat is not None and not (p.lat_min <= lat <= p.lat_max
-                                    and p.lon_min <= lon <= p.lon_max):
+        if lat is not None and lon is not None and not (p.lat_min <= lat <= p.lat_max
+                                                        and p.lon_min <= lon <= p.lon_max):
             raise ValidationError(E.OUTSIDE_CITY, "lat", f"({lat}, {lon}) is outside the city "
                                   f"bounds lat [{p.lat_min}, {p.lat_max}] lon "
                                   f"[{p.lon_min}, {p.lon_max}]")
