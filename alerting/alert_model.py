@@ -93,24 +93,34 @@ class Command:
             if k not in names:
                 raise CommandError("bad_command", f"unknown field; expected {sorted(names)}",
                                    str(k))
-        return cls(**{k: d.get(k, "" if k != "occurrence" else 0)
-                      for k in names if k in d or k in ("action", "fingerprint", "actor")})
+        kw = {k: d.get(k, "" if k != "occurrence" else 0)
+              for k in names if k in d or k in ("action", "fingerprint", "actor")}
+        # checked before it is made: a compiled Command refuses a field of the wrong type
+        # with a bare TypeError (citycc.native)
+        _check(kw["action"], kw["fingerprint"], kw["actor"], kw.get("comment", ""),
+               kw.get("command_id", ""), kw.get("occurrence", 0))
+        return cls(**kw)
 
     def check(self) -> None:
-        if self.action not in COMMANDS:
-            raise CommandError("unknown_action", f"{self.action!r} is not one of {COMMANDS}",
-                               "action")
-        _text(self.fingerprint, "fingerprint", MAX_ID, "bad_command", required=True)
-        if not isinstance(self.actor, str) or not self.actor.strip():
-            raise CommandError("missing_actor", "who is acting must be given", "actor")
-        _text(self.actor, "actor", MAX_ACTOR, "bad_command")
-        _text(self.comment, "comment", MAX_COMMENT, "bad_command")
-        _text(self.command_id, "command_id", MAX_ID, "bad_command")
-        if self.action == COMMENT and not self.comment.strip():
-            raise CommandError("missing_comment", "a comment needs text", "comment")
-        if isinstance(self.occurrence, bool) or not isinstance(self.occurrence, int) \
-                or self.occurrence < 0:
-            raise CommandError("bad_command", "must be an int >= 0", "occurrence")
+        _check(self.action, self.fingerprint, self.actor, self.comment, self.command_id,
+               self.occurrence)
+
+
+def _check(action: Any, fingerprint: Any, actor: Any, comment: Any, command_id: Any,
+           occurrence: Any) -> None:
+    """A command's fields, checked (CommandError names the first bad one)."""
+    if action not in COMMANDS:
+        raise CommandError("unknown_action", f"{action!r} is not one of {COMMANDS}", "action")
+    _text(fingerprint, "fingerprint", MAX_ID, "bad_command", required=True)
+    if not isinstance(actor, str) or not actor.strip():
+        raise CommandError("missing_actor", "who is acting must be given", "actor")
+    _text(actor, "actor", MAX_ACTOR, "bad_command")
+    _text(comment, "comment", MAX_COMMENT, "bad_command")
+    _text(command_id, "command_id", MAX_ID, "bad_command")
+    if action == COMMENT and not comment.strip():
+        raise CommandError("missing_comment", "a comment needs text", "comment")
+    if isinstance(occurrence, bool) or not isinstance(occurrence, int) or occurrence < 0:
+        raise CommandError("bad_command", "must be an int >= 0", "occurrence")
 
 
 def _text(v: Any, name: str, limit: int, code: str, required: bool = False) -> None:

@@ -112,10 +112,10 @@ class Engine:
             self._after(events, at, out)
             try:
                 out.incident_events += self.correlator.observe(msg, at)
-            except IncidentError as exc:
+            except IncidentError as bad:   # (not ``exc``: see command())
                 self._count("incident_rejects")
                 out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128], "bad_alert",
-                                             "", str(exc)[:500], i))
+                                             "", str(bad)[:500], i))
         return out
 
     def dispatch(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
@@ -159,10 +159,12 @@ class Engine:
         except CommandError as exc:
             out.rejected.append(Rejected(cid, exc.code, exc.field, exc.reason))
             return out
-        except (IncidentError, SilenceError, LabelError, ConfigError) as exc:
-            code = "incident_refused" if isinstance(exc, IncidentError) else "silence_refused"
-            out.rejected.append(Rejected(cid, code, getattr(exc, "field", "") or "",
-                                         str(exc)[:500]))
+        except (IncidentError, SilenceError, LabelError, ConfigError) as refused:
+            # (its own name: compiled code types a name by its first except clause)
+            code = "incident_refused" if isinstance(refused, IncidentError) \
+                else "silence_refused"
+            out.rejected.append(Rejected(cid, code, getattr(refused, "field", "") or "",
+                                         str(refused)[:500]))
             return out
         out.applied.append(cid)
         return out

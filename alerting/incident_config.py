@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from alerting.records import reduce_record
 from schemas.records import SEVERITIES
 
 RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info 0 .. critical 3
@@ -46,6 +47,9 @@ class Category:
     open_severity: str = "minor"  # below it an alert may join but not open (info notices)
     primary: tuple[str, ...] = ()
     reach_km: float | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return reduce_record(self)
 
     @property
     def reach(self) -> float:
@@ -121,6 +125,9 @@ class CorrelatorConfig:
     # alerts (and within the category's radius): one caller's position is weaker evidence
     # than an alert, and the incident it belongs to may open a moment later next to it
     call_radius_km: float = 1.0
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return reduce_record(self)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.categories]

@@ -92,8 +92,9 @@ class Matcher:
         return f'{self.name}{self.op}"{self.value}"'
 
 
-def parse_matcher(text: str) -> Matcher:
-    """``'severity=~critical|major'`` -> Matcher; a clear LabelError otherwise."""
+def parse_matcher(text: Any) -> Matcher:
+    """``'severity=~critical|major'`` -> Matcher; a clear LabelError otherwise (``text`` is
+    whatever a command held: typed Any, checked here)."""
     m = _MATCHER.match(text if isinstance(text, str) else "")
     if not m:
         raise LabelError(f"bad matcher {text!r}: expected name=value, name!=value, "
@@ -104,15 +105,18 @@ def parse_matcher(text: str) -> Matcher:
     return Matcher(m.group(1), m.group(2), value)
 
 
-def parse_matchers(items: Iterable[str] | Mapping[str, str] | None) -> tuple[Matcher, ...]:
-    """Matchers from a list of strings or a ``{name: value}`` mapping (equality)."""
+def parse_matchers(items: Any) -> tuple[Matcher, ...]:
+    """Matchers from a list of strings or a ``{name: value}`` mapping (equality); a
+    LabelError for anything else (``items`` is whatever a command held)."""
     if items is None:
         return ()
     if isinstance(items, Mapping):
         return tuple(Matcher(str(k), "=", str(v)) for k, v in items.items())
     if isinstance(items, str):
         raise LabelError(f"matchers must be a list, not the string {items!r}")
-    return tuple(parse_matcher(i) for i in items)
+    if not isinstance(items, (list, tuple)):
+        raise LabelError(f"matchers must be a list, not {type(items).__name__}")
+    return tuple(parse_matcher(text) for text in items)
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:

@@ -69,10 +69,11 @@ class AlertBook:
         self._queued: dict[tuple[str, str], int] = {}  # (kind, fp) -> earliest due queued
 
     # --- deciding ----------------------------------------------------------------------
-    def apply(self, item: Command | Mapping[str, Any], now_ms: int) -> list[AlertEvent]:
+    def apply(self, item: Command | Mapping[str, Any], now_ms: Any) -> list[AlertEvent]:
         """A detector alert (``make_alert`` dict) or an operator command (a :class:`Command`
         or its dict, told apart by ``action``) -> the events it caused. Raises only
-        :class:`CommandError`; nothing changes when it raises."""
+        :class:`CommandError`; nothing changes when it raises. (``now_ms`` is typed Any, and
+        checked here: compiled code would refuse a float with a bare TypeError.)"""
         if isinstance(now_ms, bool) or not isinstance(now_ms, int):
             raise CommandError("bad_time", f"now_ms must be int epoch ms, got {now_ms!r}")
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Sequence
+from typing import Any, Sequence
 
 import orjson
 
@@ -39,10 +39,11 @@ def sign_webhook(body: bytes, secret: bytes, timestamp_s: int) -> str:
     return f"t={ts},v1={mac}"
 
 
-def verify_webhook(header: str, body: bytes, secrets: bytes | Sequence[bytes], now_s: int,
+def verify_webhook(header: Any, body: Any, secrets: bytes | Sequence[bytes], now_s: int,
                    tolerance_s: int = 300) -> bool:
     """True if ``header`` signs ``body`` with one of ``secrets`` (several: key rotation) and
-    its timestamp is within ``tolerance_s`` of ``now_s``. Malformed input is just False."""
+    its timestamp is within ``tolerance_s`` of ``now_s``. Malformed input is just False
+    (``header`` and ``body`` are what a request held: typed Any, checked here)."""
     if not isinstance(header, str) or not isinstance(body, bytes):
         return False
     keys = [secrets] if isinstance(secrets, bytes) else list(secrets)

@@ -6,9 +6,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerting.config import default_config
-from alerting.engine import Engine
+from alerting.engine import ACTIONS, Engine
 from schemas.records import make_alert
 from schemas.validate import format_event_time
 from unit_helpers import NOW_MS, PROFILE
@@ -123,6 +125,20 @@ BAD_COMMANDS = [
       "reason": "r"}, "silence_refused"),
     ({"command_id": "x", "action": "silence", "actor": "a", "matchers": ['kind="k"'],
       "reason": "r", "ends_at": "yesterday"}, "bad_command"),
+    # wrong types where a compiled record would take only str (citycc.native)
+    ({"command_id": "x", "action": "silence", "actor": None, "matchers": ['kind="k"'],
+      "reason": "r"}, "missing_actor"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": ['kind="k"'],
+      "reason": None}, "bad_command"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": [42],
+      "reason": "r"}, "silence_refused"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": 42,
+      "reason": "r"}, "silence_refused"),
+    ({"command_id": "x", "action": "silence", "actor": "a", "matchers": ['kind="k"'],
+      "reason": "r", "ends_at": 5}, "bad_command"),
+    ({"command_id": "x", "action": "ack", "fingerprint": 5, "actor": "a"}, "bad_command"),
+    ({"command_id": "x", "action": "ack", "fingerprint": "f", "actor": "a",
+      "comment": ["c"]}, "bad_command"),
     ({"command_id": "x", "action": "expire_silence", "actor": "a", "silence_id": "none"},
      "silence_refused"),
     ({"command_id": "x", "action": "merge_incidents", "actor": "a", "target": "I1",
@@ -290,3 +306,51 @@ def test_refusals_name_their_position_in_the_batch() -> None:
                                         "entity_id": "ENG-1"}}
     res = e.dispatch([{"stream": "fire"}, good, "junk"], NOW_MS)
     assert [(r.index, r.code) for r in res.rejected] == [(0, "bad_dispatch"), (2, "bad_dispatch")]
+
+
+# --- any input: refused with a code, never raised (compiled code checks types too) ---------
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                    lambda inner: st.lists(inner, max_size=3) |
+                    st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
+
+
+def _bent(base: dict[str, Any], changes: dict[str, Any], drop: list[str]) -> dict[str, Any]:
+    return {**{k: v for k, v in base.items() if k not in drop}, **changes}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(alert("fire_alarm", "P1"))), JSON, max_size=3),
+       st.lists(st.sampled_from(sorted(alert("fire_alarm", "P1"))), max_size=2))
+def test_an_alert_with_any_field_of_any_type_is_applied_or_refused(
+        changes: dict[str, Any], drop: list[str]) -> None:
+    e = engine()
+    msgs = [_bent(alert("fire_alarm", "P1"), changes, drop), alert("fire_alarm", "P2")]
+    out = e.alerts(msgs, NOW_MS)
+    assert all(r.code and r.index in (0, 1) for r in out.rejected)
+    assert 1 not in {r.index for r in out.rejected}   # the good one after it still goes in
+    assert any(ev.fingerprint == msgs[1]["fingerprint"] for ev in out.alert_events)
+
+
+COMMAND_FIELDS = ["command_id", "actor", "fingerprint", "comment", "occurrence", "matchers",
+                  "reason", "ends_at", "until_resolved", "silence_id", "incident_id",
+                  "target", "source", "fingerprints", "text", "call_id", "stream"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ACTIONS), st.dictionaries(st.sampled_from(COMMAND_FIELDS), JSON,
+                                                 max_size=5))
+def test_a_command_with_any_fields_is_applied_or_refused(action: str,
+                                                        fields: dict[str, Any]) -> None:
+    e = engine()
+    e.alerts(gas_leak(), NOW_MS)
+    out = e.command({**fields, "action": action}, NOW_MS + S)
+    assert bool(out.applied) != bool(out.rejected)
+    assert all(r.code for r in out.rejected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON, JSON)
+def test_a_dispatch_record_of_any_shape_is_applied_or_refused(stream: Any, event: Any) -> None:
+    e = engine()
+    out = e.dispatch([{"stream": stream, "event": event}, {"event": {"event_id": 5}}], NOW_MS)
+    assert all(r.code for r in out.rejected) and 1 in {r.index for r in out.rejected}

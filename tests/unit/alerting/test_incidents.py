@@ -634,8 +634,8 @@ def test_the_evidence_index_follows_updates_as_a_rebuild_would(updates: list[Any
     """Updates of one alert with evidence lists of any shape (one id added, several, the
     same again, a different list, repeats): the evidence index holds what indexing the
     final members afresh gives, and the member keeps the last distinct ids in order."""
-    c = Correlator(CorrelatorConfig(categories=[dataclasses.replace(
-        DEFAULT_CATEGORIES[0], min_alerts=1)]))
+    c = Correlator(CorrelatorConfig(categories=(dataclasses.replace(
+        DEFAULT_CATEGORIES[0], min_alerts=1),)))
     kind = DEFAULT_CATEGORIES[0].opens[0]
     a0 = alert("a", kind)
     expected: list[str] = []
