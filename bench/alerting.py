@@ -22,7 +22,10 @@
    the incidents that hold alerts of several injected incidents (over-merging).
 
 ``--stages`` also prints the time per update of each stage (lifecycle; muting, grouping and
-escalation, with their parts; incidents; ticks), measured inside the same run.
+escalation, with their parts; incidents; ticks), measured inside the same run. It runs the
+Python sources (it wraps methods, which the compiled core's classes do not allow); without
+it the run uses the compiled core if it is current (``make native``, ``citycc.native``),
+and says which it used.
 
 Usage: python bench/alerting.py [--active 10000] [--silences 1000] [--layout city|centres]
                                 [--hours 1] [--skip-sim] [--stages]
@@ -31,6 +34,7 @@ Usage: python bench/alerting.py [--active 10000] [--silences 1000] [--layout cit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -44,10 +48,13 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(BENCH.parent))
+if "--stages" in sys.argv:   # (before alerting is imported: see the docstring)
+    os.environ["CITYCC_NATIVE"] = "0"
 
 from alerting.config import default_config  # noqa: E402
 from alerting.engine import Engine  # noqa: E402
 from city.profile import CityProfile, load_profile  # noqa: E402
+from citycc import native  # noqa: E402
 from citycc.runtime import freeze_long_lived, tune_gc  # noqa: E402
 from schemas.records import make_alert  # noqa: E402
 from schemas.validate import format_event_time  # noqa: E402
@@ -197,6 +204,8 @@ def throughput(active: int, silences: int, updates: int, seed: int, layout: str,
     sizes = sorted((len(i.members) for i in engine.correlator.open_incidents()), reverse=True)
     print(f"throughput — {active:,} active alerts ({layout} layout), {silences:,} silences + "
           f"the Changsha routing tree, inhibit rules and escalation, incident correlation:")
+    print(f"  alerting core: {'compiled (mypyc)' if native.active() else 'Python sources'} "
+          f"(citycc.native: {native.status()})")
     print(f"  initial firing: {active / t_fire:,.0f} alerts/s")
     print(f"  state changes:  {updates / el:,.0f} alerts/s ({updates:,} in {el:.2f} s; "
           f"{n_events:,} alert events, {n_inc:,} incident events, "
