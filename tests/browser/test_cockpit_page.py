@@ -163,7 +163,14 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
             "status": "escalation", "severity": "critical", "occurrence": 1, "level": 1,
             "summary": "escalation level 1: gas_concentration_high GAS-FR-00017 (furong)",
             "at_ms": OPENED_MS + 1000, "labels": {"entity_id": "GAS-FR-00017"},
-            "details": {}})]))
+            "details": {}}),
+        ("notifications", "group", {   # a group's flush: counted in the cockpit's language
+            "key": "n-3", "receiver": "district_duty", "fingerprint": "g-furong",
+            "status": "firing", "severity": "", "occurrence": 0, "level": 0,
+            "summary": "3 firing, 1 resolved", "at_ms": OPENED_MS + 2000,
+            "labels": {"district": "furong"},
+            "details": {"route": "district", "reason": "update", "firing": ["a", "b", "c"],
+                        "resolved": ["d"]}})]))
     card = page.locator('.inc[data-incident="INC-gas-furong"]')
     expect(card).to_contain_text("燃气泄漏", timeout=15_000)
     for text in ("紧急", "芙蓉区", "告警 2", "数据流 2", "开始 2026-11-25 14:33:48"):
@@ -173,6 +180,7 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     expect(page.locator("#notes")).to_contain_text("长沙燃气集团")
     expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 GAS-FR-00017")
     expect(page.locator("#notes")).to_contain_text("[升级] 第 1 级 · 芙蓉区 燃气浓度超限")
+    expect(page.locator("#notes")).to_contain_text("[告警] 芙蓉区 · 3 条告警、1 条恢复")
     card.click()
     timeline = card.locator(".timeline")
     expect(timeline).to_contain_text("事件开启")
@@ -247,5 +255,6 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     expect(timeline).to_contain_text("Call moved out")
     expect(page.locator("#notes")).to_contain_text(
         "[escalation] level 1 · Furong Gas concentration above alarm level")
+    expect(page.locator("#notes")).to_contain_text("[firing] Furong · 3 firing, 1 resolved")
     page.screenshot(path="/tmp/cockpit_incidents_en.png")
     assert errors == []
