@@ -82,14 +82,23 @@ def read_manifest(out: Path = NATIVE_DIR) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def status(root: Path = ROOT, out: Path = NATIVE_DIR) -> str:
-    """'off' (CITYCC_NATIVE=0), 'missing' (never built here), 'stale' or 'current'."""
-    if os.environ.get(ENV, "1") == "0":
-        return "off"
+def _built(root: Path, out: Path) -> tuple[str, dict[str, Path]]:
+    """('missing' | 'stale' | 'current', {module: compiled file}: empty unless current); a
+    build with a file missing is stale."""
     manifest = read_manifest(out)
     if manifest is None:
-        return "missing"
-    return "current" if manifest.get("digest") == digest(root) else "stale"
+        return "missing", {}
+    raw = manifest.get("files")
+    files = {str(k): out / str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    if manifest.get("digest") != digest(root) or not files or \
+            not all(f.is_file() for f in files.values()):
+        return "stale", {}
+    return "current", files
+
+
+def status(root: Path = ROOT, out: Path = NATIVE_DIR) -> str:
+    """'off' (CITYCC_NATIVE=0), 'missing' (never built here), 'stale' or 'current'."""
+    return plan(root, out)[0]
 
 
 class _Finder(importlib.abc.MetaPathFinder):
@@ -108,16 +117,8 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def plan(root: Path = ROOT, out: Path = NATIVE_DIR) -> tuple[str, dict[str, Path]]:
-    """(:func:`status`, {module: compiled file} to serve: empty unless 'current'); a build
-    with a file missing is 'stale'."""
-    st = status(root, out)
-    if st != "current":
-        return st, {}
-    raw = (read_manifest(out) or {}).get("files")
-    files = {str(k): out / str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-    if not files or not all(f.is_file() for f in files.values()):
-        return "stale", {}
-    return st, files
+    """(:func:`status`, {module: compiled file} to serve: empty unless 'current')."""
+    return ("off", {}) if os.environ.get(ENV, "1") == "0" else _built(root, out)
 
 
 def enable(root: Path = ROOT, out: Path = NATIVE_DIR) -> bool:
@@ -144,11 +145,9 @@ def active() -> bool:
 
 def build(root: Path = ROOT, out: Path = NATIVE_DIR, force: bool = False) -> bool:
     """Compile :data:`PATTERNS` into ``out`` unless it is current; whether it compiled."""
-    want = digest(root)
-    manifest = read_manifest(out)
-    if not force and manifest is not None and manifest.get("digest") == want and \
-            all((out / str(v)).is_file() for v in dict(manifest.get("files") or {}).values()):
+    if not force and _built(root, out)[0] == "current":
         return False
+    want = digest(root)
     from mypyc.build import mypycify   # (build time only: mypy is a dev dependency)
     from setuptools import setup
 
