@@ -36,6 +36,7 @@ from citycc.settings import Settings, load_settings  # noqa: E402
 from deploy import infra, procs  # noqa: E402
 from simulator.generate import Simulation  # noqa: E402
 from simulator.producer import messages, run_producer, start_producer  # noqa: E402
+from streams.admin import topic_partitions  # noqa: E402
 from schemas.validate import format_event_time, parse_event_time  # noqa: E402
 from warehouse.client import connect  # noqa: E402
 
@@ -98,8 +99,8 @@ async def raw_ceiling(settings: Settings, expected: int) -> float:
                                 max_partition_fetch_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in topics
-               for p in (consumer.partitions_for_topic(t) or await _parts(consumer, t))]
+        known = await topic_partitions(settings.bootstrap, topics)
+        tps = [TopicPartition(t, p) for t in topics for p in known.get(t, [])]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         seen, t0 = 0, time.perf_counter()
@@ -114,11 +115,6 @@ async def raw_ceiling(settings: Settings, expected: int) -> float:
         return seen / (time.perf_counter() - t0)
     finally:
         await consumer.stop()
-
-
-async def _parts(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for assign()
-    return consumer.partitions_for_topic(topic) or set()
 
 
 async def live_run(settings: Settings, scale: float, seconds: float) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from citycc.settings import Settings
+from streams.admin import topic_partitions
 
 from .errors import MalformedAlert, MalformedMessage
 from .hub import Alert, AlertHub, normalize_alert
@@ -154,10 +155,10 @@ class KafkaFeed:
                 delay = next_backoff(delay)
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        await consumer.topics()  # the broker is answering (start() fetched every topic)
+        known = await topic_partitions(self.settings.bootstrap, list(self.sources))
         tps, self.missing = [], []
         for topic in self.sources:
-            partitions = consumer.partitions_for_topic(topic)
+            partitions = known.get(topic)
             if partitions:
                 tps += [TopicPartition(topic, p) for p in sorted(partitions)]
             else:

@@ -57,3 +57,20 @@ async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
             raise TopicAdminError(f"creating topic {name}: error {code} {message}")
     log.info("created topics %s", created)
     return created
+
+
+async def topic_partitions(bootstrap: str, names: list[str]) -> dict[str, list[int]]:
+    """Partition numbers of each existing topic in ``names`` (missing topics are left out).
+
+    A metadata request for exactly these topics: a consumer's own metadata covers only the
+    topics it has been asked about (Kafka answers an empty topic list with no topics), so
+    ``partitions_for_topic`` on a fresh, unsubscribed consumer knows none.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="citycc-admin")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(names))
+    finally:
+        await admin.close()
+    return {t["topic"]: sorted(p["partition"] for p in t["partitions"])
+            for t in described if t["error_code"] == 0 and t["partitions"]}
