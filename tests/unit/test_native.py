@@ -89,3 +89,16 @@ def test_the_alerting_unit_tests_pass_on_the_python_sources_too() -> None:
                          text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1]
+
+
+def test_mypyc_notes_of_the_known_kinds_are_summarised_others_shown(tmp_path: Path) -> None:
+    log = tmp_path / "notes.log"
+    known = ("/x/alerting/routing.py:88: warning: Treating generator comprehension as list\n"
+             "/x/alerting/incident_calls.py:40: warning: Unsupported default attribute value\n")
+    summary = native.summarize_warnings(known, log)
+    assert "warning" not in summary and "2 expected notes" in summary and str(log) in summary
+    assert len(summary.splitlines()) == 1
+    odd = "/x/alerting/lifecycle.py:9: warning: Something new\n"
+    shown = native.summarize_warnings(known + odd, log)
+    assert shown.splitlines()[0] == odd.strip() and "2 expected notes" in shown
+    assert native.summarize_warnings("", log) == ""
