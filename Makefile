@@ -22,10 +22,13 @@ venv: $(STAMP) ## Create .venv and install citycc with its pinned dependencies
 native: venv ## Compile the alerting core with mypyc into .venv/citycc-native (skipped if current)
 	$(BIN)/python -m citycc.native build
 
-system-deps: ## Install Debian packages: clickhouse-server, chromium, fonts-noto-cjk (root)
+kafka: venv system-deps ## Resolve the local Apache Kafka broker's jars from Maven Central into build/kafka
+	$(BIN)/python -m deploy.kafka_jars
+
+system-deps: ## Install Debian packages: clickhouse-server, Java 17, Maven, kcat, chromium, fonts-noto-cjk (root)
 	@bash deploy/system-deps.sh
 
-run: venv native system-deps ## Run the whole command center locally (broker, ClickHouse, workers, cockpit, simulated city)
+run: venv native system-deps kafka ## Run the whole command center locally (broker, ClickHouse, workers, cockpit, simulated city)
 	$(BIN)/citycc run
 
 stop: ## Stop everything `make run` started (by recorded PID)
@@ -34,13 +37,13 @@ stop: ## Stop everything `make run` started (by recorded PID)
 status: ## Show what is running
 	$(BIN)/citycc status
 
-test: venv native system-deps ## Run every test: unit, integration (real broker + ClickHouse), browser
+test: venv native system-deps kafka ## Run every test: unit, integration (real broker + ClickHouse), browser
 	CITYCC_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q
 
 test-unit: venv native ## Fast unit tests only
 	$(BIN)/python -m pytest -q tests/unit
 
-bench: venv native system-deps ## Throughput/latency benchmark of the pipeline (prints its figures)
+bench: venv native system-deps kafka ## Throughput/latency benchmark of the pipeline (prints its figures)
 	$(BIN)/python bench/pipeline.py
 
 schemas: venv ## Export JSON Schemas of the input streams to build/schemas
@@ -49,4 +52,4 @@ schemas: venv ## Export JSON Schemas of the input streams to build/schemas
 clean: stop ## Remove run state (.run) and build output
 	rm -rf .run build
 
-.PHONY: help venv native system-deps run stop status test test-unit bench schemas clean
+.PHONY: help venv native kafka system-deps run stop status test test-unit bench schemas clean

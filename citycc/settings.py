@@ -23,7 +23,7 @@ class SettingsError(ValueError):
 class Settings:
     """Every knob of a citycc process; the README documents each ``CITYCC_<NAME>``."""
 
-    # Kafka bootstrap "host:port". Empty: start the project-local Tansu broker.
+    # Kafka bootstrap "host:port". Empty: start the project-local Kafka broker.
     kafka_bootstrap: str = ""
     # ClickHouse "clickhouse://user:password@host:port/database". Empty: local server.
     clickhouse_url: str = ""

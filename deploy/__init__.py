@@ -1,4 +1,4 @@
-"""Start, stop and check the project-local services (Tansu broker, ClickHouse server).
+"""Start, stop and check the project-local services (Apache Kafka broker, ClickHouse server).
 
 Entry points use :mod:`deploy.infra`: ``up``, ``down``, ``status`` and ``running``.
 """

@@ -1,7 +1,7 @@
 """The topic registry: every Kafka topic citycc uses, declared once.
 
 Names here are registry names; the full topic name is ``<prefix>.<name>`` (see
-``Settings.topic``). Tansu has no log compaction, so no topic relies on it.
+``Settings.topic``). No topic relies on log compaction (an outside Kafka may lack it).
 """
 
 from __future__ import annotations

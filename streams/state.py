@@ -5,7 +5,8 @@ that changelog partition, so it moves with the partition; saved when it changed,
 messages are acked); ``pdet:<name>:<partition>`` holds a per-partition detector (a sensor's
 baseline: written to that partition too, every checkpoint interval); ``det:<name>`` holds an
 event-level detector's snapshot (written to partition 0 of its owner stream's table).
-Tansu has no log compaction: the changelog grows with checkpoints; production Kafka compacts.
+Faust creates the changelog topics compacted (``cleanup.policy=compact``), so a changelog
+keeps the newest checkpoint of each key, not every checkpoint ever written.
 """
 
 from __future__ import annotations

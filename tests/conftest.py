@@ -1,4 +1,4 @@
-"""Project fixtures: the real Tansu broker and ClickHouse, started by the project's own code.
+"""Project fixtures: the real Apache Kafka broker and ClickHouse, started by the project's own code.
 
 Session-scoped, on free ports, in a temporary run directory, torn down by PID. Nothing is
 assumed to be running and nothing is mocked.

@@ -1,4 +1,4 @@
-"""deploy.infra against real services: Tansu and ClickHouse 18.16 on free ports in a tmp run_dir."""
+"""deploy.infra against real services: Apache Kafka (KRaft) and ClickHouse 18.16 on free ports in a tmp run_dir."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clickhouse_driver import Client
 
@@ -39,7 +39,6 @@ async def _roundtrip(bootstrap: str, topic: str, payload: bytes) -> bytes:
         await producer.send_and_wait(topic, payload)
     finally:
         await producer.stop()
-    # No group: Tansu answers the first JoinGroup only after session_timeout / 2.
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest")
     await consumer.start()
@@ -175,3 +174,92 @@ def test_missing_clickhouse_as_root_runs_apt(tmp_path: Path,
     assert clickhouse.ensure_installed(_settings(tmp_path / "run")) == [
         "/usr/bin/clickhouse-server"]
     assert installed == [["sh", "-c", clickhouse.INSTALL_COMMAND]]
+
+
+async def _commit_and_read(bootstrap: str, topic: str, group: str) -> tuple[list[bytes], int]:
+    """Everything in ``topic`` from the start, and the offset ``group`` has committed there
+    (committing the end if it had none)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        committed = await consumer.committed(tp)
+        await consumer.seek_to_beginning(tp)
+        values: list[bytes] = []
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=5000)
+            values += [bytes(m.value) for m in batch.get(tp, []) if m.value is not None]
+        if committed is None:
+            await consumer.commit({tp: end})
+            committed = end
+        return values, committed
+    finally:
+        await consumer.stop()
+
+
+def test_kafka_keeps_its_data_across_stop_and_start(tmp_path: Path) -> None:
+    """Topics, messages and a group's committed offsets survive ``down`` + ``up``."""
+    settings = _settings(tmp_path / "run")
+    try:
+        infra.up(settings)
+        assert asyncio.run(_roundtrip(settings.bootstrap, "citycc.keep", b"before")) == b"before"
+        values, committed = asyncio.run(
+            _commit_and_read(settings.bootstrap, "citycc.keep", "keep-group"))
+        assert values == [b"before"] and committed == 1
+        first = broker.stop(settings)
+        assert first is not None and _gone(first)
+
+        started = time.monotonic()
+        second = broker.start(settings)
+        print(f"broker restarted on its data in {time.monotonic() - started:.2f}s")
+        assert second != first
+        assert "citycc.keep" in broker.list_topics(settings.bootstrap)
+        values, committed = asyncio.run(
+            _commit_and_read(settings.bootstrap, "citycc.keep", "keep-group"))
+        assert values == [b"before"] and committed == 1
+    finally:
+        infra.down(settings)
+
+
+def _kcat(*args: str, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run(["kcat", *args], input=stdin, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout
+
+
+def test_kcat_produces_and_consumes(infra_settings: Settings) -> None:
+    """Debian's kcat (librdkafka), an outside client, talks to the local broker both ways."""
+    bootstrap = infra_settings.bootstrap
+    topic = f"citycc.kcat{os.getpid()}"
+    _kcat("-b", bootstrap, "-t", topic, "-P", "-K", ":", stdin="gw-1:燃气 1\ngw-2:two\n".encode())
+
+    async def read_two() -> list[tuple[bytes | None, bytes | None]]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            got: list[tuple[bytes | None, bytes | None]] = []
+            while len(got) < 2:
+                msg = await asyncio.wait_for(consumer.getone(), 30.0)
+                got.append((msg.key, msg.value))
+            return got
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(read_two()) == [(b"gw-1", "燃气 1".encode()), (b"gw-2", b"two")]
+
+    async def produce_one() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"from aiokafka", key=b"gw-3")
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce_one())
+    out = _kcat("-b", bootstrap, "-t", topic, "-C", "-o", "beginning", "-c", "3", "-e",
+                "-f", "%k=%s\n")
+    assert out.decode().splitlines() == ["gw-1=燃气 1", "gw-2=two", "gw-3=from aiokafka"]

@@ -163,3 +163,37 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(prepared: Settings,
     assert scalar(s, f"SELECT uniqExact(event_id) FROM {table} {where}") == total
     assert scalar(s, f"SELECT count() FROM {db}.dead_letters FINAL "
                      "WHERE source_topic = 'kill9.lifeline'") == 0
+
+
+def test_worker_state_changelogs_are_compacted(prepared: Settings, citycc_proc: Any) -> None:
+    """Detector checkpoints go to Faust changelog topics; on Kafka they are compacted, so a
+    changelog keeps each key's newest checkpoint instead of growing with every one."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    s = prepared.with_overrides(topic_prefix=f"cl{int(time.time())}", worker_id="cl-worker")
+    from citycc.cli import _prepare
+    _prepare(s)
+    worker = citycc_proc(["worker"], "worker-changelog", s)
+
+    async def changelog_policies() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics()
+                     if t.startswith(f"{s.topic_prefix}-worker") and t.endswith("-changelog")]
+            if not names:
+                return {}
+            described = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+            return {r[3]: dict((c[0], c[1]) for c in r[4])["cleanup.policy"]
+                    for response in described for r in response.resources}
+        finally:
+            await admin.close()
+
+    def created() -> dict[str, str] | None:
+        assert worker.alive(), f"worker died:\n{worker.tail()}"
+        return asyncio.run(changelog_policies()) or None
+
+    policies = procs.wait_until(created, 60, "the worker's changelog topics")
+    assert policies and set(policies.values()) == {"compact"}, policies
