@@ -146,7 +146,7 @@ def parse_matchers(items: Any) -> tuple[Matcher, ...]:
     if items is None:
         return ()
     if isinstance(items, Mapping):
-        return tuple(Matcher(str(k), "=", _scalar(v, str(k))) for k, v in items.items())
+        return mapping_matchers(items, "=")
     if isinstance(items, str):
         raise LabelError(f"matchers must be a list, not the string {items!r}")
     if not isinstance(items, (list, tuple)):
@@ -160,13 +160,17 @@ def parse_matchers(items: Any) -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-def _scalar(v: Any, name: str) -> str:
-    """A ``{name: value}`` value: YAML text or a whole number (``code: 500``), as text."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    raise LabelError(f"matcher {name!r}: the value must be text, not {v!r}"[:200])
+def mapping_matchers(items: Mapping[Any, Any], op: str) -> tuple[Matcher, ...]:
+    """``{name: value}`` -> one ``name op value`` each (Alertmanager's ``match:`` is ``=``,
+    ``match_re:`` is ``=~``); a value is text or a whole number (``code: 500``)."""
+    out = []
+    for k, v in items.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str):
+            raise LabelError(f"matcher {k!r}: the value must be text, not {v!r}"[:200])
+        out.append(Matcher(str(k), op, v))
+    return tuple(out)
 
 
 def parse_text(text: Any) -> tuple[Matcher, ...]:
