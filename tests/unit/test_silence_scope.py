@@ -81,3 +81,37 @@ def test_a_silence_that_matches_an_alert_without_labels_is_refused_by_both(
     out = Engine(default_config(), PROFILE).command(silence_command(matchers), NOW_MS)
     assert out.silence_events == []
     assert [(r.code, r.field) for r in out.rejected] == [("matches_everything", "matchers")]
+
+
+# Records written before issue 12 carried ``name op "value"`` unescaped: a regex's backslash
+# or a quote in a value is not Alertmanager's grammar, but such a silence is still current.
+OLD_RECORDED = [
+    ('entity_id=~"GASC-\\d+"', {"entity_id": "GASC-17"}, {"entity_id": "GASC-X"}),
+    ('reason="say "hi""', {"reason": 'say "hi"'}, {"reason": "say"}),
+    ('building="B\n7"', {"building": "B\n7"}, {"building": "B7"}),
+]
+
+
+@pytest.mark.parametrize("text, muted, not_muted", OLD_RECORDED)
+def test_silences_recorded_before_are_read_as_they_were_written(
+        text: str, muted: dict[str, str], not_muted: dict[str, str]) -> None:
+    from alerting.rebuild import rebuild
+    e = Engine(default_config(), PROFILE)
+    (created,) = e.command(silence_command(['kind="gas_leak"']), NOW_MS).silence_events
+    old = {**created, "matchers": [text]}
+    fresh = Engine(default_config(), PROFILE)
+    rebuild(fresh, [], [], [old], NOW_MS + 1000)
+    assert fresh.silencer.mutes(muted, NOW_MS + 1000)
+    assert not fresh.silencer.mutes(not_muted, NOW_MS + 1000)
+    board = SilenceBoard()
+    board.apply(normalize_silence_event(old))
+    assert board.matching(muted) and not board.matching(not_muted)
+
+
+def test_what_the_engine_records_now_parses_back_to_its_matchers() -> None:
+    from alerting.labels import parse_matchers
+    e = Engine(default_config(), PROFILE)
+    matchers = ['entity_id=~"GASC-\\\\d+"', 'reason="say \\"hi\\", \\\\ok\\n"']
+    (created,) = e.command(silence_command(matchers), NOW_MS).silence_events
+    (s,) = e.silencer.silences()
+    assert parse_matchers(created["matchers"]) == s.matchers == parse_matchers(matchers)
