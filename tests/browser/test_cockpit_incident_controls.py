@@ -92,6 +92,13 @@ def test_a_pin_of_an_odd_entity_id_parses_back_to_its_labels(server: ServerThrea
     assert len(cmd["matchers"]) == len(pinned) == 3
     assert pinned == {k: labels_of(odd).get(k, "") for k in ("detector", "kind", "entity_id")}
     expect(page.locator("#comment-dlg")).to_be_hidden()
+    # a refusal the vocabulary knows is said in the page's language, its code not shown
+    toast = page.locator(f'.toast[data-command-id="{cmd["command_id"]}"]')
+    server.call("publish_command_result", {
+        "command_id": cmd["command_id"], "ok": False, "code": "matches_everything",
+        "field": "matchers", "reason": "{...} matches an alert without any labels", "events": []})
+    expect(toast).to_contain_text("该静默几乎会屏蔽全城告警", timeout=WAIT_MS)
+    expect(toast).not_to_contain_text("matches_everything")
 
 
 def test_silence_pins_the_alert_and_refuses_no_reason(server: ServerThread, page: Any) -> None:
