@@ -161,6 +161,21 @@ def test_rendered_matchers_parse_back_together(items: list[tuple[str, str, str]]
     assert parse_matchers([render(x) for x in ms]) == ms
 
 
+GRAMMAR = st.sampled_from(list('{}!=~,"\\\' `\n') + ["=~", "!~", "!=", "\\x", "\\u12", "a", "开"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(alphabet=st.characters(blacklist_categories=())),
+                 st.lists(st.one_of(GRAMMAR, NAMES), max_size=12).map("".join)))
+def test_any_text_is_matchers_or_a_labelerror_never_a_crash(text: str) -> None:
+    try:
+        found = parse_text(text)
+    except LabelError as err:
+        assert repr(text) in str(err) or "UTF-8" in str(err) or "text" in str(err)
+        return
+    assert parse_text(render_all(found)) == found
+
+
 # matchers -> does a silence of them mute everything without a label it excludes?
 EVERYTHING = [
     (['district=""'], True),
