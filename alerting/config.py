@@ -6,6 +6,11 @@ Operators edit it the way they edit Alertmanager's, so it reads like one: a ``ro
 never a crash, never a silent default. ``escalation`` belongs to ``alerting.escalation``
 and is passed through untouched. The route tree is kept as written (:class:`RouteConfig`);
 ``alerting.routing.Route.build`` resolves what children inherit, as Alertmanager does.
+Matchers are Alertmanager's (``alerting.matchers``), and so are its older keys: ``match``
+(equality) and ``match_re`` (regex) in routes, ``source_match[_re]`` and
+``target_match[_re]`` in inhibit rules. Alertmanager's sections citycc has no use for
+(``global``, ``receivers``, ``templates``...) are read past, each with a warning in
+``AlertingConfig.warnings``; a key neither knows is an error, as it is for Alertmanager.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import yaml
 
 from alerting.inhibit import InhibitRule
 from alerting.labels import LabelError, Matcher, parse_matchers
+from alerting.matchers import check_silence_matchers, mapping_matchers
 from alerting.silences import DAYS, MaintenanceWindow, SilenceError
 
 _UNITS_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000,
@@ -29,9 +35,13 @@ _DURATION = re.compile(r"(\d+)(ms|w|d|h|m|s)")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 GROUP_ALL = "..."  # group_by: ['...'] groups by every label (Alertmanager's spelling)
-ROUTE_KEYS = ("receiver", "matchers", "group_by", "group_wait", "group_interval",
-              "repeat_interval", "continue", "routes")
+ROUTE_KEYS = ("receiver", "matchers", "match", "match_re", "group_by", "group_wait",
+              "group_interval", "repeat_interval", "continue", "routes")
 TOP_KEYS = ("route", "inhibit_rules", "maintenance_windows", "silences", "escalation")
+# Alertmanager's top-level sections that mean nothing here: its receivers are e-mail and
+# pager integrations, ours the agencies named in the route tree
+IGNORED_KEYS = ("global", "templates", "receivers", "time_intervals", "mute_time_intervals",
+                "tracing")
 
 
 class ConfigError(ValueError):
@@ -69,6 +79,7 @@ class AlertingConfig:
     # silences that matched nothing for this long expire; None: they never do
     silence_expire_unused_ms: int | None = None
     escalation: dict[str, Any] = field(default_factory=dict, hash=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # what was read past
 
 
 def load_config(text: str, source: str = "config") -> AlertingConfig:
@@ -99,7 +110,9 @@ def default_config(city: str = "changsha") -> AlertingConfig:
 
 
 def parse_config(data: Any) -> AlertingConfig:
-    top = _mapping(data, "config", TOP_KEYS)
+    top = _mapping(data, "config", TOP_KEYS + IGNORED_KEYS)
+    ignored = tuple(f"{k}: Alertmanager's section, not used by citycc: ignored" for k in top
+                    if k in IGNORED_KEYS)
     if "route" not in top:
         raise RoutingError("route", "required: the root route (with at least a receiver)")
     silences = _mapping(top.get("silences") or {}, "silences", ("expire_unused_after",))
@@ -116,7 +129,7 @@ def parse_config(data: Any) -> AlertingConfig:
         maintenance_windows=_windows(top.get("maintenance_windows") or []),
         silence_expire_unused_ms=None if unused is None else
         duration_ms(unused, "silences.expire_unused_after", positive=True),
-        escalation=escalation)
+        escalation=escalation, warnings=ignored)
 
 
 def duration_ms(value: Any, path: str, *, positive: bool = False,
@@ -162,7 +175,7 @@ def _route(raw: Any, path: str, *, root: bool = False) -> RouteConfig:
                                                    "other route does; it cannot be a template")
     elif root:
         raise RoutingError(f"{path}.receiver", "required on the root route")
-    if root and ("matchers" in r or "continue" in r):
+    if root and any(k in r for k in ("matchers", "match", "match_re", "continue")):
         raise RoutingError(path, "the root route matches every alert: no matchers, no continue")
     cont = r.get("continue", False)
     if not isinstance(cont, bool):
@@ -173,7 +186,7 @@ def _route(raw: Any, path: str, *, root: bool = False) -> RouteConfig:
     children = _list(r.get("routes") or [], f"{path}.routes", error=RoutingError)
     return RouteConfig(
         path=path, receiver=receiver,
-        matchers=_matchers(r.get("matchers"), f"{path}.matchers", error=RoutingError),
+        matchers=_all_matchers(r, path, "", RoutingError),
         group_by=None if r.get("group_by") is None else _group_by(r["group_by"], path),
         group_wait_ms=timers["group_wait"], group_interval_ms=timers["group_interval"],
         repeat_interval_ms=timers["repeat_interval"], continue_=cont,
@@ -189,16 +202,17 @@ def _group_by(raw: Any, path: str) -> tuple[str, ...]:
 
 
 def _inhibit_rule(raw: Any, path: str) -> InhibitRule:
-    r = _mapping(raw, path, ("name", "source_matchers", "target_matchers", "equal"))
-    for side in ("source_matchers", "target_matchers"):
-        if not r.get(side):
-            raise ConfigError(f"{path}.{side}", "required: at least one matcher (an empty "
-                                                "list would match every alert)")
+    r = _mapping(raw, path, ("name", "equal") + tuple(
+        f"{side}_{k}" for side in ("source", "target") for k in ("matchers", "match", "match_re")))
+    sides = {side: _all_matchers(r, path, f"{side}_") for side in ("source", "target")}
+    for side, ms in sides.items():
+        if not ms:
+            raise ConfigError(f"{path}.{side}_matchers", "required: at least one matcher (an "
+                                                        "empty list would match every alert)")
     name = r.get("name", "")
     if not isinstance(name, str):
         raise ConfigError(f"{path}.name", "must be a string")
-    return InhibitRule(source_matchers=_matchers(r["source_matchers"], f"{path}.source_matchers"),
-                       target_matchers=_matchers(r["target_matchers"], f"{path}.target_matchers"),
+    return InhibitRule(source_matchers=sides["source"], target_matchers=sides["target"],
                        equal=_label_names(r.get("equal") or [], f"{path}.equal"),
                        name=name or path)
 
@@ -224,9 +238,14 @@ def _windows(raw: Any) -> tuple[MaintenanceWindow, ...]:
         for j, d in enumerate(days):
             if d not in DAYS:
                 raise ConfigError(f"{path}.days[{j}]", f"unknown day {d!r}; use {DAYS}")
+        matchers = _matchers(w["matchers"], f"{path}.matchers")
+        try:
+            check_silence_matchers(matchers)   # a window is a silence: as commands are checked
+        except LabelError as exc:
+            raise ConfigError(f"{path}.matchers", exc.reason) from exc
         try:
             out.append(MaintenanceWindow(
-                name=w["name"], matchers=_matchers(w["matchers"], f"{path}.matchers"),
+                name=w["name"], matchers=matchers,
                 start_minute=_clock(w["start"], f"{path}.start"),
                 end_minute=_clock(w["end"], f"{path}.end"), timezone=w["timezone"],
                 author=w["author"], reason=w["reason"],
@@ -247,12 +266,29 @@ def _clock(raw: Any, path: str) -> int:
     return int(m.group(1)) * 60 + int(m.group(2))
 
 
-def _matchers(raw: Any, path: str, error: type[ConfigError] = ConfigError
-              ) -> tuple[Matcher, ...]:
+def _all_matchers(r: Mapping[str, Any], path: str, prefix: str,
+                  error: type[ConfigError] = ConfigError) -> tuple[Matcher, ...]:
+    """``<prefix>matchers`` and Alertmanager's older ``<prefix>match`` (equality) and
+    ``<prefix>match_re`` (regex) mappings: all of them must match."""
+    out = list(_matchers(r.get(prefix + "matchers"), f"{path}.{prefix}matchers", error))
+    for key, op in (("match", "="), ("match_re", "=~")):
+        raw = r.get(prefix + key)
+        if raw is not None:
+            out.extend(_matchers(raw, f"{path}.{prefix}{key}", error, op, mapping_only=True))
+    return tuple(out)
+
+
+def _matchers(raw: Any, path: str, error: type[ConfigError] = ConfigError, op: str = "=",
+              mapping_only: bool = False) -> tuple[Matcher, ...]:
     if raw is None:
         return ()
-    if isinstance(raw, Mapping):
-        return parse_matchers({str(k): str(v) for k, v in raw.items()})
+    if isinstance(raw, Mapping) or mapping_only:
+        if not isinstance(raw, Mapping):
+            raise error(path, f"must be a mapping of label names to values, not {_kind(raw)}")
+        try:
+            return mapping_matchers(raw, op)
+        except LabelError as exc:
+            raise error(path, exc.reason) from exc
     out: list[Matcher] = []
     for i, item in enumerate(_list(raw, path, error=error)):
         try:

@@ -28,6 +28,7 @@ from alerting.incident_model import IncidentError, IncidentEvent, grow_escalatio
 from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.labels import LabelError, parse_matchers
+from alerting.matchers import check_silence_matchers
 from alerting.lifecycle import COMMANDS, FIRE, REFIRE, RESOLVE, RESOLVED, SYSTEM, UNFLAPPING, \
     AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
@@ -233,6 +234,10 @@ class Engine:
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",
                                "matchers")
+        try:
+            check_silence_matchers(matchers)   # (the cockpit asks the same)
+        except LabelError as everything:
+            raise CommandError(everything.code, everything.reason, "matchers") from everything
         ends = cmd.get("ends_at")
         ends_ms = None if ends in (None, "") else _time(ends, "ends_at")
         s = Silence(silence_id(actor, matchers, now_ms), matchers, now_ms, ends_ms, actor,

@@ -21,8 +21,8 @@ from typing import Any, Iterable, Mapping
 from alerting.alert_model import FIRING, AlertEvent
 from alerting.engine import Engine
 from alerting.incident_model import IncidentEvent
-from alerting.labels import parse_matcher
 from alerting.lifecycle import AlertBook
+from alerting.silence_log import record_matchers
 from alerting.silences import Silence, SilenceError
 from schemas.validate import parse_event_time
 
@@ -78,7 +78,7 @@ def _current_silences(records: Iterable[Mapping[str, Any]], now_ms: int) -> list
         if ends_ms is not None and ends_ms <= now_ms:
             continue
         try:
-            out.append(Silence(sid, tuple(parse_matcher(m) for m in r["matchers"]),
+            out.append(Silence(sid, record_matchers(r["matchers"]),
                                parse_event_time(r["starts_at"]), ends_ms, str(r["author"]),
                                str(r["reason"]), bool(r.get("until_resolved", False))))
         except (SilenceError, ValueError):

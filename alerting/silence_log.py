@@ -10,13 +10,17 @@ so a replayed command yields the same record.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from alerting.labels import LabelError, Matcher, parse_matchers, render
 from alerting.silences import Silence
 from schemas.records import stable_id
 from schemas.validate import format_event_time
 
 ACTIONS = ("created", "extended", "expired", "ended")
+# how records written before issue 12 spelled a matcher: name op "value", the value unescaped
+_WRITTEN_BEFORE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)"(.*)"\Z', re.S)
 
 
 def silence_event(s: Silence, action: str, at_ms: int, actor: str,
@@ -28,8 +32,27 @@ def silence_event(s: Silence, action: str, at_ms: int, actor: str,
         "event_id": stable_id("silence-event", s.id, action, at_ms),
         "silence_id": s.id, "action": action, "at": format_event_time(at_ms),
         "at_ms": at_ms, "actor": actor, "author": s.author, "reason": s.reason,
-        "matchers": [m.text() for m in s.matchers],
+        "matchers": [render(m) for m in s.matchers],
         "starts_at": format_event_time(s.starts_ms),
         "ends_at": None if s.ends_ms is None else format_event_time(s.ends_ms),
         "until_resolved": s.until_resolved, "end_reason": end_reason,
     }
+
+
+def record_matchers(texts: Any) -> tuple[Matcher, ...]:
+    """The matchers of a record's ``matchers`` (a list of texts). The engine writes them
+    with ``render``, which parses back exactly; records written before issue 12 held
+    ``name op "value"`` unescaped, and a text of theirs that does not parse (a regex's
+    ``\\d``, a quote in a value) is read as it was written, so the silence stays as it was."""
+    if not isinstance(texts, list):
+        raise LabelError(f"a record's matchers are a list, not {type(texts).__name__}")
+    out: list[Matcher] = []
+    for text in texts:
+        try:
+            out.extend(parse_matchers([text]))
+        except LabelError:
+            old = _WRITTEN_BEFORE.match(text) if isinstance(text, str) else None
+            if old is None:
+                raise
+            out.append(Matcher(old.group(1), old.group(2), old.group(3)))
+    return tuple(out)

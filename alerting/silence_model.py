@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from alerting.labels import Matcher
+from alerting.labels import Matcher, render
 from schemas.records import stable_id
 
 # why a silence ended: its end time came, an operator expired it, everything it muted
@@ -57,8 +57,9 @@ class Silence:
 
 
 def silence_id(author: str, matchers: Sequence[Matcher], starts_ms: int) -> str:
-    """A deterministic id, so a silence command replayed twice creates one silence."""
-    return "s-" + stable_id("silence", author, starts_ms, *sorted(map(str, matchers)))
+    """A deterministic id, so a silence command replayed twice creates one silence. Made of
+    the matchers' rendered form, which tells ``a=~"x"`` from ``a="~x"``."""
+    return "s-" + stable_id("silence", author, starts_ms, *sorted(map(render, matchers)))
 
 
 def _check_who_why(matchers: Sequence[Matcher], author: Any, reason: Any) -> None:

@@ -24,9 +24,10 @@ from typing import Any
 import orjson
 
 from alerting.incident_model import CALL_STREAMS
-from alerting.labels import LabelError, parse_matcher
+from alerting.labels import LabelError, parse_matchers
 from alerting.lifecycle import COMMANDS as ALERT_COMMANDS
 from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
+from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
 from schemas.errors import ValidationError
 from schemas.validate import format_event_time, parse_event_time
 
@@ -37,7 +38,7 @@ MAX_NOTE = 4000          # alerting.incident_ops.add_note's limit
 MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
-         "bad_time", "bad_value",
+         "bad_time", "bad_value", MATCHES_EVERYTHING,
          # the server's own: the commands topic cannot take it now; a bug in the checks
          "unavailable", "internal")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
@@ -158,15 +159,22 @@ def fingerprints(v: Any, now_ms: int = 0) -> list[str]:
 def _matcher(v: Any, now_ms: int) -> str:
     s = _string(v, MAX_MATCHER_CHARS)
     try:
-        parse_matcher(s)
+        parse_matchers([s])
     except LabelError as exc:
         raise _Bad("bad_value", str(exc)) from None
     return s.strip()
 
 
 def matchers(v: Any, now_ms: int = 0) -> list[str]:
-    """Alertmanager-style matchers: ``entity_id="GASC-YL-00183"``, ``severity=~major|critical``."""
-    return _list(v, MAX_MATCHERS, _matcher, now_ms)
+    """Alertmanager's matchers, each item one or more: ``entity_id="GASC-YL-00183"``,
+    ``{kind="gas_leak", district="kaifu"}``; refused (``matches_everything``) when together
+    they match an alert without labels, by the function the engine asks too."""
+    items = _list(v, MAX_MATCHERS, _matcher, now_ms)
+    try:
+        check_silence_matchers(parse_matchers(items))
+    except LabelError as exc:
+        raise _Bad(exc.code, exc.reason) from None
+    return items
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alerting.labels import LabelError, Matcher, labels_of, matches_all, parse_matcher
-from alerting.silence_log import ACTIONS
+from alerting.labels import LabelError, Matcher, labels_of, matches_all
+from alerting.silence_log import ACTIONS, record_matchers
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
 
@@ -43,7 +43,7 @@ def _matchers(ev: dict[str, Any]) -> Matchers:
         raise MalformedMessage(f"silence event {ev['event_id']!r}: 'matchers' must be a "
                                f"non-empty list of strings")
     try:
-        return tuple(parse_matcher(m) for m in raw)
+        return record_matchers(raw)
     except LabelError as exc:
         raise MalformedMessage(f"silence event {ev['event_id']!r}: {exc}") from None
 

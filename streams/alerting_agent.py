@@ -51,8 +51,12 @@ log = logging.getLogger(__name__)
 
 
 def load_alerting_config(settings: Settings) -> AlertingConfig:
-    return read_config(settings.alerting_config) if settings.alerting_config else \
+    config = read_config(settings.alerting_config) if settings.alerting_config else \
         default_config(settings.city)
+    for warning in config.warnings:   # Alertmanager's sections citycc reads past
+        log.warning("alerting config %s: %s", settings.alerting_config or settings.city,
+                    warning)
+    return config
 
 
 class EngineStore:

@@ -108,7 +108,7 @@ MATCHING = [
     ({"entity_id": "GASC-1", "severity": "minor"}, ["entity_id=GASC-1", "severity=~critical|major"],
      False),
     ({"kind": "gas_concentration_high"}, ["kind!=water_level_high"], True),
-    ({"kind": "gas"}, ["district="], True),          # an absent label matches as ""
+    ({"kind": "gas"}, ['district=""'], True),        # an absent label matches as ""
     ({"kind": "gas"}, ["kind=~gas.*", "stream!~traffic"], True),
 ]
 

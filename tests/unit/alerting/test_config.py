@@ -108,7 +108,7 @@ escalation:
 """)
     assert isinstance(cfg, AlertingConfig)
     (rule,) = cfg.inhibit_rules
-    assert [str(m) for m in rule.target_matchers] == ["kind=b"] and rule.equal == ("zone",)
+    assert [str(m) for m in rule.target_matchers] == ['kind="b"'] and rule.equal == ("zone",)
     assert rule.name == "inhibit_rules[0]"           # unnamed rules are named by their path
     (w,) = cfg.maintenance_windows
     assert (w.start_minute, w.end_minute, w.days) == (60, 300, frozenset({5, 6}))

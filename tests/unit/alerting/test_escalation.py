@@ -257,7 +257,7 @@ def test_bad_config_names_the_path(config: Any, path: str, reason: str) -> None:
 def test_the_config_parses_into_policies() -> None:
     p = CONFIG.policies[0]
     assert (p.name, p.repeat, p.steps) == ("critical-gas", 1, 8)
-    assert [str(m) for m in p.matchers] == ["severity=critical", "kind=~gas_.*"]
+    assert [str(m) for m in p.matchers] == ['severity="critical"', 'kind=~"gas_.*"']
     assert [p.offset_ms(i) // S for i in range(8)] == [s for s, _, _ in CRIT]
     assert parse_escalation(None) == EscalationConfig() == parse_escalation({})
 
