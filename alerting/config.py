@@ -241,8 +241,8 @@ def _windows(raw: Any) -> tuple[MaintenanceWindow, ...]:
         matchers = _matchers(w["matchers"], f"{path}.matchers")
         try:
             check_silence_matchers(matchers)   # a window is a silence: as commands are checked
-        except LabelError as exc:
-            raise ConfigError(f"{path}.matchers", exc.reason) from exc
+        except LabelError as unsafe:   # its own name: mypyc types one name by its first use
+            raise ConfigError(f"{path}.matchers", unsafe.reason) from unsafe
         try:
             out.append(MaintenanceWindow(
                 name=w["name"], matchers=matchers,

@@ -15,6 +15,7 @@ import base64
 import concurrent.futures
 import logging
 import os
+import subprocess
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -169,7 +170,6 @@ def _format_storage(settings: Settings) -> None:
     """Format the data directory once (a KRaft node's storage needs a cluster id)."""
     if (data_dir(settings) / "meta.properties").is_file():
         return
-    import subprocess
     # "--cluster-id=..." in one argument: an id may start with "-".
     command = _java("kafka.tools.StorageTool", settings, "format", "--ignore-formatted",
                     f"--cluster-id={_cluster_id()}", "-c", str(config_file(settings)))
