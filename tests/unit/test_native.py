@@ -102,3 +102,24 @@ def test_mypyc_notes_of_the_known_kinds_are_summarised_others_shown(tmp_path: Pa
     shown = native.summarize_warnings(known + odd, log)
     assert shown.splitlines()[0] == odd.strip() and "2 expected notes" in shown
     assert native.summarize_warnings("", log) == ""
+
+
+def test_no_compiled_function_binds_one_exception_name_to_two_types() -> None:
+    """mypyc types an ``except ... as name`` variable by its first clause in a function; a
+    later clause of another type bound to the same name raises TypeError when compiled
+    (while the Python sources pass). Each exception type gets its own name."""
+    import ast
+
+    clashes = []
+    for path in native.sources(native.ROOT):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            bound: dict[str, str] = {}
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ExceptHandler) and node.name and node.type:
+                    kind = ast.unparse(node.type)
+                    if bound.setdefault(node.name, kind) != kind:
+                        clashes.append(f"{path.name}:{node.lineno} {fn.name}: {node.name!r} "
+                                       f"is {bound[node.name]} and {kind}")
+    assert not clashes, clashes
