@@ -125,6 +125,25 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
 
 
+def _supervise(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc import apps
+    from citycc.supervisor import supervise
+    supervise(settings, apps.commands(settings, scale=args.scale, seed=args.seed))
+    return 0
+
+
+def _restart(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import restart
+    from deploy.procs import DeployError
+    try:
+        pid = restart(settings, args.process)
+    except DeployError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.process} restarted (pid {pid})")
+    return 0
+
+
 def _stop(settings: Settings, args: argparse.Namespace) -> int:
     from citycc.services import stop_all
     stop_all(settings, keep_infra=args.keep_infra)
@@ -179,7 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("run", _run, "run everything locally and print the cockpit URL")
     sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
     sp.add_argument("--seed", type=int, default=7)
-    sp.add_argument("--detach", action="store_true", help="return once everything is up")
+    sp.add_argument("--detach", action="store_true",
+                    help="return once everything is up (supervised in the background)")
+    sp = add("supervise", _supervise, "keep the worker, cockpit and simulator running, "
+             "restarting a dead one with backoff (what `citycc run` does; infra not started)")
+    sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
+    sp.add_argument("--seed", type=int, default=7)
+    sp = add("restart", _restart, "stop a process by its PID and start it again (by the "
+             "supervisor if one runs)")
+    sp.add_argument("process", choices=["worker", "cockpit", "simulator"])
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")

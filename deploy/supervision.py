@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "supervisor.json"
 REASON_KINDS = ("signal", "exit", "operator", "unknown")
+
+
+def status_path(run_dir: Path) -> Path:
+    """Where the supervisor of ``run_dir`` keeps its status (and the cockpit reads it)."""
+    return Path(run_dir) / "app" / STATUS_FILE
 
 
 @dataclass(frozen=True)
