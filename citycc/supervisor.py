@@ -25,6 +25,7 @@ from deploy.supervision import Backoff, ExitReason, ProcessState, status_record
 
 log = logging.getLogger("citycc.supervisor")
 TICK_S = 0.5
+EXIT_WAIT_S = 10.0  # for a process seen gone to be reaped (see deploy.procs.exit_status)
 
 
 def wall_ms() -> int:
@@ -68,7 +69,7 @@ class Supervisor:
             request.unlink(missing_ok=True)
             reason = ExitReason("operator")
         else:
-            reason = ExitReason.from_returncode(procs.exit_status(old))
+            reason = ExitReason.from_returncode(procs.exit_status(old, EXIT_WAIT_S))
         delay = state.exited(self.policy, reason, now, wall)
         logfile = apps.logfile(self.settings, state.name)
         log.warning("%s (pid %d) %s; starting it again in %.0f s. Last lines of %s:\n%s",

@@ -77,11 +77,19 @@ def is_alive(pid: int) -> bool:
     return stat is not None and stat[0] not in ("Z", "X")
 
 
-def exit_status(pid: int) -> int | None:
-    """Return code of a child this process started and has reaped (negative: killed by that
-    signal); None if unknown (still running, or not our child)."""
+def exit_status(pid: int, wait_s: float = 0.0) -> int | None:
+    """Return code of a child this process started (negative: killed by that signal), waiting
+    up to ``wait_s`` for it to be reaped; None if unknown (still running, or not our child).
+
+    Wait when the child was seen gone: a big process that is exiting already has no command
+    line or executable in ``/proc`` (so it no longer matches its PID file) while it is still
+    freeing its memory, before it becomes a zombie that can be reaped."""
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        try:
+            child.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None
         is_alive(pid)
     return _exit_codes.get(pid)
 

@@ -202,6 +202,15 @@ def test_exit_status_of_a_child(tmp_path: Path) -> None:
     assert procs.exit_status(os.getpid()) is None  # not our child
 
 
+def test_exit_status_waits_for_an_exiting_child(tmp_path: Path) -> None:
+    """A supervisor sees a big process gone from /proc before it can be reaped: the exit
+    status must still be read (else the restart is logged as "exited", reason unknown)."""
+    pid = procs.start([sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(4)"],
+                      pidfile=tmp_path / "c.pid", logfile=tmp_path / "c.log")
+    assert procs.exit_status(pid) is None          # not yet
+    assert procs.exit_status(pid, wait_s=10.0) == 4
+
+
 def test_locked_excludes_a_second_holder(tmp_path: Path) -> None:
     lock = tmp_path / "svc.lock"
     code = ("import sys; from deploy import procs; from pathlib import Path\n"
