@@ -122,7 +122,12 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from citycc.services import run_all
-    return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
+    from deploy.procs import DeployError
+    try:
+        return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
+    except DeployError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 1
 
 
 def _supervise(settings: Settings, args: argparse.Namespace) -> int:

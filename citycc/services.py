@@ -117,7 +117,7 @@ def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int
             return
         try:
             live = ready(settings)
-        except OSError:
+        except (OSError, ValueError):  # not answering yet, or not a JSON health answer
             live = False
         if live:
             announced["done"] = True

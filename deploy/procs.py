@@ -209,7 +209,10 @@ def stop(pidfile: Path, timeout: float = 15.0) -> int | None:
     """
     record = read_pidfile(pidfile)
     if record is None or not _matches(record):
-        pidfile.unlink(missing_ok=True)
+        if record is None:
+            pidfile.unlink(missing_ok=True)
+        else:
+            _unlink_if_same(pidfile, record)  # a successor may have just been recorded
         return None
     _signal(record, signal.SIGTERM)
     try:
