@@ -54,7 +54,13 @@ class Supervisor:
                 self._exited(state, now, wall)
                 changed = True
             if state.due(now):
-                pid = apps.start_process(self.settings, name, args)
+                try:
+                    pid = apps.start_process(self.settings, name, args)
+                except procs.DeployError as exc:  # cannot even be started: try again later
+                    delay = state.exited(self.policy, ExitReason("unknown"), now, wall)
+                    log.error("cannot start %s (%s); trying again in %.0f s", name, exc, delay)
+                    changed = True
+                    continue
                 if state.started(pid, now, wall):
                     log.warning("restarted %s (pid %d), restart %d", name, pid, state.restarts)
                 changed = True
@@ -79,8 +85,11 @@ class Supervisor:
         path = apps.status_path(self.settings)
         record = status_record(list(self.states.values()), os.getpid(), wall)
         tmp = path.with_name(f"{path.name}.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(record, indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:  # the status is for people; supervising goes on without it
+            log.error("cannot write %s: %s", path, exc)
 
     def stop_all(self) -> None:
         """Stop every supervised process (last started first), by PID."""

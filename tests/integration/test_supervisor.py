@@ -191,3 +191,41 @@ def _environ(pid: int) -> str:
         return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_foreground_run_restarts_a_dead_worker_and_stops_apps_on_sigterm(
+        prepared: Settings, own_topics: Any, fresh_database: Any) -> None:
+    """``make run`` (foreground): the URL is printed once the worker processes; a worker
+    killed by -9 is restarted while ``citycc run`` keeps running; SIGTERM (what ``citycc
+    stop`` sends it) stops the app processes and leaves the broker and ClickHouse to
+    ``citycc stop``."""
+    with fresh_database("supfg") as db:
+        s = own_topics(db, "supfg").with_overrides(worker_id=f"fg-{uuid.uuid4().hex[:6]}")
+        broker_pid = status(s)["broker"]["pid"]
+        log = Path(s.run_dir) / "test-logs" / f"run-{s.worker_id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as out:
+            run = subprocess.Popen([sys.executable, "-m", "citycc.cli", "run", "--scale", "0.01"],
+                                   cwd=ROOT, env={**os.environ, **s.to_environ()}, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait(lambda: s.cockpit_url in log.read_text(), 120, "the cockpit URL", s)
+            worker = pid_of(s, "worker")
+            assert worker is not None and processing(s, worker)
+            assert pid_of(s, "supervisor") == run.pid
+            os.kill(worker, signal.SIGKILL)
+            new = wait(lambda: restarted(s, "worker", worker), 60, "the worker restarted", s)
+            wait(lambda: processing(s, new), 90, "the new worker to process", s)
+            assert run.poll() is None, "citycc run exited when its worker died"
+            assert "killed by SIGKILL" in log.read_text()
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(120) == 0
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait(10)
+                citycc(s, "stop", "--keep-infra", timeout=150)
+        after = status(s)
+        for name in ("supervisor", "worker", "cockpit", "simulator"):
+            assert after[name]["pid"] is None, f"{name} still running"
+        assert after["broker"]["pid"] == broker_pid and after["broker"]["healthy"]
