@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from citycc.apps import APP_PROCESSES
 from citycc.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("citycc")
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=7)
     sp = add("restart", _restart, "stop a process by its PID and start it again (by the "
              "supervisor if one runs)")
-    sp.add_argument("process", choices=["worker", "cockpit", "simulator"])
+    sp.add_argument("process", choices=APP_PROCESSES)
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from citycc import apps
 from citycc.settings import load_settings
 from citycc.supervisor import Supervisor
@@ -49,3 +51,24 @@ def test_a_running_process_is_adopted_not_started_again(tmp_path: Path) -> None:
         assert sup.states["simulator"].restarts == 0
     finally:
         procs.stop(apps.pidfile(s, "simulator"), 5.0)
+
+
+def test_restart_without_a_supervisor_starts_the_same_command_once(tmp_path: Path) -> None:
+    from citycc.services import restart
+    s = load_settings({}, run_dir=tmp_path)
+    old = procs.start(["sleep", "30"], pidfile=apps.pidfile(s, "cockpit"),
+                      logfile=apps.logfile(s, "cockpit"))
+    try:
+        new = restart(s, "cockpit")
+        assert new != old and not procs.is_alive(old)
+        assert apps.running(s, "cockpit") == new
+        record = procs.read_pidfile(apps.pidfile(s, "cockpit"))
+        assert record is not None and record.argv == ("sleep", "30")
+    finally:
+        procs.stop(apps.pidfile(s, "cockpit"), 5.0)
+
+
+def test_restart_of_a_process_that_is_not_running_is_refused(tmp_path: Path) -> None:
+    from citycc.services import restart
+    with pytest.raises(procs.DeployError, match="not running"):
+        restart(load_settings({}, run_dir=tmp_path), "worker")
