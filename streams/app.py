@@ -115,7 +115,6 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
     progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
                         clock())
-    app.citycc_progress = progress  # type: ignore[attr-defined]
     detectors = build_event_detectors(profile)
     per_partition = build_partition_detectors(profile)
     stores, steps = [], []
