@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from citycc.apps import APP_PROCESSES
 from citycc.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("citycc")
@@ -122,7 +123,31 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from citycc.services import run_all
-    return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
+    from deploy.procs import DeployError
+    try:
+        return run_all(settings, scale=args.scale, seed=args.seed, detach=args.detach)
+    except DeployError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 1
+
+
+def _supervise(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc import apps
+    from citycc.supervisor import supervise
+    supervise(settings, apps.commands(settings, scale=args.scale, seed=args.seed))
+    return 0
+
+
+def _restart(settings: Settings, args: argparse.Namespace) -> int:
+    from citycc.services import restart
+    from deploy.procs import DeployError
+    try:
+        pid = restart(settings, args.process)
+    except DeployError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.process} restarted (pid {pid})")
+    return 0
 
 
 def _stop(settings: Settings, args: argparse.Namespace) -> int:
@@ -179,7 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("run", _run, "run everything locally and print the cockpit URL")
     sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
     sp.add_argument("--seed", type=int, default=7)
-    sp.add_argument("--detach", action="store_true", help="return once everything is up")
+    sp.add_argument("--detach", action="store_true",
+                    help="return once everything is up (supervised in the background)")
+    sp = add("supervise", _supervise, "keep the worker, cockpit and simulator running, "
+             "restarting a dead one with backoff (what `citycc run` does; infra not started)")
+    sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
+    sp.add_argument("--seed", type=int, default=7)
+    sp = add("restart", _restart, "stop a process by its PID and start it again (by the "
+             "supervisor if one runs)")
+    sp.add_argument("process", choices=APP_PROCESSES)
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")

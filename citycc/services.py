@@ -1,12 +1,14 @@
-"""``citycc run``/``stop``/``status``: the whole command center as local processes.
+"""``citycc run``/``stop``/``restart``/``status``: the whole command center as local processes.
 
 The broker and ClickHouse come from :mod:`deploy.infra`; the worker, the cockpit and the
-simulator are ``citycc`` subprocesses whose PIDs are recorded under ``run_dir/app``.
+simulator are ``citycc`` subprocesses (:mod:`citycc.apps`) kept running by the supervisor
+(:mod:`citycc.supervisor`): in the foreground under ``citycc run``, as a background
+``citycc supervise`` under ``citycc run --detach``.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import sys
 import time
@@ -14,38 +16,33 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from citycc import apps
 from citycc.settings import Settings
 from deploy import infra, procs
+from deploy.supervision import parse_status
+from streams.progress import processing_since, progress_path
 
-APP_PROCESSES = ("worker", "cockpit", "simulator")
-
-
-def _pidfile(settings: Settings, name: str) -> Path:
-    return Path(settings.run_dir) / "app" / f"{name}.pid"
-
-
-def logfile(settings: Settings, name: str) -> Path:
-    return Path(settings.run_dir) / "app" / f"{name}.log"
+READY_DEADLINE_S = 120.0
+STOP_SUPERVISOR_S = 90.0   # it stops the worker (up to 15 s + 10 s) and the rest first
 
 
-def start_process(settings: Settings, name: str, args: list[str],
-                  env: dict[str, str] | None = None) -> int:
-    """Start ``citycc <args>`` in the background unless it is already running."""
-    pid = procs.running_pid(_pidfile(settings, name))
-    if pid is not None:
-        return pid
-    return procs.start([sys.executable, "-m", "citycc.cli", *args],
-                       pidfile=_pidfile(settings, name), logfile=logfile(settings, name),
-                       env={**os.environ, **(env or {})})
-
-
-def stop_process(settings: Settings, name: str) -> int | None:
-    return procs.stop(_pidfile(settings, name))
-
-
-def cockpit_healthy(settings: Settings) -> bool:
+def cockpit_feed_connected(settings: Settings) -> bool:
+    """The cockpit answers ``/healthz`` and its Kafka feed is connected."""
     with urllib.request.urlopen(f"{settings.cockpit_url}healthz", timeout=1.0) as resp:
-        return bool(resp.status == 200)
+        return bool(resp.status == 200 and json.load(resp).get("feed") == "connected")
+
+
+def worker_processing(settings: Settings) -> bool:
+    """The running worker process has taken input (its group joined, partitions assigned)."""
+    pid = apps.running(settings, "worker")
+    path = progress_path(settings.run_dir, settings.worker_id)
+    return pid is not None and processing_since(path, pid) is not None
+
+
+def ready(settings: Settings) -> bool:
+    """The first alert path is live: the worker processes input and the cockpit's feed is
+    connected (an alert raised now reaches the screen)."""
+    return worker_processing(settings) and cockpit_feed_connected(settings)
 
 
 def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
@@ -82,70 +79,110 @@ def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
     return asyncio.run(main())
 
 
+def _banner(settings: Settings, scale: float) -> str:
+    return (f"\ncitycc is running: simulated {settings.city} at scale {scale}\n"
+            f"  cockpit:  {settings.cockpit_url}\n"
+            f"  logs:     {apps.app_dir(settings)}\n"
+            f"  restart:  citycc restart worker|cockpit|simulator\n"
+            f"  stop:     make stop   (or Ctrl-C here)\n")
+
+
 def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int:
-    """Bring everything up, print the cockpit URL, and (unless detached) wait for Ctrl-C."""
+    """Bring everything up under a supervisor; print the cockpit URL once the first alert
+    path is live; unless detached, supervise here until Ctrl-C (which stops everything)."""
     from citycc.cli import _prepare
+    from citycc.supervisor import supervise
+    running = apps.running(settings, apps.SUPERVISOR)
+    if running is not None:
+        print(f"citycc is already running (supervisor pid {running}); "
+              f"cockpit: {settings.cockpit_url}", file=sys.stderr)
+        return 1
     print("starting broker and ClickHouse ...", flush=True)
     infra.up(settings)
     _prepare(settings)
-    truth = Path(settings.run_dir) / "app" / "ground_truth.jsonl"
-    pids = {
-        "worker": start_process(settings, "worker", ["worker"]),
-        "cockpit": start_process(settings, "cockpit", ["cockpit"]),
-        "simulator": start_process(settings, "simulator", [
-            "simulate", "--scale", str(scale), "--seed", str(seed), "--rate", "1",
-            "--truth", str(truth), "--demo-after", "15"]),
-    }
-    procs.wait_until(lambda: cockpit_healthy(settings), 60.0, "the cockpit",
-                     logs=[logfile(settings, "cockpit")], pid=pids["cockpit"])
-    print(f"\ncitycc is running: simulated {settings.city} at scale {scale}\n"
-          f"  cockpit:  {settings.cockpit_url}\n"
-          f"  logs:     {Path(settings.run_dir) / 'app'}\n"
-          f"  stop:     make stop   (or Ctrl-C here)\n", flush=True)
+    cmds = apps.commands(settings, scale=scale, seed=seed)
     if detach:
+        pid = apps.start_process(settings, apps.SUPERVISOR, [
+            "supervise", "--scale", str(scale), "--seed", str(seed)])
+        procs.wait_until(lambda: ready(settings), READY_DEADLINE_S,
+                         "the worker to process and the cockpit feed to connect",
+                         logs=[apps.logfile(settings, n)
+                               for n in (apps.SUPERVISOR, "worker", "cockpit")], pid=pid)
+        print(_banner(settings, scale), flush=True)
         return 0
-    return _wait_and_stop(settings, pids)
+    started, announced = time.monotonic(), {"done": False, "warned": False}
+
+    def announce() -> None:
+        if announced["done"]:
+            return
+        try:
+            live = ready(settings)
+        except (OSError, ValueError):  # not answering yet, or not a JSON health answer
+            live = False
+        if live:
+            announced["done"] = True
+            print(_banner(settings, scale), flush=True)
+        elif time.monotonic() - started > READY_DEADLINE_S and not announced["warned"]:
+            announced["warned"] = True
+            print(f"still waiting for the worker to process input; see the logs in "
+                  f"{apps.app_dir(settings)}", file=sys.stderr, flush=True)
+
+    signum = supervise(settings, cmds, on_tick=announce)
+    if signum == signal.SIGINT:  # Ctrl-C here: everything; SIGTERM (citycc stop): the apps
+        stop_infra(settings)
+    return 0
 
 
-def _wait_and_stop(settings: Settings, pids: dict[str, int]) -> int:
-    stop = {"signal": 0}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["signal"] = signum
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    code = 0
-    while not stop["signal"]:
-        dead = [n for n, pid in pids.items() if not procs.is_alive(pid)]
-        if dead and not any(_pidfile(settings, n).exists() for n in dead):
-            print("stopped from elsewhere (make stop)", flush=True)
-            return 0
-        if dead:
-            print(f"process(es) {dead} exited; see {logfile(settings, dead[0])}:\n"
-                  f"{procs.tail(logfile(settings, dead[0]))}", file=sys.stderr)
-            code = 1
-            break
-        time.sleep(1.0)  # supervising children; a signal ends the wait early
-    print("stopping ...", flush=True)
-    stop_all(settings)
-    return code
+def stop_infra(settings: Settings) -> None:
+    for name, pid in infra.down(settings).items():
+        if pid:
+            print(f"stopped {name} (pid {pid})")
 
 
 def stop_all(settings: Settings, *, keep_infra: bool = False) -> None:
-    for name in reversed(APP_PROCESSES):
-        pid = stop_process(settings, name)
+    """Stop the supervisor (it stops what it supervises), any app process left, and unless
+    ``keep_infra`` the broker and ClickHouse; all by recorded PID."""
+    pid = apps.stop_process(settings, apps.SUPERVISOR, STOP_SUPERVISOR_S)
+    if pid:
+        print(f"stopped supervisor (pid {pid})")
+    for name in reversed(apps.APP_PROCESSES):
+        pid = apps.stop_process(settings, name)
         if pid:
             print(f"stopped {name} (pid {pid})")
     if not keep_infra:
-        for name, pid in infra.down(settings).items():
-            if pid:
-                print(f"stopped {name} (pid {pid})")
+        stop_infra(settings)
+
+
+def restart(settings: Settings, name: str, deadline_s: float = 60.0) -> int:
+    """``citycc restart NAME``: stop the process by its PID and have it started again, by the
+    supervisor if one runs (never a second copy), else here with the same command line.
+    Returns the new PID."""
+    old = procs.read_pidfile(apps.pidfile(settings, name))
+    if apps.running(settings, apps.SUPERVISOR) is not None:
+        previous = apps.running(settings, name)
+        if previous is not None:  # else it is waiting for its backoff: the supervisor starts it
+            apps.restart_request(settings, name).touch()
+            apps.stop_process(settings, name)
+
+        def successor() -> int:
+            pid = apps.running(settings, name)
+            return pid if pid is not None and pid != previous else 0
+        return procs.wait_until(successor, deadline_s, f"the supervisor to restart {name}",
+                                logs=[apps.logfile(settings, apps.SUPERVISOR)])
+    if old is None or apps.running(settings, name) is None:
+        raise procs.DeployError(f"{name} is not running: start everything with `citycc run`")
+    with procs.locked(apps.app_dir(settings) / f"{name}.restart.lock"):
+        apps.stop_process(settings, name)
+        return apps.start_argv(settings, name, old.argv)
 
 
 def status_all(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = dict(infra.status(settings))
-    for name in APP_PROCESSES:
-        out[name] = {"pid": procs.running_pid(_pidfile(settings, name)),
-                     "log": str(logfile(settings, name))}
+    for name in (*apps.APP_PROCESSES, apps.SUPERVISOR):
+        out[name] = {"pid": apps.running(settings, name),
+                     "log": str(apps.logfile(settings, name))}
+    try:
+        out["restarts"] = parse_status(json.loads(apps.status_path(settings).read_text()))
+    except (OSError, ValueError):  # no supervisor has run here, or a torn file
+        out["restarts"] = None
     return out

@@ -111,6 +111,7 @@ class AlertHub:
     silences: SilenceBoard = field(default_factory=SilenceBoard)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
+    processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
     _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
     _notes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict, repr=False)
     _subs: dict[int, Subscription] = field(default_factory=dict, repr=False)
@@ -223,7 +224,7 @@ class AlertHub:
                 "feed_missing": list(self.feed_missing),
                 "received": dict(self.counters.received),
                 "alert_states": self.alert_states.counts(), "incidents": len(self.incidents),
-                "silences": len(self.silences)}
+                "silences": len(self.silences), "processes": self.processes}
 
     @property
     def client_count(self) -> int:

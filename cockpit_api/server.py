@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from city.profile import CityProfile, load_profile
 from citycc.settings import Settings, load_settings
+from deploy.supervision import parse_status, status_path
 
 from .command_sink import CommandSender, CommandSink, submit
 from .feed import run_feed
@@ -128,9 +129,25 @@ def make_handler(hub: AlertHub, sender: CommandSender) -> Handler:
     return handler
 
 
-async def _stats_ticker(hub: AlertHub, interval_s: float) -> None:
+def read_processes(path: Path) -> dict[str, Any]:
+    """The supervised processes and their restarts from the supervisor's status file
+    (``{}`` without a supervisor; a file that is not a status is logged and shown as none)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        processes: dict[str, Any] = parse_status(orjson.loads(raw))["processes"]
+    except (OSError, ValueError) as exc:  # StatusError and orjson's error are ValueErrors
+        log.warning("ignoring %s: %s", path, exc)
+        return {}
+    return processes
+
+
+async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> None:
     while True:
         await asyncio.sleep(interval_s)
+        hub.processes = read_processes(status_file)
         hub.publish_stats()
 
 
@@ -150,7 +167,9 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     async with ws_serve(make_handler(hub, sender), settings.cockpit_host, settings.cockpit_port,
                         process_request=make_process_request(hub),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
-        ticker = asyncio.create_task(_stats_ticker(hub, stats_interval_s))
+        status_file = status_path(settings.run_dir)
+        hub.processes = read_processes(status_file)
+        ticker = asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file))
         port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
         log.info("cockpit listening on http://%s:%d/", settings.cockpit_host, port)
         if ready is not None:

@@ -8,13 +8,15 @@ itself with setproctitle, as Faust does when that package is installed, the same
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +25,8 @@ T = TypeVar("T")
 
 # Popen objects of daemons started by this process, so they get reaped (no zombies).
 _children: dict[int, subprocess.Popen[bytes]] = {}
+# Return codes of those children once reaped (negative: killed by that signal).
+_exit_codes: dict[int, int] = {}
 
 
 class DeployError(RuntimeError):
@@ -67,9 +71,27 @@ def is_alive(pid: int) -> bool:
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
         del _children[pid]
+        _exit_codes[pid] = child.returncode
         return False
     stat = _proc_stat(pid)
     return stat is not None and stat[0] not in ("Z", "X")
+
+
+def exit_status(pid: int, wait_s: float = 0.0) -> int | None:
+    """Return code of a child this process started (negative: killed by that signal), waiting
+    up to ``wait_s`` for it to be reaped; None if unknown (still running, or not our child).
+
+    Wait when the child was seen gone: a big process that is exiting already has no command
+    line or executable in ``/proc`` (so it no longer matches its PID file) while it is still
+    freeing its memory, before it becomes a zombie that can be reaped."""
+    child = _children.get(pid)
+    if child is not None:
+        try:
+            child.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+        is_alive(pid)
+    return _exit_codes.get(pid)
 
 
 def read_pidfile(pidfile: Path) -> PidRecord | None:
@@ -121,13 +143,43 @@ def start(argv: Sequence[str], *, pidfile: Path, logfile: Path,
         except OSError as exc:
             raise DeployError(f"cannot start {argv[0]}: {exc}") from exc
     _children[child.pid] = child
-    stat = _proc_stat(child.pid)
-    meta = {"argv": list(argv), "starttime": stat[1] if stat is not None else -1,
-            "exe": _exe(child.pid)}
-    tmp = pidfile.with_name(pidfile.name + ".tmp")
-    tmp.write_text(f"{child.pid}\n{json.dumps(meta)}\n")
-    os.replace(tmp, pidfile)
+    write_pidfile(pidfile, child.pid, argv)
     return child.pid
+
+
+def write_pidfile(pidfile: Path, pid: int, argv: Sequence[str] | None = None) -> PidRecord:
+    """Record the live process ``pid`` (``argv``, default its command line from ``/proc``;
+    executable; start time) in ``pidfile``."""
+    stat = _proc_stat(pid)
+    record = PidRecord(pid, tuple(argv) if argv is not None else (_cmdline(pid) or ()),
+                       stat[1] if stat is not None else -1, _exe(pid))
+    meta = {"argv": list(record.argv), "starttime": record.starttime, "exe": record.exe}
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pidfile.with_name(f"{pidfile.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{pid}\n{json.dumps(meta)}\n")
+    os.replace(tmp, pidfile)
+    return record
+
+
+def _unlink_if_same(pidfile: Path, record: PidRecord) -> None:
+    """Remove ``pidfile`` only while it still names ``record``'s process: a supervisor may
+    have started the next one (and written its own record) while this one was stopping."""
+    current = read_pidfile(pidfile)
+    if current is None or (current.pid, current.starttime) == (record.pid, record.starttime):
+        pidfile.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created) for the block: check-then-start of
+    one service by two processes at once cannot start it twice."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _signal(record: PidRecord, sig: signal.Signals) -> None:
@@ -157,7 +209,10 @@ def stop(pidfile: Path, timeout: float = 15.0) -> int | None:
     """
     record = read_pidfile(pidfile)
     if record is None or not _matches(record):
-        pidfile.unlink(missing_ok=True)
+        if record is None:
+            pidfile.unlink(missing_ok=True)
+        else:
+            _unlink_if_same(pidfile, record)  # a successor may have just been recorded
         return None
     _signal(record, signal.SIGTERM)
     try:
@@ -165,8 +220,9 @@ def stop(pidfile: Path, timeout: float = 15.0) -> int | None:
     except DeployError:
         _signal(record, signal.SIGKILL)
         wait_until(lambda: _gone(record), 10.0, f"PID {record.pid} to exit on SIGKILL")
-    _children.pop(record.pid, None)
-    pidfile.unlink(missing_ok=True)
+    if record.pid in _children:
+        is_alive(record.pid)  # reap it, keeping its exit status
+    _unlink_if_same(pidfile, record)
     return record.pid
 
 

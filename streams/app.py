@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from schemas.validate import Policy
 from streams.faust_app import App
 from streams.alerting_bridge import finding_alert
 from streams.flush import FlushBuffer
+from streams.progress import WRITE_INTERVAL_S, Progress, progress_path
 from streams.state import StateStore
 from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
@@ -111,6 +113,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                               value=rec["raw"],
                                               headers=dead_letter_headers(rec)))
 
+    progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
+                        clock())
     detectors = build_event_detectors(profile)
     per_partition = build_partition_detectors(profile)
     stores, steps = [], []
@@ -120,7 +124,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         steps.append(step)
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
-                                   publish_dead, alerts_topic, dispatch_topic, clock))
+                                   publish_dead, alerts_topic, dispatch_topic, clock,
+                                   progress))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
@@ -147,6 +152,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         for buf in buffers:
             await buf.flush_if_due()
 
+    @app.timer(interval=WRITE_INTERVAL_S)
+    async def write_progress() -> None:
+        """The progress file (see :mod:`streams.progress`): ``citycc run`` waits for it."""
+        progress.write_if_changed()
+
     @app.timer(interval=1.0)
     async def tick_detectors() -> None:
         """Time-driven findings (NoData, pending calls, window close) when streams go quiet."""
@@ -168,7 +178,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
 def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
                  owned: list[Any], buffer: Any, publish_dead: Any, alerts_topic: Any,
-                 dispatch_topic: Any, clock: Callable[[], int]) -> StateStore:
+                 dispatch_topic: Any, clock: Callable[[], int],
+                 progress: Progress) -> StateStore:
     spec = TOPICS[stream]
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
@@ -192,6 +203,7 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             for m in msgs:
                 state.restore(m.partition)
             now = clock()
+            progress.note(len(msgs), now)
             result = step.process_safely(msgs, now)
             for alert in result.alerts:
                 buf.add_send(await alerts_topic.send(key=alert["fingerprint"].encode(),

@@ -49,9 +49,11 @@ def test_start_and_stop_sleep(tmp_path: Path) -> None:
 def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     pidfile, logfile = tmp_path / "stubborn.pid", tmp_path / "stubborn.log"
     code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)")
+            "print('TERM', 'ignored', flush=True); time.sleep(60)")
     pid = procs.start([sys.executable, "-c", code], pidfile=pidfile, logfile=logfile)
-    procs.wait_until(lambda: "ready" in logfile.read_text(), 10.0, "the child to ignore TERM",
+    # the log starts with the command line: wait for the printed line, not the source text
+    procs.wait_until(lambda: "TERM ignored" in logfile.read_text(), 10.0,
+                     "the child to ignore TERM",
                      logs=[logfile], pid=pid)
 
     assert procs.stop(pidfile, timeout=0.5) == pid
@@ -161,3 +163,62 @@ def test_ports() -> None:
         assert procs.port_in_use(port) and not procs.listening(port)  # bound, not listening
         server.listen()
         assert procs.port_in_use(port) and procs.accepts(port) and procs.listening(port)
+
+
+def test_stop_keeps_the_record_of_a_successor(tmp_path: Path) -> None:
+    """A supervisor may start the next process (and write its PID file) while ``stop`` still
+    waits for the old one to exit: ``stop`` must not delete the successor's record, or the
+    successor runs unrecorded and a second one gets started."""
+    pidfile, logfile = tmp_path / "svc.pid", tmp_path / "svc.log"
+    successor_file = tmp_path / "next.pid"
+    successor = procs.start(["sleep", "60"], pidfile=successor_file, logfile=logfile)
+    code = ("import os, signal, sys, time\n"
+            "def term(*_):\n"
+            f"    os.replace({str(successor_file)!r}, {str(pidfile)!r}); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, term)\n"
+            "print('handler', 'set', flush=True)\n"
+            "time.sleep(60)\n")
+    pid = procs.start([sys.executable, "-c", code], pidfile=pidfile, logfile=logfile)
+    # (the log also holds the command line: wait for the printed line, not the source)
+    procs.wait_until(lambda: "handler set" in logfile.read_text(), 10.0, "the child's handler",
+                     logs=[logfile], pid=pid)
+    try:
+        assert procs.stop(pidfile, timeout=5.0) == pid
+        assert procs.running_pid(pidfile) == successor
+    finally:
+        os.kill(successor, 9)
+
+
+def test_exit_status_of_a_child(tmp_path: Path) -> None:
+    killed = procs.start(["sleep", "60"], pidfile=tmp_path / "a.pid", logfile=tmp_path / "a.log")
+    failed = procs.start([sys.executable, "-c", "raise SystemExit(3)"],
+                         pidfile=tmp_path / "b.pid", logfile=tmp_path / "b.log")
+    assert procs.exit_status(killed) is None  # still running
+    os.kill(killed, 9)
+    procs.wait_until(lambda: not procs.is_alive(killed), 5.0, "sleep to die")
+    procs.wait_until(lambda: not procs.is_alive(failed), 10.0, "the child to exit")
+    assert procs.exit_status(killed) == -9
+    assert procs.exit_status(failed) == 3
+    assert procs.exit_status(os.getpid()) is None  # not our child
+
+
+def test_exit_status_waits_for_an_exiting_child(tmp_path: Path) -> None:
+    """A supervisor sees a big process gone from /proc before it can be reaped: the exit
+    status must still be read (else the restart is logged as "exited", reason unknown)."""
+    pid = procs.start([sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(4)"],
+                      pidfile=tmp_path / "c.pid", logfile=tmp_path / "c.log")
+    assert procs.exit_status(pid) is None          # not yet
+    assert procs.exit_status(pid, wait_s=10.0) == 4
+
+
+def test_locked_excludes_a_second_holder(tmp_path: Path) -> None:
+    lock = tmp_path / "svc.lock"
+    code = ("import sys; from deploy import procs; from pathlib import Path\n"
+            f"with procs.locked(Path({str(lock)!r})): print('got it', flush=True)\n")
+    with procs.locked(lock):
+        other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                 env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.communicate(timeout=1.0)  # blocked while we hold the lock
+    out, _ = other.communicate(timeout=10.0)
+    assert out == b"got it\n"
