@@ -30,7 +30,8 @@ def reading(i: int, ts_ms: int, value: float = 3.0, entity: str | None = None,
 
 
 async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5,
+                                max_request_size=settings.broker_message_max_bytes)
     await producer.start()
     try:
         for i, value in enumerate(values):
