@@ -91,7 +91,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                partitions=TOPICS["dispatch_events"].partitions)
 
     def fit(record: dict[str, Any]) -> dict[str, Any]:
-        """An original bigger than an input may be travels as a prefix (code too_large)."""
+        """A dead letter whose original exceeds the input limit travels as a prefix with
+        the original's size and digest (code too_large), so it always fits its topic."""
         return fit_dead_letter(record, settings.max_message_bytes, DEAD_LETTER_PREFIX_BYTES)
 
     async def insert(table: str, columns: dict[str, list[Any]]) -> None:

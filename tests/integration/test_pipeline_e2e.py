@@ -107,6 +107,9 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
     n_valid = len(good) + 1 + len(leak)
     wait_rows(s, f"SELECT count() FROM {db}.events_lifeline FINAL", n_valid, 60, worker)
     wait_rows(s, f"SELECT count() FROM {db}.dead_letters FINAL", len(bad_items) + 3, 60, worker)
+    # the alert reached the cockpit first; its row lands with the alerts sink's next flush
+    wait_rows(s, f"SELECT count() FROM {db}.alerts FINAL WHERE entity_id = 'GAS-FR-LEAK'",
+              1, 60, worker)
     assert scalar(s, f"SELECT uniqExact(event_id) FROM {db}.events_lifeline") == n_valid
     client = connect(s)
     try:
