@@ -51,7 +51,7 @@ class Probe:
 @dataclass
 class Sweep:
     tried: int = 0
-    refused: list[str] = field(default_factory=list)    # labels the broker did not take
+    refused: list[tuple[Probe, str]] = field(default_factory=list)  # and the broker's error
     accepted: dict[tuple[int, int], Probe] = field(default_factory=dict)  # (partition, offset)
     stored: int = 0
     dead_lettered: int = 0
@@ -63,8 +63,9 @@ class Sweep:
         return len(self.accepted) - self.stored - self.dead_lettered
 
     def summary(self) -> str:
+        refused = [f"{p.label} ({why})" for p, why in self.refused]
         return (f"messages tried {self.tried}, refused by the broker {len(self.refused)} "
-                f"{self.refused}, in {len(self.accepted)}, stored {self.stored}, "
+                f"{refused}, in {len(self.accepted)}, stored {self.stored}, "
                 f"dead-lettered {self.dead_lettered} {dict(sorted(self.codes.items()))}, "
                 f"lost {self.lost}" + (f", wrong {self.wrong}" if self.wrong else ""))
 
@@ -118,7 +119,7 @@ async def produce(settings: Settings, topic: str, sweep: Sweep, items: list[Prob
             try:
                 md = await producer.send_and_wait(topic, probe.value, key=b"sweep-%d" % (i % 4))
             except KafkaError as exc:
-                sweep.refused.append(f"{probe.label} ({type(exc).__name__})")
+                sweep.refused.append((probe, type(exc).__name__))
                 continue
             sweep.accepted[(md.partition, md.offset)] = probe
     finally:
