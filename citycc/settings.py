@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+from schemas.topics import broker_message_max_bytes
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,6 +87,13 @@ class Settings:
             return ClickHouseAddress("127.0.0.1", self.clickhouse_port, "default", "",
                                      self.clickhouse_database)
         return ClickHouseAddress.parse(self.clickhouse_url, self.clickhouse_database)
+
+    @property
+    def broker_message_max_bytes(self) -> int:
+        """Bytes every record may take on the broker, the topics, producers and consumers
+        (``message.max.bytes``, ``max.message.bytes``, ``max_request_size``, fetch size):
+        derived from ``max_message_bytes`` (:func:`schemas.topics.broker_message_max_bytes`)."""
+        return broker_message_max_bytes(self.max_message_bytes)
 
     @property
     def cockpit_url(self) -> str:

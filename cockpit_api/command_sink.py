@@ -99,6 +99,7 @@ class CommandSink:
             self.state = "connecting"
             producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap,
                                         client_id="citycc-cockpit-commands", acks="all",
+                                        max_request_size=self.settings.broker_message_max_bytes,
                                         request_timeout_ms=int(self.send_timeout_s * 1000))
             try:
                 await producer.start()

@@ -121,7 +121,8 @@ class KafkaFeed:
                                         group_id=None, enable_auto_commit=False,
                                         auto_offset_reset="latest", client_id="citycc-cockpit",
                                         # a message must not wait for a long poll to expire
-                                        fetch_max_wait_ms=50)
+                                        fetch_max_wait_ms=50, max_partition_fetch_bytes=(
+                                            self.settings.broker_message_max_bytes))
             again = False
             try:
                 self.hub.feed_state = "connecting"

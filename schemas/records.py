@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import TOO_LARGE
+
 SEVERITIES = ("critical", "major", "minor", "info")
 ALERT_STATUSES = ("firing", "resolved")
 
@@ -42,32 +44,70 @@ class Origin:
     index: int = -1
 
 
+# Longest text a dead letter carries in each header (characters): a reason, a field name
+# or an event id taken from a bad input can be as long as the input, and a dead letter must
+# fit the topic however big its original was (schemas.topics.HEADROOM_BYTES).
+FIELD_MAX_CHARS = 256
+REASON_MAX_CHARS = 500
+EVENT_ID_MAX_CHARS = 128
+
+
 def dead_letter(origin: Origin, code: str, field: str, reason: str, raw: bytes,
                 received_ms: int, event_id: str = "") -> dict[str, Any]:
-    """A dead-letter record; ``raw`` is the original bytes (the batch item's JSON for items)."""
+    """A dead-letter record; ``raw`` is the original bytes (the batch item's JSON for items).
+
+    ``raw_size`` and ``raw_sha256`` describe the original even when :func:`fit_dead_letter`
+    later keeps only a prefix of it."""
     return {
         "dl_id": stable_id("dl", origin.topic, origin.partition, origin.offset, origin.index),
         "source_topic": origin.topic, "source_partition": origin.partition,
         "source_offset": origin.offset, "batch_index": origin.index,
-        "code": code, "field": field, "reason": reason, "event_id": event_id,
-        "received_ms": received_ms, "raw": raw,
+        "code": code, "field": field[:FIELD_MAX_CHARS], "reason": reason[:REASON_MAX_CHARS],
+        "event_id": event_id[:EVENT_ID_MAX_CHARS], "received_ms": received_ms, "raw": raw,
+        "raw_size": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
     }
+
+
+def fit_dead_letter(record: dict[str, Any], max_raw_bytes: int,
+                    prefix_bytes: int) -> dict[str, Any]:
+    """``record`` as it may travel: an original of more than ``max_raw_bytes`` is cut to its
+    first ``prefix_bytes`` (its size and sha256 stay in the record) with code ``too_large``;
+    the code it had is kept in the reason. A record that fits is returned as it is."""
+    raw = record.get("raw")
+    if not isinstance(raw, bytes) or len(raw) <= max_raw_bytes:
+        return record
+    fitted = dict(record)
+    size = len(raw)
+    fitted["raw"] = raw[:prefix_bytes]
+    fitted["raw_size"] = size
+    fitted["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+    fitted["code"] = TOO_LARGE
+    was = "" if record.get("code") == TOO_LARGE else f" (was {record.get('code')})"
+    fitted["reason"] = (f"original of {size} bytes exceeds the dead-letter limit of "
+                        f"{max_raw_bytes}: first {len(fitted['raw'])} bytes kept{was}; "
+                        f"{record.get('reason', '')}")[:REASON_MAX_CHARS]
+    return fitted
+
+
+_HEADER_KEYS = ("dl_id", "source_topic", "source_partition", "source_offset", "batch_index",
+                "code", "field", "reason", "event_id", "received_ms", "raw_size",
+                "raw_sha256")
 
 
 def dead_letter_headers(record: dict[str, Any]) -> list[tuple[str, bytes]]:
     """Kafka headers carrying a dead letter's reason and origin beside its original bytes."""
-    keys = ("dl_id", "source_topic", "source_partition", "source_offset", "batch_index",
-            "code", "field", "reason", "event_id", "received_ms")
-    return [(f"citycc-{k.replace('_', '-')}", str(record[k]).encode()) for k in keys]
+    return [(f"citycc-{k.replace('_', '-')}", str(record.get(k, "")).encode())
+            for k in _HEADER_KEYS]
 
 
 def dead_letter_from_headers(value: bytes, headers: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Inverse of :func:`dead_letter_headers` (used by the dead-letter sink)."""
+    """Inverse of :func:`dead_letter_headers` (used by the dead-letter sink). A dead letter
+    without size headers (written before they existed) carried its original whole."""
     h = {k.removeprefix("citycc-").replace("-", "_"): v.decode("utf-8", "replace")
          for k, v in headers if k.startswith("citycc-")}
-    ints = ("source_partition", "source_offset", "batch_index", "received_ms")
+    ints = ("source_partition", "source_offset", "batch_index", "received_ms", "raw_size")
     record: dict[str, Any] = {k: h.get(k, "") for k in (
-        "dl_id", "source_topic", "code", "field", "reason", "event_id")}
+        "dl_id", "source_topic", "code", "field", "reason", "event_id", "raw_sha256")}
     for k in ints:
         try:
             record[k] = int(h.get(k, "-1"))
@@ -75,6 +115,9 @@ def dead_letter_from_headers(value: bytes, headers: list[tuple[str, bytes]]) -> 
             record[k] = -1
     if not record["dl_id"]:
         record["dl_id"] = stable_id("dl-nohdr", value)
+    if record["raw_size"] < 0 or not record["raw_sha256"]:
+        record["raw_size"] = len(value)
+        record["raw_sha256"] = hashlib.sha256(value).hexdigest()
     record["raw"] = value
     return record
 

@@ -12,6 +12,24 @@ from typing import Mapping
 
 DAY_MS = 24 * 3600 * 1000
 
+# Size limits, all derived from the one input limit (Settings.max_message_bytes).
+# A record on any topic is at most an input message, or a dead letter wrapping one, plus
+# its key, its bounded citycc-* headers (schemas.records bounds every header) and the
+# record-batch framing: HEADROOM_BYTES covers those with a wide margin.
+HEADROOM_BYTES = 64 * 1024
+# What a dead letter keeps of an original too big to travel whole (with its size and
+# sha256): enough to see what it was and who sent it.
+DEAD_LETTER_PREFIX_BYTES = 64 * 1024
+
+
+def broker_message_max_bytes(max_message_bytes: int) -> int:
+    """The one record-size limit every part must accept for inputs of ``max_message_bytes``:
+    the broker's ``message.max.bytes``, each topic's ``max.message.bytes``, every producer's
+    ``max_request_size`` and the consumers' per-partition fetch size."""
+    if max_message_bytes <= 0:
+        raise ValueError(f"max_message_bytes must be positive, got {max_message_bytes}")
+    return max_message_bytes + HEADROOM_BYTES
+
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -37,7 +37,8 @@ async def start_producer(settings: Settings, deadline: float) -> AIOKafkaProduce
     while True:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap, client_id="citycc-simulator", acks=1,
-            linger_ms=5, max_batch_size=256 * 1024, max_request_size=settings.max_message_bytes,
+            linger_ms=5, max_batch_size=256 * 1024,
+            max_request_size=settings.broker_message_max_bytes,
             compression_type=None, request_timeout_ms=30_000)
         try:
             await producer.start()

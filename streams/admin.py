@@ -44,7 +44,9 @@ async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
     existing = set(await admin.list_topics())
     wanted = [NewTopic(settings.topic(t.name), t.partitions, 1,
                        topic_configs={"retention.ms": str(t.retention_ms),
-                                      "cleanup.policy": t.cleanup_policy})
+                                      "cleanup.policy": t.cleanup_policy,
+                                      "max.message.bytes":
+                                          str(settings.broker_message_max_bytes)})
               for t in TOPICS.values() if settings.topic(t.name) not in existing]
     if not wanted:
         return []

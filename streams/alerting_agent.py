@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import faust
 import orjson
@@ -42,7 +43,7 @@ from city.profile import CityProfile
 from schemas.records import Origin, dead_letter
 from schemas.topics import TOPICS
 from schemas.validate import format_event_time
-from streams.flush import FlushBuffer
+from streams.flush import FlushBuffer, SendFn, send_now
 from streams.notifiers import Delivery, WebhookChannel
 from warehouse import queries
 from warehouse.client import connect
@@ -136,22 +137,23 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             log.exception("cannot rebuild the alerting state from ClickHouse; starting empty")
     buf = buffer("alerting", store.save)
 
-    async def publish(out: Output, now: int) -> list[Any]:
-        """Send what ``out`` holds; returns the broker acknowledgements to wait for."""
-        sent = []
+    async def publish(out: Output, now: int, send: Callable[[SendFn], Awaitable[None]]
+                      ) -> None:
+        """Send what ``out`` holds through ``send`` (a buffer's, which retries and waits
+        for the deliveries at its flush, or :func:`send_now`)."""
         for ev in out.alert_events:
-            sent.append(await topics["alert_events"].send(
+            await send(partial(topics["alert_events"].send,
                 key=ev.fingerprint.encode(), value=orjson.dumps(ev.to_dict())))
         for iev in out.incident_events:
-            sent.append(await topics["incident_events"].send(
+            await send(partial(topics["incident_events"].send,
                 key=iev.incident_id.encode(), value=orjson.dumps(iev.to_row())))
         for sev in out.silence_events:
-            sent.append(await topics["silence_events"].send(
+            await send(partial(topics["silence_events"].send,
                 key=sev["silence_id"].encode(), value=orjson.dumps(sev)))
         at = format_event_time(now)
         for r in out.rejected:
             if r.command_id:
-                sent.append(await topics["command_results"].send(
+                await send(partial(topics["command_results"].send,
                     key=r.command_id.encode(), value=orjson.dumps({
                         "command_id": r.command_id, "ok": False, "code": r.code,
                         "field": r.field, "reason": r.reason, "events": [], "at": at})))
@@ -159,11 +161,10 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             events = [e.event_id for e in out.alert_events] + \
                 [e.event_id for e in out.incident_events] + \
                 [e["event_id"] for e in out.silence_events]
-            sent.append(await topics["command_results"].send(
+            await send(partial(topics["command_results"].send,
                 key=cid.encode(), value=orjson.dumps({
                     "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
                     "events": events, "at": at})))
-        return sent
 
     def input_agent(topic: Any, name: str,
                     apply: Callable[[list[dict[str, Any]], int], Output]) -> None:
@@ -201,8 +202,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                         r.reason, (e.value or b"") if e is not None else b"", now,
                         r.command_id))
                 out.rejected = []
-                for fut in await publish(out, now):
-                    buf.add_send(fut)
+                await publish(out, now, buf.send)
                 await publish_dead(buf, dead)
                 buf.add_events(list(events))
                 await buf.flush_if_due()
@@ -232,8 +232,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                 if why is not None:
                     dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), *why,
                                             e.value or b"", now))
-            for fut in await publish(out, now):
-                buf.add_send(fut)
+            await publish(out, now, buf.send)
             await publish_dead(buf, dead)
             buf.add_events(list(events))
             await buf.flush()   # an operator waits for the answer: no batching delay
@@ -245,8 +244,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         state now covers), and only then notify from that state."""
         now = clock()
         out = engine.tick(now)
-        for fut in await publish(out, now):
-            await fut
+        await publish(out, now, send_now)
         if buf.pending:
             await buf.flush()
         elif out.alert_events or out.incident_events or out.offered or out.silence_events:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from functools import partial
 from typing import Any, Callable
 
 import faust
@@ -20,8 +21,9 @@ import orjson
 from city.profile import load_profile
 from citycc.settings import Settings
 from schemas.catalog import INPUT_STREAMS
-from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_letter_headers
-from schemas.topics import TOPICS
+from schemas.records import (Origin, dead_letter, dead_letter_from_headers, dead_letter_headers,
+                             fit_dead_letter)
+from schemas.topics import DEAD_LETTER_PREFIX_BYTES, TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
 from streams.alerting_bridge import finding_alert
@@ -37,7 +39,7 @@ from streams.alerting_agent import install_alerting
 from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_columns,
                             incident_event_row, notification_row, silence_event_row,
                             table_for_stream, to_columns)
-from warehouse.sink import PermanentInsertError, Warehouse
+from warehouse.sink import Backoff, PermanentInsertError, Warehouse
 
 log = logging.getLogger(__name__)
 ALERTS_TABLE = "alerts"
@@ -68,6 +70,10 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         consumer_group_instance_id=settings.worker_id,
         broker_commit_interval=1.0,
         producer_acks=-1,
+        # one limit for every record (schemas.topics.broker_message_max_bytes): Faust's
+        # defaults (1 MB requests) refuse a dead letter wrapping a 2 MB input
+        producer_max_request_size=settings.broker_message_max_bytes,
+        consumer_max_fetch_size=settings.broker_message_max_bytes,
         logging_config=None,
     )
     app.citycc_buffers = buffers = []  # type: ignore[attr-defined]
@@ -86,6 +92,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     dispatch_topic = app.topic(settings.topic("dispatch_events"), value_type=bytes,
                                partitions=TOPICS["dispatch_events"].partitions)
 
+    def fit(record: dict[str, Any]) -> dict[str, Any]:
+        """A dead letter whose original exceeds the input limit travels as a prefix with
+        the original's size and digest (code too_large), so it always fits its topic."""
+        return fit_dead_letter(record, settings.max_message_bytes, DEAD_LETTER_PREFIX_BYTES)
+
     async def insert(table: str, columns: dict[str, list[Any]]) -> None:
         try:
             await warehouse.insert(table, columns)
@@ -96,22 +107,24 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
             log.error("ClickHouse rejected %d rows of %s: %s", len(rows), table, exc)
             now = clock()
             for i, row in enumerate(rows):
-                record = dead_letter(Origin(f"clickhouse:{table}", 0, now, i), "sink_rejected",
-                                     "", str(exc)[:500], orjson.dumps(row, default=str), now)
-                await dlq_topic.send(key=table.encode(), value=record["raw"],
-                                     headers=dead_letter_headers(record))
+                record = fit(dead_letter(Origin(f"clickhouse:{table}", 0, now, i),
+                                         "sink_rejected", "", str(exc)[:500],
+                                         orjson.dumps(row, default=str), now))
+                # delivered before the flush that called us acks (it raises otherwise)
+                await (await dlq_topic.send(key=table.encode(), value=record["raw"],
+                                            headers=dead_letter_headers(record)))
 
     def buffer(name: str, checkpoint: Any = None) -> FlushBuffer:
         buf = FlushBuffer(name, insert, max_rows=settings.sink_max_rows,
-                          max_age_s=settings.sink_max_age_s, checkpoint=checkpoint)
+                          max_age_s=settings.sink_max_age_s, checkpoint=checkpoint,
+                          backoff=Backoff(max_s=settings.sink_retry_max_s))
         buffers.append(buf)
         return buf
 
     async def publish_dead(buf: FlushBuffer, records: list[dict[str, Any]]) -> None:
-        for rec in records:
-            buf.add_send(await dlq_topic.send(key=rec["source_topic"].encode(),
-                                              value=rec["raw"],
-                                              headers=dead_letter_headers(rec)))
+        for rec in map(fit, records):
+            await buf.send(partial(dlq_topic.send, key=rec["source_topic"].encode(),
+                                   value=rec["raw"], headers=dead_letter_headers(rec)))
 
     progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
                         clock())
@@ -206,12 +219,12 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             progress.note(len(msgs), now)
             result = step.process_safely(msgs, now)
             for alert in result.alerts:
-                buf.add_send(await alerts_topic.send(key=alert["fingerprint"].encode(),
-                                                     value=orjson.dumps(alert)))
+                await buf.send(partial(alerts_topic.send, key=alert["fingerprint"].encode(),
+                                       value=orjson.dumps(alert)))
             for e, _, _ in result.events:   # calls and unit status, for the incidents
                 if (stream, e.get("type")) in DISPATCH_TYPES:
-                    buf.add_send(await dispatch_topic.send(
-                        key=str(e["entity_id"]).encode(),
+                    await buf.send(partial(
+                        dispatch_topic.send, key=str(e["entity_id"]).encode(),
                         value=orjson.dumps({"stream": stream, "event": e})))
             await publish_dead(buf, result.dead)
             buf.add(table_name, event_columns(

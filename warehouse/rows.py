@@ -12,6 +12,7 @@ order; ``migrations/0001_init.sql`` declares the same columns (a unit test check
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import orjson
@@ -53,7 +54,8 @@ ALERT_COLUMNS: tuple[str, ...] = tuple(
                                        (f, "detected_ms") if f == "detected_at" else (f,)))
 DEAD_LETTER_COLUMNS: tuple[str, ...] = (
     "dl_id", "source_topic", "source_partition", "source_offset", "batch_index", "code",
-    "field", "reason", "event_id", "received_at", "received_ms", "raw")
+    "field", "reason", "event_id", "received_at", "received_ms", "raw", "raw_size",
+    "raw_sha256")
 
 ALERT_EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "fingerprint", "occurrence", "occurrence_id", "seq", "from_state", "to_state",
@@ -185,6 +187,8 @@ def dead_letter_row(record: Mapping[str, Any]) -> Row:
     elif isinstance(raw, str):
         raw = raw.encode()
     received_ms = max(_num(record.get("received_ms"), int), 0)
+    raw_size = _num(record.get("raw_size"), int)
+    digest = record.get("raw_sha256")
     return {
         "dl_id": str(record["dl_id"]), "source_topic": record.get("source_topic") or "",
         "source_partition": _num(record.get("source_partition"), int),
@@ -193,6 +197,9 @@ def dead_letter_row(record: Mapping[str, Any]) -> Row:
         "code": record.get("code") or "", "field": record.get("field") or "",
         "reason": record.get("reason") or "", "event_id": record.get("event_id") or "",
         "received_at": received_ms // 1000, "received_ms": received_ms, "raw": bytes(raw),
+        "raw_size": raw_size if raw_size > 0 else len(raw),
+        "raw_sha256": digest if isinstance(digest, str) and digest else
+        hashlib.sha256(raw).hexdigest(),
     }
 
 

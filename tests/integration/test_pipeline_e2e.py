@@ -30,7 +30,8 @@ def reading(i: int, ts_ms: int, value: float = 3.0, entity: str | None = None,
 
 
 async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5,
+                                max_request_size=settings.broker_message_max_bytes)
     await producer.start()
     try:
         for i, value in enumerate(values):
@@ -106,6 +107,9 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
     n_valid = len(good) + 1 + len(leak)
     wait_rows(s, f"SELECT count() FROM {db}.events_lifeline FINAL", n_valid, 60, worker)
     wait_rows(s, f"SELECT count() FROM {db}.dead_letters FINAL", len(bad_items) + 3, 60, worker)
+    # the alert reached the cockpit first; its row lands with the alerts sink's next flush
+    wait_rows(s, f"SELECT count() FROM {db}.alerts FINAL WHERE entity_id = 'GAS-FR-LEAK'",
+              1, 60, worker)
     assert scalar(s, f"SELECT uniqExact(event_id) FROM {db}.events_lifeline") == n_valid
     client = connect(s)
     try:

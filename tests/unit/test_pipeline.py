@@ -349,3 +349,65 @@ def test_a_bug_in_processing_dead_letters_the_batch_with_original_bytes() -> Non
     assert [(d["code"], d["source_offset"], d["raw"]) for d in result.dead] == [
         (INTERNAL_ERROR, 10 + i, b'{"x": %d}' % i) for i in range(3)]
     assert all("RuntimeError: boom" in d["reason"] for d in result.dead)
+
+
+# --- property: messages of any size end in events or dead letters that fit the topic --------
+SMALL = Limits(max_message_bytes=4096, max_event_bytes=1024, max_batch_events=12)
+PREFIX = 256
+
+
+@st.composite
+def sized_messages(draw: st.DrawFn) -> list[tuple[RawMessage, int | None]]:
+    """Messages from 0 bytes to three times the limit: (message, the number of valid events
+    it carries when it fits the limits, else None)."""
+    out: list[tuple[RawMessage, int | None]] = []
+    for offset in range(draw(st.integers(1, 8))):
+        shape = draw(st.sampled_from(["batch", "filler", "cut", "tombstone"]))
+        valid: int | None = None
+        if shape == "tombstone":
+            raw: bytes | None = None
+        elif shape == "filler":
+            size = draw(st.integers(0, 3 * SMALL.max_message_bytes))
+            raw = draw(st.sampled_from([b"x", b"{", b"\xff", b" ", "长".encode()])) * size
+        else:
+            k = draw(st.integers(0, 30))
+            raw = encode_batch([valid_event("lifeline", "reading", n=offset * 100 + i)
+                                for i in range(k)])
+            if shape == "cut":
+                raw = raw[:draw(st.integers(0, len(raw) - 1))]
+            elif len(raw) <= SMALL.max_message_bytes and k <= SMALL.max_batch_events:
+                valid = k
+        out.append((RawMessage(TOPIC, 0, offset, raw), valid))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=sized_messages())
+def test_messages_of_every_size_are_stored_or_dead_lettered_and_letters_fit(
+        messages: list[tuple[RawMessage, int | None]]) -> None:
+    from schemas.records import fit_dead_letter
+    import hashlib
+    r = step(limits=SMALL).process_safely([m for m, _ in messages], NOW_MS)
+    for m, valid in messages:
+        events = [o for _, _, o in r.events if o.offset == m.offset]
+        dead = [d for d in r.dead if d["source_offset"] == m.offset]
+        size = len(m.value or b"")
+        if size > SMALL.max_message_bytes:
+            assert events == [] and [(d["code"], d["batch_index"]) for d in dead] == [
+                (E.TOO_LARGE, -1)]
+        elif valid is not None:
+            assert len(events) == valid and dead == []
+        else:
+            assert dead, f"message at {m.offset} ({size} bytes) left nothing behind"
+        indices = sorted(o.index for o in events) + sorted(d["batch_index"] for d in dead)
+        assert len(indices) == len(set(indices))              # no item twice
+        assert indices == [-1] or sorted(indices) == list(range(len(indices))) or not indices
+        for d in dead:
+            fitted = fit_dead_letter(d, SMALL.max_message_bytes, PREFIX)
+            assert len(fitted["raw"]) <= SMALL.max_message_bytes
+            if d["batch_index"] == -1:
+                assert fitted["raw_size"] == size
+                assert fitted["raw_sha256"] == hashlib.sha256(m.value or b"").hexdigest()
+                assert fitted["raw"] == (m.value or b"")[:len(fitted["raw"])]
+            if size > SMALL.max_message_bytes:
+                assert len(fitted["raw"]) == PREFIX and fitted["code"] == E.TOO_LARGE

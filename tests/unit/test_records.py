@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.records import (ALERT_FIELDS, Origin, dead_letter, dead_letter_from_headers,
-                             dead_letter_headers, fingerprint, make_alert, stable_id)
+                             dead_letter_headers, fingerprint, fit_dead_letter, make_alert,
+                             stable_id)
 from unit_helpers import ROOT
 
 
@@ -111,7 +112,8 @@ def test_dead_letter_record() -> None:
     assert dl == {"dl_id": stable_id("dl", "citycc.lifeline", 3, 42, 7),
                   "source_topic": "citycc.lifeline", "source_partition": 3,
                   "source_offset": 42, "batch_index": 7, "code": "bad_unit", "field": "unit",
-                  "reason": "wrong", "event_id": "ev-1", "received_ms": 1000, "raw": b"{}"}
+                  "reason": "wrong", "event_id": "ev-1", "received_ms": 1000, "raw": b"{}",
+                  "raw_size": 2, "raw_sha256": hashlib.sha256(b"{}").hexdigest()}
     # the id is the origin: the same item rejected twice is the same dead letter
     again = dead_letter(origin, "other", "", "later", b"x", 2000)
     assert again["dl_id"] == dl["dl_id"]
@@ -130,6 +132,37 @@ def test_dead_letter_header_round_trip_non_ascii_and_binary() -> None:
     back = dead_letter_from_headers(raw, headers)
     assert back == dl
     assert back["raw"] is raw
+
+
+def test_fit_dead_letter_keeps_a_prefix_size_and_digest_of_an_original_too_big() -> None:
+    raw = b"{" + b"x" * 9_999
+    dl = dead_letter(Origin("citycc.fire", 2, 77), "malformed_json", "", "not JSON", raw, 5)
+    assert fit_dead_letter(dl, 10_000, 100) is dl            # fits: untouched
+    fitted = fit_dead_letter(dl, 9_999, 100)
+    assert fitted["raw"] == raw[:100] and fitted["code"] == "too_large"
+    assert fitted["raw_size"] == 10_000
+    assert fitted["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert "10000 bytes" in fitted["reason"] and "(was malformed_json)" in fitted["reason"]
+    assert fitted["dl_id"] == dl["dl_id"] and dl["raw"] is raw   # same letter; input kept
+    back = dead_letter_from_headers(fitted["raw"], dead_letter_headers(fitted))
+    assert back == fitted                    # the size and digest travel in the headers
+
+
+def test_dead_letter_text_is_bounded_however_long_the_input() -> None:
+    huge = "长" * 1_000_000
+    dl = dead_letter(Origin("citycc.ems", 0, 1), "unknown_field", huge, huge, b"{}", 5, huge)
+    headers = dead_letter_headers(dl)
+    assert sum(len(k) + len(v) for k, v in headers) < 4096
+
+
+def test_dead_letter_without_size_headers_carried_its_original_whole() -> None:
+    raw = b"not json"
+    old = [(k, v) for k, v in dead_letter_headers(
+        dead_letter(Origin("citycc.ems", 0, 3), "malformed_json", "", "x", raw, 5))
+        if k not in ("citycc-raw-size", "citycc-raw-sha256")]
+    back = dead_letter_from_headers(raw, old)
+    assert back["raw_size"] == len(raw)
+    assert back["raw_sha256"] == hashlib.sha256(raw).hexdigest()
 
 
 def test_dead_letter_header_round_trip_for_a_whole_message() -> None:

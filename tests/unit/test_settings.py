@@ -125,3 +125,26 @@ def test_to_environ_round_trips(tmp_path: Path) -> None:
     env = s.to_environ()
     assert all(k.startswith("CITYCC_") for k in env)
     assert load_settings(env) == s
+
+
+def test_one_setting_drives_the_record_limit_and_the_largest_dead_letter_fits_it() -> None:
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    from schemas.records import Origin, dead_letter, dead_letter_headers, fit_dead_letter
+    from schemas.topics import DEAD_LETTER_PREFIX_BYTES, HEADROOM_BYTES, broker_message_max_bytes
+
+    assert Settings().broker_message_max_bytes == 4 * 1024 * 1024 + HEADROOM_BYTES
+    s = load_settings({"CITYCC_MAX_MESSAGE_BYTES": "2000000"})
+    assert s.broker_message_max_bytes == broker_message_max_bytes(2_000_000) > 2_000_000
+    with pytest.raises(ValueError):
+        broker_message_max_bytes(0)
+    topic = "t" * 249                                  # Kafka's longest topic name
+    for size in (s.max_message_bytes, s.max_message_bytes + 1, 3 * s.max_message_bytes):
+        long = "长" * 100_000                          # reason, field, event id from the input
+        record = fit_dead_letter(
+            dead_letter(Origin(topic, 2**31 - 1, 2**63 - 1, 9_999), "unknown_field", long,
+                        long, b"x" * size, 2**63 - 1, long),
+            s.max_message_bytes, DEAD_LETTER_PREFIX_BYTES)
+        framed = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            topic.encode(), record["raw"], dead_letter_headers(record))
+        assert framed <= s.broker_message_max_bytes, size
