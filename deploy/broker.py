@@ -88,11 +88,6 @@ def address(settings: Settings) -> str:
     return settings.bootstrap
 
 
-def message_max_bytes(settings: Settings) -> int:
-    """The largest record batch the broker accepts (``message.max.bytes``)."""
-    return settings.max_message_bytes + 1024 * 1024
-
-
 def server_properties(settings: Settings, controller_port: int) -> str:
     """The broker's configuration for ``settings`` (one node, both KRaft roles)."""
     port = settings.broker_port
@@ -118,9 +113,10 @@ def server_properties(settings: Settings, controller_port: int) -> str:
         "share.coordinator.state.topic.min.isr": 1,
         # A group forms as soon as its first member joins (no 3 s wait for more).
         "group.initial.rebalance.delay.ms": 0,
-        # One limit for the whole project, derived from CITYCC_MAX_MESSAGE_BYTES.
-        "message.max.bytes": message_max_bytes(settings),
-        "replica.fetch.max.bytes": message_max_bytes(settings),
+        # One limit for the whole project, derived from CITYCC_MAX_MESSAGE_BYTES (it also
+        # covers the topics Faust creates itself: they take the broker's default).
+        "message.max.bytes": settings.broker_message_max_bytes,
+        "replica.fetch.max.bytes": settings.broker_message_max_bytes,
         # Smaller segments so retention and compaction (Faust changelogs) take effect locally.
         "log.segment.bytes": 64 * 1024 * 1024,
         # Threads for a 2-core box.
