@@ -141,7 +141,10 @@ def _controller_port(settings: Settings) -> int:
         port = int(remembered.read_text().strip() or 0)
         if port and not procs.port_in_use(port, HOST):
             return port
-    port = procs.free_port(HOST)
+    # Not one of the ports the settings give other services (free now, maybe not yet bound).
+    taken = {settings.broker_port, settings.clickhouse_port, settings.clickhouse_http_port,
+             settings.cockpit_port}
+    port = next(p for p in iter(lambda: procs.free_port(HOST), None) if p not in taken)
     remembered.write_text(f"{port}\n")
     return port
 
