@@ -16,15 +16,15 @@ from typing import Any, Iterable, Mapping
 
 from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-exported)
     ACK, ACKNOWLEDGED, ACTIONS, CLAIM, COMMANDS, COMMENT, FIRE, FIRING, FLAPPING, FORGET,
-    MAX_ACTOR, MAX_COMMENT, MAX_ID, REFIRE, RESOLVE, RESOLVED, RETRIGGER, STATES, SYSTEM,
-    TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command, CommandError,
-    LifecycleConfig, alert_fields)
+    MAX_ACTOR, MAX_COMMENT, MAX_ID, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, RETRIGGER,
+    STATES, SYSTEM, TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command,
+    CommandError, LifecycleConfig, alert_ends_ms, alert_fields)
 from alerting.labels import label_set
 from alerting.records import maker
 from schemas.records import SEVERITIES, stable_id
 
 _CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
-_SCHEDULED = _CHANGES + (FLAPPING, ACK)  # actions after which deadlines may move
+_SCHEDULED = _CHANGES + (FLAPPING, ACK, UPDATE)  # actions after which deadlines may move
 _new_event = maker(AlertEvent)
 
 
@@ -48,6 +48,7 @@ class _Alert:
     ack_deadline: int | None = None
     resolved_at: int | None = None
     notified: str = ""            # FIRING/RESOLVED: what receivers last heard
+    ends_ms: int = 0              # resolves unless re-asserted by then (0: never)
     flapping: bool = False
     changes: list[int] = field(default_factory=list)  # times of recent _CHANGES
     causes: dict[str, None] = field(default_factory=dict)  # ordered set of recent inputs
@@ -99,7 +100,7 @@ class AlertBook:
         if a is not None and cause in a.causes:
             return []
         info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
-                str(msg.get("district", "")), label_set(msg), alert_id)
+                str(msg.get("district", "")), label_set(msg), alert_id, alert_ends_ms(msg))
         actor = f"detector:{msg.get('detector', '')}"
         if status == RESOLVED:
             if a is None or a.state == RESOLVED:
@@ -155,7 +156,9 @@ class AlertBook:
 
     def tick(self, now_ms: int) -> list[AlertEvent]:
         """Deadlines that have passed: ack timeouts re-trigger, quiet flapping alerts settle,
-        old resolved alerts are forgotten. Only due heap entries are looked at."""
+        alerts not re-asserted by their ``ends_at`` resolve (at that time, with the reason
+        NOT_REASSERTED), old resolved alerts are forgotten. Only due heap entries are
+        looked at."""
         cfg, out = self.config, []
         while self._heap and self._heap[0][0] <= now_ms:
             due, _, kind, fp = heapq.heappop(self._heap)
@@ -170,6 +173,8 @@ class AlertBook:
             elif kind == "flap" and a.flapping and a.changes[-1] + cfg.flap_quiet_ms == due:
                 out.append(self._emit(a, UNFLAPPING, a.state, SYSTEM, "quiet again", now_ms,
                                       _status(a.state) != a.notified, ""))
+            elif kind == "expire" and a.state != RESOLVED and a.ends_ms == due:
+                out.extend(self._change(a, RESOLVE, SYSTEM, NOT_REASSERTED, due, "", None))
             elif kind == "forget" and a.state == RESOLVED and a.resolved_at is not None \
                     and a.resolved_at + cfg.resolved_ttl_ms == due:
                 out.append(self._emit(a, FORGET, RESOLVED, SYSTEM, "", now_ms, False, ""))
@@ -180,8 +185,8 @@ class AlertBook:
     def _emit(self, a: _Alert, action: str, to: str, actor: str, comment: str, now: int,
               notify: bool, cause: str, info: tuple[Any, ...] | None = None) -> AlertEvent:
         """Build the event for ``a`` (``info``: a detector alert's fields) and evolve by it."""
-        sev, kind, ent, dist, labels, alert_id = info or (
-            a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id)
+        sev, kind, ent, dist, labels, alert_id, ends = info or (
+            a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id, a.ends_ms)
         if action in (FIRE, REFIRE):
             occ, seq = a.occurrence + 1, 1
             occ_id = stable_id("occurrence", a.fingerprint, occ, cause)
@@ -189,7 +194,7 @@ class AlertBook:
             occ, occ_id, seq = a.occurrence, a.occurrence_id, a.seq + 1
         ev = _new_event(stable_id("alert-event", occ_id, seq), a.fingerprint, occ, occ_id, seq,
                         a.state, to, action, actor, comment, now, sev, kind, ent, dist, labels,
-                        alert_id, cause, notify)
+                        alert_id, cause, notify, 0 if to == RESOLVED else ends)
         self._evolve(ev)
         return ev
 
@@ -209,8 +214,8 @@ class AlertBook:
             a.ack_deadline = a.resolved_at = None
         a.occurrence, a.occurrence_id, a.seq, a.state = ev.occurrence, ev.occurrence_id, \
             ev.seq, ev.to_state
-        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id = ev.severity, \
-            ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id
+        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id, a.ends_ms = \
+            ev.severity, ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id, ev.ends_ms
         if ev.cause_id:
             a.causes[ev.cause_id] = None
             if len(a.causes) > cfg.remember_causes:
@@ -247,6 +252,8 @@ class AlertBook:
             self._queue(a.changes[-1] + cfg.flap_quiet_ms, "flap", fp)
         if a.state == RESOLVED and a.resolved_at is not None:
             self._queue(a.resolved_at + cfg.resolved_ttl_ms, "forget", fp)
+        elif a.ends_ms and a.state != RESOLVED:
+            self._queue(a.ends_ms, "expire", fp)
 
     def _queue(self, due: int, kind: str, fp: str) -> None:
         queued = self._queued.get((kind, fp))
