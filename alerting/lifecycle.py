@@ -68,6 +68,7 @@ class AlertBook:
         self._heap: list[tuple[int, int, str, str]] = []  # (due, order, kind, fingerprint)
         self._order = itertools.count()
         self._queued: dict[tuple[str, str], int] = {}  # (kind, fp) -> earliest due queued
+        self._last: dict[str, AlertEvent] = {}  # the last event of each alert not resolved
 
     # --- deciding ----------------------------------------------------------------------
     def apply(self, item: Command | Mapping[str, Any], now_ms: Any) -> list[AlertEvent]:
@@ -206,7 +207,12 @@ class AlertBook:
             return  # already absorbed (a replayed log may hold duplicates)
         if ev.action == FORGET:
             self._alerts.pop(fp, None)
+            self._last.pop(fp, None)
             return
+        if ev.to_state == RESOLVED:
+            self._last.pop(fp, None)
+        else:
+            self._last[fp] = ev
         if a is None:
             a = self._alerts[fp] = _Alert(fp)
         if ev.seq == 1:  # a new occurrence: ownership and acknowledgement start afresh
@@ -272,6 +278,12 @@ class AlertBook:
         """Fingerprints that are firing or acknowledged."""
         return [fp for fp, a in self._alerts.items() if a.state != RESOLVED]
 
+    def current(self) -> list[AlertEvent]:
+        """The last event of every alert firing or acknowledged: published again when a
+        worker starts, so whoever follows the events (the cockpit) holds every alert this
+        book holds, even if the broker lost them (their ids are the same: nothing doubles)."""
+        return [self._last[fp] for fp in sorted(self._last)]
+
     def __len__(self) -> int:
         return len(self._alerts)
 
@@ -286,12 +298,14 @@ class AlertBook:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (the heap is rebuilt from the deadlines on restore)."""
-        return {"version": 1, "alerts": [_dump(self._alerts[fp]) for fp in sorted(self._alerts)]}
+        return {"version": 1, "alerts": [_dump(self._alerts[fp]) for fp in sorted(self._alerts)],
+                "last": [ev.to_dict() for ev in self.current()]}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping) or state.get("version") != 1:
             raise ValueError("AlertBook.restore: expected a version 1 snapshot")
         self._alerts, self._heap, self._queued = {}, [], {}
+        self._last = {d["fingerprint"]: AlertEvent.from_dict(d) for d in state.get("last", [])}
         for d in state["alerts"]:
             a = _Alert(**{**d, "labels": tuple(sorted(d["labels"].items())),
                           "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"])})

@@ -510,3 +510,17 @@ def test_an_alert_without_an_end_never_expires_and_a_bad_end_is_refused() -> Non
     d = b.apply(alert("resolved", ev="ev-9"), T0 + MIN)[0].to_dict()
     del d["ends_ms"]
     assert AlertEvent.from_dict(d).ends_ms == 0
+
+
+def test_the_current_events_are_the_last_of_each_alert_not_resolved() -> None:
+    """What a starting worker publishes again: every alert it holds, as last published."""
+    b = AlertBook(CFG)
+    b.apply(alert(entity="A"), T0)
+    acked = b.apply(Command("ack", alert(entity="A")["fingerprint"], "op"), T0 + 1)
+    b.apply(alert(entity="B"), T0)
+    b.apply(alert("resolved", entity="B", ev="ev-2"), T0 + 2)
+    assert b.current() == acked
+    again = AlertBook(CFG)
+    again.restore(json.loads(json.dumps(b.snapshot())))
+    assert again.current() == acked
+    assert AlertBook.from_events([e for e in acked], CFG).current() == acked
