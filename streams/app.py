@@ -190,6 +190,15 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
     table_name = table_for_stream(stream)
     buf = buffer(table_name, state.checkpoint_limits)
 
+    @table.on_recover
+    async def restore_assigned() -> None:
+        """Each assigned partition's state (and so its firing findings, re-asserted at the
+        next tick) as soon as the table is recovered, not at the partition's next message:
+        a quiet partition's alerts must not expire while its detectors say they hold."""
+        for tp in app.assignor.assigned_actives():
+            if tp.topic == topic.get_topic_name():
+                state.restore(tp.partition)
+
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked:
