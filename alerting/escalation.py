@@ -23,7 +23,8 @@ from alerting.lifecycle import FIRE, FIRING, FLAPPING, FORGET, REFIRE, RETRIGGER
     UNFLAPPING, AlertEvent
 from schemas.records import SEVERITIES, stable_id
 
-_RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
+RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
+_RESTARTS = RESTARTS
 
 
 class EscalationError(ValueError):
