@@ -30,7 +30,7 @@ from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.labels import LabelError, parse_matchers
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
-    SYSTEM, UNFLAPPING, AlertBook, AlertEvent, CommandError, LifecycleConfig
+    SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
 from alerting.routing import Route
 from alerting.silence_log import silence_event
@@ -197,7 +197,8 @@ class Engine:
             status = "resolved" if ev.to_state == RESOLVED else "firing"
             self.silencer.observe(labels, ev.fingerprint, status, now_ms)
             self.inhibitor.observe(labels, ev.fingerprint, status)
-            if ev.action in _GROUPED and (ev.notify or status == "resolved"):
+            if (ev.action in _GROUPED and (ev.notify or status == "resolved")) or \
+                    (ev.action == UPDATE and ev.notify):   # a severity rise: new routes
                 self.grouper.add(labels, ev.fingerprint, status, now_ms)
             for page in self.escalator.observe(ev, labels):
                 out.offered += self.page(page, now_ms)

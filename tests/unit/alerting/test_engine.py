@@ -380,3 +380,23 @@ def test_an_alert_not_reasserted_resolves_stops_paging_and_its_incident_follows(
     assert sorted((n.level, n.at_ms) for n in pages) == \
         [(1, NOW_MS), (2, NOW_MS + 120 * S)], "nothing paged after the alert expired"
     assert e.tick(NOW_MS + 10_000 * S).incident_events == []
+
+
+def test_a_severity_rise_reaches_the_routes_of_the_new_severity() -> None:
+    """Found with issue 12, item 4 (a severity change must move an alert, in escalation and
+    in routing alike): an alert that rises from minor to critical now matches the
+    district duty office's route (critical|major), which must be told."""
+    e = engine()
+    low = alert("gas_concentration_high", "GASC-1", severity="minor")
+    fp = e.alerts([low], NOW_MS).alert_events[0].fingerprint
+    e.tick(NOW_MS + 60 * S)
+    first = notifications(e, NOW_MS + 60 * S)
+    assert {n.receiver for n in first} == {"gas_utility"}
+    high = {**alert("gas_concentration_high", "GASC-1", severity="critical",
+                    t=NOW_MS + 70 * S, evidence=("e2",))}
+    assert [ev.action for ev in e.alerts([high], NOW_MS + 70 * S).alert_events] == ["update"]
+    e.tick(NOW_MS + 200 * S)
+    sent = [n for n in notifications(e, NOW_MS + 200 * S) if n.status != "escalation"
+            and n.key not in {m.key for m in first}]
+    assert [(n.receiver, n.details["firing"]) for n in sent] == \
+        [("district_duty:furong", [fp])]
