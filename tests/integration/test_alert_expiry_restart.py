@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 from websockets.asyncio.client import connect as ws_connect
 
 from alerting.history import alerts_at
@@ -73,6 +74,22 @@ def listening(port: int) -> bool:
 
 def shown(states: dict[str, dict[str, Any]]) -> set[str]:
     return {fp for fp, st in states.items() if st["state"] != "resolved"}
+
+
+async def on_topic(s: Settings, name: str, fingerprint: str, deadline_s: float) -> bool:
+    """Whether a record of ``fingerprint`` is on topic ``name`` (read from the start)."""
+    consumer = AIOKafkaConsumer(s.topic(name), bootstrap_servers=s.bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                if any(orjson.loads(m.value).get("fingerprint") == fingerprint for m in msgs):
+                    return True
+        return False
+    finally:
+        await consumer.stop()
 
 
 def pages(hook: Hook) -> list[dict[str, Any]]:
@@ -135,6 +152,8 @@ def test_stop_and_start_with_an_empty_broker_screen_and_pages_agree_with_the_eng
         assert fp in shown(first), "the snapshot at connect shows the engine's alert"
         assert shown(first) == engine_active(s2)
         worker = citycc_proc(["worker"], "worker-exp-2", s2)
+        # the starting worker publishes what it holds again: the empty broker has it now
+        assert asyncio.run(on_topic(s2, "alert_events", fp, 60)), worker.tail()
         # a new leak after the restart: its detector runs, it stays firing
         later = int(time.time() * 1000)
         asyncio.run(produce(s2, "lifeline", [orjson.dumps({"events": [
