@@ -242,8 +242,13 @@ class Escalator:
             # a severity change moves the run to its new policy (one run per alert): same
             # start, same place (round, level), so no level is paged twice in a round;
             # a new start id retires the old policy's queued steps and keeps keys distinct
-            self._runs[fp] = _Run(policy.name, ev.event_id, run.start_ms, run.occurrence,
-                                  self._moved_step(run, policy), ev.labels)
+            step = self._moved_step(run, policy)
+            # (a step already overdue is sent now, and the next ones keep their spacing:
+            # a move never pages several levels at once)
+            start = run.start_ms if step >= policy.steps else \
+                max(run.start_ms, ev.at_ms - self._offsets[policy.name][step])
+            self._runs[fp] = _Run(policy.name, ev.event_id, start, run.occurrence, step,
+                                  ev.labels)
             return self._advance(fp, ev.at_ms)
         self._runs[fp] = _Run(policy.name, ev.event_id, ev.at_ms, ev.occurrence, 0, ev.labels)
         return self._advance(fp, ev.at_ms)

@@ -24,7 +24,7 @@ from alerting.records import maker
 from schemas.records import SEVERITIES, stable_id
 
 _CHANGES = (FIRE, REFIRE, RESOLVE)  # firing <-> resolved: what flap detection counts
-_SCHEDULED = _CHANGES + (FLAPPING, ACK, UPDATE)  # actions after which deadlines may move
+_SCHEDULED = _CHANGES + (FLAPPING, ACK)  # actions after which deadlines may move
 _new_event = maker(AlertEvent)
 
 
@@ -49,6 +49,9 @@ class _Alert:
     resolved_at: int | None = None
     notified: str = ""            # FIRING/RESOLVED: what receivers last heard
     ends_ms: int = 0              # resolves unless re-asserted by then (0: never)
+    # the rest of its last event (from_state, action, actor, comment, at_ms, cause_id,
+    # notify): small, where keeping the event itself costs ~10% of the lifecycle's time
+    last: tuple[Any, ...] = ()
     flapping: bool = False
     changes: list[int] = field(default_factory=list)  # times of recent _CHANGES
     causes: dict[str, None] = field(default_factory=dict)  # ordered set of recent inputs
@@ -68,7 +71,6 @@ class AlertBook:
         self._heap: list[tuple[int, int, str, str]] = []  # (due, order, kind, fingerprint)
         self._order = itertools.count()
         self._queued: dict[tuple[str, str], int] = {}  # (kind, fp) -> earliest due queued
-        self._last: dict[str, AlertEvent] = {}  # the last event of each alert not resolved
 
     # --- deciding ----------------------------------------------------------------------
     def apply(self, item: Command | Mapping[str, Any], now_ms: Any) -> list[AlertEvent]:
@@ -101,7 +103,8 @@ class AlertBook:
         if a is not None and cause in a.causes:
             return []
         info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
-                str(msg.get("district", "")), label_set(msg), alert_id, alert_ends_ms(msg))
+                str(msg.get("district", "")), label_set(msg), alert_id,
+                0 if msg.get("ends_at") is None else alert_ends_ms(msg))
         actor = f"detector:{msg.get('detector', '')}"
         if status == RESOLVED:
             if a is None or a.state == RESOLVED:
@@ -207,12 +210,7 @@ class AlertBook:
             return  # already absorbed (a replayed log may hold duplicates)
         if ev.action == FORGET:
             self._alerts.pop(fp, None)
-            self._last.pop(fp, None)
             return
-        if ev.to_state == RESOLVED:
-            self._last.pop(fp, None)
-        else:
-            self._last[fp] = ev
         if a is None:
             a = self._alerts[fp] = _Alert(fp)
         if ev.seq == 1:  # a new occurrence: ownership and acknowledgement start afresh
@@ -222,6 +220,8 @@ class AlertBook:
             ev.seq, ev.to_state
         a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id, a.ends_ms = \
             ev.severity, ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id, ev.ends_ms
+        a.last = (ev.from_state, ev.action, ev.actor, ev.comment, ev.at_ms, ev.cause_id,
+                  ev.notify)
         if ev.cause_id:
             a.causes[ev.cause_id] = None
             if len(a.causes) > cfg.remember_causes:
@@ -244,6 +244,8 @@ class AlertBook:
             a.notified = _status(ev.to_state)
         if ev.action in _SCHEDULED:
             self._schedule(a)
+        elif ev.ends_ms:   # a re-assertion moved the end
+            self._queue(ev.ends_ms, "expire", fp)
 
     def _schedule(self, a: _Alert) -> None:
         """Queue the alert's deadlines. ``tick`` drops entries that no longer match its
@@ -282,7 +284,17 @@ class AlertBook:
         """The last event of every alert firing or acknowledged: published again when a
         worker starts, so whoever follows the events (the cockpit) holds every alert this
         book holds, even if the broker lost them (their ids are the same: nothing doubles)."""
-        return [self._last[fp] for fp in sorted(self._last)]
+        out = []
+        for fp in sorted(self._alerts):
+            a = self._alerts[fp]
+            if a.state == RESOLVED or len(a.last) != 7:
+                continue
+            frm, action, actor, comment, at, cause, notify = a.last
+            out.append(_new_event(stable_id("alert-event", a.occurrence_id, a.seq), fp,
+                                  a.occurrence, a.occurrence_id, a.seq, frm, a.state, action,
+                                  actor, comment, at, a.severity, a.kind, a.entity_id,
+                                  a.district, a.labels, a.alert_id, cause, notify, a.ends_ms))
+        return out
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -298,17 +310,16 @@ class AlertBook:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (the heap is rebuilt from the deadlines on restore)."""
-        return {"version": 1, "alerts": [_dump(self._alerts[fp]) for fp in sorted(self._alerts)],
-                "last": [ev.to_dict() for ev in self.current()]}
+        return {"version": 1, "alerts": [_dump(self._alerts[fp]) for fp in sorted(self._alerts)]}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping) or state.get("version") != 1:
             raise ValueError("AlertBook.restore: expected a version 1 snapshot")
         self._alerts, self._heap, self._queued = {}, [], {}
-        self._last = {d["fingerprint"]: AlertEvent.from_dict(d) for d in state.get("last", [])}
         for d in state["alerts"]:
             a = _Alert(**{**d, "labels": tuple(sorted(d["labels"].items())),
-                          "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"])})
+                          "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"]),
+                          "last": tuple(d.get("last", ()))})
             self._alerts[a.fingerprint] = a
             self._schedule(a)
 

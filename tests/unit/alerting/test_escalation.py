@@ -319,3 +319,15 @@ def test_severity_policy_reads_an_incident_context() -> None:
         base, alerts, streams = "minor", 6, 1
     assert severity_policy(CONFIG.severity)(Ctx()) == "major"
     assert severity_policy([SeverityRule("critical", min_streams=2)])(Ctx()) == "minor"
+
+
+def test_a_move_pages_at_most_one_overdue_level_then_keeps_the_new_spacing() -> None:
+    rig = Rig(CHANGSHA)
+    rig.do(0, "firing", severity="major")
+    rig.do(2000, "tick")                         # major's round 0: 0, 300, 1200 s
+    rig.do(2500, "firing", severity="critical")  # critical's round 1 began at 1920 s:
+    rig.do(2500 + 119, "tick")                   # its level 1 now, not a burst of levels
+    rig.do(2500 + 120, "tick")
+    assert [((p.due_ms - T0) // S, p.policy, p.round, p.level) for p in rig.pages] == [
+        (0, "major", 0, 1), (300, "major", 0, 2), (1200, "major", 0, 3),
+        (2500, "critical", 1, 1), (2620, "critical", 1, 2)]
