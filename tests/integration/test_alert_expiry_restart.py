@@ -135,6 +135,18 @@ def test_stop_and_start_with_an_empty_broker_screen_and_pages_agree_with_the_eng
                         f"WHERE fingerprint = '{fp}' AND action = 'resolve'") == [(0,)]
         procs.wait_until(lambda: listening(s1.cockpit_port), 30, "the cockpit listening")
         assert fp in shown(asyncio.run(snapshot_states(s1))), "the first cockpit shows it"
+        # a worker restart on a broker that kept its state: the detector state comes back
+        # and its firing finding is re-asserted right away, no new reading needed
+        worker.stop()
+        restarted_ms = int(time.time() * 1000)
+        worker = citycc_proc(["worker"], "worker-exp-1b", s1)
+        wait_for("re-asserted after the restore", lambda: rows(
+            s1, f"SELECT count() FROM {db}.alert_events FINAL WHERE fingerprint = '{fp}' "
+                f"AND action = 'update' AND at_ms > {restarted_ms}")[0][0] >= 1, worker, 60)
+        procs.wait_until(lambda: time.time() * 1000 > restarted_ms + (TTL_S + 3) * 1000,
+                         TTL_S + 10, "one TTL after the restart")
+        assert rows(s1, f"SELECT count() FROM {db}.alert_events FINAL "
+                        f"WHERE fingerprint = '{fp}' AND action = 'resolve'") == [(0,)]
         cockpit.stop()
         worker.stop()
 
