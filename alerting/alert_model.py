@@ -25,6 +25,9 @@ FLAPPING, UNFLAPPING, FORGET = "flapping", "unflapping", "forget"
 COMMANDS = (ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT)
 ACTIONS = COMMANDS + (FIRE, REFIRE, UPDATE, RETRIGGER, FLAPPING, UNFLAPPING, FORGET)
 SYSTEM = "system"
+# the comment (a code: the cockpit's vocabulary says it in words) of the system's resolve of
+# an alert whose detector did not re-assert it before its ends_at
+NOT_REASSERTED = "not_reasserted"
 MAX_ACTOR, MAX_COMMENT, MAX_ID = 128, 2000, 128
 # (state, command) -> state after it; any other pair is an illegal transition
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -135,7 +138,9 @@ def _text(v: Any, name: str, limit: int, code: str, required: bool = False) -> N
 class AlertEvent:
     """One state change of one alert occurrence. ``event_id`` = stable_id(occurrence_id,
     seq); ``from_state`` is "" for a fingerprint's first event; ``notify`` says whether
-    receivers should hear of it (False for operator actions and while flapping)."""
+    receivers should hear of it (False for operator actions and while flapping);
+    ``ends_ms``: when the alert resolves unless re-asserted (0: never; the detector's
+    ``ends_at``)."""
 
     event_id: str
     fingerprint: str
@@ -156,6 +161,7 @@ class AlertEvent:
     alert_id: str
     cause_id: str
     notify: bool
+    ends_ms: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in _EVENT_FIELDS}  # (asdict's deep copy: 4x slower)
@@ -164,7 +170,8 @@ class AlertEvent:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AlertEvent:
-        args = {f.name: d[f.name] for f in fields(cls)}
+        args = {f.name: d[f.name] for f in fields(cls) if f.name != "ends_ms"}
+        args["ends_ms"] = int(d.get("ends_ms") or 0)   # (absent from older logs)
         args["labels"] = tuple(sorted(dict(args["labels"]).items()))
         return cls(**args)
 
@@ -190,3 +197,14 @@ def alert_fields(msg: Mapping[str, Any]) -> tuple[str, str, str, str, int]:
     except ValidationError as exc:
         raise CommandError("bad_alert", exc.reason, "event_time") from exc
     return fp, status, alert_id, severity, ms
+
+
+def alert_ends_ms(msg: Mapping[str, Any]) -> int:
+    """A detector alert's ``ends_at`` in epoch ms, checked (0: none, it never expires)."""
+    ends = msg.get("ends_at")
+    if ends is None:
+        return 0
+    try:
+        return parse_event_time(ends)
+    except ValidationError as exc:
+        raise CommandError("bad_alert", exc.reason, "ends_at") from exc

@@ -5,8 +5,9 @@
                                                             └► escalation ─────────────► pages
                    └► incidents (Correlator) ─► IncidentEvents
     operator command ─► lifecycle | silences | incidents (by action)
-    tick(now) ─► ack timeouts, flapping, mutes ending (re-notify), due groups, due pages,
-                 incidents resolving; notifications go to the Outbox (retry, dedup)
+    tick(now) ─► ack timeouts, flapping, alerts not re-asserted by their ends_at resolving
+                 (their incidents hear it too), mutes ending (re-notify), due groups, due
+                 pages, incidents resolving; notifications go to the Outbox (retry, dedup)
 
 Pure: no I/O, no clock. Time is what the caller passes: a detector alert is applied at its
 own ``detected_at`` (never later than ``now``), so redelivering the same alerts after a
@@ -29,8 +30,8 @@ from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import check_silence_matchers
-from alerting.lifecycle import COMMANDS, FIRE, REFIRE, RESOLVE, RESOLVED, SYSTEM, UNFLAPPING, \
-    AlertBook, AlertEvent, CommandError, LifecycleConfig
+from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
+    SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
 from alerting.routing import Route
 from alerting.silence_log import silence_event
@@ -197,10 +198,15 @@ class Engine:
             status = "resolved" if ev.to_state == RESOLVED else "firing"
             self.silencer.observe(labels, ev.fingerprint, status, now_ms)
             self.inhibitor.observe(labels, ev.fingerprint, status)
-            if ev.action in _GROUPED and (ev.notify or status == "resolved"):
+            if (ev.action in _GROUPED and (ev.notify or status == "resolved")) or \
+                    (ev.action == UPDATE and ev.notify):   # a severity rise: new routes
                 self.grouper.add(labels, ev.fingerprint, status, now_ms)
             for page in self.escalator.observe(ev, labels):
                 out.offered += self.page(page, now_ms)
+            if ev.action == RESOLVE and ev.comment == NOT_REASSERTED and ev.actor == SYSTEM:
+                # no detector message says so: the incident hears it from the lifecycle
+                out.incident_events += self.correlator.expire(ev.fingerprint, ev.event_id,
+                                                              ev.at_ms)
         out.alert_events += events
 
     def page(self, page: Any, now_ms: int) -> int:

@@ -4,8 +4,10 @@ A policy (PagerDuty-style) is a list of levels: level 1 is paged when the alert 
 firing; each level's ``after_s`` is how long it has to acknowledge before the next level
 is paged; after the last level's time the policy loops, ``repeat`` more times. An ack,
 a resolve or flapping stops it; an un-ack, a re-trigger or a new occurrence starts it again
-from level 1. The :class:`Escalator` follows the lifecycle's AlertEvents; time comes from
-the events and from ``tick(now_ms)`` (a heap of deadlines, no scan). Also: the severity an
+from level 1; a severity change moves it to its new policy, going on from the round and
+level it had reached (one policy per alert, no level paged twice). The
+:class:`Escalator` follows the lifecycle's AlertEvents; time comes from the events and
+from ``tick(now_ms)`` (a heap of deadlines, no scan). Also: the severity an
 incident reaches as it grows. Pure, no I/O.
 """
 
@@ -21,7 +23,8 @@ from alerting.lifecycle import FIRE, FIRING, FLAPPING, FORGET, REFIRE, RETRIGGER
     UNFLAPPING, AlertEvent
 from schemas.records import SEVERITIES, stable_id
 
-_RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
+RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
+_RESTARTS = RESTARTS
 
 
 class EscalationError(ValueError):
@@ -232,11 +235,33 @@ class Escalator:
         if policy is None:
             self._runs.pop(fp, None)
             return []
-        if run is not None and ev.action not in _RESTARTS and run.policy == policy.name:
-            run.labels = ev.labels
-            return []
+        if run is not None and ev.action not in _RESTARTS:
+            if run.policy == policy.name:
+                run.labels = ev.labels
+                return []
+            # a severity change moves the run to its new policy (one run per alert): same
+            # start, same place (round, level), so no level is paged twice in a round;
+            # a new start id retires the old policy's queued steps and keeps keys distinct
+            step = self._moved_step(run, policy)
+            # (a step already overdue is sent now, and the next ones keep their spacing:
+            # a move never pages several levels at once)
+            start = run.start_ms if step >= policy.steps else \
+                max(run.start_ms, ev.at_ms - self._offsets[policy.name][step])
+            self._runs[fp] = _Run(policy.name, ev.event_id, start, run.occurrence, step,
+                                  ev.labels)
+            return self._advance(fp, ev.at_ms)
         self._runs[fp] = _Run(policy.name, ev.event_id, ev.at_ms, ev.occurrence, 0, ev.labels)
         return self._advance(fp, ev.at_ms)
+
+    def _moved_step(self, run: _Run, to: Policy) -> int:
+        """The step of ``to`` at the place (round, level) ``run`` has reached: its next
+        level, or the next round if ``to`` has no such level."""
+        old = self._by_name.get(run.policy)
+        if old is None:
+            return min(run.step, to.steps)
+        rnd, lvl = divmod(run.step, len(old.levels))
+        n = len(to.levels)
+        return min(rnd * n + lvl if lvl < n else (rnd + 1) * n, to.steps)
 
     def tick(self, now_ms: int) -> list[Page]:
         """Pages whose time has come (in due order; a long pause sends each missed one)."""

@@ -82,6 +82,25 @@ class Correlator(IncidentReach):
             self._place(m, out)
         return out
 
+    def expire(self, fingerprint: str, cause: str, at_ms: int) -> list[IncidentEvent]:
+        """An alert the lifecycle resolved itself (its detector did not re-assert it by
+        its ``ends_at``): its member resolves as if the detector had said so, and the
+        incident follows the rule for resolved alerts. ``cause`` (the lifecycle event's
+        id) identifies it, so a second call is a no-op."""
+        out: list[IncidentEvent] = []
+        self._sweep(at_ms, out)
+        iid = self._by_fp.get(fingerprint)
+        if iid is not None:
+            o = self.incidents[iid].members[fingerprint]
+            self._update(self.incidents[iid], Member(
+                fingerprint, cause, o.kind, o.detector, o.stream, o.severity, "resolved",
+                o.entity_id, o.lat, o.lon, o.district, at_ms, at_ms, o.title_zh, o.title_en,
+                (), (), {}, (), (), (cause,)), out)
+        elif fingerprint in self.pending:
+            self._drop_pending(fingerprint)
+            self._count("pending_resolved")
+        return out
+
     def observe_many(self, alerts: Iterable[Mapping[str, Any]], now_ms: int
                      ) -> tuple[list[IncidentEvent], list[tuple[int, IncidentError]]]:
         """A batch; bad alerts come back with their index instead of stopping the batch."""

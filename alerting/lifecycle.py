@@ -16,9 +16,9 @@ from typing import Any, Iterable, Mapping
 
 from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-exported)
     ACK, ACKNOWLEDGED, ACTIONS, CLAIM, COMMANDS, COMMENT, FIRE, FIRING, FLAPPING, FORGET,
-    MAX_ACTOR, MAX_COMMENT, MAX_ID, REFIRE, RESOLVE, RESOLVED, RETRIGGER, STATES, SYSTEM,
-    TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command, CommandError,
-    LifecycleConfig, alert_fields)
+    MAX_ACTOR, MAX_COMMENT, MAX_ID, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, RETRIGGER,
+    STATES, SYSTEM, TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command,
+    CommandError, LifecycleConfig, alert_ends_ms, alert_fields)
 from alerting.labels import label_set
 from alerting.records import maker
 from schemas.records import SEVERITIES, stable_id
@@ -48,6 +48,10 @@ class _Alert:
     ack_deadline: int | None = None
     resolved_at: int | None = None
     notified: str = ""            # FIRING/RESOLVED: what receivers last heard
+    ends_ms: int = 0              # resolves unless re-asserted by then (0: never)
+    # the rest of its last event (from_state, action, actor, comment, at_ms, cause_id,
+    # notify): small, where keeping the event itself costs ~10% of the lifecycle's time
+    last: tuple[Any, ...] = ()
     flapping: bool = False
     changes: list[int] = field(default_factory=list)  # times of recent _CHANGES
     causes: dict[str, None] = field(default_factory=dict)  # ordered set of recent inputs
@@ -99,7 +103,8 @@ class AlertBook:
         if a is not None and cause in a.causes:
             return []
         info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
-                str(msg.get("district", "")), label_set(msg), alert_id)
+                str(msg.get("district", "")), label_set(msg), alert_id,
+                0 if msg.get("ends_at") is None else alert_ends_ms(msg))
         actor = f"detector:{msg.get('detector', '')}"
         if status == RESOLVED:
             if a is None or a.state == RESOLVED:
@@ -155,7 +160,9 @@ class AlertBook:
 
     def tick(self, now_ms: int) -> list[AlertEvent]:
         """Deadlines that have passed: ack timeouts re-trigger, quiet flapping alerts settle,
-        old resolved alerts are forgotten. Only due heap entries are looked at."""
+        alerts not re-asserted by their ``ends_at`` resolve (at that time, with the reason
+        NOT_REASSERTED), old resolved alerts are forgotten. Only due heap entries are
+        looked at."""
         cfg, out = self.config, []
         while self._heap and self._heap[0][0] <= now_ms:
             due, _, kind, fp = heapq.heappop(self._heap)
@@ -170,6 +177,8 @@ class AlertBook:
             elif kind == "flap" and a.flapping and a.changes[-1] + cfg.flap_quiet_ms == due:
                 out.append(self._emit(a, UNFLAPPING, a.state, SYSTEM, "quiet again", now_ms,
                                       _status(a.state) != a.notified, ""))
+            elif kind == "expire" and a.state != RESOLVED and a.ends_ms == due:
+                out.extend(self._change(a, RESOLVE, SYSTEM, NOT_REASSERTED, due, "", None))
             elif kind == "forget" and a.state == RESOLVED and a.resolved_at is not None \
                     and a.resolved_at + cfg.resolved_ttl_ms == due:
                 out.append(self._emit(a, FORGET, RESOLVED, SYSTEM, "", now_ms, False, ""))
@@ -180,8 +189,8 @@ class AlertBook:
     def _emit(self, a: _Alert, action: str, to: str, actor: str, comment: str, now: int,
               notify: bool, cause: str, info: tuple[Any, ...] | None = None) -> AlertEvent:
         """Build the event for ``a`` (``info``: a detector alert's fields) and evolve by it."""
-        sev, kind, ent, dist, labels, alert_id = info or (
-            a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id)
+        sev, kind, ent, dist, labels, alert_id, ends = info or (
+            a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id, a.ends_ms)
         if action in (FIRE, REFIRE):
             occ, seq = a.occurrence + 1, 1
             occ_id = stable_id("occurrence", a.fingerprint, occ, cause)
@@ -189,7 +198,7 @@ class AlertBook:
             occ, occ_id, seq = a.occurrence, a.occurrence_id, a.seq + 1
         ev = _new_event(stable_id("alert-event", occ_id, seq), a.fingerprint, occ, occ_id, seq,
                         a.state, to, action, actor, comment, now, sev, kind, ent, dist, labels,
-                        alert_id, cause, notify)
+                        alert_id, cause, notify, 0 if to == RESOLVED else ends)
         self._evolve(ev)
         return ev
 
@@ -209,8 +218,10 @@ class AlertBook:
             a.ack_deadline = a.resolved_at = None
         a.occurrence, a.occurrence_id, a.seq, a.state = ev.occurrence, ev.occurrence_id, \
             ev.seq, ev.to_state
-        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id = ev.severity, \
-            ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id
+        a.severity, a.kind, a.entity_id, a.district, a.labels, a.alert_id, a.ends_ms = \
+            ev.severity, ev.kind, ev.entity_id, ev.district, ev.labels, ev.alert_id, ev.ends_ms
+        a.last = (ev.from_state, ev.action, ev.actor, ev.comment, ev.at_ms, ev.cause_id,
+                  ev.notify)
         if ev.cause_id:
             a.causes[ev.cause_id] = None
             if len(a.causes) > cfg.remember_causes:
@@ -233,6 +244,8 @@ class AlertBook:
             a.notified = _status(ev.to_state)
         if ev.action in _SCHEDULED:
             self._schedule(a)
+        elif ev.ends_ms:   # a re-assertion moved the end
+            self._queue(ev.ends_ms, "expire", fp)
 
     def _schedule(self, a: _Alert) -> None:
         """Queue the alert's deadlines. ``tick`` drops entries that no longer match its
@@ -247,6 +260,8 @@ class AlertBook:
             self._queue(a.changes[-1] + cfg.flap_quiet_ms, "flap", fp)
         if a.state == RESOLVED and a.resolved_at is not None:
             self._queue(a.resolved_at + cfg.resolved_ttl_ms, "forget", fp)
+        elif a.ends_ms and a.state != RESOLVED:
+            self._queue(a.ends_ms, "expire", fp)
 
     def _queue(self, due: int, kind: str, fp: str) -> None:
         queued = self._queued.get((kind, fp))
@@ -264,6 +279,22 @@ class AlertBook:
     def active(self) -> list[str]:
         """Fingerprints that are firing or acknowledged."""
         return [fp for fp, a in self._alerts.items() if a.state != RESOLVED]
+
+    def current(self) -> list[AlertEvent]:
+        """The last event of every alert firing or acknowledged: published again when a
+        worker starts, so whoever follows the events (the cockpit) holds every alert this
+        book holds, even if the broker lost them (their ids are the same: nothing doubles)."""
+        out = []
+        for fp in sorted(self._alerts):
+            a = self._alerts[fp]
+            if a.state == RESOLVED or len(a.last) != 7:
+                continue
+            frm, action, actor, comment, at, cause, notify = a.last
+            out.append(_new_event(stable_id("alert-event", a.occurrence_id, a.seq), fp,
+                                  a.occurrence, a.occurrence_id, a.seq, frm, a.state, action,
+                                  actor, comment, at, a.severity, a.kind, a.entity_id,
+                                  a.district, a.labels, a.alert_id, cause, notify, a.ends_ms))
+        return out
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -287,7 +318,8 @@ class AlertBook:
         self._alerts, self._heap, self._queued = {}, [], {}
         for d in state["alerts"]:
             a = _Alert(**{**d, "labels": tuple(sorted(d["labels"].items())),
-                          "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"])})
+                          "changes": list(d["changes"]), "causes": dict.fromkeys(d["causes"]),
+                          "last": tuple(d.get("last", ()))})
             self._alerts[a.fingerprint] = a
             self._schedule(a)
 

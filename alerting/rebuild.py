@@ -9,8 +9,9 @@ reopened under a new id. What the logs hold comes back exactly: the alert book
 hold is rebuilt from it: muting and inhibition bookkeeping from the active alerts, the
 notification groups (their firing alerts are notified once more: better told twice than
 not at all; the webhook's ``X-Citycc-Key`` lets a receiver drop what it already has) and
-escalation (each unacknowledged firing alert's run restarts from its last event, with the
-same page ids). The correlator's pending pool and loose calls are lost: alerts waiting
+escalation (each unacknowledged firing alert's run restarts from the event that began its
+firing spell, with the same page ids, then follows its later events: re-assertions make
+an update the usual last event, and a run started from it would page level 1 again). The correlator's pending pool and loose calls are lost: alerts waiting
 for company join again as they repeat.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 from alerting.alert_model import FIRING, AlertEvent
 from alerting.engine import Engine
+from alerting.escalation import RESTARTS
 from alerting.incident_model import IncidentEvent
 from alerting.lifecycle import AlertBook
 from alerting.silence_log import record_matchers
@@ -42,8 +44,11 @@ def rebuild(engine: Engine, alert_events: Iterable[Mapping[str, Any]],
     for s in silences:
         engine.silencer.add(s, now_ms)
     last: dict[str, Mapping[str, Any]] = {}
+    spell: dict[str, Mapping[str, Any]] = {}   # the event that began the firing spell
     for e in alert_events:   # (in book order: each fingerprint's last event comes last)
         last[e["fingerprint"]] = e
+        if e["action"] in RESTARTS:
+            spell[e["fingerprint"]] = e
     active = engine.book.active()
     for fp in active:
         aev = AlertEvent.from_dict(last[fp])
@@ -51,8 +56,11 @@ def rebuild(engine: Engine, alert_events: Iterable[Mapping[str, Any]],
         engine.silencer.observe(labels, fp, FIRING, now_ms)
         engine.inhibitor.observe(labels, fp, FIRING)
         engine.grouper.add(labels, fp, FIRING, now_ms)
-        for page in engine.escalator.observe(aev):
-            engine.page(page, now_ms)
+        start = spell.get(fp)
+        for step in ([AlertEvent.from_dict(start)] if start is not None and start is not
+                     last[fp] else []) + [aev]:
+            for page in engine.escalator.observe(step):
+                engine.page(page, now_ms)
     return {"alert_events": len(alert_events), "active_alerts": len(active),
             "incident_events": n_inc, "open_incidents": len(engine.correlator.incidents),
             "silences": len(silences)}

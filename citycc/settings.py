@@ -55,6 +55,10 @@ class Settings:
     sink_max_age_s: float = 1.0
     sink_retry_max_s: float = 30.0
     checkpoint_interval_s: float = 30.0
+    # A firing alert ends alert_ttl_s after it was last asserted; its detector re-asserts
+    # it every reassert_interval_s (and right after its state is restored).
+    reassert_interval_s: float = 60.0
+    alert_ttl_s: float = 300.0
     # Alerting: the YAML configuration (empty: the city's default, alerting/<city>.yaml),
     # an optional webhook every notification is also POSTed to (signed with the secret),
     # and the tick of the alerting engine (ack timeouts, group flushes, escalation).
@@ -163,6 +167,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             values[field.name] = _convert(field.name, env[key], field.default)
     values.update(overrides)
     settings = Settings(**values)
+    if not 0 < settings.reassert_interval_s < settings.alert_ttl_s:
+        raise SettingsError(f"CITYCC_ALERT_TTL_S={settings.alert_ttl_s} must be more than "
+                            f"CITYCC_REASSERT_INTERVAL_S={settings.reassert_interval_s} > 0 "
+                            f"(else a firing alert expires between two re-assertions)")
     if settings.clickhouse_url:
         settings.clickhouse  # validate early: a bad URL fails at start, not at first insert
     return settings

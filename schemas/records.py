@@ -19,6 +19,10 @@ ALERT_FIELDS = (
     "value", "threshold", "unit", "title_zh", "title_en", "evidence", "detected_at",
     "explanation",
 )
+# Optional fields, present only when set: ``ends_at`` (ISO time: the alert resolves unless
+# re-asserted by then, Alertmanager's endsAt) and ``reasserted`` (true: a firing alert
+# repeated by its detector to keep it alive, not a state change).
+ALERT_OPTIONAL_FIELDS = ("ends_at", "reasserted")
 
 
 def stable_id(*parts: object) -> str:
@@ -127,16 +131,19 @@ def make_alert(*, detector: str, kind: str, status: str, severity: str, stream: 
                lat: float | None, lon: float | None, event_time: str, value: float,
                threshold: float, unit: str, title_zh: str, title_en: str,
                evidence: list[str], detected_at: str,
-               explanation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An alert state message. ``alert_id`` is stable for the same state change.
+               explanation: dict[str, Any] | None = None, ends_at: str | None = None,
+               reasserted: bool = False) -> dict[str, Any]:
+    """An alert state message. ``alert_id`` is stable for the same state change (a
+    re-assertion keeps the id of the firing it repeats).
 
     ``explanation`` says what the value was measured against (baseline, deviation, window,
-    counts); it is shown to dispatchers and stored with the alert.
+    counts); it is shown to dispatchers and stored with the alert. ``ends_at``: see
+    :data:`ALERT_OPTIONAL_FIELDS`.
     """
     if status not in ALERT_STATUSES or severity not in SEVERITIES:
         raise ValueError(f"bad alert status/severity: {status!r}/{severity!r}")
     fp = fingerprint(detector, kind, entity_id)
-    return {
+    alert = {
         "alert_id": stable_id("alert", fp, status, *evidence), "fingerprint": fp,
         "status": status, "severity": severity, "detector": detector, "kind": kind,
         "stream": stream, "entity_id": entity_id, "district": district,
@@ -145,3 +152,8 @@ def make_alert(*, detector: str, kind: str, status: str, severity: str, stream: 
         "title_zh": title_zh, "title_en": title_en, "evidence": evidence,
         "detected_at": detected_at, "explanation": explanation or {},
     }
+    if ends_at is not None:
+        alert["ends_at"] = ends_at
+    if reasserted:
+        alert["reasserted"] = True
+    return alert

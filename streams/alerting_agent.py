@@ -21,10 +21,16 @@ it is megabytes with thousands of active alerts, too big for a Kafka message. Wi
 file (a new machine) the state is rebuilt from ClickHouse's logs before any input is read
 (:mod:`alerting.rebuild`). The alerting
 stage needs every alert in one engine, so it runs in one worker (see README).
+
+At start, the last event of every alert the engine holds (firing or acknowledged) is
+published again on ``alert_events`` (same ids: the sinks and the cockpit drop what they
+have), and nothing is delivered before the broker has them: a broker that restarted empty
+cannot leave the cockpit without an alert that escalation pages about.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from functools import partial
@@ -136,6 +142,19 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         except Exception:   # the warehouse is unreachable: start empty, loudly
             log.exception("cannot rebuild the alerting state from ClickHouse; starting empty")
     buf = buffer("alerting", store.save)
+    republished = asyncio.Event()
+
+    @app.task
+    async def republish() -> None:
+        """The engine's alerts on the broker again before anything is delivered."""
+        current = engine.book.current()
+        sent = [await topics["alert_events"].send(key=ev.fingerprint.encode(),
+                                                  value=orjson.dumps(ev.to_dict()))
+                for ev in current]
+        for fut in sent:
+            await fut
+        log.info("alerting: %d current alerts published again", len(current))
+        republished.set()
 
     async def publish(out: Output, now: int, send: Callable[[SendFn], Awaitable[None]]
                       ) -> None:
@@ -242,6 +261,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         """Tick, then make everything durable before delivering: the events on the
         broker, then the state (the buffer's flush does both, and acks the inputs the
         state now covers), and only then notify from that state."""
+        if not republished.is_set():
+            return
         now = clock()
         out = engine.tick(now)
         await publish(out, now, send_now)

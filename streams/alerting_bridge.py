@@ -28,17 +28,25 @@ def limit_finding(t: Transition, event: dict[str, Any], ts_ms: int, stream: str)
                      "physical_range": [m.lo, m.hi]})
 
 
-def finding_alert(f: Finding, profile: CityProfile, detected_at_ms: int) -> dict[str, Any]:
-    """The alert message for a finding (``detected_at_ms``: when the worker decided)."""
+def finding_alert(f: Finding, profile: CityProfile, detected_at_ms: int,
+                  ttl_ms: int | None = None, reasserted: bool = False) -> dict[str, Any]:
+    """The alert message for a finding (``detected_at_ms``: when the worker decided). A
+    firing one ends ``ttl_ms`` later unless re-asserted (None: it carries no end). A
+    re-assertion (``reasserted``) repeats a firing finding at ``detected_at_ms``: same
+    fingerprint and alert id, its own event time (so the engine takes it as news)."""
     district = _district(profile, f.district)
+    firing = f.status == "firing"
     return make_alert(
         detector=f.detector, kind=f.kind, status=f.status, severity=f.severity,
         stream=f.stream, entity_id=f.entity_id, district=f.district,
         district_zh=district.zh if district else "",
         district_en=district.en if district else "", lat=f.lat, lon=f.lon,
-        event_time=format_event_time(f.event_ms), value=float(f.value), threshold=float(f.threshold),
+        event_time=format_event_time(detected_at_ms if reasserted else f.event_ms),
+        value=float(f.value), threshold=float(f.threshold),
         unit=f.unit, title_zh=f.title_zh, title_en=f.title_en, evidence=list(f.evidence),
-        detected_at=format_event_time(detected_at_ms), explanation=f.explanation)
+        detected_at=format_event_time(detected_at_ms), explanation=f.explanation,
+        ends_at=format_event_time(detected_at_ms + ttl_ms) if firing and ttl_ms else None,
+        reasserted=reasserted and firing)
 
 
 def _district(profile: CityProfile, code: str) -> Any:

@@ -27,6 +27,8 @@ from schemas.topics import DEAD_LETTER_PREFIX_BYTES, TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
 from streams.alerting_bridge import finding_alert
+from streams.detection import unit
+from detectors.reassert import Reasserter
 from streams.flush import FlushBuffer
 from streams.progress import WRITE_INTERVAL_S, Progress, progress_path
 from streams.state import StateStore
@@ -130,10 +132,13 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                         clock())
     detectors = build_event_detectors(profile)
     per_partition = build_partition_detectors(profile)
+    active = Reasserter(int(settings.reassert_interval_s * 1000))
+    ttl_ms = int(settings.alert_ttl_s * 1000)
     stores, steps = [], []
     for stream in INPUT_STREAMS:
         step = StreamStep(stream, profile, policy, limits, detectors,
-                          partition_detectors=per_partition)
+                          partition_detectors=per_partition, active=active,
+                          alert_ttl_ms=ttl_ms)
         steps.append(step)
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
@@ -172,12 +177,20 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
     @app.timer(interval=1.0)
     async def tick_detectors() -> None:
-        """Time-driven findings (NoData, pending calls, window close) when streams go quiet."""
+        """Time-driven findings (NoData, pending calls, window close) when streams go quiet,
+        and the re-assertion of firing findings that are due (restored ones at once)."""
         now = clock()
-        findings = [f for det in detectors for f in det.tick(now)]
+        findings = []
+        for det in detectors:
+            found = det.tick(now)
+            if found:
+                active.observe(unit("", f"det:{det.name}"), found, now)
+                findings += found
         findings += [f for step in steps for f in step.detection.tick(now)]
-        for finding in findings:
-            alert = finding_alert(finding, profile, now)
+        alerts = [finding_alert(f, profile, now, ttl_ms) for f in findings]
+        alerts += [finding_alert(f, profile, now, ttl_ms, reasserted=True)
+                   for f in active.due(now)]
+        for alert in alerts:
             await alerts_topic.send(key=alert["fingerprint"].encode(),
                                     value=orjson.dumps(alert))
 
@@ -197,9 +210,18 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
                       key_type=str, value_type=str)
-    state = StateStore(table, step.detection, owned)
+    state = StateStore(table, step.detection, owned)  # (with step.detection.active)
     table_name = table_for_stream(stream)
     buf = buffer(table_name, state.checkpoint_limits)
+
+    @table.on_recover
+    async def restore_assigned() -> None:
+        """Each assigned partition's state (and so its firing findings, re-asserted at the
+        next tick) as soon as the table is recovered, not at the partition's next message:
+        a quiet partition's alerts must not expire while its detectors say they hold."""
+        for tp in app.assignor.assigned_actives():
+            if tp.topic == topic.get_topic_name():
+                state.restore(tp.partition)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
@@ -242,6 +264,8 @@ def _decode_alerts(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[di
             alert = orjson.loads(m.value or b"")
             if not isinstance(alert, dict) or "alert_id" not in alert:
                 raise ValueError("not an alert object")
+            if alert.get("reasserted") is True:
+                continue   # a repeat, not a state change (its end is in alert_events)
             alerts.append(alert)
         except ValueError as exc:
             dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), "bad_alert", "",

@@ -16,6 +16,7 @@ import orjson
 
 from city.profile import CityProfile
 from detectors.findings import EventDetector
+from detectors.reassert import Reasserter
 from detectors.plan import PartitionDetector
 from schemas import errors as E
 from schemas.catalog import STREAMS
@@ -63,15 +64,19 @@ class StreamStep:
     def __init__(self, stream: str, profile: CityProfile, policy: Policy,
                  limits: Limits = Limits(), event_detectors: Sequence[EventDetector] = (),
                  out_of_order_ms: int = 60_000,
-                 partition_detectors: Sequence[PartitionDetector] = ()) -> None:
+                 partition_detectors: Sequence[PartitionDetector] = (),
+                 active: Reasserter | None = None, alert_ttl_ms: int | None = None) -> None:
+        """``active``: where firing findings are kept for re-assertion; ``alert_ttl_ms``:
+        a firing alert's ``ends_at`` is this after it is sent (None: no end)."""
         if stream not in STREAMS:
             raise ValueError(f"unknown stream {stream!r}")
         self.stream = stream
         self.profile = profile
         self.validator = EventValidator(stream, policy)
         self.limits = limits
+        self.alert_ttl_ms = alert_ttl_ms
         self.detection = DetectionStage(stream, profile, event_detectors, out_of_order_ms,
-                                        partition_detectors)
+                                        partition_detectors, active)
 
     @property
     def measured(self) -> bool:
@@ -82,10 +87,11 @@ class StreamStep:
         for msg in messages:
             self._decode_validate(msg, now_ms, result)
         self._enrich(result.events)
-        findings = self.detection.run(result.events)
+        findings = self.detection.run(result.events, now_ms)
         if result.rejects:
             findings += self.detection.run_rejects(result.rejects, now_ms)
-        result.alerts = [finding_alert(f, self.profile, now_ms) for f in findings]
+        result.alerts = [finding_alert(f, self.profile, now_ms, self.alert_ttl_ms)
+                         for f in findings]
         return result
 
     def process_safely(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:

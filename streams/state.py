@@ -5,6 +5,9 @@ that changelog partition, so it moves with the partition; saved when it changed,
 messages are acked); ``pdet:<name>:<partition>`` holds a per-partition detector (a sensor's
 baseline: written to that partition too, every checkpoint interval); ``det:<name>`` holds an
 event-level detector's snapshot (written to partition 0 of its owner stream's table).
+Beside each, ``active:<key>`` holds the firing findings that state made (the stage's
+:class:`~detectors.reassert.Reasserter`), written with it, so after a restore the detectors
+re-assert exactly what their restored state says is firing.
 Faust creates the changelog topics compacted (``cleanup.policy=compact``), so a changelog
 keeps the newest checkpoint of each key, not every checkpoint ever written.
 """
@@ -18,7 +21,7 @@ from typing import Any
 import orjson
 
 from detectors.findings import EventDetector
-from streams.detection import DetectionStage
+from streams.detection import DetectionStage, unit
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +43,45 @@ class StateStore:
         snap = self.table.data.get(f"limits:{partition}")
         if snap:
             self.stage.limit_detector(partition).restore(orjson.loads(snap))
+            self._restore_active("limits", partition)
         for name, det in self.stage.partition_detectors(partition).items():
-            self._restore_one(det, f"pdet:{name}:{partition}")
+            if self._restore_one(det, f"pdet:{name}:{partition}"):
+                self._restore_active(f"pdet:{name}", partition)
         if not self._detectors_restored:
             self._detectors_restored = True
             for det in self.owned:
-                self._restore_one(det, f"det:{det.name}")
+                if self._restore_one(det, f"det:{det.name}"):
+                    self._restore_active(f"det:{det.name}", None)
 
-    def _restore_one(self, det: EventDetector, key: str) -> None:
+    def _restore_active(self, part: str, partition: int | None) -> None:
+        """The firing findings of a restored unit: re-asserted at the next tick."""
+        key = part if partition is None else f"{part}:{partition}"
+        snap = self.table.data.get(f"active:{key}")
+        if self.stage.active is None or not snap:
+            return
+        try:
+            self.stage.active.restore(unit(self.stage.stream, part, partition),
+                                      orjson.loads(snap))
+        except Exception:  # an older or broken snapshot: its alerts expire instead
+            log.exception("cannot restore the firing findings of %s", key)
+
+    def _restore_one(self, det: EventDetector, key: str) -> bool:
         snap = self.table.data.get(key)
         if snap:
             try:
                 det.restore(orjson.loads(snap))
+                return True
             except Exception:  # a snapshot of an older version: start afresh
                 log.exception("cannot restore %s; starting with empty state", key)
+        return False
 
     def forget(self, partition: int) -> None:
         """A revoked partition: its state is re-read from the table if it comes back."""
         self._restored.discard(partition)
+        if self.stage.active is not None:
+            for part in ["limits"] + [f"pdet:{n}" for n in self.stage.partitioned.get(
+                    partition, {})]:
+                self.stage.active.forget(unit(self.stage.stream, part, partition))
         self.stage.limits.pop(partition, None)
         self.stage.partitioned.pop(partition, None)
         self.stage.dirty.discard(partition)
@@ -67,6 +91,7 @@ class StateStore:
         for partition in sorted(self.stage.dirty):
             sent.append(self._put(partition, f"limits:{partition}",
                                   self.stage.limit_detector(partition).snapshot()))
+            sent += self._put_active("limits", partition)
         self.stage.dirty.clear()
         if sent:
             await asyncio.gather(*sent)
@@ -76,8 +101,20 @@ class StateStore:
         sent += [self._put(partition, f"pdet:{name}:{partition}", det.snapshot())
                  for partition, dets in sorted(self.stage.partitioned.items())
                  for name, det in dets.items()]
+        for det in self.owned:
+            sent += self._put_active(f"det:{det.name}", None)
+        for partition, dets in sorted(self.stage.partitioned.items()):
+            for name in dets:
+                sent += self._put_active(f"pdet:{name}", partition)
         if sent:
             await asyncio.gather(*sent)
+
+    def _put_active(self, part: str, partition: int | None) -> list[Any]:
+        if self.stage.active is None:
+            return []
+        key = part if partition is None else f"{part}:{partition}"
+        return [self._put(partition or 0, f"active:{key}",
+                          self.stage.active.snapshot(unit(self.stage.stream, part, partition)))]
 
     def _put(self, partition: int, key: str, state: Any) -> Any:
         value = orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS).decode()

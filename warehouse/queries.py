@@ -113,9 +113,25 @@ def alert_events(client: Client, *, until_ms: int | None = None,
     """Alert lifecycle events (``AlertEvent.to_dict`` form) up to ``until_ms``, in the order
     that rebuilds the book (``AlertBook.from_events``): by fingerprint, occurrence, seq."""
     where, params = _where(None, until_ms, None, "at", "at_ms", fingerprint=fingerprint)
+    return _alert_events(client, f"{where} ORDER BY fingerprint, occurrence, seq", params)
+
+
+def current_alert_events(client: Client, *, limit: int = 2000) -> list[dict[str, Any]]:
+    """The events of the current occurrence of every alert not resolved (its last event),
+    of the ``limit`` most recently changed ones, by fingerprint, occurrence and seq: the
+    alert list a cockpit that starts later than its feed's backfill needs."""
+    return _alert_events(
+        client, " WHERE (fingerprint, occurrence) IN (SELECT fingerprint, max(occurrence) "
+        "FROM alert_events FINAL GROUP BY fingerprint "
+        "HAVING argMax(to_state, occurrence * 4294967296 + seq) != 'resolved' "
+        "ORDER BY max(at_ms) DESC LIMIT %(limit)s) ORDER BY fingerprint, occurrence, seq",
+        {"limit": int(limit)})
+
+
+def _alert_events(client: Client, tail: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """``SELECT <event fields> FROM alert_events FINAL<tail>`` as AlertEvent dicts."""
     cols = [c for c in ALERT_EVENT_COLUMNS if c != "at"]
-    rows = client.execute(f"SELECT {', '.join(cols)} FROM alert_events FINAL{where} "
-                          f"ORDER BY fingerprint, occurrence, seq", params)
+    rows = client.execute(f"SELECT {', '.join(cols)} FROM alert_events FINAL{tail}", params)
     out = []
     for row in rows:
         d = dict(zip(cols, row))

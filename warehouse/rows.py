@@ -60,7 +60,7 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = (
 ALERT_EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "fingerprint", "occurrence", "occurrence_id", "seq", "from_state", "to_state",
     "action", "actor", "comment", "at", "at_ms", "severity", "kind", "entity_id", "district",
-    "label_keys", "label_values", "alert_id", "cause_id", "notify")
+    "label_keys", "label_values", "alert_id", "cause_id", "notify", "ends_ms")
 INCIDENT_EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "incident_id", "seq", "lsn", "kind", "at", "at_ms", "actor", "payload")
 NOTIFICATION_COLUMNS: tuple[str, ...] = (
@@ -219,6 +219,7 @@ def alert_event_row(ev: Mapping[str, Any]) -> Row:
     at_ms = max(int(ev["at_ms"]), 0)
     row = {c: ev[c] for c in ALERT_EVENT_COLUMNS if c in ev and c not in ("labels",)}
     row.update(at=at_ms // 1000, at_ms=at_ms, notify=int(bool(ev.get("notify"))),
+               ends_ms=max(int(ev.get("ends_ms") or 0), 0),
                label_keys=[str(k) for k in labels], label_values=[str(v) for v in labels.values()])
     return {c: row[c] for c in ALERT_EVENT_COLUMNS}
 

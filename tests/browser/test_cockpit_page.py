@@ -100,6 +100,34 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread, chromium: An
     assert errors == []
 
 
+@pytest.mark.browser
+def test_an_alert_nobody_reasserts_says_so_in_both_languages(server: ServerThread,
+                                                              chromium: Any) -> None:
+    """Issue 12, item 3: the engine's own resolve says why, from the vocabulary (no code on
+    the screen); a re-assertion of a firing alert is not shown as a new alert."""
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page = chromium.new_page(viewport={"width": 1600, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.settings.cockpit_url)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    server.call("publish_alert_event", alert_event(1, "fire", "firing", "detector:limit"))
+    row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
+    expect(row).to_have_attribute("data-state", "firing", timeout=10_000)
+    server.publish({**GAS_ALERT, "reasserted": True})
+    expect(row).to_contain_text("燃气浓度超限", timeout=10_000)
+    expect(row).not_to_have_class("row sev-critical fresh")
+    server.call("publish_alert_event", alert_event(2, "resolve", "resolved", "system",
+                                                   "not_reasserted"))
+    expect(row).to_have_attribute("data-state", "resolved", timeout=10_000)
+    expect(row).to_contain_text("已恢复 · 检测器未再确认")
+    expect(row).not_to_contain_text("not_reasserted")
+    page.locator("#lang-toggle").click()
+    expect(row).to_contain_text("Resolved · not re-asserted")
+    assert errors == []
+
+
 # --- through the real broker: incidents, lifecycle, and an operator's Ack ---------------------
 @pytest.fixture
 def kafka_server(prepared: Settings, own_topics: Any) -> Iterator[ServerThread]:

@@ -155,3 +155,56 @@ def test_per_partition_state_is_checkpointed_to_its_partition_and_restored() -> 
     assert 3 not in stage.partitioned
     store.restore(3)
     assert stage.partition_detectors(3)["counter"].n == 2
+
+
+# --- re-assertion: firing findings are repeated on a schedule and after a restore ------------
+def test_a_firing_limit_alert_ends_unless_reasserted_and_is_reasserted_on_schedule() -> None:
+    """Issue 12, item 3: an alert carries its end; the stage keeps its firing findings so
+    they are repeated (same fingerprint and alert id, the time of the repeat) until they
+    resolve."""
+    from detectors.reassert import Reasserter
+    active = Reasserter(60_000)
+    stage = DetectionStage("lifeline", PROFILE, active=active)
+    (finding,) = stage.run([reading(1, NOW_MS, 5.0), reading(2, NOW_MS + 1000, 26.0)],
+                           NOW_MS + 1500)
+    first = finding_alert(finding, PROFILE, NOW_MS + 1500, 300_000)
+    assert first["ends_at"] == "2025-06-01T08:05:01.500Z" and "reasserted" not in first
+    assert active.due(NOW_MS + 61_499) == []
+    (again,) = active.due(NOW_MS + 61_500)
+    repeat = finding_alert(again, PROFILE, NOW_MS + 61_500, 300_000, reasserted=True)
+    assert (repeat["fingerprint"], repeat["alert_id"]) == (first["fingerprint"],
+                                                           first["alert_id"])
+    assert repeat["event_time"] == repeat["detected_at"] == "2025-06-01T08:01:01.500Z"
+    assert repeat["ends_at"] == "2025-06-01T08:06:01.500Z" and repeat["reasserted"] is True
+    assert active.due(NOW_MS + 100_000) == []           # asserted at 61.5 s: not yet
+    (rec,) = stage.run([reading(3, NOW_MS + 110_000, 5.0)], NOW_MS + 110_000)
+    assert rec.status == "resolved" and len(active) == 0
+    assert active.due(NOW_MS + 10**7) == []
+    assert "ends_at" not in finding_alert(rec, PROFILE, NOW_MS + 110_000, 300_000)
+
+
+def test_restored_detector_state_reasserts_its_firing_findings_at_once() -> None:
+    import asyncio
+    import orjson
+    from detectors.reassert import Reasserter
+    from streams.state import StateStore
+    stage = DetectionStage("lifeline", PROFILE, active=Reasserter(60_000))
+    table = _Table()
+    store = StateStore(table, stage, [])
+    store.restore(0)
+    stage.run([reading(1, NOW_MS, 26.0), reading(2, NOW_MS, 30.0, entity="GAS-2")], NOW_MS)
+    stage.run([reading(3, NOW_MS + 1000, 5.0, entity="GAS-2")], NOW_MS + 1000)  # recovers
+    asyncio.run(store.checkpoint_limits())
+    assert sorted(k for _, k in table.sent) == ["active:limits:0", "limits:0"]
+    # a new worker: the same table, empty memory
+    fresh = DetectionStage("lifeline", PROFILE, active=Reasserter(60_000))
+    StateStore(table, fresh, []).restore(0)
+    due = fresh.active.due(NOW_MS + 2000) if fresh.active else []
+    assert [(f.entity_id, f.status) for f in due] == [("GAS-1", "firing")]
+    # its limit state agrees: GAS-1 is still beyond its level (no new transition)
+    assert fresh.run([reading(4, NOW_MS + 3000, 27.0)], NOW_MS + 3000) == []
+    # a broken snapshot of the firing findings is logged and left to expire
+    table.data["active:limits:0"] = orjson.dumps({"not": "a list"}).decode()
+    broken = DetectionStage("lifeline", PROFILE, active=Reasserter(60_000))
+    StateStore(table, broken, []).restore(0)
+    assert broken.active is not None and broken.active.due(NOW_MS + 10**7) == []

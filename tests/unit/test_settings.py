@@ -148,3 +148,13 @@ def test_one_setting_drives_the_record_limit_and_the_largest_dead_letter_fits_it
         framed = DefaultRecordBatchBuilder.estimate_size_in_bytes(
             topic.encode(), record["raw"], dead_letter_headers(record))
         assert framed <= s.broker_message_max_bytes, size
+
+
+def test_an_alert_ttl_not_longer_than_the_reassert_interval_is_refused() -> None:
+    s = load_settings({})
+    assert (s.reassert_interval_s, s.alert_ttl_s) == (60.0, 300.0)
+    assert load_settings({"CITYCC_REASSERT_INTERVAL_S": "5",
+                          "CITYCC_ALERT_TTL_S": "20"}).alert_ttl_s == 20.0
+    for env in ({"CITYCC_ALERT_TTL_S": "60"}, {"CITYCC_REASSERT_INTERVAL_S": "0"}):
+        with pytest.raises(SettingsError, match="CITYCC_ALERT_TTL_S"):
+            load_settings(env)

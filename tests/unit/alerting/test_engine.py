@@ -354,3 +354,49 @@ def test_a_dispatch_record_of_any_shape_is_applied_or_refused(stream: Any, event
     e = engine()
     out = e.dispatch([{"stream": stream, "event": event}, {"event": {"event_id": 5}}], NOW_MS)
     assert all(r.code for r in out.rejected) and 1 in {r.index for r in out.rejected}
+
+
+def test_an_alert_not_reasserted_resolves_stops_paging_and_its_incident_follows() -> None:
+    """Issue 12, item 3: the engine holds a firing alert whose detector is gone (a restart
+    lost it): at its ends_at it resolves with "not re-asserted", escalation stops, and its
+    incident resolves after the quiet period like any incident whose alerts resolved."""
+    e = engine()
+    ends = format_event_time(NOW_MS + 300 * S)
+    a = {**alert("gas_concentration_high", "GASC-1", severity="critical"), "ends_at": ends}
+    out = e.alerts([a], NOW_MS)
+    fp = out.alert_events[0].fingerprint
+    iid = e.correlator.incident_of(fp)
+    assert iid is not None and e.escalator.running(fp) is not None
+    assert e.tick(NOW_MS + 299 * S).alert_events == []
+    out = e.tick(NOW_MS + 301 * S)
+    assert [(ev.action, ev.comment) for ev in out.alert_events] == \
+        [("resolve", "not_reasserted")]
+    assert e.escalator.running(fp) is None
+    assert [ev.kind for ev in out.incident_events] == ["alert_resolved"]
+    quiet = int(e.correlator.config.quiet_s * 1000)
+    done = e.tick(NOW_MS + 300 * S + quiet)
+    assert [(ev.kind, ev.incident_id) for ev in done.incident_events] == [("resolved", iid)]
+    pages = [n for n in notifications(e, NOW_MS + 10_000 * S) if n.status == "escalation"]
+    assert sorted((n.level, n.at_ms) for n in pages) == \
+        [(1, NOW_MS), (2, NOW_MS + 120 * S)], "nothing paged after the alert expired"
+    assert e.tick(NOW_MS + 10_000 * S).incident_events == []
+
+
+def test_a_severity_rise_reaches_the_routes_of_the_new_severity() -> None:
+    """Found with issue 12, item 4 (a severity change must move an alert, in escalation and
+    in routing alike): an alert that rises from minor to critical now matches the
+    district duty office's route (critical|major), which must be told."""
+    e = engine()
+    low = alert("gas_concentration_high", "GASC-1", severity="minor")
+    fp = e.alerts([low], NOW_MS).alert_events[0].fingerprint
+    e.tick(NOW_MS + 60 * S)
+    first = notifications(e, NOW_MS + 60 * S)
+    assert {n.receiver for n in first} == {"gas_utility"}
+    high = {**alert("gas_concentration_high", "GASC-1", severity="critical",
+                    t=NOW_MS + 70 * S, evidence=("e2",))}
+    assert [ev.action for ev in e.alerts([high], NOW_MS + 70 * S).alert_events] == ["update"]
+    e.tick(NOW_MS + 200 * S)
+    sent = [n for n in notifications(e, NOW_MS + 200 * S) if n.status != "escalation"
+            and n.key not in {m.key for m in first}]
+    assert [(n.receiver, n.details["firing"]) for n in sent] == \
+        [("district_duty:furong", [fp])]

@@ -4,11 +4,13 @@ the lifecycle's own events, restarts and stops, checkpoints, and incident severi
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
 import yaml
 
+from alerting.config import default_config
 from alerting.escalation import (EscalationConfig, EscalationError, Escalator, Page,
                                  SeverityRule, incident_severity, parse_escalation,
                                  severity_policy)
@@ -158,8 +160,47 @@ def test_a_severity_rise_moves_it_to_the_stricter_policy() -> None:
     rig.do(0, "firing", severity="major")
     rig.do(50, "firing", severity="critical")   # update: now critical-gas matches
     rig.do(110, "tick")
-    assert [(s, p.policy) for (s, _, _), p in zip(rig.got(), rig.pages)] == \
-        [(0, "default"), (50, "critical-gas"), (110, "critical-gas")]
+    # level 1 was paged under the old policy: the new one goes on at level 2, on its own
+    # timing from when the alert started (issue 12, item 4: not level 1 a second time)
+    assert [(s, lvl, p.policy) for (s, _, lvl), p in zip(rig.got(), rig.pages)] == \
+        [(0, 1, "default"), (60, 2, "critical-gas")]
+
+
+CHANGSHA = parse_escalation(default_config().escalation)
+
+
+def test_a_severity_change_runs_one_policy_and_never_pages_a_level_twice() -> None:
+    """Issue 12, item 4: a major alert re-raised as critical in the same second paged the
+    duty dispatcher twice (once per policy). The run moves to the new policy, keeps its
+    start and its place (round, level), and goes on from there."""
+    rig = Rig(CHANGSHA)
+    rig.do(0, "firing", severity="major")
+    rig.do(0, "firing", severity="critical")     # the same second, now critical
+    rig.do(119, "tick")
+    assert [(p.policy, p.level, p.targets) for p in rig.pages] == \
+        [("major", 1, ("duty_dispatcher",))]
+    rig.do(120, "tick")                          # critical: level 2 after 120 s
+    rig.do(130, "firing", severity="major")      # down again: major's level 3 at 1200 s
+    rig.do(1199, "tick")
+    rig.do(1200, "tick")
+    assert [((p.due_ms - T0) // S, p.policy, p.round, p.level) for p in rig.pages] == [
+        (0, "major", 0, 1), (120, "critical", 0, 2), (1200, "major", 0, 3)]
+    assert len({p.key for p in rig.pages}) == len(rig.pages)
+    paged = Counter((p.round, p.level) for p in rig.pages)
+    assert max(paged.values()) == 1, "a level was paged twice in one round"
+    rig.do(2000, "tick")          # major has one more round, from 3000 s on
+    rig.do(3000, "tick")
+    assert [(p.policy, p.round, p.level) for p in rig.pages[3:]] == [("major", 1, 1)]
+
+
+def test_a_moved_run_survives_a_checkpoint() -> None:
+    rig = Rig(CHANGSHA)
+    rig.do(0, "firing", severity="major")
+    rig.do(10, "firing", severity="critical")
+    again = Escalator(CHANGSHA)
+    again.restore(json.loads(json.dumps(rig.esc.snapshot())))
+    assert [((p.due_ms - T0) // S, p.policy, p.level) for p in again.tick(T0 + 500 * S)] == \
+        [(120, "critical", 2), (420, "critical", 3)]
 
 
 def test_flapping_stops_it_and_settling_firing_restarts_it() -> None:
@@ -278,3 +319,15 @@ def test_severity_policy_reads_an_incident_context() -> None:
         base, alerts, streams = "minor", 6, 1
     assert severity_policy(CONFIG.severity)(Ctx()) == "major"
     assert severity_policy([SeverityRule("critical", min_streams=2)])(Ctx()) == "minor"
+
+
+def test_a_move_pages_at_most_one_overdue_level_then_keeps_the_new_spacing() -> None:
+    rig = Rig(CHANGSHA)
+    rig.do(0, "firing", severity="major")
+    rig.do(2000, "tick")                         # major's round 0: 0, 300, 1200 s
+    rig.do(2500, "firing", severity="critical")  # critical's round 1 began at 1920 s:
+    rig.do(2500 + 119, "tick")                   # its level 1 now, not a burst of levels
+    rig.do(2500 + 120, "tick")
+    assert [((p.due_ms - T0) // S, p.policy, p.round, p.level) for p in rig.pages] == [
+        (0, "major", 0, 1), (300, "major", 0, 2), (1200, "major", 0, 3),
+        (2500, "critical", 1, 1), (2620, "critical", 1, 2)]

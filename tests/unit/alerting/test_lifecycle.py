@@ -462,3 +462,65 @@ def test_ten_thousand_active_alerts_tick_without_scanning() -> None:
     assert took < 1.0, f"5000 idle ticks over 10k alerts took {took:.2f}s: a scan?"
     due = b.tick(T0 + 60 * MIN + 10_000)
     assert len(due) == 10_000 and {e.action for e in due} == {"retrigger"}
+
+
+# --- expiry: an alert carries its own end (Alertmanager's endsAt), refreshed by its detector
+def test_an_alert_not_reasserted_by_its_ends_at_resolves_with_the_reason() -> None:
+    """Issue 12, item 3: a firing alert that nobody re-asserts resolves at its ends_at."""
+    b = AlertBook(CFG)
+    fire = b.apply(alert(ends_at=format_event_time(T0 + 5 * MIN)), T0)
+    assert fire[0].ends_ms == T0 + 5 * MIN
+    # re-asserted at +3 min (same alert id, the time of the re-assertion): the end moves
+    again = alert(t=T0 + 3 * MIN, ends_at=format_event_time(T0 + 8 * MIN), reasserted=True)
+    upd = b.apply(again, T0 + 3 * MIN)
+    assert [(e.action, e.ends_ms, e.notify) for e in upd] == [("update", T0 + 8 * MIN, False)]
+    assert b.apply(again, T0 + 3 * MIN + 5) == []          # a redelivery collapses
+    assert b.tick(T0 + 8 * MIN - 1) == []                   # the old end passed: nothing
+    b.apply(cmd("ack"), T0 + 4 * MIN)                       # acknowledged ones expire too
+    out = b.tick(T0 + 9 * MIN)
+    assert [(e.action, e.to_state, e.actor, e.comment, e.at_ms, e.ends_ms) for e in out] == \
+        [("resolve", RESOLVED, "system", "not_reasserted", T0 + 8 * MIN, 0)]
+    assert b.get(FP)["state"] == RESOLVED and b.tick(T0 + 20 * MIN) == []
+    # the firing receivers heard of is resolved for them too
+    assert out[0].notify is True
+
+
+def test_the_expiry_survives_a_checkpoint_and_a_rebuild_from_the_log() -> None:
+    b = AlertBook(CFG)
+    log = b.apply(alert(ends_at=format_event_time(T0 + 5 * MIN)), T0)
+    log += b.apply(alert(t=T0 + MIN, ends_at=format_event_time(T0 + 6 * MIN),
+                         reasserted=True), T0 + MIN)
+    restored = AlertBook(CFG)
+    restored.restore(json.loads(json.dumps(b.snapshot())))
+    rebuilt = AlertBook.from_events(json.loads(json.dumps([e.to_dict() for e in log])), CFG)
+    for book in (restored, rebuilt):
+        assert book == b
+        assert book.tick(T0 + 6 * MIN - 1) == []
+        assert [e.comment for e in book.tick(T0 + 6 * MIN)] == ["not_reasserted"]
+
+
+def test_an_alert_without_an_end_never_expires_and_a_bad_end_is_refused() -> None:
+    b = AlertBook(CFG)
+    b.apply(alert(), T0)
+    assert b.tick(T0 + 10**9) == [] or b.get(FP)["state"] != RESOLVED
+    with pytest.raises(CommandError) as exc:
+        AlertBook(CFG).apply(alert(ends_at="tomorrow"), T0)
+    assert (exc.value.code, exc.value.field) == ("bad_alert", "ends_at")
+    # an older log without ends_ms still rebuilds
+    d = b.apply(alert("resolved", ev="ev-9"), T0 + MIN)[0].to_dict()
+    del d["ends_ms"]
+    assert AlertEvent.from_dict(d).ends_ms == 0
+
+
+def test_the_current_events_are_the_last_of_each_alert_not_resolved() -> None:
+    """What a starting worker publishes again: every alert it holds, as last published."""
+    b = AlertBook(CFG)
+    b.apply(alert(entity="A"), T0)
+    acked = b.apply(Command("ack", alert(entity="A")["fingerprint"], "op"), T0 + 1)
+    b.apply(alert(entity="B"), T0)
+    b.apply(alert("resolved", entity="B", ev="ev-2"), T0 + 2)
+    assert b.current() == acked
+    again = AlertBook(CFG)
+    again.restore(json.loads(json.dumps(b.snapshot())))
+    assert again.current() == acked
+    assert AlertBook.from_events([e for e in acked], CFG).current() == acked

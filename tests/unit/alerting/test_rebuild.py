@@ -81,3 +81,27 @@ def test_an_empty_warehouse_rebuilds_an_empty_engine() -> None:
     new = engine()
     assert rebuild(new, [], [], [], NOW_MS)["active_alerts"] == 0
     assert new.correlator.open_incidents() == [] and new.silencer.silences() == []
+
+
+def test_a_rebuild_after_reassertions_pages_no_level_again_under_a_new_key() -> None:
+    """Re-assertions make an update the last event of a long-firing alert; a rebuild must
+    go on with the run its firing started (same page keys), not start one from the update
+    (level 1 again, a new key: the duty dispatcher paged twice)."""
+    e, logs = engine(), Logs()
+    a = alert("gas_concentration_high", "GASC-1", severity="critical")
+    out = logs.add(e.alerts([a], NOW_MS))
+    fp = out.alert_events[0].fingerprint
+    for k in (1, 2, 3):   # its detector re-asserts it every minute
+        t = NOW_MS + k * 60 * S
+        logs.add(e.alerts([{**a, "event_time": format_event_time(t),
+                            "detected_at": format_event_time(t), "reasserted": True}], t))
+    assert logs.alerts[-1]["action"] == "update"
+    e.tick(NOW_MS + 200 * S)   # level 1 at 0 s, level 2 at 120 s
+    keys = {x.notification.key for x in e.outbox.due(NOW_MS + 200 * S)}
+    new = engine()
+    rebuild(new, logs.alerts, logs.incidents, logs.silences, NOW_MS + 200 * S)
+    new.tick(NOW_MS + 200 * S)
+    again = [x.notification for x in new.outbox.due(NOW_MS + 200 * S)
+             if x.notification.status == "escalation"]
+    assert again and {n.key for n in again} <= keys, "a level paged again under a new key"
+    assert new.escalator.running(fp) == e.escalator.running(fp)

@@ -17,7 +17,7 @@ from citycc import native
 @given(st.text(max_size=8), st.integers(), st.text(max_size=8), st.booleans())
 def test_made_records_equal_constructed_ones(text: str, n: int, other: str, flag: bool) -> None:
     vals = (text, other, n, text, n, "firing", "resolved", "resolve", other, text, n, "minor",
-            "k", "e", "d", (("kind", text),), other, text, flag)
+            "k", "e", "d", (("kind", text),), other, text, flag, n)
     made, built = maker(AlertEvent)(*vals), AlertEvent(*vals)
     assert made == built and hash(made) == hash(built) and made.to_dict() == built.to_dict()
     with pytest.raises(dataclasses.FrozenInstanceError):
