@@ -9,7 +9,8 @@ Beside each, ``active:<key>`` holds the firing findings that state made (the sta
 :class:`~detectors.reassert.Reasserter`), written with it, so after a restore the detectors
 re-assert exactly what their restored state says is firing.
 Faust creates the changelog topics compacted (``cleanup.policy=compact``), so a changelog
-keeps the newest checkpoint of each key, not every checkpoint ever written.
+keeps the newest checkpoint of each key, not every checkpoint ever written. A checkpoint
+longer than a record may be is split into parts under ``<key>#<i>`` (:mod:`streams.chunks`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from detectors.findings import EventDetector
+from streams import chunks
 from streams.detection import DetectionStage, unit
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class StateStore:
         if partition in self._restored:
             return
         self._restored.add(partition)
-        snap = self.table.data.get(f"limits:{partition}")
+        snap = self._get(f"limits:{partition}")
         if snap:
             self.stage.limit_detector(partition).restore(orjson.loads(snap))
             self._restore_active("limits", partition)
@@ -56,7 +58,7 @@ class StateStore:
     def _restore_active(self, part: str, partition: int | None) -> None:
         """The firing findings of a restored unit: re-asserted at the next tick."""
         key = part if partition is None else f"{part}:{partition}"
-        snap = self.table.data.get(f"active:{key}")
+        snap = self._get(f"active:{key}")
         if self.stage.active is None or not snap:
             return
         try:
@@ -66,7 +68,7 @@ class StateStore:
             log.exception("cannot restore the firing findings of %s", key)
 
     def _restore_one(self, det: EventDetector, key: str) -> bool:
-        snap = self.table.data.get(key)
+        snap = self._get(key)
         if snap:
             try:
                 det.restore(orjson.loads(snap))
@@ -116,7 +118,20 @@ class StateStore:
         return [self._put(partition or 0, f"active:{key}",
                           self.stage.active.snapshot(unit(self.stage.stream, part, partition)))]
 
+    def _get(self, key: str) -> str | None:
+        """A checkpoint as written (put together if it was split); None if missing or torn."""
+        try:
+            return chunks.join(self.table.data.get, key)
+        except chunks.ChunkError:
+            log.exception("checkpoint %s is incomplete; starting that state afresh", key)
+            return None
+
     def _put(self, partition: int, key: str, state: Any) -> Any:
+        """Write a checkpoint to ``partition`` of the changelog, split into records under the
+        record limit (:mod:`streams.chunks`); the parts go before the manifest, in order."""
         value = orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS).decode()
-        self.table.data[key] = value
-        return self.table.send_changelog(partition, key, value)
+        sent = []
+        for record_key, record in chunks.split(key, value):
+            self.table.data[record_key] = record
+            sent.append(self.table.send_changelog(partition, record_key, record))
+        return sent[0] if len(sent) == 1 else asyncio.gather(*sent)

@@ -208,3 +208,30 @@ def test_restored_detector_state_reasserts_its_firing_findings_at_once() -> None
     broken = DetectionStage("lifeline", PROFILE, active=Reasserter(60_000))
     StateStore(table, broken, []).restore(0)
     assert broken.active is not None and broken.active.due(NOW_MS + 10**7) == []
+
+
+def test_a_checkpoint_longer_than_a_record_is_split_and_restored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-partition detector's state over the record limit (~4 MB of sensor baselines in
+    one lifeline partition at city-1x) goes out as parts and a manifest, and comes back."""
+    import asyncio
+
+    from streams import chunks
+    from streams.state import StateStore
+    monkeypatch.setattr(chunks, "CHUNK_CHARS", 3)
+    stage = _per_partition_stage()
+    table = _Table()
+    store = StateStore(table, stage, [])
+    p3 = Origin("citycc.lifeline", 3, 0)
+    store.restore(3)
+    stage.run([(reading(1, NOW_MS, 1.0)[0], NOW_MS, p3),
+               (reading(2, NOW_MS + 1, 1.0)[0], NOW_MS + 1, p3)])
+    asyncio.run(store.checkpoint_detectors())
+    keys = [key for _, key in table.sent]
+    assert len(keys) > 2 and keys[-1] == "pdet:counter:3"          # manifest last
+    assert keys[:-1] == [f"pdet:counter:3#{i}" for i in range(len(keys) - 1)]
+    assert all(len(table.data[k]) <= 3 for k in keys[:-1])
+    assert {p for p, _ in table.sent} == {3}
+    store.forget(3)
+    store.restore(3)
+    assert stage.partition_detectors(3)["counter"].n == 2
