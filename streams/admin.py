@@ -1,4 +1,4 @@
-"""Create the registry's topics on the broker (idempotent)."""
+"""Create the registry's topics on the broker, and hold them to the record limit (idempotent)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from citycc.settings import Settings
@@ -14,6 +15,7 @@ from schemas.topics import TOPICS
 
 log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = 36
+DYNAMIC_TOPIC_CONFIG = 1   # DescribeConfigs config_source: set on the topic itself
 
 
 class TopicAdminError(RuntimeError):
@@ -42,6 +44,12 @@ async def ensure_topics(settings: Settings, *, deadline_s: float = 30.0) -> list
 
 async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
     existing = set(await admin.list_topics())
+    ours = [settings.topic(t.name) for t in TOPICS.values() if settings.topic(t.name) in existing]
+    if ours:
+        raised = await _hold_to_record_limit(admin, ours, settings.broker_message_max_bytes)
+        if raised:
+            log.warning("raised max.message.bytes of %s to the record limit %d bytes",
+                        raised, settings.broker_message_max_bytes)
     wanted = [NewTopic(settings.topic(t.name), t.partitions, 1,
                        topic_configs={"retention.ms": str(t.retention_ms),
                                       "cleanup.policy": t.cleanup_policy,
@@ -59,6 +67,36 @@ async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[str]:
             raise TopicAdminError(f"creating topic {name}: error {code} {message}")
     log.info("created topics %s", created)
     return created
+
+
+async def _hold_to_record_limit(admin: AIOKafkaAdminClient, names: list[str],
+                                limit: int) -> list[str]:
+    """Raise ``max.message.bytes`` of each topic in ``names`` that accepts less than ``limit``
+    (a topic made before the limit was set or raised, or under an older broker default);
+    the topic's other settings stay as they are. Returns the topics raised."""
+    described = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+    raised = []
+    for response in described:
+        for code, message, _type, name, entries in response.resources:
+            if code:
+                raise TopicAdminError(f"reading the settings of topic {name}: error {code} "
+                                      f"{message}")
+            values = {entry[0]: entry[1] for entry in entries}
+            if int(values.get("max.message.bytes") or 0) >= limit:
+                continue
+            # AlterConfigs replaces a topic's whole set of settings: send the ones it has.
+            own = {entry[0]: entry[1] for entry in entries
+                   if len(entry) > 5 and entry[3] == DYNAMIC_TOPIC_CONFIG}
+            own["max.message.bytes"] = str(limit)
+            for answer in await admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, name, own)]):
+                for a_code, a_message, _t, a_name in answer.resources:
+                    if a_code:
+                        raise TopicAdminError(f"raising max.message.bytes of {a_name}: error "
+                                              f"{a_code} {a_message}")
+            raised.append(name)
+    return raised
 
 
 async def topic_partitions(bootstrap: str, names: list[str]) -> dict[str, list[int]]:
