@@ -200,6 +200,9 @@ class NoData(EventDetector):
         self.min_intervals, self.history = min_intervals, history
         self.forget_ms, self.severity = forget_ms, severity
         self._m = _Bounded(max_entities)
+        # After a restore: silence is measured from the first tick (the resume), not from
+        # before the downtime, until the backlog the worker has yet to read is read.
+        self._resume_due, self._resume_ms = False, -1
 
     @property
     def evicted(self) -> int:
@@ -241,11 +244,13 @@ class NoData(EventDetector):
     def tick(self, now_ms: int) -> list[Finding]:
         out: list[Finding] = []
         forget = []
+        if self._resume_due:
+            self._resume_due, self._resume_ms = False, now_ms
         for key, st in self._m.state.items():
             gap = now_ms - st[0]
             if gap > self.forget_ms:
                 forget.append(key)
-            elif not st[3] and gap > st[2]:
+            elif not st[3] and gap > st[2] and now_ms - self._resume_ms > st[2]:
                 st[3] = True
                 out.append(self._report(key, FIRING, now_ms, st, gap=gap))
         for key in forget:
@@ -273,6 +278,10 @@ class NoData(EventDetector):
                              for k, st in self._m.state.items()]}
 
     def restore(self, state: dict[str, Any]) -> None:
+        """State from a checkpoint. The worker was down meanwhile, and its input since then
+        is not read yet: an entity is judged silent only once it has been silent for its
+        allowed gap after the first tick from now on (it may have reported meanwhile)."""
+        self._resume_due = True
         self._m.evicted = int(state.get("evicted", 0))
         self._m.state = OrderedDict(
             (k, [last, list(iv), self._allowed(iv), bool(f), s, eid, tuple(meta)])

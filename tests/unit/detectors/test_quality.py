@@ -160,6 +160,7 @@ def test_nodata_snapshot_round_trip() -> None:
     copy = NoData()
     copy.restore(json.loads(json.dumps(det.snapshot())))
     assert copy.snapshot() == det.snapshot()
+    assert copy.tick(16 * MIN) == []   # resumes where the original ticked last (see below)
     assert [(f.entity_id, f.status) for f in copy.tick(40 * MIN)] == \
         [(f.entity_id, f.status) for f in det.tick(40 * MIN)] == [("W2", F)]
 
@@ -249,3 +250,24 @@ def test_detector_names_are_unique_per_configuration() -> None:
     names = {Flatline().name, Flatline(stream="traffic", field="speed_kmh").name,
              NoData().name, NoData(streams=("traffic",)).name, OutOfRangeBurst().name}
     assert len(names) == 5
+
+
+def test_nodata_after_a_restore_waits_its_gap_from_the_resume_not_from_the_downtime() -> None:
+    """A worker restored from a checkpoint after a 30 min stop has not read what its sensors
+    sent meanwhile: its first ticks must not call every sensor silent (a flood of false
+    alerts and pages); a sensor still silent a whole allowed gap after the resume is."""
+    det = NoData(interval_factor=5.0)
+    feed(det, [1.0] * 10)                        # W1: every minute, last at 9 min
+    feed(det, [1.0] * 10, entity="W2")
+    restored = NoData(interval_factor=5.0)
+    restored.restore(det.snapshot())
+    resume = 9 * MIN + 30 * MIN                  # the worker is back 30 min later
+    assert restored.tick(resume) == []
+    assert restored.tick(resume + 5 * MIN) == []                 # the gap, not yet past it
+    feed(restored, [1.0], t0=resume + 2 * MIN)                   # W1's backlog is read
+    late, = restored.tick(resume + 5 * MIN + 1)                  # W2 stayed silent
+    assert (late.entity_id, late.status) == ("W2", F)
+    assert late.explanation["value"] == 35 * MIN + 1             # silent since before the stop
+    fresh = NoData(interval_factor=5.0)                          # no restore: no grace
+    feed(fresh, [1.0] * 10)
+    assert [f.status for f in fresh.tick(9 * MIN + 5 * MIN + 1)] == [F]
