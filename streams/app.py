@@ -134,6 +134,10 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     per_partition = build_partition_detectors(profile)
     active = Reasserter(int(settings.reassert_interval_s * 1000))
     ttl_ms = int(settings.alert_ttl_s * 1000)
+    # Findings reach the alerts topic in the order the detectors made them: the 1 s tick and
+    # the input agents share detector state, and a tick's firing sent after a batch's later
+    # resolve of the same alert (both awaiting sends in between) left it firing for good.
+    in_order = asyncio.Lock()
     stores, steps = [], []
     for stream in INPUT_STREAMS:
         step = StreamStep(stream, profile, policy, limits, detectors,
@@ -143,7 +147,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
                                    publish_dead, alerts_topic, dispatch_topic, clock,
-                                   progress))
+                                   progress, in_order))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
@@ -179,7 +183,10 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     async def tick_detectors() -> None:
         """Time-driven findings (NoData, pending calls, window close) when streams go quiet,
         and the re-assertion of firing findings that are due (restored ones at once)."""
-        now = clock()
+        async with in_order:
+            await _tick(clock())
+
+    async def _tick(now: int) -> None:
         findings = []
         for det in detectors:
             found = det.tick(now)
@@ -205,7 +212,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
                  owned: list[Any], buffer: Any, publish_dead: Any, alerts_topic: Any,
                  dispatch_topic: Any, clock: Callable[[], int],
-                 progress: Progress) -> StateStore:
+                 progress: Progress, in_order: asyncio.Lock) -> StateStore:
     spec = TOPICS[stream]
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
@@ -239,10 +246,12 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                 state.restore(m.partition)
             now = clock()
             progress.note(len(msgs), now)
-            result = step.process_safely(msgs, now)
-            for alert in result.alerts:
-                await buf.send(partial(alerts_topic.send, key=alert["fingerprint"].encode(),
-                                       value=orjson.dumps(alert)))
+            async with in_order:   # see build_app: findings sent in the order made
+                result = step.process_safely(msgs, now)
+                for alert in result.alerts:
+                    await buf.send(partial(alerts_topic.send,
+                                           key=alert["fingerprint"].encode(),
+                                           value=orjson.dumps(alert)))
             for e, _, _ in result.events:   # calls and unit status, for the incidents
                 if (stream, e.get("type")) in DISPATCH_TYPES:
                     await buf.send(partial(
