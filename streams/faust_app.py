@@ -1,19 +1,38 @@
-"""A Faust App whose consumer long-polls briefly.
+"""The one place citycc reaches into Faust internals: a consumer that long-polls briefly
+and loses no record when it starts.
 
-Faust's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``. A broker that answers a
-multi-partition fetch only when that wait expires (measured on Tansu: ~715 ms per fetch at
-1500 ms, ~14 ms at 100 ms) then adds half a second to every alert. This module changes that
-one number and nothing else; it is the only place citycc reaches into Faust internals.
+* Faust's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``. A broker that answers a
+  multi-partition fetch only when that wait expires (measured on Tansu: ~715 ms per fetch
+  at 1500 ms, ~14 ms at 100 ms) then adds half a second to every alert.
+* Faust hands aiokafka its live set of active partitions for a fetch that waits up to a
+  second in the consumer thread, and filters what comes back with that same set. aiokafka
+  reads an empty set as "every partition". When a table recovery ends Faust pauses the
+  changelogs before it resumes the stream partitions: the set is empty, a fetch already
+  waiting wakes up (any record arriving anywhere), takes every record prefetched meanwhile
+  (a command produced while the worker started) and moves the positions past them, and
+  Faust then drops them because their partitions are not in the (empty) set. Nothing is
+  logged; a restarted worker whose only pending input was an operator's command answered
+  nothing for a minute (test_alerting_restart, intermittently). Here each fetch gets a
+  copy of the set taken when it starts.
+* After a table recovery Faust resumes the stream partitions, seeks them to their
+  committed offsets and only then resumes flow control, which empties every agent's
+  queue; a record delivered during that seek is dropped the same way
+  (faust-streaming/faust#596, open). A partition Faust resumes is held back until flow
+  control has resumed and the consumer's flow with it (every resume in Faust's recovery
+  does both, in that order).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Iterable, Optional
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.transport.consumer import RecordMap
+from mode.utils.queues import FlowControlEvent
 
 FETCH_MAX_WAIT_MS = 100
 SHUTDOWN_FLUSH_S = 10.0
@@ -28,23 +47,73 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    """Fetches with a copy of the active partitions, and keeps the partitions Faust
+    resumes paused until :meth:`resume_flow` (see the module docstring)."""
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: Optional[set[TP]],
+                       timeout: float) -> RecordMap:
+        if active_partitions is not None:   # a copy: Faust changes its set meanwhile
+            active_partitions = set(active_partitions)
+        return await super()._getmany(active_partitions, timeout)
+
+    def _held(self) -> set[TP]:
+        held: set[TP] = self.__dict__.setdefault("_citycc_held", set())
+        return held
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        self._held().update(tps)   # still in _paused_partitions: not fetched
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        self._held().difference_update(tps)
+        super().pause_partitions(tps)
+
+    def resume_flow(self) -> None:
+        super().resume_flow()
+        held = self._held()
+        if held:
+            tps = set(held)
+            held.clear()
+            super().resume_partitions(tps)
 
 
 class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
+class _FlowControl(FlowControlEvent):
+    """Faust's flow control, saying what it drops: events still queued for an agent when
+    flow resumes (after a rebalance they are read again from the committed offsets)."""
+
+    def clear(self) -> None:
+        for queue in list(self._queues):
+            events = list(getattr(queue, "_queue", ()))
+            if events:
+                log.info("flow control drops %d queued events: %s", len(events), sorted(
+                    {(e.message.topic, e.message.partition, e.message.offset)
+                     for e in events if getattr(e, "message", None) is not None}))
+        super().clear()
+
+
 class App(faust.App):
-    """``faust.App`` with the short consumer long-poll (see module docstring), and a final
-    flush of the agents' buffers on shutdown so their messages are acked and committed
-    instead of Faust waiting on them (``wait_empty``) and replaying them after a restart."""
+    """``faust.App`` with the consumer above, and a final flush of the agents' buffers on
+    shutdown so their messages are acked and committed instead of Faust waiting on them
+    (``wait_empty``) and replaying them after a restart."""
 
     citycc_buffers: list[Any]
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    @property
+    def flow_control(self) -> FlowControlEvent:
+        fc = self.__dict__.get("_citycc_flow_control")
+        if fc is None:
+            fc = self.__dict__["_citycc_flow_control"] = _FlowControl(loop=self.loop)
+        return fc
 
     async def on_stop(self) -> None:
         for buf in getattr(self, "citycc_buffers", ()):
