@@ -11,12 +11,13 @@ and loses no record when it starts.
   waiting wakes up (any record arriving anywhere), takes every record prefetched meanwhile
   (a command produced while the worker started) and moves the positions past them, and
   Faust then drops them because their partitions are not in the (empty) set. Nothing is
-  logged; a restarted worker whose only pending input was an operator's command answered
-  nothing for a minute (test_alerting_restart, intermittently). Here each fetch gets a
-  copy of the set taken when it starts.
+  logged; a restarted worker whose only pending input was an operator's command never
+  answered it (test_alerting_restart, intermittently). robinhood/faust#69 once
+  fixed this race with a lock; faust-streaming passes the live set again, changed in place
+  since faust-streaming/faust#239. Here each fetch gets a copy taken when it starts.
 * After a table recovery Faust resumes the stream partitions, seeks them to their
   committed offsets and only then resumes flow control, which empties every agent's
-  queue; a record delivered during that seek is dropped the same way
+  queue; a record delivered during that seek is dropped too
   (faust-streaming/faust#596, open). A partition Faust resumes is held back until flow
   control has resumed and the consumer's flow with it (every resume in Faust's recovery
   does both, in that order).
