@@ -12,15 +12,17 @@ and loses no record when it starts.
   (a command produced while the worker started) and moves the positions past them, and
   Faust then drops them because their partitions are not in the (empty) set. Nothing is
   logged; a restarted worker whose only pending input was an operator's command never
-  answered it (test_alerting_restart, intermittently). robinhood/faust#69 once
-  fixed this race with a lock; faust-streaming passes the live set again, changed in place
-  since faust-streaming/faust#239. Here each fetch gets a copy taken when it starts.
+  answered it (test_alerting_restart, intermittently). robinhood/faust#69 once fixed this
+  race with a lock; faust-streaming passes the live set again, changed in place since
+  faust-streaming/faust#239. Here each fetch gets a copy taken when it starts, is never
+  started with an empty one, and waits at most FETCH_WAIT_S, so that a partition resumed
+  meanwhile is fetched within that (Faust's second would delay a restarted worker's first
+  record by up to a second).
 * After a table recovery Faust resumes the stream partitions, seeks them to their
   committed offsets and only then resumes flow control, which empties every agent's
-  queue; a record delivered during that seek is dropped too
-  (faust-streaming/faust#596, open). A partition Faust resumes is held back until flow
-  control has resumed and the consumer's flow with it (every resume in Faust's recovery
-  does both, in that order).
+  queue; a record delivered during that seek is dropped too (faust-streaming/faust#596,
+  open). A partition Faust resumes is not fetched until flow control has resumed and the
+  consumer's flow with it (every resume in Faust's recovery does both, in that order).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from faust.transport.consumer import RecordMap
 from mode.utils.queues import FlowControlEvent
 
 FETCH_MAX_WAIT_MS = 100
+FETCH_WAIT_S = FETCH_MAX_WAIT_MS / 1000   # a fetch call's wait in the consumer thread
 SHUTDOWN_FLUSH_S = 10.0
 log = logging.getLogger(__name__)
 
@@ -48,24 +51,31 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    """Fetches with a copy of the active partitions, and keeps the partitions Faust
-    resumes paused until :meth:`resume_flow` (see the module docstring)."""
+    """Fetches with a copy of the active partitions less the held ones, never with an
+    empty set, waiting at most FETCH_WAIT_S in the consumer thread; partitions Faust
+    resumes are held until :meth:`resume_flow` (see the module docstring)."""
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _getmany(self, active_partitions: Optional[set[TP]],
                        timeout: float) -> RecordMap:
-        if active_partitions is not None:   # a copy: Faust changes its set meanwhile
-            active_partitions = set(active_partitions)
-        return await super()._getmany(active_partitions, timeout)
+        if active_partitions is None:   # a client-only app: every partition
+            return await super()._getmany(None, timeout)
+        fetchable = set(active_partitions) - self._held()
+        if not fetchable:   # aiokafka would read an empty set as every partition
+            await asyncio.sleep(min(timeout, FETCH_WAIT_S))
+            return {}
+        return await super()._getmany(fetchable, min(timeout, FETCH_WAIT_S))
 
     def _held(self) -> set[TP]:
         held: set[TP] = self.__dict__.setdefault("_citycc_held", set())
         return held
 
     def resume_partitions(self, tps: Iterable[TP]) -> None:
-        self._held().update(tps)   # still in _paused_partitions: not fetched
+        tps = set(tps)
+        self._held().update(tps)
+        super().resume_partitions(tps)
 
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
@@ -74,11 +84,7 @@ class _Consumer(faust_aiokafka.Consumer):
 
     def resume_flow(self) -> None:
         super().resume_flow()
-        held = self._held()
-        if held:
-            tps = set(held)
-            held.clear()
-            super().resume_partitions(tps)
+        self._held().clear()
 
 
 class _Transport(faust_aiokafka.Transport):
