@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from deploy.procs import free_port
 
 
 @pytest.fixture
-def server() -> Iterator[ServerThread]:
-    """The cockpit on a free port; ``server.commands`` records what it would send."""
-    srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port()),
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    """The cockpit on a free port; ``server.commands`` records what it would send. Its run
+    directory is the test's own: never a local ``make run``'s (its supervisor status)."""
+    srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port(),
+                                run_dir=tmp_path / "run"),
                        commands=CommandRecorder())
     srv.start()
     yield srv
