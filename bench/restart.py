@@ -43,7 +43,7 @@ from deploy import procs  # noqa: E402
 from deploy.supervision import parse_status  # noqa: E402
 from schemas.validate import format_event_time  # noqa: E402
 from streams.progress import processing_since, progress_path  # noqa: E402
-from warehouse.client import connect  # noqa: E402
+from warehouse.client import query  # noqa: E402
 
 BATCH = 50
 
@@ -88,11 +88,7 @@ class Marked:
 
 
 def scalar(s: Settings, sql: str) -> Any:
-    client = connect(s)
-    try:
-        return client.execute(sql)[0][0]
-    finally:
-        client.disconnect()
+    return query(s, sql)[0][0]
 
 
 def kill_and_time(s: Settings, name: str, deadline: float) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from clickhouse_driver import Client
 
@@ -45,6 +46,15 @@ def connect(settings: Settings, *, database: str | None = None) -> Client:
         sync_request_timeout=SYNC_REQUEST_TIMEOUT_S,
         client_name="citycc-warehouse",
     )
+
+
+def query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one query on a client of its own (tools, tests, benchmarks; not a hot path)."""
+    client = connect(settings)
+    try:
+        return list(client.execute(sql))
+    finally:
+        client.disconnect()
 
 
 def server_version(client: Client) -> str:

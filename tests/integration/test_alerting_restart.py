@@ -20,7 +20,7 @@ from alerting.notify import verify_webhook
 from citycc.settings import Settings
 from deploy import procs
 from schemas.validate import format_event_time
-from warehouse.client import connect
+from warehouse.client import connect, query
 
 pytestmark = pytest.mark.integration
 SECRET = "test-secret"
@@ -101,11 +101,7 @@ async def command_result(s: Settings, command_id: str, deadline_s: float) -> dic
 
 
 def rows(s: Settings, sql: str) -> list[tuple[Any, ...]]:
-    client = connect(s)
-    try:
-        return client.execute(sql)
-    finally:
-        client.disconnect()
+    return query(s, sql)
 
 
 def wait_for(what: str, check: Any, worker: Any, deadline: float = 60) -> None:

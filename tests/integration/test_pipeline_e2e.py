@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from citycc.settings import Settings
 from deploy import procs
 from schemas.validate import format_event_time
-from warehouse.client import connect
+from warehouse.client import connect, query
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +42,7 @@ async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
 
 
 def scalar(settings: Settings, sql: str) -> Any:
-    client = connect(settings)
-    try:
-        return client.execute(sql)[0][0]
-    finally:
-        client.disconnect()
+    return query(settings, sql)[0][0]
 
 
 def wait_rows(settings: Settings, sql: str, want: int, deadline: float, worker: Any) -> None:

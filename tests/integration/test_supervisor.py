@@ -25,7 +25,7 @@ from websockets.sync.client import connect as ws_connect
 from citycc.settings import Settings
 from deploy import procs
 from schemas.validate import format_event_time
-from warehouse.client import connect
+from warehouse.client import query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,11 +79,7 @@ def produce_paced(s: Settings, tag: str) -> None:
 
 
 def scalar(s: Settings, sql: str) -> Any:
-    client = connect(s)
-    try:
-        return client.execute(sql)[0][0]
-    finally:
-        client.disconnect()
+    return query(s, sql)[0][0]
 
 
 def processing(s: Settings, pid: int) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from detectors.findings import FIRING, EventDetector, Finding
 from schemas.records import Origin
 from streams.alerting_bridge import finding_alert
@@ -138,7 +140,8 @@ class _Table:
         return fut
 
 
-def test_per_partition_state_is_checkpointed_to_its_partition_and_restored() -> None:
+def _checkpointed_two_readings_on_partition_3() -> tuple[DetectionStage, _Table, Any]:
+    """A per-partition stage that read two readings of partition 3, then checkpointed."""
     import asyncio
     from streams.state import StateStore
     stage = _per_partition_stage()
@@ -149,6 +152,11 @@ def test_per_partition_state_is_checkpointed_to_its_partition_and_restored() -> 
     stage.run([(reading(1, NOW_MS, 1.0)[0], NOW_MS, p3),
                (reading(2, NOW_MS + 1, 1.0)[0], NOW_MS + 1, p3)])
     asyncio.run(store.checkpoint_detectors())
+    return stage, table, store
+
+
+def test_per_partition_state_is_checkpointed_to_its_partition_and_restored() -> None:
+    stage, table, store = _checkpointed_two_readings_on_partition_3()
     assert table.sent == [(3, "pdet:counter:3")]
     # the partition is revoked and comes back: its state is read back from the table
     store.forget(3)
@@ -214,19 +222,9 @@ def test_a_checkpoint_longer_than_a_record_is_split_and_restored(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A per-partition detector's state over the record limit (~4 MB of sensor baselines in
     one lifeline partition at city-1x) goes out as parts and a manifest, and comes back."""
-    import asyncio
-
     from streams import chunks
-    from streams.state import StateStore
     monkeypatch.setattr(chunks, "CHUNK_CHARS", 3)
-    stage = _per_partition_stage()
-    table = _Table()
-    store = StateStore(table, stage, [])
-    p3 = Origin("citycc.lifeline", 3, 0)
-    store.restore(3)
-    stage.run([(reading(1, NOW_MS, 1.0)[0], NOW_MS, p3),
-               (reading(2, NOW_MS + 1, 1.0)[0], NOW_MS + 1, p3)])
-    asyncio.run(store.checkpoint_detectors())
+    stage, table, store = _checkpointed_two_readings_on_partition_3()
     keys = [key for _, key in table.sent]
     assert len(keys) > 2 and keys[-1] == "pdet:counter:3"          # manifest last
     assert keys[:-1] == [f"pdet:counter:3#{i}" for i in range(len(keys) - 1)]
