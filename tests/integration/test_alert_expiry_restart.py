@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -62,14 +61,6 @@ async def snapshot_states(s: Settings) -> dict[str, dict[str, Any]]:
                 msg = orjson.loads(await ws.recv())
                 if msg["type"] == "snapshot":
                     return {st["fingerprint"]: st for st in msg["alert_states"]}
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def shown(states: dict[str, dict[str, Any]]) -> set[str]:
@@ -133,7 +124,7 @@ def test_stop_and_start_with_an_empty_broker_screen_and_pages_agree_with_the_eng
                          TTL_S + 10, "one TTL over")
         assert rows(s1, f"SELECT count() FROM {db}.alert_events FINAL "
                         f"WHERE fingerprint = '{fp}' AND action = 'resolve'") == [(0,)]
-        procs.wait_until(lambda: listening(s1.cockpit_port), 30, "the cockpit listening")
+        procs.wait_until(lambda: procs.accepts(s1.cockpit_port), 30, "the cockpit listening")
         assert fp in shown(asyncio.run(snapshot_states(s1))), "the first cockpit shows it"
         # a worker restart on a broker that kept its state: the detector state comes back
         # and its firing finding is re-asserted right away, no new reading needed
@@ -159,7 +150,7 @@ def test_stop_and_start_with_an_empty_broker_screen_and_pages_agree_with_the_eng
         _prepare(s2)
         before_restart = len(hook.posts)
         cockpit = citycc_proc(["cockpit"], "cockpit-exp-2", s2)
-        procs.wait_until(lambda: listening(s2.cockpit_port), 30, "the cockpit listening")
+        procs.wait_until(lambda: procs.accepts(s2.cockpit_port), 30, "the cockpit listening")
         first = asyncio.run(snapshot_states(s2))
         assert fp in shown(first), "the snapshot at connect shows the engine's alert"
         assert shown(first) == engine_active(s2)

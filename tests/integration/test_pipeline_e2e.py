@@ -165,15 +165,14 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(prepared: Settings,
                      "WHERE source_topic = 'kill9.lifeline'") == 0
 
 
-def test_worker_state_changelogs_are_compacted(prepared: Settings, citycc_proc: Any) -> None:
+def test_worker_state_changelogs_are_compacted(prepared: Settings, citycc_proc: Any,
+                                               own_topics: Any) -> None:
     """Detector checkpoints go to Faust changelog topics; on Kafka they are compacted, so a
     changelog keeps each key's newest checkpoint instead of growing with every one."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    s = prepared.with_overrides(topic_prefix=f"cl{int(time.time())}", worker_id="cl-worker")
-    from citycc.cli import _prepare
-    _prepare(s)
+    s = own_topics(prepared, "cl").with_overrides(worker_id="cl-worker")
     worker = citycc_proc(["worker"], "worker-changelog", s)
 
     async def changelog_policies() -> dict[str, str]:

@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from websockets.sync.client import connect as ws_connect
 
+from citycc import apps
 from citycc.settings import Settings
 from deploy import procs
 from schemas.validate import format_event_time
@@ -45,8 +46,7 @@ def status(s: Settings) -> dict[str, Any]:
 
 
 def pid_of(s: Settings, name: str) -> int | None:
-    pid = status(s)[name]["pid"]
-    return int(pid) if pid is not None else None
+    return apps.running(s, name)   # the PID file, as `citycc status` reads it
 
 
 def wait(predicate: Callable[[], Any], deadline: float, what: str, s: Settings) -> Any:

@@ -10,7 +10,9 @@ from streams.progress import Progress, processing_since, progress_path, read_pro
 def test_written_only_when_changed_and_read_back_for_its_pid(tmp_path: Path) -> None:
     path = progress_path(tmp_path, "worker-1")
     progress = Progress(path, pid=42, started_ms=1_000)
-    assert not progress.write_if_changed() or read_progress(path) is not None
+    assert progress.write_if_changed()                 # the start itself is written
+    assert read_progress(path) == {"pid": 42, "started_ms": 1_000, "first_batch_ms": None,
+                                   "last_batch_ms": None, "batches": 0, "messages": 0}
     assert processing_since(path, 42) is None          # started, nothing taken yet
     progress.note(3, 1_500)
     progress.note(2, 1_700)
