@@ -133,12 +133,10 @@ def read_processes(path: Path) -> dict[str, Any]:
     """The supervised processes and their restarts from the supervisor's status file
     (``{}`` without a supervisor; a file that is not a status is logged and shown as none)."""
     try:
-        raw = path.read_bytes()
+        processes: dict[str, Any] = parse_status(orjson.loads(path.read_bytes()))["processes"]
     except FileNotFoundError:
         return {}
-    try:
-        processes: dict[str, Any] = parse_status(orjson.loads(raw))["processes"]
-    except (OSError, ValueError) as exc:  # StatusError and orjson's error are ValueErrors
+    except (OSError, ValueError) as exc:  # a directory, unreadable, not a status  # StatusError and orjson's error are ValueErrors
         log.warning("ignoring %s: %s", path, exc)
         return {}
     return processes

@@ -86,8 +86,13 @@ async def _hold_to_record_limit(admin: AIOKafkaAdminClient, names: list[str],
             if int(values.get("max.message.bytes") or 0) >= limit:
                 continue
             # AlterConfigs replaces a topic's whole set of settings: send the ones it has.
+            if any(len(entry) <= 5 for entry in entries):   # DescribeConfigs v0: no source
+                raise TopicAdminError(f"topic {name} accepts {values.get('max.message.bytes')}"
+                                      f" bytes, below the record limit {limit}, and this "
+                                      "broker does not say which settings are the topic's "
+                                      "own: raise max.message.bytes with kafka-configs")
             own = {entry[0]: entry[1] for entry in entries
-                   if len(entry) > 5 and entry[3] == DYNAMIC_TOPIC_CONFIG}
+                   if entry[3] == DYNAMIC_TOPIC_CONFIG}
             own["max.message.bytes"] = str(limit)
             for answer in await admin.alter_configs(
                     [ConfigResource(ConfigResourceType.TOPIC, name, own)]):

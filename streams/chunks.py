@@ -47,13 +47,17 @@ def join(get: Callable[[str], str | None], key: str) -> str | None:
     stored = get(key)
     if stored is None or not stored.startswith('{"' + _MARK + '":'):
         return stored
-    manifest = orjson.loads(stored)
-    parts = [get(f"{key}#{i}") for i in range(int(manifest[_MARK]))]
+    try:
+        manifest = orjson.loads(stored)
+        count, digest = int(manifest[_MARK]), str(manifest["sha256"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ChunkError(f"{key}: unreadable manifest ({exc!r})") from exc
+    parts = [get(f"{key}#{i}") for i in range(count)]
     missing = [i for i, part in enumerate(parts) if part is None]
     if missing:
         raise ChunkError(f"{key}: parts {missing} of {len(parts)} missing")
     whole = "".join(part for part in parts if part is not None)
-    if _digest(whole) != manifest["sha256"]:
+    if _digest(whole) != digest:
         raise ChunkError(f"{key}: parts do not match the manifest's digest (a checkpoint "
                          "interrupted between its parts and its manifest)")
     return whole

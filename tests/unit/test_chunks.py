@@ -41,3 +41,10 @@ def test_a_city_sized_snapshot_fits_the_record_limit() -> None:
     records = split("pdet:deviation:0", value)
     assert all(len(v.encode()) + len(k) < limit for k, v in records)
     assert join(dict(records).get, "pdet:deviation:0") == value
+
+
+@pytest.mark.parametrize("manifest", ['{"citycc_chunks":"x","sha256":"a"}',
+                                      '{"citycc_chunks":2}', '{"citycc_chunks":1,'])
+def test_an_unreadable_manifest_is_a_chunk_error_not_a_crash(manifest: str) -> None:
+    with pytest.raises(ChunkError, match="manifest"):
+        join({"k": manifest, "k#0": "a"}.get, "k")

@@ -4,6 +4,7 @@ restarts) and the status record the cockpit reads."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -105,3 +106,12 @@ def test_delay_is_never_negative_nor_over_the_cap(uptimes: list[float]) -> None:
         assert 0 < delay <= policy.max_s
         now += delay
         state.started(1, now, 0)
+
+
+def test_the_cockpit_reads_no_processes_from_a_missing_or_unreadable_status(
+        tmp_path: Path) -> None:
+    from cockpit_api.server import read_processes
+    assert read_processes(tmp_path / "missing.json") == {}
+    assert read_processes(tmp_path) == {}            # a directory: logged, not a crash
+    (tmp_path / "torn.json").write_bytes(b'{"processes": ')
+    assert read_processes(tmp_path / "torn.json") == {}
