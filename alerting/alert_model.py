@@ -25,6 +25,7 @@ FLAPPING, UNFLAPPING, FORGET = "flapping", "unflapping", "forget"
 COMMANDS = (ACK, UNACK, CLAIM, UNCLAIM, RESOLVE, COMMENT)
 ACTIONS = COMMANDS + (FIRE, REFIRE, UPDATE, RETRIGGER, FLAPPING, UNFLAPPING, FORGET)
 SYSTEM = "system"
+DETECTOR_ACTOR = "detector:"   # the lifecycle records a detector's alert as detector:<name>
 # the comment (a code: the cockpit's vocabulary says it in words) of the system's resolve of
 # an alert whose detector did not re-assert it before its ends_at
 NOT_REASSERTED = "not_reasserted"
@@ -109,6 +110,15 @@ class Command:
                self.occurrence)
 
 
+def check_not_reserved(actor: str) -> None:
+    """The names the engine and the detectors act under are not an operator's to take: a
+    resolve by "system" with the comment not_reasserted would pass for an expiry."""
+    name = actor.strip()
+    if name == SYSTEM or name.startswith(DETECTOR_ACTOR):
+        raise CommandError("reserved_actor", f"{name!r} is a name the engine or a detector "
+                                             "acts under, not an operator's", "actor")
+
+
 def _check(action: Any, fingerprint: Any, actor: Any, comment: Any, command_id: Any,
            occurrence: Any) -> None:
     """A command's fields, checked (CommandError names the first bad one)."""
@@ -118,6 +128,7 @@ def _check(action: Any, fingerprint: Any, actor: Any, comment: Any, command_id: 
     if not isinstance(actor, str) or not actor.strip():
         raise CommandError("missing_actor", "who is acting must be given", "actor")
     _text(actor, "actor", MAX_ACTOR, "bad_command")
+    check_not_reserved(actor)
     _text(comment, "comment", MAX_COMMENT, "bad_command")
     _text(command_id, "command_id", MAX_ID, "bad_command")
     if action == COMMENT and not comment.strip():

@@ -30,6 +30,7 @@ from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import check_silence_matchers
+from alerting.alert_model import check_not_reserved
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
     SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
@@ -312,4 +313,6 @@ def _text(cmd: Mapping[str, Any], name: str, required: bool = False) -> str:
         raise CommandError("missing_actor" if name == "actor" else "bad_command",
                            f"must be a {'non-empty ' if required else ''}string of at most "
                            f"{_MAX_TEXT} characters", name)
+    if name == "actor":
+        check_not_reserved(v)
     return v.strip()

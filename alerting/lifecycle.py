@@ -18,7 +18,7 @@ from alerting.alert_model import (  # noqa: F401 (the lifecycle's names, re-expo
     ACK, ACKNOWLEDGED, ACTIONS, CLAIM, COMMANDS, COMMENT, FIRE, FIRING, FLAPPING, FORGET,
     MAX_ACTOR, MAX_COMMENT, MAX_ID, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, RETRIGGER,
     STATES, SYSTEM, TRANSITIONS, UNACK, UNCLAIM, UNFLAPPING, UPDATE, AlertEvent, Command,
-    CommandError, LifecycleConfig, alert_ends_ms, alert_fields)
+    DETECTOR_ACTOR, CommandError, LifecycleConfig, alert_ends_ms, alert_fields)
 from alerting.labels import label_set
 from alerting.records import maker
 from schemas.records import SEVERITIES, stable_id
@@ -105,7 +105,7 @@ class AlertBook:
         info = (severity, str(msg.get("kind", "")), str(msg.get("entity_id", "")),
                 str(msg.get("district", "")), label_set(msg), alert_id,
                 0 if msg.get("ends_at") is None else alert_ends_ms(msg))
-        actor = f"detector:{msg.get('detector', '')}"
+        actor = f"{DETECTOR_ACTOR}{msg.get('detector', '')}"
         if status == RESOLVED:
             if a is None or a.state == RESOLVED:
                 return []
