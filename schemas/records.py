@@ -84,7 +84,8 @@ def fit_dead_letter(record: dict[str, Any], max_raw_bytes: int,
     size = len(raw)
     fitted["raw"] = raw[:prefix_bytes]
     fitted["raw_size"] = size
-    fitted["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+    if not fitted.get("raw_sha256"):   # dead_letter() has hashed it already
+        fitted["raw_sha256"] = hashlib.sha256(raw).hexdigest()
     fitted["code"] = TOO_LARGE
     was = "" if record.get("code") == TOO_LARGE else f" (was {record.get('code')})"
     fitted["reason"] = (f"original of {size} bytes exceeds the dead-letter limit of "

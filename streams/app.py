@@ -108,13 +108,16 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
             rows = [dict(zip(names, values)) for values in zip(*columns.values())]
             log.error("ClickHouse rejected %d rows of %s: %s", len(rows), table, exc)
             now = clock()
+            deliveries = []
             for i, row in enumerate(rows):
                 record = fit(dead_letter(Origin(f"clickhouse:{table}", 0, now, i),
-                                         "sink_rejected", "", str(exc)[:500],
+                                         "sink_rejected", "", str(exc),
                                          orjson.dumps(row, default=str), now))
-                # delivered before the flush that called us acks (it raises otherwise)
-                await (await dlq_topic.send(key=table.encode(), value=record["raw"],
-                                            headers=dead_letter_headers(record)))
+                deliveries.append(await dlq_topic.send(key=table.encode(), value=record["raw"],
+                                                       headers=dead_letter_headers(record)))
+            # all delivered before the flush that called us acks (it raises otherwise);
+            # started together: one wait for the broker, not one per row
+            await asyncio.gather(*deliveries)
 
     def buffer(name: str, checkpoint: Any = None) -> FlushBuffer:
         buf = FlushBuffer(name, insert, max_rows=settings.sink_max_rows,
