@@ -1,0 +1,33 @@
+"""Importers of outside text: the alerting configuration, a city profile, matcher text --
+taken, or refused with the importer's named error; never another exception, never a hang."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given
+
+from .budget import fuzzed
+from .targets.importers import (RECURSIVE, Document, check_documents, configs, matcher_texts,
+                                profiles)
+from .verdict import refuse
+
+pytestmark = pytest.mark.fuzz
+
+
+@fuzzed(1.0)
+@given(doc=configs())
+@example(doc=Document("config", RECURSIVE.encode(), refuse(why="a route that contains itself")))
+def test_alerting_configurations_are_taken_or_refused_with_config_error(doc: Document) -> None:
+    check_documents((doc,)).assert_clean()
+
+
+@fuzzed(0.5)
+@given(doc=profiles())
+def test_city_profiles_are_taken_or_refused_with_profile_error(doc: Document) -> None:
+    check_documents((doc,)).assert_clean()
+
+
+@fuzzed(1.0)
+@given(doc=matcher_texts())
+def test_matcher_text_is_parsed_or_refused_and_renders_back(doc: Document) -> None:
+    check_documents((doc,)).assert_clean()
