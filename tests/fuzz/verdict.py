@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,7 +130,12 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
     def fire(signum: int, frame: object) -> None:
         raise Hung(f"{what} still running after {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, fire)
+    def unraisable(info: "sys.UnraisableHookArgs") -> None:
+        if not isinstance(info.exc_value, Hung):   # (one raised where Python ignores it)
+            hook(info)
+
+    previous, hook = signal.signal(signal.SIGALRM, fire), sys.unraisablehook
+    sys.unraisablehook = unraisable
     # and again every 0.2 s: a Hung raised where Python ignores it (a gc callback, a
     # __del__) must not let the block run on
     signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
@@ -138,3 +144,4 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        sys.unraisablehook = hook

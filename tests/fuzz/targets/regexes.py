@@ -79,9 +79,13 @@ def regex_cases(draw: st.DrawFn) -> RegexCase:
                                                            max_size=4))))
 
 
+_QUIET = re2.Options()
+_QUIET.log_errors = False   # (RE2 logs each refused pattern to stderr otherwise)
+
+
 def re2_takes(pattern: str) -> bool:
     try:
-        re2.compile(pattern)
+        re2.compile(pattern, _QUIET)
     except Exception:   # re2.error, and "pattern too large" as a plain error
         return False
     return True
@@ -97,7 +101,7 @@ def expectation(pattern: str) -> Expect:
 
 def silence_expectation(pattern: str) -> Expect:
     """A silence of only this matcher: refused if the regex matches the empty label too."""
-    if re2_takes(pattern) and re2.fullmatch(pattern, "") is not None:
+    if re2_takes(pattern) and re2.compile(pattern, _QUIET).fullmatch("") is not None:
         return refuse(MATCHES_EVERYTHING, TOO_LONG, why=f"{pattern[:60]!r} matches \"\"")
     return expectation(pattern)
 
@@ -132,7 +136,7 @@ def _matchers(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
         tally.crash(where, exc)
         return
     tally.judge(expect, where, accepted=True)
-    rx = re2.compile(case.pattern) if re2_takes(case.pattern) else None
+    rx = re2.compile(case.pattern, _QUIET) if re2_takes(case.pattern) else None
     for v in case.values:
         try:
             with time_limit(EVAL_S, f"matching {text[:60]} against {v[:40]!r}"):
