@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the project is not installed in the venv: import from the tree
     sys.path.insert(0, str(ROOT))
 
-_COMMON = dict(deadline=timedelta(seconds=2), print_blob=True,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("fuzz-ci", max_examples=60, derandomize=True, database=None,
-                          **_COMMON)
-settings.register_profile("fuzz-dev", max_examples=200, **_COMMON)
-settings.register_profile("fuzz-long", max_examples=2000, **_COMMON)
+_COMMON = settings(deadline=timedelta(seconds=2), print_blob=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("fuzz-ci", _COMMON, max_examples=120, derandomize=True,
+                          database=None)
+settings.register_profile("fuzz-dev", _COMMON, max_examples=300)
+settings.register_profile("fuzz-long", _COMMON, max_examples=3000)

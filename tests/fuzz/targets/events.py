@@ -20,11 +20,10 @@ from streams.pipeline import Limits
 from ..strategies import (BAD_TIMES, NON_FINITE, ORJSON_MAX_DEPTH, POLICY, PROFILE, Deep, Pairs,
                           Raw, blanks, deep, future_times, ids, json_values, old_times,
                           recent_times, tainted)
-from ..verdict import Expect, either, ok, refuse
+from ..verdict import Expect, refuse
 
 # Small limits, so that sizes past them are cheap to make (the checks are the same).
 LIMITS = Limits(max_message_bytes=32_768, max_event_bytes=4_096, max_batch_events=16)
-TYPES = [(s, t) for s in STREAMS for t in STREAMS[s].types]
 ID_FIELDS = ("event_id", "entity_id", "call_id", "building_id", "incident_id", "segment_id")
 TOO_DEEP, DUPLICATE_KEY, BAD_CHARACTERS, EMPTY = "too_deep", "duplicate_key", \
     "bad_characters", "empty"
@@ -61,11 +60,10 @@ def _value(f: Field, type_: str) -> st.SearchStrategy[Any]:
     if f.kind == "enum":
         return st.sampled_from(f.choices)
     if f.kind == "int":
-        lo = int(f.lo) if f.lo is not None else 0
-        return st.integers(lo, int(f.hi) if f.hi is not None else lo + 10_000)
+        least = int(f.lo) if f.lo is not None else 0
+        return st.integers(least, int(f.hi) if f.hi is not None else least + 10_000)
     if f.kind == "float":
-        lo, hi = f.lo or 0.0, f.hi if f.hi is not None else 1e6
-        return numbers(lo, hi)
+        return numbers(f.lo or 0.0, f.hi if f.hi is not None else 1e6)
     if f.pattern == r"^[0-9]{4}$":
         return st.from_regex(r"[0-9]{4}", fullmatch=True)
     return ids(min(40, f.max_len))
@@ -108,7 +106,7 @@ def _wrong_type(f: Field) -> tuple[st.SearchStrategy[Any], frozenset[str]]:
     if f.name == "type":
         return st.text(max_size=8) | st.integers() | shapes, frozenset({E.UNKNOWN_TYPE})
     if f.kind in ("float", "int"):
-        values = st.text(max_size=6) | shapes
+        values: st.SearchStrategy[Any] = st.text(max_size=6) | shapes
         if f.kind == "int":
             values |= st.integers(-1000, 1000).map(lambda i: i + 0.5)
         return values, frozenset({E.WRONG_TYPE})
@@ -154,12 +152,9 @@ def m_wrong_type(draw: st.DrawFn, ev: dict[str, Any], et: EventType) -> Item:
     f = _field(draw, ev, et, lambda f: True)
     assert f is not None
     values, codes = _wrong_type(f)
-    value = draw(values.filter(lambda v: v is not None and v not in et_names(et)))
+    names = tuple(STREAMS[et.stream].types)
+    value = draw(values.filter(lambda v: v is not None and v not in names))
     return Item(_replace(ev, f.name, value), Expect(False, codes, f"wrong type of {f.name}"))
-
-
-def et_names(et: EventType) -> tuple[str, ...]:
-    return tuple(STREAMS[et.stream].types)
 
 
 def m_unknown_field(draw: st.DrawFn, ev: dict[str, Any], et: EventType) -> Item:
@@ -277,7 +272,6 @@ MUTATIONS: dict[str, tuple[Mutation, ...]] = {
     "characters": (m_bad_id,),
     "decode": (m_deep, m_duplicate_key, m_non_finite),
 }
-GROUPS = ("valid", "schema", "characters", "decode", "arbitrary", "all")
 
 
 def mutations(group: str) -> tuple[Mutation, ...]:
@@ -291,26 +285,3 @@ def mutations(group: str) -> tuple[Mutation, ...]:
 def mutated_events(draw: st.DrawFn, stream: str, type_: str, group: str = "all") -> Item:
     ev = draw(valid_events(stream, type_))
     return draw(st.sampled_from(mutations(group)))(draw, ev, etype(stream, type_))
-
-
-@lru_cache(maxsize=None)
-@st.composite
-def items(draw: st.DrawFn, stream: str, batched: bool, group: str = "all") -> Item:
-    """A batch item (or a single message's event): valid, or spoilt as ``group`` says."""
-    type_ = draw(st.sampled_from(sorted(STREAMS[stream].types)))
-    choice = draw(st.integers(0, 9))
-    if choice < 4 or group == "valid":
-        return Item(draw(valid_events(stream, type_)), ok())
-    if group in ("schema", "decode", "all") and batched and choice == 8:
-        value = draw(json_values(4).filter(lambda v: not isinstance(v, dict)) | deep()
-                     if group != "schema" else json_values(4).filter(
-                         lambda v: not isinstance(v, dict)))
-        if isinstance(value, Deep):   # a batch item that is no object at all
-            return Item(value, refuse(*deep_codes(value, 2), why=f"{value} as an item"),
-                        "decode")
-        return Item(value, refuse(E.NOT_OBJECT, why="item is no object"))
-    if group in ("arbitrary", "all") and choice == 9:
-        return Item(draw(json_values(8).filter(lambda v: isinstance(v, dict))), either())
-    if group == "arbitrary":
-        return Item(draw(valid_events(stream, type_)), ok())
-    return draw(mutated_events(stream, type_, group))

@@ -93,7 +93,8 @@ def produce(case: HubCase) -> list[tuple[str, dict[str, Any]]]:
 
 def _messages(case: HubCase) -> list[tuple[str, bytes | None, Expect]]:
     produced = produce(case)
-    msgs = [(t, orjson.dumps(m), ok(f"a {t} message")) for t, m in produced]
+    msgs: list[tuple[str, bytes | None, Expect]] = [
+        (t, orjson.dumps(m), ok(f"a {t} message")) for t, m in produced]
     for s in case.spoils:
         if s.field:
             mine = [m for t, m in produced if t == s.topic] or [m for _, m in produced]

@@ -25,8 +25,9 @@ from streams.pipeline import RawMessage, StreamStep
 
 from ..strategies import NOW_MS, POLICY, PROFILE, Deep, Pairs, corrupt, deep, json_values, \
     write
-from ..verdict import BROKEN, LOST, Expect, Hung, Tally, either, refuse, time_limit
-from .events import DUPLICATE_KEY, LIMITS, Item, deep_codes, items, valid_events
+from ..verdict import BROKEN, LOST, Expect, Hung, Tally, either, ok, refuse, time_limit
+from .events import (DUPLICATE_KEY, LIMITS, Item, deep_codes, mutated_events,
+                     valid_events)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ def _message(its: list[Item], batched: bool) -> Message:
     if size > LIMITS.max_message_bytes:
         return Message(raw, tuple(its), refuse(E.TOO_LARGE, why=f"message of {size} bytes"))
     broken = [i for i in its if i.scope == "message"]
-    if broken:
-        return Message(raw, tuple(its), broken[0].expect)
+    if broken:   # (a decoder may see a deep value or a repeated key in it first)
+        codes = {c for i in its if i.scope in ("message", "decode") for c in i.expect.codes}
+        return Message(raw, tuple(its), Expect(False, frozenset(codes), broken[0].expect.why))
     if not batched:
         item = its[0]
         if size > LIMITS.max_event_bytes:
@@ -71,6 +73,29 @@ def _message(its: list[Item], batched: bool) -> Message:
                                      f"{i.expect.why}; item of {n} bytes"), i.scope)
         sized.append(i)
     return Message(raw, tuple(sized))
+
+
+@lru_cache(maxsize=None)
+@st.composite
+def items(draw: st.DrawFn, stream: str, batched: bool, group: str = "all") -> Item:
+    """A batch item (or a single message's event): valid, or spoilt as ``group`` says."""
+    type_ = draw(st.sampled_from(sorted(STREAMS[stream].types)))
+    choice = draw(st.integers(0, 9))
+    if choice < 4 or group == "valid":
+        return Item(draw(valid_events(stream, type_)), ok())
+    if group in ("schema", "decode", "all") and batched and choice == 8:
+        value = draw(json_values(4).filter(lambda v: not isinstance(v, dict)) | deep()
+                     if group != "schema" else json_values(4).filter(
+                         lambda v: not isinstance(v, dict)))
+        if isinstance(value, Deep):   # a batch item that is no object at all
+            return Item(value, refuse(*deep_codes(value, 2), why=f"{value} as an item"),
+                        "decode")
+        return Item(value, refuse(E.NOT_OBJECT, why="item is no object"))
+    if group in ("arbitrary", "all") and choice == 9:
+        return Item(draw(json_values(8).filter(lambda v: isinstance(v, dict))), either())
+    if group == "arbitrary":
+        return Item(draw(valid_events(stream, type_)), ok())
+    return draw(mutated_events(stream, type_, group))
 
 
 @lru_cache(maxsize=None)

@@ -30,7 +30,7 @@ from .frames import BAD_REGEX
 from .records import MATCHES_EVERYTHING
 
 TOO_LONG = "too_long"
-SHORT = 200   # a pattern RE2 takes, this short or shorter, must be taken everywhere
+SHORT = 100   # a pattern RE2 takes, this short or shorter, must be taken everywhere
 EVAL_S = 1.0  # far more than any linear-time match of these values needs
 CATASTROPHIC = ("(a+)+b", "(a|a)*b", "(a|aa)+$", "(.*a){12}", "(.|.|.)*!", "(x+x+)+y",
                 "(\\w+\\s?)+$", "^(([a-z])+.)+[A-Z]([a-z])+$", "(a*)*b", "((ab)*|(ab)*)*c",
