@@ -58,7 +58,7 @@ def test_alerts_and_calls_outside_the_time_window_are_refused(case: EngineCase) 
 
 @fuzzed(0.5)
 @given(case=engine_cases("decode"))
-@example(case=_case(Step("alerts", (fixed_alert(evidence=Deep(1000).value()),
+@example(case=_case(Step("alerts", (fixed_alert(evidence=Deep(1000)),
                                     fixed_alert(2)),
                          (either("1000-deep evidence", TOO_DEEP, "bad_alert"), ok()))))
 def test_deep_values_are_refused_never_raised(case: EngineCase) -> None:

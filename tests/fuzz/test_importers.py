@@ -3,13 +3,15 @@ taken, or refused with the importer's named error; never another exception, neve
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import example, given
 
 from .budget import fuzzed
-from .targets.importers import (RECURSIVE, Document, check_documents, configs, matcher_texts,
-                                profiles)
-from .verdict import refuse
+from .targets.importers import (PROFILE_TREE, RECURSIVE, Document, check_documents, configs,
+                                matcher_texts, profiles)
+from .verdict import either, refuse
 
 pytestmark = pytest.mark.fuzz
 
@@ -23,6 +25,8 @@ def test_alerting_configurations_are_taken_or_refused_with_config_error(doc: Doc
 
 @fuzzed(0.5)
 @given(doc=profiles())
+@example(doc=Document("profile", json.dumps({**PROFILE_TREE, "center": [10 ** 400, 112.9]}
+                                            ).encode(), either("a centre of 10^400")))
 def test_city_profiles_are_taken_or_refused_with_profile_error(doc: Document) -> None:
     check_documents((doc,)).assert_clean()
 

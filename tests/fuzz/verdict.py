@@ -119,14 +119,33 @@ class Hung(BaseException):
     ``except Exception`` safety net under test swallows it."""
 
 
-@contextmanager
-def time_limit(seconds: float, what: str) -> Iterator[None]:
-    """Interrupt the block with :class:`Hung` after ``seconds`` (a real timer signal: the
-    regex engine and PyYAML are interrupted too). Off the main thread it only runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+# Frames a worker's entry point has below Python's default limit of 1000: hypothesis raises
+# the limit while a test runs, which hides a RecursionError production would hit.
+FREE_FRAMES = 900
 
+
+@contextmanager
+def bounded(seconds: float, what: str) -> Iterator[None]:
+    """Run the block as production would: interrupted with :class:`Hung` after ``seconds``
+    (a real timer signal: the regex engine and PyYAML are interrupted too) and with
+    :data:`FREE_FRAMES` of stack. Off the main thread only the stack is bounded."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + FREE_FRAMES)
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+        else:
+            with _timer(seconds, what):
+                yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@contextmanager
+def _timer(seconds: float, what: str) -> Iterator[None]:
     def fire(signum: int, frame: object) -> None:
         raise Hung(f"{what} still running after {seconds:g} s")
 

@@ -174,8 +174,8 @@ def alert_mutations(group: str = "all") -> st.SearchStrategy[Mutation]:
 
 
 def spoil(msg: dict[str, Any], m: Mutation) -> Any:
-    """``msg`` with ``m`` applied; Deep values made real (the engine takes decoded JSON)."""
+    """``msg`` with ``m`` applied (a :class:`Deep` stays a marker until the check makes it
+    real: hypothesis could not print a falsifying example holding it)."""
     if m.field == "@times":   # an old (or future) alert: both of its times
         return {**msg, "event_time": m.value, "detected_at": m.value}
-    value = m.value.value() if isinstance(m.value, Deep) else m.value
-    return Mutation(m.field, value, m.expect).apply(msg)
+    return m.apply(msg)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from alerting.config import default_config
 from alerting.engine import Engine, Output
 
-from ..strategies import NOW_MS, PROFILE, free_text, ids, names
-from ..verdict import BROKEN, LOST, WRONG_ACCEPT, Expect, Hung, Tally, ok, refuse, time_limit
+from ..strategies import NOW_MS, PROFILE, free_text, ids, materialise, names
+from ..verdict import BROKEN, Expect, Hung, LOST, Tally, WRONG_ACCEPT, bounded, ok, refuse
 from .alerts import HOWS, alert, alert_mutations, alert_specs, spoil
 from .records import (COMMAND_HOWS, DISPATCH_HOWS, command_mutations, dispatch_events,
                       dispatch_mutations, dispatch_record, silences, spoil_command,
@@ -151,7 +151,7 @@ def check_engine(case: EngineCase) -> Tally:
     for k, step in enumerate(case.steps):
         now, where = NOW_MS + k * STEP_MS, f"step {k} ({step.kind})"
         try:
-            with time_limit(2, where):
+            with bounded(2, where):
                 out = _run(engine, step, now)
         except (Exception, Hung) as exc:
             tally.inputs += len(step.inputs)
@@ -168,12 +168,13 @@ def check_engine(case: EngineCase) -> Tally:
 
 
 def _run(engine: Engine, step: Step, now: int) -> Output:
+    inputs = [materialise(x) for x in step.inputs]   # (Deep markers made real)
     if step.kind == "alerts":
-        return engine.alerts(list(step.inputs), now)
+        return engine.alerts(inputs, now)
     if step.kind == "dispatch":
-        return engine.dispatch(list(step.inputs), now)
+        return engine.dispatch(inputs, now)
     if step.kind in ("command", "resend"):
-        return engine.command(step.inputs[0], now)
+        return engine.command(inputs[0], now)
     return engine.tick(now)
 
 

@@ -22,7 +22,7 @@ from cockpit_api.commands import ACTIONS, MAX_MESSAGE_BYTES, validate_command
 
 from ..strategies import (NOW_MS, Deep, Pairs, blanks, corrupt, deep, free_text, future_times,
                           ids, json_values, names, old_times, tainted, write)
-from ..verdict import BROKEN, Expect, Hung, Tally, either, ok, refuse, time_limit
+from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
 from .events import BAD_CHARACTERS, DUPLICATE_KEY, TOO_DEEP
 from .records import MATCHES_EVERYTHING
 
@@ -224,7 +224,7 @@ def check_frames(case: tuple[Frame, ...]) -> Tally:
         where = f"frame {k}"
         before = len(sender.sent)
         try:
-            with time_limit(2, where):
+            with bounded(2, where):
                 (reply,) = asyncio.run(_answer((f,), sender))
         except (Exception, Hung) as exc:
             tally.inputs += 1

@@ -21,7 +21,7 @@ from cockpit_api.feed import KafkaFeed, sources_for
 from cockpit_api.hub import AlertHub
 
 from ..strategies import NOW_MS, Deep, deep, json_values, write
-from ..verdict import CRASH, LOST, Expect, Hung, Tally, either, ok, refuse, time_limit
+from ..verdict import CRASH, Expect, Hung, LOST, Tally, bounded, either, ok, refuse
 from .alerts import AlertSpec, alert, alert_specs
 from .engine import CONFIG, Engine, PROFILE
 from .records import silences
@@ -123,7 +123,7 @@ def check_hub(case: HubCase) -> Tally:
         where, source = f"{topic} message {k}", sources[topic]
         before = (hub.counters.malformed, dict(hub.counters.received))
         try:
-            with time_limit(2, where):
+            with bounded(2, where):
                 feed._handle(source, TopicPartition(SETTINGS.topic(topic), 0), k, raw)
         except (Exception, Hung) as exc:
             tally.inputs += 1

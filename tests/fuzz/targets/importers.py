@@ -27,7 +27,7 @@ from alerting.matchers import parse_text, render_all
 from city.profile import PROFILE_DIR, ProfileError, load_profile
 
 from ..strategies import BAD_UTF8, Deep, deep, ids, json_values
-from ..verdict import BROKEN, Expect, Hung, Tally, either, ok, refuse, time_limit
+from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
 from .engine import PROFILE, Engine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -162,7 +162,7 @@ def check_documents(docs: tuple[Document, ...]) -> Tally:
     for k, doc in enumerate(docs):
         where = f"{doc.kind} {k}"
         try:
-            with time_limit(2, where):
+            with bounded(2, where):
                 code = _import(doc)
         except (Exception, Hung) as exc:
             tally.inputs += 1

@@ -25,7 +25,7 @@ from streams.pipeline import RawMessage, StreamStep
 
 from ..strategies import NOW_MS, POLICY, PROFILE, Deep, Pairs, corrupt, deep, json_values, \
     write
-from ..verdict import BROKEN, LOST, Expect, Hung, Tally, either, ok, refuse, time_limit
+from ..verdict import BROKEN, Expect, Hung, LOST, Tally, bounded, either, ok, refuse
 from .events import (DUPLICATE_KEY, LIMITS, Item, deep_codes, mutated_events,
                      valid_events)
 
@@ -190,7 +190,7 @@ def check_ingest(case: IngestCase) -> Tally:
     topic = f"citycc.{case.stream}"
     msgs = [RawMessage(topic, 0, k, m.raw) for k, m in enumerate(case.messages)]
     try:
-        with time_limit(10, "ingest"):
+        with bounded(10, "ingest"):
             result = new_step(case.stream).process_safely(msgs, NOW_MS)
     except (Exception, Hung) as exc:
         tally.inputs += len(msgs)

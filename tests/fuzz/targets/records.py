@@ -21,10 +21,6 @@ CALLS = (("ems", "call"), ("fire", "call"), ("fire", "incident"))
 UNITS = (("ems", "unit_status"), ("fire", "engine_status"))
 
 
-def deep_value(value: Any) -> Any:
-    return value.value() if isinstance(value, Deep) else value
-
-
 # -- commands ------------------------------------------------------------------------------
 @st.composite
 def _silence(draw: st.DrawFn) -> dict[str, Any]:
@@ -88,7 +84,7 @@ def spoil_command(cmd: dict[str, Any], field: str, value: Any) -> Any:
     if field in ("matchers", "reason") and cmd.get("action") != "silence":
         cmd = {"command_id": cmd["command_id"], "actor": cmd["actor"], "action": "silence",
                "matchers": ['kind="gas_leak"'], "reason": "drill"}   # (silences have these)
-    return {**cmd, field: deep_value(value)}
+    return {**cmd, field: value}
 
 
 # -- dispatch records ----------------------------------------------------------------------
@@ -144,7 +140,6 @@ def dispatch_mutations(group: str = "all") -> st.SearchStrategy[tuple[str, Any, 
 
 
 def spoil_record(rec: dict[str, Any], where: str, value: Any) -> Any:
-    value = deep_value(value)
     if not where:
         return value
     if where.startswith("event."):

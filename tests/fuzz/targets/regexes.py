@@ -23,7 +23,7 @@ from cockpit_api.commands import validate_command
 from cockpit_api.errors import CommandRejected
 
 from ..strategies import NOW_MS
-from ..verdict import BROKEN, Expect, Hung, Tally, either, ok, refuse, time_limit
+from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
 from .alerts import fixed_alert
 from .engine import CONFIG, PROFILE, Engine
 from .frames import BAD_REGEX
@@ -126,7 +126,7 @@ def check_regex(case: RegexCase) -> Tally:
 def _matchers(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
     where = "alerting.matchers"
     try:
-        with time_limit(EVAL_S, f"parsing {text[:60]}"):
+        with bounded(EVAL_S, f"parsing {text[:60]}"):
             (m,) = parse_matchers([text])
     except LabelError as exc:
         tally.judge(expect, where, accepted=False, code=exc.code, note=exc.reason)
@@ -139,7 +139,7 @@ def _matchers(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
     rx = re2.compile(case.pattern, _QUIET) if re2_takes(case.pattern) else None
     for v in case.values:
         try:
-            with time_limit(EVAL_S, f"matching {text[:60]} against {v[:40]!r}"):
+            with bounded(EVAL_S, f"matching {text[:60]} against {v[:40]!r}"):
                 got = m.matches({"entity_id": v})
         except (Exception, Hung) as exc:
             tally.crash(f"{where}: {text[:60]} on {v[:40]!r}", exc)
@@ -154,7 +154,7 @@ def _cockpit(tally: Tally, expect: Expect, text: str) -> None:
            "reason": "fuzz"}
     where = "cockpit silence command"
     try:
-        with time_limit(EVAL_S, where):
+        with bounded(EVAL_S, where):
             validate_command(cmd, NOW_MS)
     except CommandRejected as exc:
         if expect.accept and len(text) > 256:   # the cockpit's bound on a matcher's text
@@ -175,14 +175,14 @@ def _engine(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
     cmd: dict[str, Any] = {"command_id": "c-1", "actor": "张伟", "action": "silence",
                            "matchers": [text], "reason": "fuzz"}
     try:
-        with time_limit(EVAL_S, "engine silence"):
+        with bounded(EVAL_S, "engine silence"):
             out = engine.command(cmd, NOW_MS)
         refused = out.rejected[0] if out.rejected else None
         tally.judge(Expect(expect.accept, frozenset(), expect.why), "engine silence",  # any code
                     accepted=refused is None, code=refused.code if refused else "")
         for k, v in enumerate(case.values):
             msg = {**_ALERT, "entity_id": v, "fingerprint": f"fp-{k}", "alert_id": f"a-{k}"}
-            with time_limit(EVAL_S, f"engine alert with entity {v[:40]!r}"):
+            with bounded(EVAL_S, f"engine alert with entity {v[:40]!r}"):
                 engine.alerts([msg], NOW_MS + 1000)
                 engine.tick(NOW_MS + 60_000)
     except (Exception, Hung) as exc:
