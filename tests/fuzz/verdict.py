@@ -129,8 +129,8 @@ def bounded(seconds: float, what: str) -> Iterator[None]:
     """Run the block as production would: interrupted with :class:`Hung` after ``seconds``
     (a real timer signal: the regex engine and PyYAML are interrupted too) and with
     :data:`FREE_FRAMES` of stack. Off the main thread only the stack is bounded."""
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
+    depth, frame = 0, sys._getframe()   # (the frames below this one)
+    while frame.f_back is not None:
         depth, frame = depth + 1, frame.f_back
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(depth + FREE_FRAMES)

@@ -10,7 +10,9 @@ matcher renders back to itself.
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -154,7 +156,8 @@ def documents(draw: st.DrawFn) -> tuple[Document, ...]:
                                min_size=1, max_size=3)))
 
 
-_DIR = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))
+_DIR = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))   # the importers read files
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def check_documents(docs: tuple[Document, ...]) -> Tally:

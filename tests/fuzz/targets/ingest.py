@@ -75,6 +75,10 @@ def _message(its: list[Item], batched: bool) -> Message:
     return Message(raw, tuple(sized))
 
 
+NOT_OBJECTS = json_values(4).filter(lambda v: not isinstance(v, dict))
+OBJECTS = json_values(8).filter(lambda v: isinstance(v, dict))
+
+
 @lru_cache(maxsize=None)
 @st.composite
 def items(draw: st.DrawFn, stream: str, batched: bool, group: str = "all") -> Item:
@@ -84,15 +88,13 @@ def items(draw: st.DrawFn, stream: str, batched: bool, group: str = "all") -> It
     if choice < 4 or group == "valid":
         return Item(draw(valid_events(stream, type_)), ok())
     if group in ("schema", "decode", "all") and batched and choice == 8:
-        value = draw(json_values(4).filter(lambda v: not isinstance(v, dict)) | deep()
-                     if group != "schema" else json_values(4).filter(
-                         lambda v: not isinstance(v, dict)))
+        value = draw(NOT_OBJECTS if group == "schema" else NOT_OBJECTS | deep())
         if isinstance(value, Deep):   # a batch item that is no object at all
             return Item(value, refuse(*deep_codes(value, 2), why=f"{value} as an item"),
                         "decode")
         return Item(value, refuse(E.NOT_OBJECT, why="item is no object"))
     if group in ("arbitrary", "all") and choice == 9:
-        return Item(draw(json_values(8).filter(lambda v: isinstance(v, dict))), either())
+        return Item(draw(OBJECTS), either())
     if group == "arbitrary":
         return Item(draw(valid_events(stream, type_)), ok())
     return draw(mutated_events(stream, type_, group))
@@ -111,8 +113,8 @@ def whole_messages(draw: st.DrawFn, stream: str, group: str) -> Message:
         raw, why = draw(corrupt(write({"events": good})))
         return Message(raw, whole=refuse(E.MALFORMED_JSON, why=why))
     if how == "not_object":
-        value = draw(json_values(4).filter(lambda v: not isinstance(v, dict)))
-        return Message(write(value), whole=refuse(E.NOT_OBJECT, why="not an object"))
+        return Message(write(draw(NOT_OBJECTS)), whole=refuse(E.NOT_OBJECT,
+                                                              why="not an object"))
     if how == "extra_key":
         key = draw(st.text(min_size=1, max_size=8).filter(lambda k: k != "events"))
         return Message(write({"events": good, key: 1}),
@@ -134,8 +136,7 @@ def whole_messages(draw: st.DrawFn, stream: str, group: str) -> Message:
         return Message(d.text(), whole=refuse(*fair, why=f"{d} as the message"))
     if how == "binary":
         return Message(draw(st.binary(max_size=300)), whole=either("arbitrary bytes"))
-    return Message(write(draw(json_values(10).filter(lambda v: isinstance(v, dict)))),
-                   whole=either("arbitrary object"))
+    return Message(write(draw(OBJECTS)), whole=either("arbitrary object"))
 
 
 @lru_cache(maxsize=None)
