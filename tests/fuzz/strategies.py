@@ -106,7 +106,14 @@ def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
 
 @lru_cache(maxsize=None)
 def json_objects(max_leaves: int = 10) -> st.SearchStrategy[dict[str, Any]]:
+    """Any JSON object (drawn as one: a filter on json_values would retry and give up)."""
     return st.dictionaries(st.text(max_size=12), json_values(max_leaves), max_size=8)
+
+
+@lru_cache(maxsize=None)
+def json_non_objects(max_leaves: int = 4) -> st.SearchStrategy[Any]:
+    """Any JSON value but an object: a scalar or a list."""
+    return SCALARS | st.lists(json_values(max_leaves), max_size=4)
 
 
 @dataclass(frozen=True)

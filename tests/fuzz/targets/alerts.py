@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from schemas.records import SEVERITIES, make_alert
 
-from ..strategies import (BAD_TIMES, DAY_MS, NOW_MS, POLICY, PROFILE, YEAR_MS, Deep, blanks,
-                          deep, free_text, future_times, ids, iso, json_values, old_times,
-                          tainted)
+from ..strategies import (BAD_TIMES, DAY_MS, Deep, NOW_MS, POLICY, PROFILE, YEAR_MS, blanks, deep,
+                          free_text, future_times, ids, iso, json_non_objects, json_objects,
+                          old_times, tainted)
 from ..verdict import Expect, either, refuse
 from .events import BAD_CHARACTERS, EMPTY, TOO_DEEP
 
@@ -163,9 +163,9 @@ def _alert_mutation(draw: st.DrawFn, group: str) -> Mutation:
         d: Deep = draw(deep(1020))   # (see the note above OLD_MS)
         return Mutation(f, d, either(f"{d} in {f}", TOO_DEEP, BAD_ALERT))
     if how == "not_object":
-        return Mutation("", draw(json_values(4).filter(lambda v: not isinstance(v, dict))),
+        return Mutation("", draw(json_non_objects()),
                         refuse(why="not an object"))
-    return Mutation("", draw(json_values(8).filter(lambda v: isinstance(v, dict))), either())
+    return Mutation("", draw(json_objects(6)), either())
 
 
 @lru_cache(maxsize=None)

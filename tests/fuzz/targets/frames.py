@@ -20,10 +20,12 @@ from alerting.incident_model import CALL_STREAMS
 from cockpit_api.command_sink import submit
 from cockpit_api.commands import ACTIONS, MAX_MESSAGE_BYTES, validate_command
 
-from ..strategies import (NOW_MS, Deep, Pairs, blanks, corrupt, deep, free_text, future_times,
-                          ids, json_values, names, old_times, tainted, write)
+from ..strategies import (DAY_MS, Deep, NOW_MS, Pairs, YEAR_MS, blanks, corrupt, deep, free_text,
+                          future_times, ids, json_non_objects, json_values, names, old_times,
+                          tainted, times, write)
 from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
 from .events import BAD_CHARACTERS, DUPLICATE_KEY, TOO_DEEP
+from .alerts import OUT_OF_WINDOW
 from .records import MATCHES_EVERYTHING
 
 IDENTS = ("fingerprint", "silence_id", "target", "source", "incident_id", "call_id")
@@ -48,8 +50,8 @@ def _arg(name: str, action: str) -> st.SearchStrategy[Any]:
         return free_text(60, 1)
     if name == "comment":
         return free_text(60)
-    if name == "ends_at":
-        return future_times(60_000) | st.none()
+    if name == "ends_at":   # (an end more than a year ahead is refused: see "past")
+        return times(NOW_MS + 60_000, NOW_MS + 365 * DAY_MS) | st.none()
     if name == "until_resolved":
         return st.booleans()
     if name == "fingerprints":
@@ -161,7 +163,7 @@ def _mutated(draw: st.DrawFn, group: str) -> Frame:
         raw, why = draw(corrupt(write({"type": "command", "command": cmd})))
         return Frame(raw, refuse("malformed_json", why=why))
     elif how == "not_object":
-        value = draw(json_values(4).filter(lambda v: not isinstance(v, dict)))
+        value = draw(json_non_objects())
         where = draw(st.booleans())
         return Frame(frame(value) if where else write(value).decode(),
                      refuse("not_object", why="command not an object" if where else
@@ -170,9 +172,11 @@ def _mutated(draw: st.DrawFn, group: str) -> Frame:
         t = draw(st.text(max_size=8).filter(lambda t: t != "command") | st.integers())
         return Frame(write({"type": t, "command": cmd}).decode(),
                      refuse("unknown_type", why=f"type {t!r}"))
-    elif how == "past" and "ends_at" in args:
-        spoil = {"ends_at": draw(old_times(1000) | st.sampled_from(("soon", "2025-06-01")))}
-        expect = refuse("bad_value", "bad_time", why=f"ends_at {spoil['ends_at']}")
+    elif how == "past" and "ends_at" in args:   # past, unreadable, or years ahead
+        when = draw(old_times(1000) | future_times(2 * YEAR_MS) | st.sampled_from(
+            ("soon", "2025-06-01")))
+        spoil = {"ends_at": when}
+        expect = refuse("bad_value", "bad_time", OUT_OF_WINDOW, why=f"ends_at {when}")
     elif how == "everything" and "matchers" in args:
         spoil = {"matchers": [draw(st.sampled_from(('entity_id=~".*"', 'kind!="fire_alarm"',
                                                     'district=""')))]}

@@ -23,8 +23,8 @@ from schemas import errors as E
 from schemas.catalog import STREAMS
 from streams.pipeline import RawMessage, StreamStep
 
-from ..strategies import NOW_MS, POLICY, PROFILE, Deep, Pairs, corrupt, deep, json_values, \
-    write
+from ..strategies import (Deep, NOW_MS, POLICY, PROFILE, Pairs, corrupt, deep, json_non_objects,
+                          json_objects, json_values, write)
 from ..verdict import BROKEN, Expect, Hung, LOST, Tally, bounded, either, ok, refuse
 from .events import (DUPLICATE_KEY, LIMITS, Item, deep_codes, mutated_events,
                      valid_events)
@@ -75,8 +75,8 @@ def _message(its: list[Item], batched: bool) -> Message:
     return Message(raw, tuple(sized))
 
 
-NOT_OBJECTS = json_values(4).filter(lambda v: not isinstance(v, dict))
-OBJECTS = json_values(8).filter(lambda v: isinstance(v, dict))
+NOT_OBJECTS = json_non_objects()
+OBJECTS = json_objects(6)
 
 
 @lru_cache(maxsize=None)

@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ..strategies import (BAD_TIMES, Deep, blanks, deep, free_text, ids, json_values, names,
-                          old_times, tainted)
+from ..strategies import (BAD_TIMES, Deep, blanks, deep, free_text, ids, json_non_objects,
+                          json_objects, names, old_times, tainted)
 from ..verdict import Expect, either, refuse
 from .alerts import OLD_MS, OUT_OF_WINDOW
 from .events import BAD_CHARACTERS, EMPTY, TOO_DEEP, valid_events
@@ -68,9 +68,9 @@ def _command_mutation(draw: st.DrawFn, group: str) -> tuple[str, Any, Expect]:
                                   'severity!~"critical|major"')))
         return "matchers", [m], refuse(MATCHES_EVERYTHING, why=f"silence {m}")
     if how == "not_object":
-        return "", draw(json_values(4).filter(lambda v: not isinstance(v, dict))), \
+        return "", draw(json_non_objects()), \
             refuse(why="command not an object")
-    return "", draw(json_values(8).filter(lambda v: isinstance(v, dict))), either()
+    return "", draw(json_objects(6)), either()
 
 
 @lru_cache(maxsize=None)
@@ -131,7 +131,7 @@ def _dispatch_mutation(draw: st.DrawFn, group: str) -> tuple[str, Any, Expect, b
         d: Deep = draw(deep(1020))
         where = draw(st.sampled_from(("extra", "event.complaint", "event.extra")))
         return where, d, either(f"{d} in {where}", TOO_DEEP, BAD_DISPATCH), False
-    return "", draw(json_values(8).filter(lambda v: isinstance(v, dict))), either(), False
+    return "", draw(json_objects(6)), either(), False
 
 
 @lru_cache(maxsize=None)
