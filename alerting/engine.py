@@ -34,6 +34,7 @@ from alerting.alert_model import check_not_reserved
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
     SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
+from alerting.regex import REGEX_CODES
 from alerting.routing import Route
 from alerting.silence_log import silence_event
 from alerting.silences import Silence, SilenceError, Silencer, silence_id
@@ -237,7 +238,12 @@ class Engine:
                                      None if ends in (None, "") else _time(ends, "ends_at"),
                                      now_ms)
             return silence_event(s, "extended", now_ms, actor)
-        matchers = parse_matchers(cmd.get("matchers"))
+        try:
+            matchers = parse_matchers(cmd.get("matchers"))
+        except LabelError as bad_rx:   # (its own name: see command())
+            if bad_rx.code not in REGEX_CODES:
+                raise
+            raise CommandError(bad_rx.code, bad_rx.reason, "matchers") from bad_rx
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",
                                "matchers")

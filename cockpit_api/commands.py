@@ -28,6 +28,7 @@ from alerting.labels import LabelError, parse_matchers
 from alerting.lifecycle import COMMANDS as ALERT_COMMANDS
 from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
 from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
+from alerting.regex import BAD_REGEX, REGEX_CODES
 from schemas.errors import ValidationError
 from schemas.validate import format_event_time, parse_event_time
 
@@ -38,7 +39,7 @@ MAX_NOTE = 4000          # alerting.incident_ops.add_note's limit
 MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
-         "bad_time", "bad_value", MATCHES_EVERYTHING,
+         "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX,
          # the server's own: the commands topic cannot take it now; a bug in the checks
          "unavailable", "internal")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
@@ -160,8 +161,8 @@ def _matcher(v: Any, now_ms: int) -> str:
     s = _string(v, MAX_MATCHER_CHARS)
     try:
         parse_matchers([s])
-    except LabelError as exc:
-        raise _Bad("bad_value", str(exc)) from None
+    except LabelError as exc:   # (a refused regex: bad_regex or too_long, as the engine says)
+        raise _Bad(exc.code if exc.code in REGEX_CODES else "bad_value", str(exc)) from None
     return s.strip()
 
 

@@ -177,8 +177,14 @@ REFUSED: list[tuple[str, Any, str, str]] = [
                                 ends_at="2025-12-01T07:59:59Z"), "bad_value", "ends_at"),
     ("bad matcher", cmd("silence", matchers=["just words"], reason="r"), "bad_value",
      "matchers[0]"),
-    ("bad matcher regex", cmd("silence", matchers=["kind=~(gas"], reason="r"), "bad_value",
+    ("bad matcher regex", cmd("silence", matchers=["kind=~(gas"], reason="r"), "bad_regex",
      "matchers[0]"),
+    # issue 13: RE2 (linear time) has no lookaround or backreferences; refused as the
+    # engine refuses them, not matched by a backtracking engine in the event loop
+    ("lookahead regex", cmd("silence", matchers=['entity_id=~"(?=GASC).*"'], reason="r"),
+     "bad_regex", "matchers[0]"),
+    ("backreference regex", cmd("silence", matchers=['entity_id=~"(a)\\\\1"'], reason="r"),
+     "bad_regex", "matchers[0]"),
     ("forgotten comma", cmd("silence", matchers=["kind!=fire_alarm district=kaifu"], reason="r"),
      "bad_value", "matchers[0]"),
     ("an item without a matcher", cmd("silence", matchers=["a=b", "{}"], reason="r"),
