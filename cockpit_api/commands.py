@@ -29,6 +29,7 @@ from alerting.lifecycle import COMMANDS as ALERT_COMMANDS
 from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
 from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
 from alerting.regex import BAD_REGEX, REGEX_CODES
+from alerting.window import MAX_AHEAD_MS, OUT_OF_WINDOW
 from schemas.errors import ValidationError
 from schemas.validate import format_event_time, parse_event_time
 
@@ -39,7 +40,7 @@ MAX_NOTE = 4000          # alerting.incident_ops.add_note's limit
 MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
-         "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX,
+         "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX, OUT_OF_WINDOW,
          # the server's own: the commands topic cannot take it now; a bug in the checks
          "unavailable", "internal")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
@@ -134,6 +135,9 @@ def future_time(v: Any, now_ms: int) -> str | None:
         raise _Bad("bad_time", getattr(exc, "reason", str(exc))) from None
     if ms <= now_ms:
         raise _Bad("bad_value", f"{v} is not in the future")
+    if ms > now_ms + MAX_AHEAD_MS:   # (the engine's bound: alerting.window)
+        raise _Bad(OUT_OF_WINDOW, f"{v} is more than {MAX_AHEAD_MS // 86_400_000} days "
+                                  f"ahead: leave the end out (until expired) instead")
     return format_event_time(ms)
 
 
