@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+from alerting.webhook import webhook_problem
 from schemas.topics import broker_message_max_bytes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -173,4 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
                             f"(else a firing alert expires between two re-assertions)")
     if settings.clickhouse_url:
         settings.clickhouse  # validate early: a bad URL fails at start, not at first insert
+    problem = webhook_problem(settings.webhook_url, settings.webhook_secret)
+    if problem:   # (else every delivery would fail at send time, and nothing says why)
+        raise SettingsError(f"CITYCC_WEBHOOK_URL / CITYCC_WEBHOOK_SECRET: {problem}")
     return settings
