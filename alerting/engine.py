@@ -13,7 +13,8 @@ Pure: no I/O, no clock. Time is what the caller passes: a detector alert is appl
 own ``detected_at`` (never later than ``now``), so redelivering the same alerts after a
 restart yields the same events and notification keys; ticks use ``now``. Every input that
 cannot be applied comes back as a :class:`Rejected` with a code, never an exception: one
-whose times lie outside the accepted window too (``alerting.window``).
+whose times lie outside the accepted window too (``alerting.window``). A command is applied
+once per ``command_id`` (``alerting.command_ids``): a resend is answered as a duplicate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Mapping, Sequence
 
+from alerting.command_ids import CommandIds, command_id
 from alerting.config import AlertingConfig, ConfigError
 from alerting.engine_output import Output, Rejected
 from alerting.enrich import enrich
@@ -62,6 +64,7 @@ class Engine:
                  window: TimeWindow | None = None) -> None:
         self.config = config
         self.window = window or TimeWindow()   # event times accepted (alerting.window)
+        self.command_ids = CommandIds()        # applied commands, so a resend is a no-op
         self.book = AlertBook(lifecycle)
         self.silencer = Silencer(config.maintenance_windows, config.silence_expire_unused_ms)
         self.inhibitor = Inhibitor(config.inhibit_rules)
@@ -127,6 +130,10 @@ class Engine:
         try:
             if not isinstance(cmd, Mapping):
                 raise CommandError("bad_command", "a command is a JSON object")
+            if self.command_ids.seen(command_id(cmd), cmd):   # a resend: answered, not redone
+                out.applied.append(cid)
+                out.duplicates.append(cid)
+                return out
             action = cmd.get("action")
             if action not in ACTIONS:
                 raise CommandError("unknown_action", f"{action!r} is not one of {ACTIONS}",
@@ -151,6 +158,7 @@ class Engine:
                                          str(refused)[:500]))
             return out
         out.applied.append(cid)
+        self.command_ids.remember(cid, cmd, now_ms)
         return out
 
     def tick(self, now_ms: int) -> Output:
@@ -275,13 +283,15 @@ class Engine:
     PARTS = ("book", "silencer", "inhibitor", "grouper", "escalator", "correlator", "outbox")
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": 1, **{p: getattr(self, p).snapshot() for p in self.PARTS}}
+        return {"version": 1, **{p: getattr(self, p).snapshot() for p in self.PARTS},
+                "command_ids": self.command_ids.snapshot()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping) or state.get("version") != 1:
             raise ValueError("Engine.restore: expected a version 1 snapshot")
         for p in self.PARTS:
             getattr(self, p).restore(state[p])
+        self.command_ids.restore(state.get("command_ids"))   # (absent from older ones)
 
 
 def _alert_time(msg: Any, now_ms: int) -> int:

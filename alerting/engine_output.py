@@ -30,6 +30,7 @@ class Output:
     incident_events: list[IncidentEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)    # command ids applied
+    duplicates: list[str] = field(default_factory=list)  # of those, resends: nothing done
     offered: int = 0                                     # new notifications in the outbox
     silence_events: list[dict[str, Any]] = field(default_factory=list)  # alerting.silence_log
 
@@ -38,5 +39,6 @@ class Output:
         self.incident_events += other.incident_events
         self.rejected += other.rejected
         self.applied += other.applied
+        self.duplicates += other.duplicates
         self.offered += other.offered
         self.silence_events += other.silence_events
