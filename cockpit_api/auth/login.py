@@ -1,0 +1,164 @@
+"""Signing in over the websocket: the client's first frame is its credentials.
+
+``{"type": "login", "user": NAME, "password": PASSWORD}`` or ``{"type": "auth", "token":
+TOKEN}`` (a token from an earlier sign-in, or from ``citycc token`` for a kiosk). The answer
+is a :class:`Session` (its message carries a fresh token after a password) or an
+:class:`AuthRefused` with code ``unauthenticated`` or ``rate_limited``. Failed attempts count
+per user name and per address (:class:`~cockpit_api.auth.limits.LoginThrottle`); a password is
+checked on a worker thread, at most ``concurrency`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cockpit_api.errors import CockpitError
+from schemas.validate import format_event_time
+
+from .limits import LoginThrottle
+from .passwords import verify_password
+from .roles import Principal
+from .tokens import TokenError, claims_match, issue_token, verify_token
+from .users import User, UserError, UserStore
+
+log = logging.getLogger(__name__)
+
+MAX_LOGIN_BYTES = 4096
+NO_USERS = ("no users are configured on this cockpit: an administrator adds them with "
+            "`citycc user add NAME --role ...`")
+
+
+class AuthRefused(CockpitError):
+    """A sign-in refused: ``code`` (unauthenticated, rate_limited), ``reason`` (never the
+    password or token)."""
+
+    def __init__(self, code: str, reason: str, user: str = "", method: str = "") -> None:
+        super().__init__(f"{reason} [{code}]")
+        self.code, self.reason, self.user, self.method = code, reason, user, method
+
+    def to_message(self) -> dict[str, Any]:
+        return {"type": "auth_error", "code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Session:
+    principal: Principal
+    token: str
+    expires_s: int
+    method: str          # "password" or "token"
+
+    def to_message(self) -> dict[str, Any]:
+        p = self.principal
+        return {"type": "session", "token": self.token, "user": p.user,
+                "display": p.display or p.user, "role": p.role, "agency": p.agency,
+                "districts": list(p.districts), "actions": p.actions,
+                "expires_at": format_event_time(self.expires_s * 1000)}
+
+
+def parse_credentials(raw: str | bytes) -> dict[str, Any]:
+    """The first frame as ``{"type": "login"|"auth", ...}``, else AuthRefused."""
+    size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
+    if size > MAX_LOGIN_BYTES:
+        raise AuthRefused("unauthenticated", f"a sign-in message has at most "
+                                             f"{MAX_LOGIN_BYTES} bytes")
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        msg = None
+    kind = msg.get("type") if isinstance(msg, dict) else None
+    if kind == "login" and isinstance(msg.get("user"), str) and \
+            isinstance(msg.get("password"), str):
+        return msg   # type: ignore[no-any-return]
+    if kind == "auth" and isinstance(msg.get("token"), str):
+        return msg   # type: ignore[no-any-return]
+    raise AuthRefused("unauthenticated", 'sign in first: the first message is {"type": '
+                      '"login", "user", "password"} or {"type": "auth", "token"}')
+
+
+class Authenticator:
+    """Checks credentials against the users file and issues tokens."""
+
+    def __init__(self, store: UserStore, secret: bytes, *, ttl_s: float,
+                 throttle: LoginThrottle, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 verify: Callable[[str | None, str], bool] = verify_password,
+                 concurrency: int = 2) -> None:
+        self.store, self.secret, self.ttl_s, self.throttle = store, secret, ttl_s, throttle
+        self.clock, self.monotonic, self.verify = clock, monotonic, verify
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def users(self) -> dict[str, User]:
+        try:
+            return self.store.users()
+        except UserError as exc:
+            log.error("cannot read the users file: %s", exc)
+            raise AuthRefused("unauthenticated", "the cockpit's users file cannot be read; "
+                                                 "see the cockpit log") from None
+
+    async def sign_in(self, raw: str | bytes, remote: str) -> Session:
+        msg = parse_credentials(raw)
+        if msg["type"] == "login":
+            return await self._password(msg["user"], msg["password"], remote)
+        return self._token(msg["token"], remote)
+
+    def current(self, principal: Principal) -> bool:
+        """The user still exists with the role, agency and districts it signed in with."""
+        try:
+            user = self.store.get(principal.user)
+        except UserError:
+            return False
+        return user is not None and user.principal == principal
+
+    def _check_locked(self, keys: list[str], user: str, method: str) -> None:
+        now = self.monotonic()
+        wait = max(self.throttle.locked_for(k, now) for k in keys)
+        if wait > 0:
+            raise AuthRefused("rate_limited", f"too many failed sign-ins: try again in "
+                                              f"{math.ceil(wait)} s", user, method)
+
+    def _failed(self, keys: list[str], reason: str, user: str, method: str) -> AuthRefused:
+        now = self.monotonic()
+        for k in keys:
+            self.throttle.fail(k, now)
+        return AuthRefused("unauthenticated", reason, user, method)
+
+    async def _password(self, name: str, password: str, remote: str) -> Session:
+        name = name.strip()[:128]
+        keys = [f"user:{name}", f"addr:{remote}"]
+        self._check_locked(keys, name, "password")
+        users = self.users()
+        if not users:
+            raise AuthRefused("unauthenticated", NO_USERS, name, "password")
+        user = users.get(name)
+        async with self._slots:
+            ok = await asyncio.to_thread(self.verify, user.password_hash if user else None,
+                                         password)
+        if not ok or user is None:
+            raise self._failed(keys, "unknown user or wrong password", name, "password")
+        for k in keys:
+            self.throttle.succeed(k)
+        issued = issue_token(user.principal, self.secret, self.clock(), self.ttl_s)
+        return Session(user.principal, issued.token, issued.expires_s, "password")
+
+    def _token(self, token: str, remote: str) -> Session:
+        keys = [f"addr:{remote}"]
+        self._check_locked(keys, "", "token")
+        try:
+            claims = verify_token(token, self.secret, self.clock())
+        except TokenError as exc:
+            raise self._failed(keys, str(exc), "", "token") from None
+        name = str(claims["sub"])
+        user = self.users().get(name)
+        if user is None or not claims_match(claims, user.principal):
+            raise self._failed(keys, "the token's user was removed or changed since it was "
+                                     "issued: sign in again", name, "token")
+        self.throttle.succeed(keys[0])
+        return Session(user.principal, token, int(claims["exp"]), "token")
