@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")
+    from citycc.accounts import add_parsers
+    add_parsers(add)
     return p
 
 
