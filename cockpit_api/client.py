@@ -116,12 +116,14 @@ class ClientSession:
 
     async def sign_in(self) -> Session | None:
         """The session of the client's first frame, or None (refused, told, closed)."""
+        timed_out = False
         try:
             async with asyncio.timeout(self.c.limits.login_timeout_s):
                 raw = await self.connection.recv()
         except TimeoutError:
-            refused = AuthRefused("unauthenticated", f"no sign-in within "
-                                                     f"{self.c.limits.login_timeout_s:g} s")
+            timed_out = True
+            refused = AuthRefused("unauthenticated", "no_sign_in", f"no sign-in within "
+                                  f"{self.c.limits.login_timeout_s:g} s")
         except ConnectionClosed:
             return None
         else:
@@ -132,13 +134,15 @@ class ClientSession:
             else:
                 if self.c.cap.add_user(session.principal.user):
                     return session
-                refused = AuthRefused("rate_limited", "too many open connections for this "
-                                      "user: close one first", session.principal.user,
-                                      session.method)
+                refused = AuthRefused("rate_limited", "too_many_connections", "too many "
+                                      "open connections for this user: close one first",
+                                      session.principal.user, session.method)
         self.audit(user=refused.user, action="login", target=refused.method,
-                   result="refused", code=refused.code, reason=refused.reason)
-        with contextlib.suppress(ConnectionClosed):
-            await self.connection.send(orjson.dumps(refused.to_message()).decode())
+                   result="refused", code=refused.code, field=refused.detail,
+                   reason=refused.reason)
+        if not timed_out:   # (a client that said nothing is told nothing)
+            with contextlib.suppress(ConnectionClosed):
+                await self.connection.send(orjson.dumps(refused.to_message()).decode())
         await self.close(CloseCode.TRY_AGAIN_LATER if refused.code == "rate_limited"
                          else CloseCode.POLICY_VIOLATION, refused.code)
         return None

@@ -1,8 +1,8 @@
 """The cockpit's plain HTTP side and the websocket handshake's gate.
 
-* ``GET /`` (or ``/index.html``), ``/cockpit.js``, ``/cockpit.css`` -- the page and its files,
-  with the security headers of :func:`~cockpit_api.auth.origins.page_headers` (no inline
-  script or style, no framing, no sniffing, no referrer).
+* ``GET /`` (or ``/index.html``), ``/cockpit.js``, ``/session.js``, ``/cockpit.css`` -- the page
+  and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
+  (no inline script or style, no framing, no sniffing, no referrer).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
@@ -31,6 +31,7 @@ WS_PATH = "/ws"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/index.html": ("index.html", "text/html; charset=utf-8"),
          "/cockpit.js": ("cockpit.js", "text/javascript; charset=utf-8"),
+         "/session.js": ("session.js", "text/javascript; charset=utf-8"),
          "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
 

@@ -26,26 +26,32 @@ from schemas.validate import format_event_time
 from .limits import LoginThrottle
 from .passwords import verify_password
 from .roles import Principal
-from .tokens import TokenError, claims_match, issue_token, verify_token
+from .tokens import TokenError, TokenExpired, claims_match, issue_token, verify_token
 from .users import User, UserError, UserStore
 
 log = logging.getLogger(__name__)
 
 MAX_LOGIN_BYTES = 4096
+DETAILS = ("no_sign_in", "no_users", "users_file", "bad_credentials", "locked", "bad_token",
+           "expired", "user_changed", "too_many_connections")
 NO_USERS = ("no users are configured on this cockpit: an administrator adds them with "
             "`citycc user add NAME --role ...`")
 
 
 class AuthRefused(CockpitError):
-    """A sign-in refused: ``code`` (unauthenticated, rate_limited), ``reason`` (never the
-    password or token)."""
+    """A sign-in refused: ``code`` (unauthenticated, rate_limited), ``detail`` (which case,
+    stable: the page says it in its language; :data:`DETAILS`), ``reason`` (in English;
+    never the password or token)."""
 
-    def __init__(self, code: str, reason: str, user: str = "", method: str = "") -> None:
-        super().__init__(f"{reason} [{code}]")
-        self.code, self.reason, self.user, self.method = code, reason, user, method
+    def __init__(self, code: str, detail: str, reason: str, user: str = "",
+                 method: str = "") -> None:
+        super().__init__(f"{reason} [{code}/{detail}]")
+        self.code, self.detail, self.reason = code, detail, reason
+        self.user, self.method = user, method
 
     def to_message(self) -> dict[str, Any]:
-        return {"type": "auth_error", "code": self.code, "reason": self.reason}
+        return {"type": "auth_error", "code": self.code, "detail": self.detail,
+                "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def parse_credentials(raw: str | bytes) -> dict[str, Any]:
     """The first frame as ``{"type": "login"|"auth", ...}``, else AuthRefused."""
     size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
     if size > MAX_LOGIN_BYTES:
-        raise AuthRefused("unauthenticated", f"a sign-in message has at most "
+        raise AuthRefused("unauthenticated", "no_sign_in", f"a sign-in message has at most "
                                              f"{MAX_LOGIN_BYTES} bytes")
     try:
         msg = orjson.loads(raw)
@@ -79,7 +85,7 @@ def parse_credentials(raw: str | bytes) -> dict[str, Any]:
         return msg   # type: ignore[no-any-return]
     if kind == "auth" and isinstance(msg.get("token"), str):
         return msg   # type: ignore[no-any-return]
-    raise AuthRefused("unauthenticated", 'sign in first: the first message is {"type": '
+    raise AuthRefused("unauthenticated", "no_sign_in", 'sign in first: the first message is {"type": '
                       '"login", "user", "password"} or {"type": "auth", "token"}')
 
 
@@ -100,7 +106,8 @@ class Authenticator:
             return self.store.users()
         except UserError as exc:
             log.error("cannot read the users file: %s", exc)
-            raise AuthRefused("unauthenticated", "the cockpit's users file cannot be read; "
+            raise AuthRefused("unauthenticated", "users_file",
+                              "the cockpit's users file cannot be read; "
                                                  "see the cockpit log") from None
 
     async def sign_in(self, raw: str | bytes, remote: str) -> Session:
@@ -121,14 +128,15 @@ class Authenticator:
         now = self.monotonic()
         wait = max(self.throttle.locked_for(k, now) for k in keys)
         if wait > 0:
-            raise AuthRefused("rate_limited", f"too many failed sign-ins: try again in "
-                                              f"{math.ceil(wait)} s", user, method)
+            raise AuthRefused("rate_limited", "locked", f"too many failed sign-ins: try "
+                              f"again in {math.ceil(wait)} s", user, method)
 
-    def _failed(self, keys: list[str], reason: str, user: str, method: str) -> AuthRefused:
+    def _failed(self, keys: list[str], detail: str, reason: str, user: str, method: str
+                ) -> AuthRefused:
         now = self.monotonic()
         for k in keys:
             self.throttle.fail(k, now)
-        return AuthRefused("unauthenticated", reason, user, method)
+        return AuthRefused("unauthenticated", detail, reason, user, method)
 
     async def _password(self, name: str, password: str, remote: str) -> Session:
         name = name.strip()[:128]
@@ -136,13 +144,14 @@ class Authenticator:
         self._check_locked(keys, name, "password")
         users = self.users()
         if not users:
-            raise AuthRefused("unauthenticated", NO_USERS, name, "password")
+            raise AuthRefused("unauthenticated", "no_users", NO_USERS, name, "password")
         user = users.get(name)
         async with self._slots:
             ok = await asyncio.to_thread(self.verify, user.password_hash if user else None,
                                          password)
         if not ok or user is None:
-            raise self._failed(keys, "unknown user or wrong password", name, "password")
+            raise self._failed(keys, "bad_credentials", "unknown user or wrong password",
+                               name, "password")
         for k in keys:
             self.throttle.succeed(k)
         issued = issue_token(user.principal, self.secret, self.clock(), self.ttl_s)
@@ -153,12 +162,14 @@ class Authenticator:
         self._check_locked(keys, "", "token")
         try:
             claims = verify_token(token, self.secret, self.clock())
+        except TokenExpired as exc:
+            raise AuthRefused("unauthenticated", "expired", str(exc), "", "token") from None
         except TokenError as exc:
-            raise self._failed(keys, str(exc), "", "token") from None
+            raise self._failed(keys, "bad_token", str(exc), "", "token") from None
         name = str(claims["sub"])
         user = self.users().get(name)
         if user is None or not claims_match(claims, user.principal):
-            raise self._failed(keys, "the token's user was removed or changed since it was "
-                                     "issued: sign in again", name, "token")
+            raise self._failed(keys, "user_changed", "the token's user was removed or "
+                               "changed since it was issued: sign in again", name, "token")
         self.throttle.succeed(keys[0])
         return Session(user.principal, token, int(claims["exp"]), "token")

@@ -36,6 +36,10 @@ class TokenError(CockpitError):
     """A token that does not sign anyone in; ``str`` says why (never the token)."""
 
 
+class TokenExpired(TokenError):
+    """A token that was valid, until its ``exp``."""
+
+
 @dataclass(frozen=True)
 class Issued:
     token: str
@@ -67,7 +71,7 @@ def verify_token(token: object, secret: bytes, now_s: float) -> dict[str, Any]:
         if isinstance(claims[k], bool) or not isinstance(claims[k], (int, float)):
             raise TokenError(f"invalid token: {k!r} is not a time")
     if claims["exp"] <= now_s:
-        raise TokenError("the token has expired: sign in again")
+        raise TokenExpired("the token has expired: sign in again")
     if claims["iat"] > now_s + CLOCK_SKEW_S:
         raise TokenError("the token is issued in the future")
     return dict(claims)

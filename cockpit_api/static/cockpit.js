@@ -16,14 +16,14 @@ const I18N = {
     feed_idle: "未接入", timeZone: "北京时间", missingTopics: "（缺 {n} 个主题）",
     x_rule: "规则", x_alarm_level: "报警值", x_recover_level: "恢复值", x_baseline: "基线",
     x_deviation: "偏差", x_window: "窗口", x_count: "次数", x_spread: "离散度",
-    operator: "值班员", operatorPh: "请输入姓名", openIncidents: "处置中事件", incidents: "处置中事件",
+    openIncidents: "处置中事件", incidents: "处置中事件",
     noIncidents: "暂无处置中事件", unknownCategory: "未分类事件", alertsN: "告警 {n}",
     streamsN: "数据流 {n}", started: "开始 {t}", partial: "（部分信息）", listSep: "、",
     act_ack: "确认", act_unack: "取消确认", act_claim: "认领", act_unclaim: "释放", act_comment: "备注",
     act_resolve: "手动恢复", act_silence: "静默", act_expire_silence: "解除静默",
     act_merge_incidents: "合并事件", act_split_incident: "拆分", act_link_call: "关联呼叫",
     act_add_note: "事件备注", act_resolve_incident: "结案", btn_merge_incidents: "合并到…",
-    needOperator: "请先在左上角填写值班员姓名", notConnected: "未连接，指令未发送",
+    needSignIn: "请先登录", notConnected: "未连接，指令未发送",
     sending: "发送中", queued: "已提交，等待执行", applied: "已执行", refused: "被拒绝",
     why_matches_everything: "该静默几乎会屏蔽全城告警：请加上需要具体标签的条件，如 district=\"kaifu\"",
     commentOn: "备注：{what}", noteOn: "事件备注：{what}", closeOn: "结案（可填写说明）：{what}",
@@ -53,6 +53,19 @@ const I18N = {
     ext_4h: "+4 小时", ext_expired: "直至解除",
     restarts: "进程重启", proc_worker: "流处理进程", proc_cockpit: "大屏服务", proc_simulator: "城市模拟器",
     restartsN: "{n} 次", why_signal: "被 {sig} 终止", why_exit: "退出码 {code}", why_operator: "值班员重启",
+    signedOut: "未登录", signInTitle: "登录城市运行指挥中心", userName: "用户名", password: "密码",
+    signIn: "登录", signingIn: "登录中…", signOut: "退出登录",
+    role_viewer: "大屏", role_dispatcher: "调度员", role_supervisor: "值班长", role_admin: "管理员",
+    ag_120: "120 急救", ag_119: "119 消防", ag_traffic_police: "交警", ag_hazmat: "危化品",
+    ag_utilities: "城市生命线", wholeCity: "全市",
+    login_no_users: "本系统尚未配置任何用户，无人可以登录：请管理员执行 citycc user add 添加用户",
+    login_bad_credentials: "用户名或密码错误", login_locked: "登录失败次数过多，请稍后再试",
+    login_expired: "登录已过期，请重新登录", login_bad_token: "登录已失效，请重新登录",
+    login_user_changed: "账号已被修改或删除，请重新登录", login_users_file: "用户文件无法读取，请联系管理员",
+    login_too_many_connections: "该账号打开的连接过多，请先关闭其他页面", login_no_sign_in: "请先登录",
+    login_no_connection: "无法连接指挥中心服务器，请稍后再试",
+    why_unauthenticated: "登录已失效，请重新登录", why_forbidden: "当前角色无权执行此操作",
+    why_rate_limited: "操作过于频繁，请稍后再试",
     why_unknown: "进程退出", restartIn: "{s} 秒后重启",
   },
   en: {
@@ -73,7 +86,7 @@ const I18N = {
     feed_idle: "Not connected", timeZone: "Beijing time", missingTopics: "({n} topics missing)",
     x_rule: "rule", x_alarm_level: "alarm", x_recover_level: "recover", x_baseline: "baseline",
     x_deviation: "deviation", x_window: "window", x_count: "count", x_spread: "spread",
-    operator: "Operator", operatorPh: "Your name", openIncidents: "Open incidents",
+    openIncidents: "Open incidents",
     incidents: "Open incidents", noIncidents: "No open incidents", unknownCategory: "Uncategorised incident",
     alertsN: "{n} alerts", alertsN_one: "{n} alert", streamsN: "{n} streams",
     streamsN_one: "{n} stream", started: "since {t}", partial: " (partial)", listSep: ", ",
@@ -82,7 +95,7 @@ const I18N = {
     act_expire_silence: "Expire silence", act_merge_incidents: "Merge incidents",
     act_split_incident: "Split", act_link_call: "Link call", act_add_note: "Incident note",
     act_resolve_incident: "Resolve", btn_merge_incidents: "Merge into…",
-    needOperator: "Enter your name as operator (top left) first", notConnected: "Not connected; command not sent",
+    needSignIn: "Sign in first", notConnected: "Not connected; command not sent",
     sending: "Sending", queued: "Queued, waiting for the worker", applied: "Applied", refused: "Refused",
     why_matches_everything: "This silence would mute nearly every alert in the city: add a matcher that needs a label, such as district=\"kaifu\"",
     commentOn: "Comment: {what}", noteOn: "Incident note: {what}",
@@ -115,6 +128,23 @@ const I18N = {
     restarts: "Process restarts", proc_worker: "Stream worker", proc_cockpit: "Cockpit server",
     proc_simulator: "City simulator", restartsN: "{n} restarts", restartsN_one: "{n} restart",
     why_signal: "killed by {sig}", why_exit: "exit code {code}", why_operator: "restarted by operator",
+    signedOut: "Signed out", signInTitle: "Sign in to the City Operations Command Center",
+    userName: "User name", password: "Password", signIn: "Sign in", signingIn: "Signing in…",
+    signOut: "Sign out", role_viewer: "Big screen", role_dispatcher: "Dispatcher",
+    role_supervisor: "Supervisor", role_admin: "Administrator", ag_120: "120 EMS", ag_119: "119 Fire",
+    ag_traffic_police: "Traffic police", ag_hazmat: "Hazmat", ag_utilities: "City lifeline",
+    wholeCity: "whole city",
+    login_no_users: "No users are configured, so nobody can sign in: an administrator adds them with citycc user add",
+    login_bad_credentials: "Unknown user or wrong password",
+    login_locked: "Too many failed sign-ins: try again later",
+    login_expired: "Your session has expired: sign in again",
+    login_bad_token: "Your session is no longer valid: sign in again",
+    login_user_changed: "Your account was changed or removed: sign in again",
+    login_users_file: "The users file cannot be read: contact an administrator",
+    login_too_many_connections: "Too many open connections for this account: close another page first",
+    login_no_sign_in: "Sign in first", login_no_connection: "Cannot reach the cockpit server: try again later",
+    why_unauthenticated: "Your session has ended: sign in again",
+    why_forbidden: "Your role may not do this", why_rate_limited: "Too many commands: try again shortly",
     why_unknown: "exited", restartIn: "restarting in {s}s",
   },
 };
@@ -129,7 +159,7 @@ const state = { lang: stored("citycc.lang") === "en" ? "en" : "zh",
   alerts: new Map(), life: new Map(), incidents: new Map(), notes: [], places: {},
   silences: new Map(), silenced: new Map(),  // silence id -> silence; fingerprint -> its ids
   stats: null, conn: "connecting", retryAt: 0, seq: 0, fresh: new Set(), openIncident: null,
-  pending: new Map() };
+  pending: new Map(), session: null };  // session: who signed in (the server's session message)
 
 const $ = (id) => document.getElementById(id);
 const t = (key, vars) => {
@@ -261,7 +291,9 @@ function rows() {
 }
 
 // --- rendering --------------------------------------------------------------------------------
+// a command's button, or null when the signed-in role may not give that command
 function actButton(act, enabled, labelKey) {
+  if (!may(act)) return null;
   const b = el("button", null, t(labelKey ?? `act_${act}`));
   b.type = "button"; b.dataset.act = act; b.disabled = !enabled;
   return b;
@@ -309,10 +341,10 @@ function renderRow(a) {
   }
   if (str(life?.owner)) lifeCell.append(el("span", "owner", t("claimedBy", { who: life.owner })));
   const acts = el("div", "acts"), active = a.lstate !== "resolved";
-  acts.append(a.lstate === "acknowledged" ? actButton("unack", true) : actButton("ack", active),
+  acts.append(...[a.lstate === "acknowledged" ? actButton("unack", true) : actButton("ack", active),
     str(life?.owner) && life.owner === me ? actButton("unclaim", active)
       : actButton("claim", active && !str(life?.owner)),
-    actButton("comment", true), actButton("silence", active && pinOf(a) !== null));
+    actButton("comment", true), actButton("silence", active && pinOf(a) !== null)].filter(Boolean));
   lifeCell.append(acts);
   row.append(what, el("div", "district", districtOf(a)), value, when, lifeCell);
   return row;
@@ -360,10 +392,10 @@ function renderIncident(inc) {
       ul.append(li);
     }
     const acts = el("div", "acts inc-acts");
-    acts.append(actButton("add_note", true), actButton("link_call", true),
+    acts.append(...[actButton("add_note", true), actButton("link_call", true),
       actButton("merge_incidents", state.incidents.size > 1, "btn_merge_incidents"),
       actButton("split_incident", (inc.members ?? []).length > 1),
-      actButton("resolve_incident", true));
+      actButton("resolve_incident", true)].filter(Boolean));
     card.append(el("div", "meta", inc.incident_id), acts, ul);
   }
   return card;
@@ -381,8 +413,8 @@ function renderSilence(s, muting) {
   who.append(el("span", "author", s.author), `${t("whySep")}${s.reason}`);
   const until = el("div", "until", untilOf(s) + (muting ? ` · ${tn("mutesN", muting)}` : ""));
   const acts = el("div", "acts");
-  acts.append(actButton("extend_silence", true, "btn_extend_silence"),
-    actButton("expire_silence", true, "btn_expire_silence"));
+  acts.append(...[actButton("extend_silence", true, "btn_extend_silence"),
+    actButton("expire_silence", true, "btn_expire_silence")].filter(Boolean));
   item.append(el("div", "meta", (s.matchers ?? []).join(", ")), acts, who, until);
   return item;
 }
@@ -419,7 +451,7 @@ function renderStatic() {
   for (const node of document.querySelectorAll("[data-i18n-ph]")) node.placeholder = t(node.dataset.i18nPh);
   const city = state.places.city ? state.places.city[state.lang === "en" ? "en" : "zh"] : t("city");
   $("subtitle").textContent = t("subtitle", { city });
-  $("operator").placeholder = t("operatorPh");
+  renderWho();
   $("lang-toggle").textContent = t("toggle");
 }
 function renderConn() {
@@ -469,14 +501,14 @@ function render() {
   $("k-resolved").textContent = list.length - active.length;
   $("k-incidents").textContent = state.incidents.size;
   $("list-count").textContent = `${active.length} / ${list.length} ${t("items")}`.trim();
-  const me = operator();
+  const me = operator(), role = state.session?.role ?? "";
   reconcile($("alerts"), rowCache, list.map((a) => [a.fingerprint,
-    `${state.lang}|${me}|${a._seq}|${a.life?.occurrence}|${a.life?.seq}|${silenceSig(a.fingerprint)}`,
+    `${state.lang}|${me}|${role}|${a._seq}|${a.life?.occurrence}|${a.life?.seq}|${silenceSig(a.fingerprint)}`,
     () => renderRow(a)]), t("empty"));
   const incs = incidentsSorted();
   $("inc-count").textContent = `${incs.length}`;
   reconcile($("incidents"), incCache, incs.map((i) => [i.incident_id,
-    `${state.lang}|${i.seq}|${state.openIncident === i.incident_id}|${incs.length > 1}`,
+    `${state.lang}|${role}|${i.seq}|${state.openIncident === i.incident_id}|${incs.length > 1}`,
     () => renderIncident(i)]),
     t("noIncidents"));
   const muting = new Map();  // silence id -> active alerts on the screen it mutes
@@ -486,7 +518,7 @@ function render() {
   const sils = silencesSorted();
   $("sil-count").textContent = `${sils.length}`;
   reconcile($("silences"), silCache, sils.map((s) => [s.silence_id,
-    `${state.lang}|${s.updated_ms}|${s.action}|${s.ends_ms}|${muting.get(s.silence_id) ?? 0}`,
+    `${state.lang}|${role}|${s.updated_ms}|${s.action}|${s.ends_ms}|${muting.get(s.silence_id) ?? 0}`,
     () => renderSilence(s, muting.get(s.silence_id) ?? 0)]), t("noSilences"));
   const top = [...byDistrict].sort((a, b) => b[1] - a[1]);
   const max = top.length ? top[0][1] : 1;
@@ -518,8 +550,9 @@ function schedule() {
   requestAnimationFrame(() => { pendingRender = false; render(); });
 }
 
-// --- commands: operator name, sending, feedback -------------------------------------------
-const operator = () => ($("operator").value ?? "").trim();
+// --- commands: the signed-in user gives them; sending, feedback ------------------------------
+const operator = () => state.session?.user ?? "";
+const may = (act) => Array.isArray(state.session?.actions) && state.session.actions.includes(act);
 function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -541,18 +574,17 @@ function toast(id, status, text, why) {
   clearTimeout(node._timer);
   node._timer = setTimeout(() => node.remove(), TOAST_MS);
 }
-function needOperator() {
-  $("operator").classList.add("missing"); $("operator").focus();
-  toast(null, "refused", t("needOperator"));
+function needSignIn() {
+  toast(null, "refused", t("needSignIn"));
+  showLogin();
 }
 let ws = null;
 function sendCommand(action, args, what) {
-  const actor = operator();
-  if (!actor) { needOperator(); return false; }
+  if (!state.session) { needSignIn(); return false; }
   if (!ws || ws.readyState !== WebSocket.OPEN) { toast(null, "refused", t("notConnected")); return false; }
   const id = newId(), label = `${t("act_" + action)} · ${what}`;
   state.pending.set(id, { action, label });
-  ws.send(JSON.stringify({ type: "command", command: { command_id: id, actor, action, ...args } }));
+  ws.send(JSON.stringify({ type: "command", command: { command_id: id, action, ...args } }));
   toast(id, "sending", `${label}：${t("sending")}`);
   return true;
 }
@@ -579,7 +611,7 @@ function whyRefused(r) {
 // like the page's own (renderStatic translates them).
 let dialog = null;
 function openDialog(titleKey, what, action, field, args, optional, form) {
-  if (!operator()) { needOperator(); return; }  // the dialog would cover the name field
+  if (!state.session) { needSignIn(); return; }
   dialog = { what, action, field, args, optional, form };
   $("dlg-title").textContent = t(titleKey, { what });
   const text = $("dlg-text");
@@ -795,12 +827,6 @@ $("silences").addEventListener("click", (ev) => {
     if (s) openDialog("extendOn", what, "extend_silence", null, args, false, extendForm(s, what));
   } else if (button.dataset.act === "expire_silence") sendCommand("expire_silence", args, what);
 });
-$("operator").value = stored("citycc.operator") ?? "";
-$("operator").addEventListener("input", () => {
-  stored("citycc.operator", operator());
-  $("operator").classList.remove("missing");
-  schedule();
-});
 
 // --- the socket -------------------------------------------------------------------------------
 function onMessage(ev) {
@@ -831,22 +857,11 @@ function onMessage(ev) {
       break;
     case "command_queued": case "command_error": case "command_result": onFeedback(msg); return;
     case "stats": state.stats = msg; renderSys(); return;
+    case "session": onSession(msg); break;
+    case "auth_error": onAuthError(msg); return;
     default: return;
   }
   schedule();
-}
-let attempt = 0;
-function connect() {
-  state.conn = "connecting"; renderConn();
-  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-  ws.onopen = () => { attempt = 0; state.conn = "open"; renderConn(); };
-  ws.onmessage = onMessage;
-  ws.onclose = (ev) => {
-    const delay = Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4);
-    if (ev.reason) console.warn("websocket closed:", ev.code, ev.reason);
-    state.conn = "closed"; state.retryAt = Date.now() + delay; renderConn();
-    setTimeout(connect, delay);
-  };
 }
 function tick() {
   const s = shanghai(new Date());
@@ -859,4 +874,3 @@ $("lang-toggle").addEventListener("click", () => {
   stored("citycc.lang", state.lang);
   render(); tick();
 });
-render(); tick(); setInterval(tick, 1000); connect();
