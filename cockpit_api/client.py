@@ -128,7 +128,7 @@ class ClientSession:
             return None
         else:
             try:
-                session = await self.c.auth.sign_in(raw, self.remote)
+                session = await self.c.auth.sign_in(raw)
             except AuthRefused as exc:
                 refused = exc
             else:

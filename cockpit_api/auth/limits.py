@@ -27,8 +27,8 @@ class TokenBucket:
         if self.last is not None and now > self.last:
             self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate)
         self.last = now if self.last is None else max(self.last, now)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= 1.0 - 1e-9:   # (a client exactly at the rate: float sums fall short)
+            self.tokens = max(0.0, self.tokens - 1.0)
             return True
         return False
 

@@ -3,9 +3,12 @@
 ``{"type": "login", "user": NAME, "password": PASSWORD}`` or ``{"type": "auth", "token":
 TOKEN}`` (a token from an earlier sign-in, or from ``citycc token`` for a kiosk). The answer
 is a :class:`Session` (its message carries a fresh token after a password) or an
-:class:`AuthRefused` with code ``unauthenticated`` or ``rate_limited``. Failed attempts count
-per user name and per address (:class:`~cockpit_api.auth.limits.LoginThrottle`); a password is
-checked on a worker thread, at most ``concurrency`` at a time.
+:class:`AuthRefused` with code ``unauthenticated`` or ``rate_limited``. A connection gets one
+attempt (it is closed after a refusal); failed passwords count per user name
+(:class:`~cockpit_api.auth.limits.LoginThrottle`: a lockout, doubling). Not per address: behind
+a TLS proxy every operator has the proxy's, and one guesser would lock out the whole hall. A
+password is checked on a worker thread, at most ``concurrency`` at a time; a token needs no
+throttle (its signature cannot be guessed).
 """
 
 from __future__ import annotations
@@ -110,11 +113,11 @@ class Authenticator:
                               "the cockpit's users file cannot be read; "
                                                  "see the cockpit log") from None
 
-    async def sign_in(self, raw: str | bytes, remote: str) -> Session:
+    async def sign_in(self, raw: str | bytes) -> Session:
         msg = parse_credentials(raw)
         if msg["type"] == "login":
-            return await self._password(msg["user"], msg["password"], remote)
-        return self._token(msg["token"], remote)
+            return await self._password(msg["user"], msg["password"])
+        return self._token(msg["token"])
 
     def current(self, principal: Principal) -> bool:
         """The user still exists with the role, agency and districts it signed in with."""
@@ -138,9 +141,9 @@ class Authenticator:
             self.throttle.fail(k, now)
         return AuthRefused("unauthenticated", detail, reason, user, method)
 
-    async def _password(self, name: str, password: str, remote: str) -> Session:
+    async def _password(self, name: str, password: str) -> Session:
         name = name.strip()[:128]
-        keys = [f"user:{name}", f"addr:{remote}"]
+        keys = [f"user:{name}"]
         self._check_locked(keys, name, "password")
         users = self.users()
         if not users:
@@ -157,19 +160,17 @@ class Authenticator:
         issued = issue_token(user.principal, self.secret, self.clock(), self.ttl_s)
         return Session(user.principal, issued.token, issued.expires_s, "password")
 
-    def _token(self, token: str, remote: str) -> Session:
-        keys = [f"addr:{remote}"]
-        self._check_locked(keys, "", "token")
+    def _token(self, token: str) -> Session:
         try:
             claims = verify_token(token, self.secret, self.clock())
         except TokenExpired as exc:
             raise AuthRefused("unauthenticated", "expired", str(exc), "", "token") from None
         except TokenError as exc:
-            raise self._failed(keys, "bad_token", str(exc), "", "token") from None
+            raise AuthRefused("unauthenticated", "bad_token", str(exc), "", "token") from None
         name = str(claims["sub"])
         user = self.users().get(name)
         if user is None or not claims_match(claims, user.principal):
-            raise self._failed(keys, "user_changed", "the token's user was removed or "
-                               "changed since it was issued: sign in again", name, "token")
-        self.throttle.succeed(keys[0])
+            raise AuthRefused("unauthenticated", "user_changed", "the token's user was "
+                              "removed or changed since it was issued: sign in again", name,
+                              "token")
         return Session(user.principal, token, int(claims["exp"]), "token")
