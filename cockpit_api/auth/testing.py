@@ -47,10 +47,14 @@ def origin(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def login_frame(user: str = "张伟", password: str = PASSWORD) -> str:
+    return orjson.dumps({"type": "login", "user": user, "password": password}).decode()
+
+
 async def sign_in(ws: ClientConnection, user: str, password: str = PASSWORD
                   ) -> dict[str, Any]:
     """Send the login frame; the server's answer (``session`` or ``auth_error``)."""
-    await ws.send(orjson.dumps({"type": "login", "user": user, "password": password}).decode())
+    await ws.send(login_frame(user, password))
     answer: dict[str, Any] = orjson.loads(await ws.recv())
     return answer
 
