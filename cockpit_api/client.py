@@ -8,7 +8,7 @@
    over it: ``rate_limited``, and closed after ``flood_refusals`` refusals in a row),
    refused ``unauthenticated`` once the user was removed or changed, checked
    (:mod:`cockpit_api.authorize`), forwarded to the commands topic.
-4. It is closed when its session expires.
+4. It is closed when its session expires or its user is removed or changed.
 
 Every sign-in and every command, forwarded or refused, is an audit record.
 """
@@ -42,6 +42,7 @@ from .visibility import Audience
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_S = 2.0
+RECHECK_S = 30.0
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
@@ -213,9 +214,16 @@ async def _relay(connection: ServerConnection, sub: Subscription) -> None:
         await connection.send(await sub.queue.get(), text=True)
 
 
-async def _until(expires_s: int) -> str:
-    await asyncio.sleep(max(0.0, expires_s - time.time()))
-    return "session expired"
+async def _watch(auth: Authenticator, session: Session) -> str:
+    """Why the session ends: its token expires, or its user is removed or changed (checked
+    every ``RECHECK_S``: a removed user's screen does not keep the city on it)."""
+    while True:
+        left = session.expires_s - time.time()
+        if left <= 0:
+            return "session expired"
+        await asyncio.sleep(min(left, RECHECK_S))
+        if not auth.current(session.principal):
+            return "unauthenticated"
 
 
 async def _receive(client: ClientSession, sub: Subscription) -> str:
@@ -255,7 +263,7 @@ async def _serve(client: ClientSession, session: Session) -> None:
     relay = asyncio.create_task(_relay(connection, sub))
     receive = asyncio.create_task(_receive(client, sub))
     others = [asyncio.create_task(sub.dropped.wait()),
-              asyncio.create_task(_until(session.expires_s))]
+              asyncio.create_task(_watch(client.c.auth, session))]
     log.info("client %d (%s, %s) connected from %s", sub.id, p.user, p.role, client.remote)
     why = ""
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from citycc.settings import Settings
+from citycc.settings import PROJECT_ROOT as ROOT, Settings
 from cockpit_api.auth.testing import origin, sign_in, signed_in
 from cockpit_api.feed import run_feed
 from cockpit_api.hub import AlertHub
@@ -220,14 +221,13 @@ def test_audit_rows_land_in_clickhouse(prepared: Settings, own_topics: Any,
             ("cockpit", "张伟", "login", "signed_in", ""),
             ("cockpit", "张伟", "ack", "forwarded", "")]
         assert all(r[8] == "127.0.0.1" for r in got if r[0] == "cockpit")
-        # the worker's answer to the forwarded ack, joined to who gave it
-        joined = rows(settings, f"""
-            SELECT c.user, c.role, c.action, c.target, w.result, w.code
-            FROM (SELECT * FROM {table} FINAL WHERE source = 'cockpit') AS c
-            ANY INNER JOIN (SELECT command_id, result, code FROM {table} FINAL
-                            WHERE source = 'worker') AS w USING command_id""")
-        assert len(joined) == 1
-        user, role, action, target, result, code = joined[0]
-        assert (user, role, action, target, result) == \
-            ("张伟", "supervisor", "ack", "fp-nobody-knows", "refused")
+        # the worker's answer to the forwarded ack, joined to who gave it: the README's query
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        [sql] = re.findall(r"```sql\n(SELECT .*?command_audit.*?)```", readme, re.S)
+        joined = rows(settings, sql.replace("citycc.command_audit", table))
+        answered = [r for r in joined if r[6]]
+        assert len(joined) == 5 and len(answered) == 1   # (sign-ins, the viewer's ack: none)
+        _, user, role, action, target, asked, result, code = answered[0]
+        assert (user, role, action, target, asked, result) == \
+            ("张伟", "supervisor", "ack", "fp-nobody-knows", "forwarded", "refused")
         assert code   # the engine's own code (no such alert)

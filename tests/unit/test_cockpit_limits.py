@@ -115,6 +115,7 @@ def test_the_page_headers() -> None:
     assert "default-src 'self'" in csp and "script-src 'self';" in csp
     assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
     assert "ws://127.0.0.1:8765" in csp and "wss://cockpit.example.gov.cn" in csp
+    assert "[::1]" not in csp   # not a CSP source: Chromium warns and ignores it
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"

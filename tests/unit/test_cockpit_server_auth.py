@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +387,21 @@ def test_the_page_and_its_files_carry_the_security_headers(settings: Settings) -
     assert "<script>" not in html and "<style>" not in html and " style=" not in html
     assert " on" not in html.replace(" one", "")   # no inline event handlers
     assert pages["cockpit.js"][1]["Content-Type"].startswith("text/javascript")
+
+
+def test_a_removed_users_screen_goes_dark_without_a_command(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cockpit_api import client
+    monkeypatch.setattr(client, "RECHECK_S", 0.2)
+
+    async def scenario() -> tuple[Any, str]:
+        async with cockpit(settings, AlertHub(), Recorder(), Recorder()):
+            async with signed_in(settings.cockpit_port, "大屏") as ws:
+                await next_of(ws, "snapshot")
+                users = read_users(settings.users_path)
+                users["大屏"] = replace(users["大屏"], districts=("furong",))
+                write_users(settings.users_path, users)     # changed: its view is another
+                await received(ws)
+                return ws.close_code, ws.close_reason
+
+    assert asyncio.run(scenario()) == (1008, "unauthenticated")
