@@ -79,7 +79,12 @@ class ServerThread:
                            commands=self.commands, audit=self.audit)]
             if self.feed:
                 parts.append(run_feed(self.settings, self.hub))
-            await asyncio.gather(*parts)
+            # return_exceptions: a cancelled part must not end the gather while the server
+            # still shuts down (it sends the audit records it holds), or the loop closes
+            # under it
+            for result in await asyncio.gather(*parts, return_exceptions=True):
+                if isinstance(result, Exception):
+                    raise result
 
         async def start() -> None:
             self._task = asyncio.create_task(main())
