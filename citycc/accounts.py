@@ -10,6 +10,7 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from citycc.settings import Settings
@@ -20,9 +21,11 @@ from cockpit_api.auth.users import User, UserError, make_user, read_users, write
 
 DEMO_LOGINS = "demo-logins.txt"
 # name, role, agency, display: one user of each role, a dispatcher of each agency
+_DISPATCH = {"120": "120 调度员", "119": "119 调度员", "traffic_police": "交警调度员",
+             "hazmat": "危化品调度员", "utilities": "生命线调度员"}
 DEMO_USERS = (("supervisor", "supervisor", "", "值班长"), ("viewer", "viewer", "", "大屏"),
               ("admin", "admin", "", "系统管理员"),
-              *((f"dispatcher-{a}", "dispatcher", a, f"{a} 调度员") for a in AGENCIES))
+              *((f"dispatcher-{a}", "dispatcher", a, _DISPATCH.get(a, a)) for a in AGENCIES))
 _TTL = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -123,9 +126,12 @@ def token_cmd(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(add: object) -> None:
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def add_parsers(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
     """The ``user`` and ``token`` subcommands (``add(name, fn, help)`` from citycc.cli)."""
-    sp = add("user", user_cmd, "the cockpit's users: add, passwd, remove, list "  # type: ignore[operator]
+    sp = add("user", user_cmd, "the cockpit's users: add, passwd, remove, list "
              "(passwords are read from stdin or asked; only argon2 hashes are stored)")
     sp.add_argument("action", choices=["add", "passwd", "remove", "list"])
     sp.add_argument("name", nargs="?")
@@ -134,7 +140,7 @@ def add_parsers(add: object) -> None:
     sp.add_argument("--district", action="append", metavar="CODE",
                     help="limit the user to a district (repeat; none: the whole city)")
     sp.add_argument("--display", help="the name the page shows (default: NAME)")
-    sp = add("token", token_cmd, "print a signed token for a user (a kiosk big screen)")  # type: ignore[operator]
+    sp = add("token", token_cmd, "print a signed token for a user (a kiosk big screen)")
     sp.add_argument("name")
     sp.add_argument("--ttl", help="how long it holds: 3600, 90m, 12h, 30d "
                                   "(default CITYCC_TOKEN_TTL_S)")

@@ -262,24 +262,25 @@ async def _serve(client: ClientSession, session: Session) -> None:
     sub = hub.subscribe(Audience.of(p))
     relay = asyncio.create_task(_relay(connection, sub))
     receive = asyncio.create_task(_receive(client, sub))
-    others = [asyncio.create_task(sub.dropped.wait()),
-              asyncio.create_task(_watch(client.c.auth, session))]
+    dropped = asyncio.create_task(sub.dropped.wait())
+    watch = asyncio.create_task(_watch(client.c.auth, session))
     log.info("client %d (%s, %s) connected from %s", sub.id, p.user, p.role, client.remote)
     why = ""
     try:
-        done, _ = await asyncio.wait([relay, receive, *others],
+        done, _ = await asyncio.wait([relay, receive, dropped, watch],
                                      return_when=asyncio.FIRST_COMPLETED)
         exc = relay.exception() if relay in done else None
         if exc is not None and not isinstance(exc, ConnectionClosed):
             log.warning("client %d relay failed: %r", sub.id, exc)
-        for task in (receive, others[1]):
-            if task in done and task.exception() is None:
-                why = why or task.result()
+        for reason in (receive, watch):   # why it ends (flooding, signed out, expired)
+            if reason in done and reason.exception() is None:
+                why = why or reason.result()
     finally:
         hub.unsubscribe(sub)
-        for task in (relay, receive, *others):
+        tasks = (relay, receive, dropped, watch)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(relay, receive, *others, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
     if sub.dropped.is_set():
         await client.close(CloseCode.TRY_AGAIN_LATER, sub.close_reason)
     elif why:   # flooding, signed out, expired
