@@ -30,7 +30,7 @@ from .limits import LoginThrottle
 from .passwords import verify_password
 from .roles import Principal
 from .tokens import TokenError, TokenExpired, claims_match, issue_token, verify_token
-from .users import User, UserError, UserStore
+from .users import User, UserError, UserStore, check_name
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,15 @@ def parse_credentials(raw: str | bytes) -> dict[str, Any]:
                       '"login", "user", "password"} or {"type": "auth", "token"}')
 
 
+def _shown(name: str) -> str:
+    """A tried user name as the audit trail records it: escaped unless it could be a user's
+    (no control or bidi characters to mislead whoever reads the trail)."""
+    try:
+        return check_name(name)
+    except UserError:
+        return ascii(name)[:140]
+
+
 class Authenticator:
     """Checks credentials against the users file and issues tokens."""
 
@@ -143,18 +152,18 @@ class Authenticator:
 
     async def _password(self, name: str, password: str) -> Session:
         name = name.strip()[:128]
-        keys = [f"user:{name}"]
-        self._check_locked(keys, name, "password")
+        keys, shown = [f"user:{name}"], _shown(name)
+        self._check_locked(keys, shown, "password")
         users = self.users()
         if not users:
-            raise AuthRefused("unauthenticated", "no_users", NO_USERS, name, "password")
+            raise AuthRefused("unauthenticated", "no_users", NO_USERS, shown, "password")
         user = users.get(name)
         async with self._slots:
             ok = await asyncio.to_thread(self.verify, user.password_hash if user else None,
                                          password)
         if not ok or user is None:
             raise self._failed(keys, "bad_credentials", "unknown user or wrong password",
-                               name, "password")
+                               shown, "password")
         for k in keys:
             self.throttle.succeed(k)
         issued = issue_token(user.principal, self.secret, self.clock(), self.ttl_s)

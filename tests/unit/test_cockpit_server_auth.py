@@ -405,3 +405,17 @@ def test_a_removed_users_screen_goes_dark_without_a_command(
                 return ws.close_code, ws.close_reason
 
     assert asyncio.run(scenario()) == (1008, "unauthenticated")
+
+
+def test_a_tried_user_name_is_recorded_escaped_when_it_could_mislead(settings: Settings) -> None:
+    audit = Recorder()
+
+    async def scenario() -> None:
+        async with cockpit(settings, AlertHub(), Recorder(), audit):
+            async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws",
+                               origin=origin(settings.cockpit_port)) as ws:
+                await sign_in(ws, "admin\u202e\n張偉", "guess-Xq7")
+
+    asyncio.run(scenario())
+    [(_, record)] = audit.sent
+    assert record["user"] == ascii("admin\u202e\n張偉") and record["code"] == "unauthenticated"
