@@ -41,7 +41,8 @@ def audit_record(*, at_ms: int, user: str, role: str, agency: str = "",
                  reason: str = "", remote: str = "", session: str = "",
                  command: Any = None) -> dict[str, Any]:
     """One audit record (the ``command_audit`` row's fields but ``at``; ``source`` cockpit).
-    ``result``: ``signed_in``, ``forwarded`` or ``refused`` (``code`` says why)."""
+    ``result``: ``signed_in``, ``forwarded``, ``refused`` (``code`` says why) or
+    ``unconfirmed`` (the broker did not confirm it: code ``unavailable``)."""
     text = command if isinstance(command, str) or command is None else \
         orjson.dumps(command).decode()
     return {"audit_id": uuid.uuid4().hex, "at_ms": at_ms, "source": "cockpit", "user": user,

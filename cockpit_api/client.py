@@ -193,7 +193,11 @@ class ClientSession:
     def _audit_outcome(self, raw: str | bytes, outcome: Outcome) -> None:
         reply = outcome.reply
         refused = reply["type"] == "command_error"
-        fields = {"result": "refused" if refused else "forwarded",
+        # unavailable: not confirmed by the broker (it may still land: the worker's answer,
+        # if any, is in the table too)
+        result = ("unconfirmed" if reply.get("code") == "unavailable" else "refused") \
+            if refused else "forwarded"
+        fields = {"result": result,
                   "code": reply.get("code", "") if refused else "",
                   "field": reply.get("field", "") if refused else "",
                   "reason": reply.get("reason", "") if refused else ""}

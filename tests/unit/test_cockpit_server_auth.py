@@ -419,3 +419,24 @@ def test_a_tried_user_name_is_recorded_escaped_when_it_could_mislead(settings: S
     asyncio.run(scenario())
     [(_, record)] = audit.sent
     assert record["user"] == ascii("admin\u202e\n張偉") and record["code"] == "unauthenticated"
+
+
+def test_a_command_the_broker_does_not_confirm_is_audited_unconfirmed(settings: Settings
+                                                                      ) -> None:
+    from cockpit_api.errors import CommandsUnavailable
+
+    class Down(Recorder):
+        async def send(self, key: str, value: bytes) -> None:
+            raise CommandsUnavailable("no acknowledgement (test)")
+
+    audit = Recorder()
+
+    async def scenario() -> dict[str, Any]:
+        async with cockpit(settings, AlertHub(), Down(), audit):
+            async with signed_in(settings.cockpit_port) as ws:
+                await ws.send(command("comment", fingerprint="fp", comment="x"))
+                return await next_of(ws, "command_error")
+
+    assert asyncio.run(scenario())["code"] == "unavailable"
+    [record] = [r for _, r in audit.sent if r["action"] == "comment"]
+    assert (record["result"], record["code"]) == ("unconfirmed", "unavailable")

@@ -1,8 +1,9 @@
 -- citycc warehouse schema, version 6: the cockpit's audit trail. Every sign-in and every
 -- operator command, applied or refused: who (user, role, agency, districts, address,
 -- connection), what (action, target, command_id, the command as given) and what became of
--- it. ``source`` cockpit: ``result`` signed_in, forwarded (on the commands topic) or refused
--- by the cockpit (``code``: unauthenticated, forbidden, rate_limited, a validation code);
+-- it. ``source`` cockpit: ``result`` signed_in, forwarded (on the commands topic), refused
+-- by the cockpit (``code``: unauthenticated, forbidden, rate_limited, a validation code) or
+-- unconfirmed (the broker did not confirm it, code unavailable: it may still land);
 -- ``source`` worker: the worker's answer, applied, duplicate or refused (``code`` its own),
 -- joined to the cockpit's row by command_id. Ids are random per cockpit record and
 -- deterministic per worker answer, so a redelivered copy collapses (ReplacingMergeTree,
