@@ -80,14 +80,56 @@ def test_a_page_of_another_origin_gets_nothing_and_commands_nothing(
                         got += await everything(ws, 3.0)
                 except InvalidStatus as exc:
                     refused.append(exc.response.status_code)
+            # the cockpit's own origin, but no sign-in: nothing, then closed
+            async with connect(f"ws://127.0.0.1:{port}/ws", origin=origin(port)) as ws:
+                got += await everything(ws, settings.login_timeout_s + 3)
+                refused.append(ws.close_code)
         finally:
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
         return refused, got
 
     refused, got = asyncio.run(scenario())
-    assert refused == [403, 403] and got == []
+    assert refused == [403, 403, 1008] and got == []
     assert asyncio.run(read_topic(settings, "commands", 0)) == []
+
+
+def test_a_flood_is_limited_on_the_way_to_the_topic(cockpit_settings: Settings) -> None:
+    """One socket pushed 21,227 commands/s, all forwarded: now the burst and the rate pass,
+    the rest is refused, and the socket is closed."""
+    settings = cockpit_settings
+
+    async def scenario() -> tuple[int, int, Any, float]:
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve(settings, AlertHub(), ready=ready))
+        await ready.wait()
+        queued = limited = 0
+        try:
+            async with signed_in(settings.cockpit_port, "张伟") as ws:
+                started = time.monotonic()
+                async def flood() -> None:
+                    for i in range(2000):
+                        try:
+                            await ws.send(frame("comment", fingerprint=f"fp-{i}",
+                                                comment="刷屏"))
+                        except ConnectionClosed:
+                            return
+                sender = asyncio.create_task(flood())
+                for m in await everything(ws, DEADLINE_S):
+                    queued += m["type"] == "command_queued"
+                    limited += m["type"] == "command_error" and m["code"] == "rate_limited"
+                took = time.monotonic() - started
+                await sender
+                return queued, limited, ws.close_code, took
+        finally:
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+
+    queued, limited, code, took = asyncio.run(scenario())
+    assert settings.command_burst <= queued <= \
+        settings.command_burst + settings.command_rate_per_s * took + 1
+    assert limited == settings.command_flood_refusals and code == 1008
+    assert len(asyncio.run(read_topic(settings, "commands", queued))) == queued
 
 
 def incident(iid: str, stream: str, fp: str) -> dict[str, Any]:
