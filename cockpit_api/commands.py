@@ -42,7 +42,9 @@ CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_a
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
          "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX, OUT_OF_WINDOW,
          # the server's own: the commands topic cannot take it now; a bug in the checks
-         "unavailable", "internal")
+         "unavailable", "internal",
+         # who may: not signed in (or no longer); the role may not; over the command rate
+         "unauthenticated", "forbidden", "rate_limited")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
 KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -226,8 +228,10 @@ class ValidCommand:
         return str(self.command["command_id"])
 
 
-def parse_client_message(raw: str | bytes, now_ms: int) -> ValidCommand:
-    """One websocket frame -> a valid command, or :class:`CommandRejected`."""
+def parse_client_message(raw: str | bytes, now_ms: int, actor: str | None = None
+                         ) -> ValidCommand:
+    """One websocket frame -> a valid command, or :class:`CommandRejected`. ``actor``: the
+    signed-in user, who gives the command; a command naming an actor itself is refused."""
     size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
     if size > MAX_MESSAGE_BYTES:
         raise CommandRejected("too_large", "", f"{size} bytes; at most {MAX_MESSAGE_BYTES}")
@@ -240,7 +244,16 @@ def parse_client_message(raw: str | bytes, now_ms: int) -> ValidCommand:
     if msg.get("type") != "command":
         raise CommandRejected("unknown_type", "type",
                               f"{msg.get('type')!r} is not a message type; send 'command'"[:200])
-    return validate_command(msg.get("command"), now_ms)
+    command = msg.get("command")
+    if actor is not None and isinstance(command, dict):
+        if "actor" in command:
+            raw_id = command.get("command_id")
+            raise CommandRejected("forbidden", "actor", "the actor of a command is the "
+                                  "signed-in user; a command names none",
+                                  raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_ID
+                                  else None)
+        command = {**command, "actor": actor}
+    return validate_command(command, now_ms)
 
 
 def validate_command(obj: object, now_ms: int) -> ValidCommand:
