@@ -98,6 +98,11 @@ def command(action: str, **args: Any) -> str:
         "command_id": f"c-{time.monotonic_ns()}", "action": action, **args}}).decode()
 
 
+def tomorrow() -> str:
+    """An end the cockpit accepts (at most a year ahead; 2099 is out_of_window)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86_400))
+
+
 SILENCE_EVERYTHING = {"matchers": ['severity=~".*"', 'kind=~".+"'], "reason": "x",
                       "ends_at": "2099-01-01T00:00:00Z", "actor": "system"}
 
@@ -244,9 +249,10 @@ def test_roles_and_the_signed_in_actor(settings: Settings) -> None:
                     ("急救调度", [command("ack", fingerprint="fp-fire"),
                                   command("ack", fingerprint="fp-ems", actor="张伟"),
                                   command("ack", fingerprint="fp-ems")]),
-                    ("张伟", [command("silence", **{k: v for k, v in
-                                                    SILENCE_EVERYTHING.items()
-                                                    if k != "actor"}),
+                    ("张伟", [command("silence", **{**{k: v for k, v in
+                                                       SILENCE_EVERYTHING.items()
+                                                       if k != "actor"},
+                                                    "ends_at": tomorrow()}),
                               command("ack", fingerprint="fp-fire")])):
                 async with signed_in(port, user) as ws:
                     snap = await next_of(ws, "snapshot")
