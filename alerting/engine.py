@@ -12,16 +12,19 @@
 Pure: no I/O, no clock. Time is what the caller passes: a detector alert is applied at its
 own ``detected_at`` (never later than ``now``), so redelivering the same alerts after a
 restart yields the same events and notification keys; ticks use ``now``. Every input that
-cannot be applied comes back as a :class:`Rejected` with a code, never an exception.
+cannot be applied comes back as a :class:`Rejected` with a code, never an exception: one
+whose times lie outside the accepted window too (``alerting.window``). A command is applied
+once per ``command_id`` (``alerting.command_ids``): a resend is answered as a duplicate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Mapping, Sequence
 
+from alerting.command_ids import CommandIds, command_id
 from alerting.config import AlertingConfig, ConfigError
+from alerting.engine_output import Output, Rejected
 from alerting.enrich import enrich
 from alerting.escalation import Escalator, parse_escalation, severity_policy
 from alerting.grouping import Grouper
@@ -34,9 +37,11 @@ from alerting.alert_model import check_not_reserved
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
     SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
+from alerting.regex import REGEX_CODES
 from alerting.routing import Route
 from alerting.silence_log import silence_event
 from alerting.silences import Silence, SilenceError, Silencer, silence_id
+from alerting.window import TimeWindow
 from city.profile import CityProfile
 from schemas.errors import ValidationError
 from schemas.validate import parse_event_time
@@ -51,41 +56,15 @@ _GROUPED = (FIRE, REFIRE, RESOLVE, UNFLAPPING)
 _MAX_TEXT = 2000
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """An input that was not applied: ``code``/``field``/``reason`` say why."""
-
-    command_id: str
-    code: str
-    field: str
-    reason: str
-    index: int = -1   # its position in the batch given to alerts()/dispatch()
-
-
-@dataclass
-class Output:
-    alert_events: list[AlertEvent] = field(default_factory=list)
-    incident_events: list[IncidentEvent] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    applied: list[str] = field(default_factory=list)    # command ids applied
-    offered: int = 0                                     # new notifications in the outbox
-    silence_events: list[dict[str, Any]] = field(default_factory=list)  # alerting.silence_log
-
-    def extend(self, other: "Output") -> None:
-        self.alert_events += other.alert_events
-        self.incident_events += other.incident_events
-        self.rejected += other.rejected
-        self.applied += other.applied
-        self.offered += other.offered
-        self.silence_events += other.silence_events
-
-
 class Engine:
     """Alerts and commands in, events and notifications out; state snapshots to JSON."""
 
     def __init__(self, config: AlertingConfig, profile: CityProfile | None = None, *,
-                 lifecycle: LifecycleConfig | None = None, outbox: Outbox | None = None) -> None:
+                 lifecycle: LifecycleConfig | None = None, outbox: Outbox | None = None,
+                 window: TimeWindow | None = None) -> None:
         self.config = config
+        self.window = window or TimeWindow()   # event times accepted (alerting.window)
+        self.command_ids = CommandIds()        # applied commands, so a resend is a no-op
         self.book = AlertBook(lifecycle)
         self.silencer = Silencer(config.maintenance_windows, config.silence_expire_unused_ms)
         self.inhibitor = Inhibitor(config.inhibit_rules)
@@ -106,6 +85,7 @@ class Engine:
         for i, msg in enumerate(messages):
             at = _alert_time(msg, now_ms)
             try:
+                self.window.check_alert(msg, now_ms)
                 events = self.book.apply(msg, at)
             except CommandError as exc:
                 out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128]
@@ -132,11 +112,15 @@ class Engine:
             try:
                 if not isinstance(ev, Mapping) or not isinstance(rec.get("stream"), str):
                     raise IncidentError("a dispatch record is {\"stream\": str, \"event\": {...}}")
+                self.window.check_dispatch(ev, now_ms)
                 out.incident_events += self.correlator.observe_dispatch(ev, rec["stream"],
                                                                         now_ms)
             except IncidentError as exc:
                 self._count("dispatch_rejects")
                 out.rejected.append(Rejected(eid, "bad_dispatch", "", str(exc)[:500], i))
+            except CommandError as late:   # (out_of_window)
+                self._count("dispatch_rejects")
+                out.rejected.append(Rejected(eid, late.code, late.field, late.reason, i))
         return out
 
     def command(self, cmd: Mapping[str, Any], now_ms: int) -> Output:
@@ -146,6 +130,10 @@ class Engine:
         try:
             if not isinstance(cmd, Mapping):
                 raise CommandError("bad_command", "a command is a JSON object")
+            if self.command_ids.seen(command_id(cmd), cmd):   # a resend: answered, not redone
+                out.applied.append(cid)
+                out.duplicates.append(cid)
+                return out
             action = cmd.get("action")
             if action not in ACTIONS:
                 raise CommandError("unknown_action", f"{action!r} is not one of {ACTIONS}",
@@ -170,6 +158,7 @@ class Engine:
                                          str(refused)[:500]))
             return out
         out.applied.append(cid)
+        self.command_ids.remember(cid, cmd, now_ms)
         return out
 
     def tick(self, now_ms: int) -> Output:
@@ -232,12 +221,15 @@ class Engine:
             s = self.silencer.expire(_text(cmd, "silence_id", required=True), now_ms)
             return silence_event(s, "expired", now_ms, actor)
         if cmd["action"] == "extend_silence":   # a new end (None: until expired)
-            ends = cmd.get("ends_at")
             s = self.silencer.extend(_text(cmd, "silence_id", required=True),
-                                     None if ends in (None, "") else _time(ends, "ends_at"),
-                                     now_ms)
+                                     self._ends(cmd, now_ms), now_ms)
             return silence_event(s, "extended", now_ms, actor)
-        matchers = parse_matchers(cmd.get("matchers"))
+        try:
+            matchers = parse_matchers(cmd.get("matchers"))
+        except LabelError as bad_rx:   # (its own name: see command())
+            if bad_rx.code not in REGEX_CODES:
+                raise
+            raise CommandError(bad_rx.code, bad_rx.reason, "matchers") from bad_rx
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",
                                "matchers")
@@ -245,12 +237,20 @@ class Engine:
             check_silence_matchers(matchers)   # (the cockpit asks the same)
         except LabelError as everything:
             raise CommandError(everything.code, everything.reason, "matchers") from everything
-        ends = cmd.get("ends_at")
-        ends_ms = None if ends in (None, "") else _time(ends, "ends_at")
-        s = Silence(silence_id(actor, matchers, now_ms), matchers, now_ms, ends_ms, actor,
+        s = Silence(silence_id(actor, matchers, now_ms), matchers, now_ms,
+                    self._ends(cmd, now_ms), actor,
                     _text(cmd, "reason", required=True), bool(cmd.get("until_resolved", False)))
         self.silencer.add(s, now_ms)
         return silence_event(s, "created", now_ms, actor)
+
+    def _ends(self, cmd: Mapping[str, Any], now_ms: int) -> int | None:
+        """A silence command's ``ends_at`` (None: until expired), within the window."""
+        ends = cmd.get("ends_at")
+        if ends in (None, ""):
+            return None
+        ms = _time(ends, "ends_at")
+        self.window.check(ms, now_ms, "ends_at", deadline=True)
+        return ms
 
     def _incident(self, cmd: Mapping[str, Any], now_ms: int) -> list[IncidentEvent]:
         c, actor, action = self.correlator, _text(cmd, "actor", required=True), cmd["action"]
@@ -283,13 +283,15 @@ class Engine:
     PARTS = ("book", "silencer", "inhibitor", "grouper", "escalator", "correlator", "outbox")
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": 1, **{p: getattr(self, p).snapshot() for p in self.PARTS}}
+        return {"version": 1, **{p: getattr(self, p).snapshot() for p in self.PARTS},
+                "command_ids": self.command_ids.snapshot()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping) or state.get("version") != 1:
             raise ValueError("Engine.restore: expected a version 1 snapshot")
         for p in self.PARTS:
             getattr(self, p).restore(state[p])
+        self.command_ids.restore(state.get("command_ids"))   # (absent from older ones)
 
 
 def _alert_time(msg: Any, now_ms: int) -> int:

@@ -18,149 +18,18 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from alerting.labels import LabelError, LabelMemo, Matcher, matches_all, parse_matchers
+from alerting.escalation_config import (EscalationConfig, EscalationError, Level, Policy,
+                                        SeverityRule, parse_escalation)
+from alerting.labels import LabelMemo
 from alerting.lifecycle import FIRE, FIRING, FLAPPING, FORGET, REFIRE, RETRIGGER, UNACK, \
     UNFLAPPING, AlertEvent
+from alerting.timers import next_due
 from schemas.records import SEVERITIES, stable_id
 
+__all__ = ["RESTARTS", "EscalationConfig", "EscalationError", "Escalator", "Level", "Page",
+           "Policy", "SeverityRule", "incident_severity", "parse_escalation", "severity_policy"]
 RESTARTS = (FIRE, REFIRE, RETRIGGER, UNACK, UNFLAPPING)  # a new firing spell: level 1 again
 _RESTARTS = RESTARTS
-
-
-class EscalationError(ValueError):
-    """Escalation configuration that cannot be used; ``path`` says where (``policies[1].
-    levels[0].after_s``), ``reason`` what is wrong."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
-
-
-@dataclass(frozen=True)
-class Level:
-    after_s: float
-    notify: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    matchers: tuple[Matcher, ...]
-    levels: tuple[Level, ...]
-    repeat: int = 0
-
-    @property
-    def steps(self) -> int:
-        """Pages one escalation can send: every level, in every round."""
-        return len(self.levels) * (self.repeat + 1)
-
-    def offset_ms(self, step: int) -> int:
-        """When page ``step`` (0-based, across rounds) is due, after the escalation started."""
-        rnd, lvl = divmod(step, len(self.levels))
-        round_ms = sum(_ms(x.after_s) for x in self.levels)
-        return rnd * round_ms + sum(_ms(x.after_s) for x in self.levels[:lvl])
-
-
-@dataclass(frozen=True)
-class SeverityRule:
-    """An incident with at least ``min_alerts`` alerts and ``min_streams`` streams is at
-    least ``severity``."""
-
-    severity: str
-    min_alerts: int = 0
-    min_streams: int = 0
-
-
-@dataclass(frozen=True)
-class EscalationConfig:
-    policies: tuple[Policy, ...] = ()
-    severity: tuple[SeverityRule, ...] = ()
-
-    def policy_for(self, labels: Mapping[str, str]) -> Policy | None:
-        """The first policy whose matchers all match (config order decides)."""
-        return next((p for p in self.policies if matches_all(p.matchers, labels)), None)
-
-    def policy(self, name: str) -> Policy | None:
-        return next((p for p in self.policies if p.name == name), None)
-
-
-def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
-
-
-def _keys(d: Any, path: str, allowed: Sequence[str], required: Sequence[str] = ()) -> None:
-    if not isinstance(d, Mapping):
-        raise EscalationError(path or "escalation", f"must be a mapping, not {type(d).__name__}")
-    for k in d:
-        if k not in allowed:
-            raise EscalationError(f"{path}.{k}" if path else str(k),
-                                  f"unknown key; expected one of {list(allowed)}")
-    for k in required:
-        if k not in d:
-            raise EscalationError(f"{path}.{k}" if path else k, "is required")
-
-
-def _int(v: Any, path: str, lo: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise EscalationError(path, f"must be an integer >= {lo}, got {v!r}")
-    return v
-
-
-def _list(v: Any, path: str, empty: bool = False) -> list[Any]:
-    if v is None and empty:
-        return []
-    if not isinstance(v, list) or not (v or empty):
-        raise EscalationError(path, f"must be a {'' if empty else 'non-empty '}list, "
-                                    f"not {type(v).__name__}")
-    return v
-
-
-def parse_escalation(config: Mapping[str, Any] | None) -> EscalationConfig:
-    """``{policies: [{name, matchers, levels: [{after_s, notify}], repeat}], severity:
-    [{severity, min_alerts, min_streams}]}`` (the YAML section) -> EscalationConfig."""
-    if config is None:
-        return EscalationConfig()
-    _keys(config, "", ("policies", "severity"))
-    policies, names = [], set()
-    for i, p in enumerate(_list(config.get("policies"), "policies", empty=True)):
-        at = f"policies[{i}]"
-        _keys(p, at, ("name", "matchers", "levels", "repeat"), ("name", "levels"))
-        name = p["name"]
-        if not isinstance(name, str) or not name.strip():
-            raise EscalationError(f"{at}.name", "must be a non-empty string")
-        if name in names:
-            raise EscalationError(f"{at}.name", f"duplicate policy name {name!r}")
-        names.add(name)
-        try:
-            matchers = parse_matchers(p.get("matchers"))
-        except LabelError as exc:
-            raise EscalationError(f"{at}.matchers", str(exc)) from exc
-        levels = []
-        for j, lv in enumerate(_list(p["levels"], f"{at}.levels")):
-            lat = f"{at}.levels[{j}]"
-            _keys(lv, lat, ("after_s", "notify"), ("after_s", "notify"))
-            after = lv["after_s"]
-            if isinstance(after, bool) or not isinstance(after, (int, float)) \
-                    or not 0 < after < 10 ** 7:
-                raise EscalationError(f"{lat}.after_s", f"must be seconds > 0, got {after!r}")
-            targets = _list(lv["notify"], f"{lat}.notify")
-            if not all(isinstance(t, str) and t.strip() for t in targets):
-                raise EscalationError(f"{lat}.notify", "targets must be non-empty strings")
-            levels.append(Level(float(after), tuple(targets)))
-        policies.append(Policy(name, matchers, tuple(levels),
-                               _int(p.get("repeat", 0), f"{at}.repeat")))
-    rules = []
-    for i, r in enumerate(_list(config.get("severity"), "severity", empty=True)):
-        at = f"severity[{i}]"
-        _keys(r, at, ("severity", "min_alerts", "min_streams"), ("severity",))
-        if r["severity"] not in SEVERITIES:
-            raise EscalationError(f"{at}.severity", f"must be one of {SEVERITIES}")
-        rule = SeverityRule(r["severity"], _int(r.get("min_alerts", 0), f"{at}.min_alerts"),
-                            _int(r.get("min_streams", 0), f"{at}.min_streams"))
-        if not rule.min_alerts and not rule.min_streams:
-            raise EscalationError(at, "needs min_alerts or min_streams (else it always applies)")
-        rules.append(rule)
-    return EscalationConfig(tuple(policies), tuple(rules))
 
 
 def incident_severity(base: str, alert_count: int, stream_count: int,
@@ -264,7 +133,7 @@ class Escalator:
         return min(rnd * n + lvl if lvl < n else (rnd + 1) * n, to.steps)
 
     def tick(self, now_ms: int) -> list[Page]:
-        """Pages whose time has come (in due order; a long pause sends each missed one)."""
+        """Pages whose time has come (in due order; after a long pause, one per alert)."""
         out: list[Page] = []
         while self._heap and self._heap[0][0] <= now_ms:
             _, _, fp, start_id, step = heapq.heappop(self._heap)
@@ -274,22 +143,29 @@ class Escalator:
         return out
 
     def _advance(self, fp: str, now_ms: int) -> list[Page]:
-        """Send every step of ``fp`` that is due by ``now_ms``; schedule the next one. A run
-        that has sent its last step stays (so later events do not start it over)."""
+        """Send the step of ``fp`` due by ``now_ms``; schedule the next one. Steps that fell
+        behind (the worker was down) are not all sent at once: the next keeps its spacing
+        from now (``alerting.timers``), so each level still gets its time to acknowledge. A
+        run that has sent its last step stays (so later events do not start it over)."""
         run = self._runs[fp]
         policy = self._by_name.get(run.policy)
-        out: list[Page] = []
-        while policy is not None and run.step < policy.steps:
-            due = run.start_ms + self._offsets[run.policy][run.step]
-            if due > now_ms:
-                heapq.heappush(self._heap, (due, next(self._order), fp, run.start_id, run.step))
-                return out
-            rnd, lvl = divmod(run.step, len(policy.levels))
-            out.append(Page(stable_id("page", run.start_id, run.step), fp, run.occurrence,
-                            policy.name, rnd, lvl + 1, policy.levels[lvl].notify, due,
-                            run.labels))
-            run.step += 1
-        return out
+        if policy is None or run.step >= policy.steps:
+            return []
+        offsets = self._offsets[run.policy]
+        due = run.start_ms + offsets[run.step]
+        if due > now_ms:
+            heapq.heappush(self._heap, (due, next(self._order), fp, run.start_id, run.step))
+            return []
+        rnd, lvl = divmod(run.step, len(policy.levels))
+        page = Page(stable_id("page", run.start_id, run.step), fp, run.occurrence, policy.name,
+                    rnd, lvl + 1, policy.levels[lvl].notify, due, run.labels)
+        run.step += 1
+        if run.step < policy.steps:   # the next step's time, resumed from now if it is past
+            gap = offsets[run.step] - offsets[run.step - 1]
+            run.start_ms = next_due(due, gap, now_ms) - offsets[run.step]
+            heapq.heappush(self._heap, (run.start_ms + offsets[run.step], next(self._order),
+                                        fp, run.start_id, run.step))
+        return [page]
 
     def running(self, fingerprint: str) -> dict[str, Any] | None:
         run = self._runs.get(fingerprint)

@@ -28,6 +28,7 @@ from alerting.labels import LabelMemo
 from alerting.lazy_heap import first_live
 from alerting.records import maker
 from alerting.routing import Route
+from alerting.timers import next_due
 from schemas.memo import remember
 
 FIRING, RESOLVED = "firing", "resolved"
@@ -138,8 +139,9 @@ class Grouper:
                 continue  # superseded by a later push
             # A flush happens at its scheduled time, not whenever the caller's timer ran:
             # its record (and the notification key made from it) is then the same when a
-            # restarted worker replays the same alerts.
-            n = self._flush(g, due_ms, muted)
+            # restarted worker replays the same alerts. What it schedules next is later than
+            # ``now_ms``: after a pause, one flush however many intervals were missed.
+            n = self._flush(g, due_ms, now_ms, muted)
             if n is not None:
                 out.append(n)
         if len(self._heap) > 2 * len(self._groups) + 1024:
@@ -222,7 +224,10 @@ class Grouper:
     def _push(self, g: _Group) -> None:
         heapq.heappush(self._heap, (g.due_ms, next(self._seq), g.key))
 
-    def _flush(self, g: _Group, now_ms: int, muted: Muted | None) -> GroupFlush | None:
+    def _flush(self, g: _Group, at_ms: int, now_ms: int, muted: Muted | None
+               ) -> GroupFlush | None:
+        """Flush ``g`` as of ``at_ms`` (when it was due), and schedule its next look after
+        ``now_ms``: a timer that fell behind (the worker was down) resumes from now."""
         def held(fp: str) -> bool:
             return muted is not None and muted(self._labels.get(fp, {}), fp)
 
@@ -236,7 +241,7 @@ class Grouper:
                 resolved.append(fp)  # the receiver was told it fired, or it is not muted
         new = set(firing) - g.told
         reason = "initial" if g.last_sent_ms is None else "update" if new or resolved else \
-            "unmuted" if g.unmuted else "repeat" if now_ms >= g.last_sent_ms + g.repeat_ms \
+            "unmuted" if g.unmuted else "repeat" if at_ms >= g.last_sent_ms + g.repeat_ms \
             else ""
         send = bool(reason) and bool(firing or resolved)
         for fp in [fp for fp, s in g.alerts.items() if s == RESOLVED]:
@@ -246,19 +251,21 @@ class Grouper:
         g.flushed, g.unmuted = True, False
         if send:
             g.told |= set(firing)
-            g.last_sent_ms = now_ms
+            g.last_sent_ms = at_ms
         if not g.alerts:
             del self._groups[g.key]
         else:
-            nexts = [now_ms + g.interval_ms] if held_back else []  # look again for unmutes
+            # look again for unmutes each interval; repeat each repeat_interval after the
+            # last send -- or, that time being past too, one repeat_interval from now
+            nexts = [next_due(at_ms, g.interval_ms, now_ms)] if held_back else []
             if g.last_sent_ms is not None and g.told & set(firing):
-                nexts.append(g.last_sent_ms + g.repeat_ms)
-            g.due_ms = max(min(nexts or [now_ms + g.interval_ms]), now_ms + 1)
+                nexts.append(next_due(g.last_sent_ms, g.repeat_ms, now_ms))
+            g.due_ms = min(nexts or [next_due(at_ms, g.interval_ms, now_ms)])
             self._push(g)
         if not send:
             return None
         return _new_flush(g.receiver, g.key, dict(g.labels), tuple(firing), tuple(resolved),
-                          reason, g.route, now_ms, tuple(held_back))
+                          reason, g.route, at_ms, tuple(held_back))
 
     def _forget(self, fp: str, key: str) -> None:
         where = self._where.get(fp)

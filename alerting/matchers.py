@@ -1,9 +1,10 @@
 """Label matchers in Alertmanager's grammar: parsed, checked, rendered back (pure).
 
 A matcher is ``name op value``: ``=`` equal, ``!=`` not equal, ``=~`` matches the regex,
-``!~`` does not; regexes are fully anchored, and an absent label matches as "". One text may
-hold several, comma-separated, optionally in braces, with one trailing comma allowed:
-``{kind="gas_leak", district=~"yuelu|kaifu",}``. Whitespace outside quotes means nothing.
+``!~`` does not; regexes are RE2, fully anchored (``alerting.regex``), and an absent label
+matches as "". One text may hold several, comma-separated, optionally in braces, with one
+trailing comma allowed: ``{kind="gas_leak", district=~"yuelu|kaifu",}``. Whitespace
+outside quotes means nothing.
 
 **Which of Alertmanager's two parsers.** We follow the UTF-8 parser (``matchers/parse``,
 Alertmanager 0.27+: the only one in its ``utf8-strict-mode``, which its docs recommend for
@@ -33,17 +34,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from string import hexdigits, octdigits
 from typing import Any, Iterable, Mapping, Sequence
+
+from alerting.go_quote import QuoteError, unquote
+from alerting.regex import REGEX_CODES, Regex, RegexError
 
 OPS = ("=", "!=", "=~", "!~")
 MATCHES_EVERYTHING = "matches_everything"   # the refusal code of a silence muting everything
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED = frozenset('{}!=~,\\"\'`')
 _NOT_SPACE = frozenset("\x1c\x1d\x1e\x1f")  # str.isspace() says yes, Go's unicode.IsSpace no
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-            "\\": "\\", '"': '"'}
-_WIDTH = {"x": 2, "u": 4, "U": 8}
 
 
 class LabelError(ValueError):
@@ -55,10 +55,13 @@ class LabelError(ValueError):
         self.reason, self.code = reason, code
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """The one place a matcher's regex is compiled; :meth:`Matcher.matches` anchors it with
-    ``fullmatch``. (Python's ``re`` for now; an RE2 engine is issue 13.)"""
-    return re.compile(pattern)
+def compile_regex(pattern: str) -> Regex:
+    """The one place a matcher's regex is compiled: RE2, anchored as Alertmanager does, of
+    bounded length (:mod:`alerting.regex`); a LabelError coded ``bad_regex``/``too_long``."""
+    try:
+        return Regex(pattern)
+    except RegexError as exc:
+        raise LabelError(f"bad regex {pattern[:200]!r}: {exc.reason}", exc.code) from None
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,10 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Regex | None = field(default=None, compare=False, repr=False)
+    # why a regex restored from a checkpoint or a record is no longer accepted: such a
+    # matcher matches nothing (see restored_matcher); "" for every matcher made from input
+    refused: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -78,19 +84,20 @@ class Matcher:
         if not isinstance(self.value, str):
             raise LabelError(f"matcher {self.name!r}: the value must be text, not "
                              f"{type(self.value).__name__}")
-        if self.op in ("=~", "!~"):
+        if self.op in ("=~", "!~") and not self.refused:
             try:
                 object.__setattr__(self, "_regex", compile_regex(self.value))
-            except re.error as exc:
-                raise LabelError(f"matcher {self.name!r}: bad regex {self.value!r}: "
-                                 f"{exc}") from exc
+            except LabelError as exc:
+                raise LabelError(f"matcher {self.name!r}: {exc.reason}", exc.code) from None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         v = labels.get(self.name, "")
         rx = self._regex
         if rx is None:
+            if self.refused:
+                return False
             return v == self.value if self.op == "=" else v != self.value
-        return (rx.fullmatch(v) is not None) is (self.op == "=~")
+        return rx.matches(v) is (self.op == "=~")
 
     def __str__(self) -> str:
         return render(self)
@@ -173,8 +180,22 @@ def mapping_matchers(items: Mapping[Any, Any], op: str) -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-def parse_text(text: Any) -> tuple[Matcher, ...]:
-    """All the matchers in one text (none in ``""`` or ``{}``)."""
+def restored_matcher(name: str, op: str, value: str) -> Matcher:
+    """A matcher as a checkpoint or a record held it: one whose regex is no longer accepted
+    (refused since, by RE2 or the length bound) comes back ``refused`` -- it matches nothing,
+    so a silence holding it mutes nothing and is ended (``alerting.silencer``) -- instead of
+    failing the whole restore."""
+    try:
+        return Matcher(name, op, value)
+    except LabelError as exc:
+        if exc.code not in REGEX_CODES:
+            raise
+        return Matcher(name, op, value, refused=exc.reason)
+
+
+def parse_text(text: Any, restored: bool = False) -> tuple[Matcher, ...]:
+    """All the matchers in one text (none in ``""`` or ``{}``); ``restored``: a text from a
+    record, its refused regexes made with :func:`restored_matcher`."""
     if not isinstance(text, str):
         raise LabelError(f"a matcher is text, not {type(text).__name__} {text!r}"[:200])
     try:
@@ -187,7 +208,7 @@ def parse_text(text: Any) -> tuple[Matcher, ...]:
     if braced:
         k = 1
     while k < len(toks) and toks[k][0] != "}":
-        out.append(_matcher(text, toks, k))
+        out.append(_matcher(text, toks, k, restored))
         k += 3
         if k < len(toks) and toks[k][0] == ",":
             k += 1
@@ -205,7 +226,7 @@ def parse_text(text: Any) -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-def _matcher(text: str, toks: list[tuple[str, str, int]], k: int) -> Matcher:
+def _matcher(text: str, toks: list[tuple[str, str, int]], k: int, restored: bool) -> Matcher:
     parts = toks[k:k + 3]
     kinds = [t[0] for t in parts] + ["end"] * (3 - len(parts))
     end = len(text)
@@ -219,9 +240,11 @@ def _matcher(text: str, toks: list[tuple[str, str, int]], k: int) -> Matcher:
                      'expected a value (the empty value is written "")')
     name, value = (_unquote(text, t) if t[0] == "quoted" else t[1] for t in (parts[0], parts[2]))
     try:
+        if restored:
+            return restored_matcher(name, parts[1][1], value)
         return Matcher(name, parts[1][1], value)
     except LabelError as exc:
-        raise _error(text, parts[0][2], exc.reason) from None
+        raise _error(text, parts[0][2], exc.reason, exc.code) from None
 
 
 def _lex(text: str) -> list[tuple[str, str, int]]:
@@ -265,45 +288,11 @@ def _lex(text: str) -> list[tuple[str, str, int]]:
 
 def _unquote(text: str, tok: tuple[str, str, int]) -> str:
     """A quoted token's text, read as a Go string literal (Alertmanager's ``strconv.Unquote``)."""
-    body, col = tok[1][1:-1], tok[2]
-    if "\n" in body:
-        raise _error(text, col, "a line break inside quotes: write it as \\n")
-    if "\\" not in body:
-        return body
-    out, i = bytearray(), 0
-    while i < len(body):
-        c = body[i]
-        if c != "\\":
-            out += c.encode("utf-8")
-            i += 1
-            continue
-        e = body[i + 1]   # (the lexer never ends a quoted token on a lone backslash)
-        if e in _ESCAPES:
-            out += _ESCAPES[e].encode("utf-8")
-            i += 2
-        elif e in _WIDTH or e in octdigits:
-            width = _WIDTH.get(e, 3)
-            digits = body[i + 2:i + 2 + width] if e in _WIDTH else body[i + 1:i + 4]
-            valid = hexdigits if e in _WIDTH else octdigits
-            if len(digits) != width or any(d not in valid for d in digits):
-                raise _error(text, col, f"bad escape \\{e}{digits}")
-            v = int(digits, 16 if e in _WIDTH else 8)
-            if e in ("u", "U"):
-                if v > 0x10FFFF or 0xD800 <= v <= 0xDFFF:
-                    raise _error(text, col, f"\\{e}{digits} is not a character")
-                out += chr(v).encode("utf-8")
-            elif v > 255:
-                raise _error(text, col, f"\\{digits} is more than a byte")
-            else:
-                out.append(v)
-            i += 2 + width if e in _WIDTH else 4
-        else:
-            raise _error(text, col, f"\\{e} is not an escape: a backslash is written \\\\")
     try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _error(text, col, "the escaped bytes are not valid UTF-8") from None
+        return unquote(tok[1][1:-1])
+    except QuoteError as exc:
+        raise _error(text, tok[2], exc.reason) from None
 
 
-def _error(text: str, col: int, reason: str) -> LabelError:
-    return LabelError(f"bad matcher {text!r} at column {col}: {reason}")
+def _error(text: str, col: int, reason: str, code: str = "bad_matcher") -> LabelError:
+    return LabelError(f"bad matcher {text[:300]!r} at column {col}: {reason}", code)

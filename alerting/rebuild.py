@@ -86,7 +86,7 @@ def _current_silences(records: Iterable[Mapping[str, Any]], now_ms: int) -> list
         if ends_ms is not None and ends_ms <= now_ms:
             continue
         try:
-            out.append(Silence(sid, record_matchers(r["matchers"]),
+            out.append(Silence(sid, record_matchers(r["matchers"], restored=True),
                                parse_event_time(r["starts_at"]), ends_ms, str(r["author"]),
                                str(r["reason"]), bool(r.get("until_resolved", False))))
         except (SilenceError, ValueError):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerting.labels import LabelError, Matcher, parse_matchers, render
+from alerting.labels import LabelError, Matcher, render
+from alerting.matchers import parse_text, restored_matcher
 from alerting.silences import Silence
 from schemas.records import stable_id
 from schemas.validate import format_event_time
@@ -39,20 +40,28 @@ def silence_event(s: Silence, action: str, at_ms: int, actor: str,
     }
 
 
-def record_matchers(texts: Any) -> tuple[Matcher, ...]:
+def record_matchers(texts: Any, restored: bool = False) -> tuple[Matcher, ...]:
     """The matchers of a record's ``matchers`` (a list of texts). The engine writes them
     with ``render``, which parses back exactly; records written before issue 12 held
     ``name op "value"`` unescaped, and a text of theirs that does not parse (a regex's
-    ``\\d``, a quote in a value) is read as it was written, so the silence stays as it was."""
+    ``\\d``, a quote in a value) is read as it was written, so the silence stays as it was.
+    ``restored`` (the engine rebuilding its silences from the log): a regex refused now (RE2,
+    the length bound) comes back as a refused matcher that matches nothing, and the silence
+    is ended (``restored_matcher``); otherwise it is a LabelError like any bad matcher."""
     if not isinstance(texts, list):
         raise LabelError(f"a record's matchers are a list, not {type(texts).__name__}")
     out: list[Matcher] = []
     for text in texts:
         try:
-            out.extend(parse_matchers([text]))
+            found = parse_text(text, restored)
+            if not found:
+                raise LabelError(f"{text!r} holds no matcher")
+            out.extend(found)
         except LabelError:
             old = _WRITTEN_BEFORE.match(text) if isinstance(text, str) else None
             if old is None:
                 raise
-            out.append(Matcher(old.group(1), old.group(2), old.group(3)))
+            name, op, value = old.group(1), old.group(2), old.group(3)
+            out.append(restored_matcher(name, op, value) if restored else
+                       Matcher(name, op, value))
     return tuple(out)

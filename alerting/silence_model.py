@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from alerting.labels import Matcher, render
+from alerting.matchers import restored_matcher
 from schemas.records import stable_id
 
 # why a silence ended: its end time came, an operator expired it, everything it muted
-# resolved (until_resolved), it muted nothing for expire_unused_ms
-END_REASONS = ("expired", "expired_by_command", "resolved", "unused")
+# resolved (until_resolved), it muted nothing for expire_unused_ms, or a regex of it that a
+# checkpoint or the silence log held is refused now (RE2, the length bound: it muted nothing
+# since it was restored, and is ended at the first tick)
+REFUSED_PATTERN = "refused_pattern"
+END_REASONS = ("expired", "expired_by_command", "resolved", "unused", REFUSED_PATTERN)
 
 
 class SilenceError(ValueError):
@@ -44,6 +48,11 @@ class Silence:
         if self.ends_ms is not None and self.ends_ms < self.starts_ms:
             raise SilenceError("ends_ms", f"{self.ends_ms} is before starts_ms {self.starts_ms}")
 
+    @property
+    def refused(self) -> bool:
+        """Whether a matcher of it is a regex refused since it was made (it mutes nothing)."""
+        return any(m.refused for m in self.matchers)
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "matchers": [[m.name, m.op, m.value] for m in self.matchers],
                 "starts_ms": self.starts_ms, "ends_ms": self.ends_ms, "author": self.author,
@@ -51,7 +60,7 @@ class Silence:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Silence":
-        return cls(id=d["id"], matchers=tuple(Matcher(*m) for m in d["matchers"]),
+        return cls(id=d["id"], matchers=tuple(restored_matcher(*m) for m in d["matchers"]),
                    starts_ms=int(d["starts_ms"]), ends_ms=d["ends_ms"], author=d["author"],
                    reason=d["reason"], until_resolved=bool(d.get("until_resolved", False)))
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from alerting.labels import matches_all
 from alerting.maintenance import MaintenanceWindow, WindowSchedule
 from alerting.silence_index import SilenceIndex
-from alerting.silence_model import Silence, SilenceEnded, SilenceError
+from alerting.silence_model import REFUSED_PATTERN, Silence, SilenceEnded, SilenceError
 
 FIRING, RESOLVED = "firing", "resolved"
 WINDOW_PREFIX = "maintenance:"  # ids of window occurrences; they never expire unused
@@ -50,6 +50,7 @@ class Silencer:
         self._idle_queued: dict[str, int] = {}   # silence -> earliest idle deadline queued
         self._windows = WindowSchedule(self.windows)
         self._opened_windows: list[Silence] = []   # until taken by opened_windows()
+        self._refused: set[str] = set()   # restored with a regex refused now: end them
 
     # -- commands ------------------------------------------------------------------------
     def add(self, silence: Silence, now_ms: int) -> None:
@@ -128,6 +129,11 @@ class Silencer:
         """The silences that ended by ``now_ms`` (each reported once, then forgotten)."""
         self._advance(now_ms)
         done: dict[str, tuple[int, str]] = {}
+        for i in sorted(self._refused):   # (muting nothing since restored)
+            was = self._silences[i]
+            self._silences[i] = replace(was, starts_ms=min(was.starts_ms, now_ms),
+                                        ends_ms=now_ms)
+            done[i] = (now_ms, REFUSED_PATTERN)
         while self._ends and self._ends[0][0] <= now_ms:
             _, i = heapq.heappop(self._ends)
             s = self._silences.get(i)
@@ -186,6 +192,8 @@ class Silencer:
 
     def _store(self, s: Silence) -> None:
         self._silences[s.id] = s
+        if s.refused:
+            self._refused.add(s.id)
         self._index.add(s)
         if s.ends_ms is not None:
             heapq.heappush(self._ends, (s.ends_ms, s.id))
@@ -258,6 +266,7 @@ class Silencer:
 
     def _remove(self, i: str) -> None:
         self._index.remove(self._silences.pop(i))
+        self._refused.discard(i)
         for fp in self._tracked.pop(i, ()):
             self._by_fp[fp].discard(i)
             if not self._by_fp[fp]:

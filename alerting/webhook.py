@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -17,6 +18,25 @@ from alerting.notification import Notification, PermanentError
 
 SIGNATURE_HEADER = "X-Citycc-Signature"   # "t=<unix s>,v1=<hex hmac-sha256>"
 KEY_HEADER = "X-Citycc-Key"               # the notification key: receivers dedup on it
+
+
+def webhook_problem(url: str, secret: str) -> str | None:
+    """What makes a webhook unusable, said before anything is sent (None: nothing): every
+    POST is signed, so an empty secret would fail each delivery at send time, forever; a
+    URL that is not http(s) to a host would fail each one too."""
+    if not url:
+        return None
+    parsed = urlsplit(url)
+    try:
+        parsed.port   # (raises for a port that is not 0..65535)
+    except ValueError as exc:
+        return f"the webhook URL {url!r} has a bad port: {exc}"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return f"the webhook URL {url!r} must be http:// or https:// and name a host"
+    if not secret.strip():
+        return ("a webhook needs a secret: every POST is signed with it (HMAC-SHA256), and "
+                "without one no notification could be sent")
+    return None
 
 
 def webhook_payload(n: Notification) -> bytes:

@@ -39,6 +39,7 @@ from simulator.producer import messages, run_producer, start_producer  # noqa: E
 from streams.admin import topic_partitions  # noqa: E402
 from schemas.validate import format_event_time, parse_event_time  # noqa: E402
 from warehouse.client import connect  # noqa: E402
+from cockpit_api.auth.testing import login_frame, origin, write_test_users  # noqa: E402
 
 LEAK_EVERY_S = 2.0
 
@@ -161,7 +162,8 @@ async def live_run(settings: Settings, scale: float, seconds: float) -> dict[str
                      incidents=0)
     before = landed(settings)
     async with websockets.connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws",
-                                  max_size=None) as ws:
+                                  max_size=None, origin=origin(settings.cockpit_port)) as ws:
+        await ws.send(login_frame("大屏"))   # the big screen (its test user, see main)
         done = asyncio.Event()
         tasks = [asyncio.create_task(watch(ws, done)),
                  asyncio.create_task(leak_injector(done))]
@@ -217,6 +219,7 @@ def main() -> int:
                          clickhouse_http_port=ports[2], cockpit_port=ports[3],
                          log_level="WARNING")
     print(f"citycc pipeline benchmark — {os.cpu_count()} cores, run dir {run_dir}")
+    write_test_users(base.users_path)   # the cockpit's big screen signs in as 大屏
     with infra.running(base):
         # 1. backlog: raw ceiling and the worker's drain rate over the same data
         s = base.with_overrides(topic_prefix="drain", worker_id="bench-drain",

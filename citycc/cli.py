@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("schemas", _schemas, "export JSON Schemas of the input streams")
     sp.add_argument("action", choices=["export"])
     sp.add_argument("directory", nargs="?", default="build/schemas")
-    sp = add("run", _run, "run everything locally and print the cockpit URL")
+    sp = add("run", _run, "run everything locally and print the cockpit URL and a login")
     sp.add_argument("--scale", type=float, default=0.1, help="simulated city size")
     sp.add_argument("--seed", type=int, default=7)
     sp.add_argument("--detach", action="store_true",
@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")
+    from citycc.accounts import add_parsers
+    add_parsers(add)
     return p
 
 

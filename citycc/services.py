@@ -79,9 +79,10 @@ def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
     return asyncio.run(main())
 
 
-def _banner(settings: Settings, scale: float) -> str:
+def _banner(settings: Settings, scale: float, login: str) -> str:
     return (f"\ncitycc is running: simulated {settings.city} at scale {scale}\n"
             f"  cockpit:  {settings.cockpit_url}\n"
+            f"  sign in:  {login}\n"
             f"  logs:     {apps.app_dir(settings)}\n"
             f"  restart:  citycc restart worker|cockpit|simulator\n"
             f"  stop:     make stop   (or Ctrl-C here)\n")
@@ -97,6 +98,8 @@ def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int
         print(f"citycc is already running (supervisor pid {running}); "
               f"cockpit: {settings.cockpit_url}", file=sys.stderr)
         return 1
+    from citycc.accounts import ensure_demo_users
+    login = ensure_demo_users(settings)   # nothing is open: a demo user of each role
     print("starting broker and ClickHouse ...", flush=True)
     infra.up(settings)
     _prepare(settings)
@@ -108,7 +111,7 @@ def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int
                          "the worker to process and the cockpit feed to connect",
                          logs=[apps.logfile(settings, n)
                                for n in (apps.SUPERVISOR, "worker", "cockpit")], pid=pid)
-        print(_banner(settings, scale), flush=True)
+        print(_banner(settings, scale, login), flush=True)
         return 0
     started, announced = time.monotonic(), {"done": False, "warned": False}
 
@@ -121,7 +124,7 @@ def run_all(settings: Settings, *, scale: float, seed: int, detach: bool) -> int
             live = False
         if live:
             announced["done"] = True
-            print(_banner(settings, scale), flush=True)
+            print(_banner(settings, scale, login), flush=True)
         elif time.monotonic() - started > READY_DEADLINE_S and not announced["warned"]:
             announced["warned"] = True
             print(f"still waiting for the worker to process input; see the logs in "

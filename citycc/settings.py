@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+from alerting.webhook import webhook_problem
 from schemas.topics import broker_message_max_bytes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,27 @@ class Settings:
     worker_id: str = "worker-1"
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
+    # Cockpit security (README "Security"). The users file (empty: <run_dir>/users.yaml;
+    # none: nobody can sign in); the token signing secret (empty: a 0600 file generated in
+    # the run dir); how long a token lives; origins allowed besides the cockpit's own
+    # (comma-separated, e.g. https://cockpit.example.gov.cn).
+    users_file: str = ""
+    auth_secret: str = ""
+    token_ttl_s: float = 12 * 3600.0
+    cockpit_origins: str = ""
+    # A client signs in within this many seconds of its handshake or is closed.
+    login_timeout_s: float = 5.0
+    # Failed sign-ins per user name (and per address) before a lockout of that long.
+    login_max_failures: int = 5
+    login_lockout_s: float = 60.0
+    # Commands per connection: a token bucket (rate per second, burst); this many refused
+    # in a row and the connection is closed.
+    command_rate_per_s: float = 10.0
+    command_burst: int = 30
+    command_flood_refusals: int = 60
+    # Open websockets in all and per user.
+    max_connections: int = 200
+    max_connections_per_user: int = 10
 
     @property
     def local_broker(self) -> bool:
@@ -102,6 +124,12 @@ class Settings:
     @property
     def cockpit_url(self) -> str:
         return f"http://{self.cockpit_host}:{self.cockpit_port}/"
+
+    @property
+    def users_path(self) -> Path:
+        """The cockpit's users file (``users_file``, else ``<run_dir>/users.yaml``)."""
+        return Path(self.users_file).expanduser().resolve() if self.users_file else \
+            Path(self.run_dir) / "users.yaml"
 
     def topic(self, name: str) -> str:
         """Full topic name for a registry name such as ``lifeline``."""
@@ -171,6 +199,27 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise SettingsError(f"CITYCC_ALERT_TTL_S={settings.alert_ttl_s} must be more than "
                             f"CITYCC_REASSERT_INTERVAL_S={settings.reassert_interval_s} > 0 "
                             f"(else a firing alert expires between two re-assertions)")
+    _check_security(settings)
     if settings.clickhouse_url:
         settings.clickhouse  # validate early: a bad URL fails at start, not at first insert
+    problem = webhook_problem(settings.webhook_url, settings.webhook_secret)
+    if problem:   # (else every delivery would fail at send time, and nothing says why)
+        raise SettingsError(f"CITYCC_WEBHOOK_URL / CITYCC_WEBHOOK_SECRET: {problem}")
     return settings
+
+
+MIN_SECRET_CHARS = 32
+
+
+def _check_security(s: Settings) -> None:
+    """Security knobs that cannot work: refused at start, naming the variable."""
+    if s.auth_secret and len(s.auth_secret) < MIN_SECRET_CHARS:
+        raise SettingsError(f"CITYCC_AUTH_SECRET must have at least {MIN_SECRET_CHARS} "
+                            f"characters (HS256 needs a key as long as its hash)")
+    for name in ("token_ttl_s", "login_timeout_s", "login_lockout_s", "command_rate_per_s"):
+        if not getattr(s, name) > 0:
+            raise SettingsError(f"CITYCC_{name.upper()}={getattr(s, name)} must be > 0")
+    for name in ("login_max_failures", "command_burst", "command_flood_refusals",
+                 "max_connections", "max_connections_per_user"):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"CITYCC_{name.upper()}={getattr(s, name)} must be >= 1")

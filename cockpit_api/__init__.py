@@ -1,5 +1,6 @@
 """citycc cockpit: the live picture from Kafka pushed to a bilingual command-hall web page,
-and operator commands from the page back to Kafka."""
+and operator commands from the page back to Kafka; who may see and do what (``auth``), and
+the audit trail of both."""
 
 from typing import Any
 

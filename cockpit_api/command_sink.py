@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -20,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from citycc.settings import Settings
 
-from .commands import CommandRejected, parse_client_message
+from .commands import CommandRejected, ValidCommand, parse_client_message
 from .errors import CommandsUnavailable
 from .feed import BACKOFF_INITIAL_S, next_backoff
 
@@ -37,11 +39,12 @@ class CommandSender(Protocol):
 
 
 class CommandSink:
-    """A lazily connected aiokafka producer for ``settings.topic("commands")``."""
+    """A lazily connected aiokafka producer for ``settings.topic(name)`` (the commands topic;
+    the cockpit's audit trail uses one for ``audit``)."""
 
     def __init__(self, settings: Settings, *, connect_wait_s: float = CONNECT_WAIT_S,
-                 send_timeout_s: float = SEND_TIMEOUT_S) -> None:
-        self.settings, self.topic = settings, settings.topic("commands")
+                 send_timeout_s: float = SEND_TIMEOUT_S, name: str = "commands") -> None:
+        self.settings, self.topic = settings, settings.topic(name)
         self.connect_wait_s, self.send_timeout_s = connect_wait_s, send_timeout_s
         self.state = "idle"   # idle | connecting | connected | retrying | closed
         self.last_error = ""
@@ -98,14 +101,15 @@ class CommandSink:
             self._wake.clear()
             self.state = "connecting"
             producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap,
-                                        client_id="citycc-cockpit-commands", acks="all",
+                                        client_id=f"citycc-cockpit-{self.topic}", acks="all",
                                         max_request_size=self.settings.broker_message_max_bytes,
                                         request_timeout_ms=int(self.send_timeout_s * 1000))
             try:
                 await producer.start()
             except Exception as exc:  # noqa: BLE001 - any broker/network error: retry
                 self.state, self.last_error = "retrying", str(exc) or type(exc).__name__
-                log.warning("commands producer: %s; retrying in %.1fs", self.last_error, delay)
+                log.warning("%s producer: %s; retrying in %.1fs", self.topic, self.last_error,
+                            delay)
                 await self._stop(producer)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
@@ -114,7 +118,7 @@ class CommandSink:
                 continue
             self._producer, self.state, self.last_error = producer, "connected", ""
             self._connected.set()
-            log.info("commands producer connected to %s", self.settings.bootstrap)
+            log.info("%s producer connected to %s", self.topic, self.settings.bootstrap)
 
     def _broken(self, producer: AIOKafkaProducer, why: str) -> None:
         """Forget a producer that failed a send; the next command connects afresh."""
@@ -133,20 +137,42 @@ class CommandSink:
             log.debug("commands producer: stop failed", exc_info=True)
 
 
-async def submit(raw: str | bytes, sender: CommandSender, now_ms: int) -> dict[str, Any]:
-    """One client frame -> the reply to its sender: ``command_queued`` once the broker has
-    the command, else ``command_error`` (a bad command, or ``unavailable``)."""
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one client frame: the reply to its sender, and the valid command it
+    held (None: it held none)."""
+
+    reply: dict[str, Any]
+    command: ValidCommand | None = None
+
+
+async def forward(raw: str | bytes, sender: CommandSender, now_ms: int, *,
+                  actor: str | None = None,
+                  check: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+    """One client frame -> the commands topic: ``command_queued`` once the broker has it,
+    else ``command_error`` (a bad command, one ``check`` refuses, or ``unavailable``).
+    ``actor``: the signed-in user (see :func:`~cockpit_api.commands.parse_client_message`)."""
     try:
-        valid = parse_client_message(raw, now_ms)
+        valid = parse_client_message(raw, now_ms, actor)
     except CommandRejected as exc:
-        return exc.to_message()
+        return Outcome(exc.to_message())
     except Exception as exc:  # noqa: BLE001 - a bug must not cost the client its connection
         log.exception("command validation failed")
-        return CommandRejected("internal", "", f"the cockpit could not check it: {exc!r}"
-                               ).to_message()
+        return Outcome(CommandRejected("internal", "", f"the cockpit could not check it: "
+                                                       f"{exc!r}").to_message())
     try:
+        if check is not None:
+            check(valid.command)
         await sender.send(valid.key, orjson.dumps(valid.command))
+    except CommandRejected as exc:
+        return Outcome(exc.to_message(), valid)
     except CommandsUnavailable as exc:
-        return CommandRejected("unavailable", "", str(exc), valid.command_id).to_message()
-    return {"type": "command_queued", "command_id": valid.command_id,
-            "action": valid.command["action"], "at": valid.command["at"]}
+        return Outcome(CommandRejected("unavailable", "", str(exc), valid.command_id
+                                       ).to_message(), valid)
+    return Outcome({"type": "command_queued", "command_id": valid.command_id,
+                    "action": valid.command["action"], "at": valid.command["at"]}, valid)
+
+
+async def submit(raw: str | bytes, sender: CommandSender, now_ms: int) -> dict[str, Any]:
+    """One client frame -> the reply to its sender (:func:`forward` without a user)."""
+    return (await forward(raw, sender, now_ms)).reply

@@ -28,6 +28,8 @@ from alerting.labels import LabelError, parse_matchers
 from alerting.lifecycle import COMMANDS as ALERT_COMMANDS
 from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
 from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
+from alerting.regex import BAD_REGEX, REGEX_CODES
+from alerting.window import MAX_AHEAD_MS, OUT_OF_WINDOW
 from schemas.errors import ValidationError
 from schemas.validate import format_event_time, parse_event_time
 
@@ -38,9 +40,11 @@ MAX_NOTE = 4000          # alerting.incident_ops.add_note's limit
 MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
-         "bad_time", "bad_value", MATCHES_EVERYTHING,
+         "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX, OUT_OF_WINDOW,
          # the server's own: the commands topic cannot take it now; a bug in the checks
-         "unavailable", "internal")
+         "unavailable", "internal",
+         # who may: not signed in (or no longer); the role may not; over the command rate
+         "unauthenticated", "forbidden", "rate_limited")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
 KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -133,6 +137,9 @@ def future_time(v: Any, now_ms: int) -> str | None:
         raise _Bad("bad_time", getattr(exc, "reason", str(exc))) from None
     if ms <= now_ms:
         raise _Bad("bad_value", f"{v} is not in the future")
+    if ms > now_ms + MAX_AHEAD_MS:   # (the engine's bound: alerting.window)
+        raise _Bad(OUT_OF_WINDOW, f"{v} is more than {MAX_AHEAD_MS // 86_400_000} days "
+                                  f"ahead: leave the end out (until expired) instead")
     return format_event_time(ms)
 
 
@@ -160,8 +167,8 @@ def _matcher(v: Any, now_ms: int) -> str:
     s = _string(v, MAX_MATCHER_CHARS)
     try:
         parse_matchers([s])
-    except LabelError as exc:
-        raise _Bad("bad_value", str(exc)) from None
+    except LabelError as exc:   # (a refused regex: bad_regex or too_long, as the engine says)
+        raise _Bad(exc.code if exc.code in REGEX_CODES else "bad_value", str(exc)) from None
     return s.strip()
 
 
@@ -221,8 +228,10 @@ class ValidCommand:
         return str(self.command["command_id"])
 
 
-def parse_client_message(raw: str | bytes, now_ms: int) -> ValidCommand:
-    """One websocket frame -> a valid command, or :class:`CommandRejected`."""
+def parse_client_message(raw: str | bytes, now_ms: int, actor: str | None = None
+                         ) -> ValidCommand:
+    """One websocket frame -> a valid command, or :class:`CommandRejected`. ``actor``: the
+    signed-in user, who gives the command; a command naming an actor itself is refused."""
     size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw)
     if size > MAX_MESSAGE_BYTES:
         raise CommandRejected("too_large", "", f"{size} bytes; at most {MAX_MESSAGE_BYTES}")
@@ -235,7 +244,16 @@ def parse_client_message(raw: str | bytes, now_ms: int) -> ValidCommand:
     if msg.get("type") != "command":
         raise CommandRejected("unknown_type", "type",
                               f"{msg.get('type')!r} is not a message type; send 'command'"[:200])
-    return validate_command(msg.get("command"), now_ms)
+    command = msg.get("command")
+    if actor is not None and isinstance(command, dict):
+        if "actor" in command:
+            raw_id = command.get("command_id")
+            raise CommandRejected("forbidden", "actor", "the actor of a command is the "
+                                  "signed-in user; a command names none",
+                                  raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_ID
+                                  else None)
+        command = {**command, "actor": actor}
+    return validate_command(command, now_ms)
 
 
 def validate_command(obj: object, now_ms: int) -> ValidCommand:

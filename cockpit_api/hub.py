@@ -63,6 +63,7 @@ from .errors import MalformedAlert, MalformedMessage
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
+from .visibility import EVERYONE, Audience, Visibility
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Subscription:
     closed: bool = False
     close_reason: str = ""
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    audience: Audience = EVERYONE   # what it is sent (cockpit_api.visibility)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class AlertHub:
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
     processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
+    visibility: Visibility = field(init=False, repr=False)    # who is sent what
     _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
     _notes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict, repr=False)
     _subs: dict[int, Subscription] = field(default_factory=dict, repr=False)
@@ -120,6 +123,7 @@ class AlertHub:
     def __post_init__(self) -> None:
         if self.max_alerts < 1 or self.queue_size < 2:
             raise ValueError("max_alerts must be >= 1 and queue_size >= 2")
+        self.visibility = Visibility(self._labels)
 
     # --- producer side -------------------------------------------------------------------
     def publish(self, alert: object, where: str = "") -> bool:
@@ -153,13 +157,15 @@ class AlertHub:
 
     def publish_stats(self) -> None:
         """Send a ``stats`` message to every client."""
-        self._fan_out(orjson.dumps(self.stats()))
+        self._fan_out(self.stats())
 
     # --- client side ---------------------------------------------------------------------
-    def subscribe(self) -> Subscription:
-        """Register a client; its queue already holds the snapshot and stats messages."""
-        sub = Subscription(next(self._ids), asyncio.Queue(self.queue_size))
-        sub.queue.put_nowait(orjson.dumps(self.snapshot()))
+    def subscribe(self, audience: Audience = EVERYONE) -> Subscription:
+        """Register a client; its queue already holds the snapshot (what ``audience`` may
+        see of it) and stats messages."""
+        sub = Subscription(next(self._ids), asyncio.Queue(self.queue_size), audience=audience)
+        sub.queue.put_nowait(orjson.dumps(self.visibility.snapshot_for(self.snapshot(),
+                                                                       audience)))
         self._subs[sub.id] = sub
         sub.queue.put_nowait(orjson.dumps(self.stats()))
         return sub
@@ -230,6 +236,10 @@ class AlertHub:
     def client_count(self) -> int:
         return len(self._subs)
 
+    def labels(self, fingerprint: str) -> dict[str, str] | None:
+        """The engine's labels of an alert the hub holds (None: it holds none)."""
+        return self._labels(fingerprint)
+
     # --- internals -----------------------------------------------------------------------
     def _ingest(self, source: str, normalize: Callable[[object], dict[str, Any]],
                 fold: Callable[[dict[str, Any]], dict[str, Any] | None], obj: object,
@@ -243,7 +253,7 @@ class AlertHub:
         self.counters.received[source] += 1
         message = fold(item)
         if message is not None:
-            self._fan_out(orjson.dumps(message))
+            self._fan_out(message)
         return True
 
     def _on_alert(self, alert: Alert) -> dict[str, Any]:
@@ -303,10 +313,10 @@ class AlertHub:
             self._notes.popitem(last=False)
         return {"type": "notification", "notification": note}
 
-    def _fan_out(self, message: bytes) -> None:
-        for sub in list(self._subs.values()):
+    def _fan_out(self, message: dict[str, Any]) -> None:
+        for sub, data in self.visibility.encoded(message, list(self._subs.values())):
             try:
-                sub.queue.put_nowait(message)
+                sub.queue.put_nowait(data)
             except asyncio.QueueFull:
                 self._drop(sub)
 

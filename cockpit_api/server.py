@@ -1,9 +1,12 @@
 """Cockpit HTTP + websocket server (one port, ``websockets`` only).
 
-* ``GET /`` (or ``/index.html``) -- the cockpit page (``static/index.html``).
-* ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` as JSON.
-* ``/ws`` -- websocket; server -> client messages: :mod:`cockpit_api.hub`; client -> server
-  commands: :mod:`cockpit_api.commands` (answered ``command_queued`` / ``command_error``).
+* plain HTTP (the page and its files, ``/healthz``) and the handshake's gate (Origin
+  allow-list, connection cap): :mod:`cockpit_api.pages`;
+* ``/ws`` -- a client signs in with its first frame, then is sent what its role may see
+  (:mod:`cockpit_api.hub`, :mod:`cockpit_api.visibility`) and gives commands
+  (:mod:`cockpit_api.commands`, :mod:`cockpit_api.authorize`; answered ``command_queued`` /
+  ``command_error``): :mod:`cockpit_api.client`; every sign-in and command is audited
+  (:mod:`cockpit_api.audit`).
 
 Run with ``python -m cockpit_api.server`` (settings from ``CITYCC_*`` variables).
 """
@@ -11,122 +14,33 @@ Run with ``python -m cockpit_api.server`` (settings from ``CITYCC_*`` variables)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import http
 import logging
 import signal
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
-from websockets.http11 import Request, Response
 
 from city.profile import CityProfile, load_profile
 from citycc.settings import Settings, load_settings
 from deploy.supervision import parse_status, status_path
 
-from .command_sink import CommandSender, CommandSink, submit
+from .audit import AuditTrail
+from .auth.limits import ConnectionCap, LoginThrottle
+from .auth.login import Authenticator
+from .auth.tokens import load_secret
+from .auth.users import UserError, UserStore
+from .client import Cockpit, Limits, make_handler
+from .command_sink import CommandSender, CommandSink
 from .feed import run_feed
 from .history_load import load_history
-from .hub import AlertHub, Subscription
+from .hub import AlertHub
+from .pages import Gate, make_process_request
 
 log = logging.getLogger("cockpit_api.server")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-WS_PATH = "/ws"
 STATS_INTERVAL_S = 2.0
-CLOSE_GRACE_S = 2.0
-
-
-def _response(status: http.HTTPStatus, content_type: str, body: bytes) -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                       ("Cache-Control", "no-store"), ("Connection", "close")])
-    return Response(status.value, status.phrase, headers, body)
-
-
-def _page_bytes() -> bytes:
-    return (STATIC_DIR / "index.html").read_bytes()
-
-
-ProcessRequest = Callable[[ServerConnection, Request], Response | None]
-Handler = Callable[[ServerConnection], Awaitable[None]]
-
-
-def make_process_request(hub: AlertHub) -> ProcessRequest:
-    """Route plain HTTP requests; ``None`` lets the websocket handshake on ``/ws`` proceed."""
-
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        if path == WS_PATH:
-            return None
-        if path in ("/", "/index.html"):
-            return _response(http.HTTPStatus.OK, "text/html; charset=utf-8", _page_bytes())
-        if path == "/healthz":
-            body = orjson.dumps({"ok": True, **hub.stats()})
-            return _response(http.HTTPStatus.OK, "application/json", body)
-        return _response(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
-                         b"not found\n")
-
-    return process_request
-
-
-async def _relay(connection: ServerConnection, sub: Subscription) -> None:
-    """Drain one client's queue into its socket (the websockets broadcast recipe)."""
-    while True:
-        await connection.send(await sub.queue.get(), text=True)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def _receive(connection: ServerConnection, hub: AlertHub, sub: Subscription,
-                   sender: CommandSender) -> None:
-    """Answer each client frame (a command) through the client's own queue, one at a time:
-    a client that floods commands waits for its own replies, nobody else does."""
-    with contextlib.suppress(ConnectionClosed):
-        async for raw in connection:
-            hub.reply(sub, await submit(raw, sender, now_ms()))
-
-
-async def _close_slow(connection: ServerConnection, reason: str) -> None:
-    """Close with 1013 + reason; abort if the client does not even take the close frame."""
-    try:
-        async with asyncio.timeout(CLOSE_GRACE_S):
-            await connection.close(CloseCode.TRY_AGAIN_LATER, reason)
-    except TimeoutError:
-        connection.transport.abort()
-
-
-def make_handler(hub: AlertHub, sender: CommandSender) -> Handler:
-    async def handler(connection: ServerConnection) -> None:
-        sub = hub.subscribe()
-        tasks = [asyncio.create_task(_relay(connection, sub)),
-                 asyncio.create_task(_receive(connection, hub, sub, sender)),
-                 asyncio.create_task(sub.dropped.wait())]
-        log.info("client %d connected from %s", sub.id, connection.remote_address)
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            exc = tasks[0].exception() if tasks[0] in done else None
-            if exc is not None and not isinstance(exc, ConnectionClosed):
-                log.warning("client %d relay failed: %r", sub.id, exc)
-        finally:
-            hub.unsubscribe(sub)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if sub.dropped.is_set():
-            await _close_slow(connection, sub.close_reason)
-        log.info("client %d gone (%s)", sub.id, sub.close_reason or "closed")
-
-    return handler
 
 
 def read_processes(path: Path) -> dict[str, Any]:
@@ -151,33 +65,68 @@ async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> 
 
 async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | None = None,
                 stats_interval_s: float = STATS_INTERVAL_S,
-                commands: CommandSender | None = None) -> None:
+                commands: CommandSender | None = None,
+                audit: CommandSender | None = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
-    go to ``commands`` (default: a :class:`CommandSink` on ``settings``, closed at exit)."""
-    own: CommandSink | None = None
-    sender: CommandSender
-    if commands is None:
-        sender = own = CommandSink(settings)
-    else:
-        sender = commands
+    go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
+    ``settings``' commands and audit topics, closed at exit)."""
+    own: list[CommandSink] = []
+
+    def sink(given: CommandSender | None, name: str) -> CommandSender:
+        if given is not None:
+            return given
+        own.append(CommandSink(settings, name=name))
+        return own[-1]
+
+    trail = AuditTrail(sink(audit, "audit"))
+    cap = ConnectionCap(settings.max_connections, settings.max_connections_per_user)
+    cockpit = Cockpit(hub, sink(commands, "commands"), authenticator(settings), trail, cap,
+                      Limits(settings.login_timeout_s, settings.command_rate_per_s,
+                             settings.command_burst, settings.command_flood_refusals))
+    gate = Gate(cap, settings.cockpit_origins)
     # max_size: a frame over it closes the connection (1009); between the command limit
     # (8 KiB) and this one the client gets a command_error instead
-    async with ws_serve(make_handler(hub, sender), settings.cockpit_host, settings.cockpit_port,
-                        process_request=make_process_request(hub),
+    async with ws_serve(make_handler(cockpit), settings.cockpit_host, settings.cockpit_port,
+                        process_request=make_process_request(gate, hub.stats),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
+        port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
+        gate.bind(settings.cockpit_host, port)
         status_file = status_path(settings.run_dir)
         hub.processes = read_processes(status_file)
-        ticker = asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file))
-        port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
-        log.info("cockpit listening on http://%s:%d/", settings.cockpit_host, port)
+        tasks = [asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file)),
+                 asyncio.create_task(trail.run(), name="audit")]
+        log.info("cockpit listening on http://%s:%d/ (websocket origins: %s)",
+                 settings.cockpit_host, port, ", ".join(sorted(gate.allowed)))
         if ready is not None:
             ready.set()
         try:
             await asyncio.Future()
         finally:
-            ticker.cancel()
-            if own is not None:
-                await own.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await trail.close()
+            for s in own:
+                await s.close()
+
+
+def authenticator(settings: Settings) -> Authenticator:
+    """Sign-ins against ``settings.users_path``; says loudly when nobody can sign in."""
+    store = UserStore(settings.users_path)
+    try:
+        count = len(store.users())
+    except UserError as exc:
+        log.error("the users file cannot be read, nobody can sign in: %s", exc)
+    else:
+        if count:
+            log.info("%d users may sign in (%s)", count, settings.users_path)
+        else:
+            log.warning("no users file at %s: nobody can sign in to the cockpit; add users "
+                        "with `citycc user add NAME --role ...`", settings.users_path)
+    return Authenticator(store, load_secret(settings.auth_secret, settings.run_dir),
+                         ttl_s=settings.token_ttl_s,
+                         throttle=LoginThrottle(settings.login_max_failures,
+                                                settings.login_lockout_s))
 
 
 def places_of(profile: CityProfile) -> dict[str, Any]:

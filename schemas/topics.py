@@ -74,6 +74,10 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
               doc="Validated 120/119 calls, 119 incidents and unit status changes "
                   "({\"stream\": ..., \"event\": {...}}), for the alerting stage to link "
                   "them to incidents; one partition, so a call comes before its units."),
+    TopicSpec("audit", 1, "user", "audit record", 30 * DAY_MS,
+              doc="The cockpit's audit trail: every sign-in and every command, forwarded "
+                  "or refused (who, role, what, result); sunk into ClickHouse "
+                  "command_audit with the worker's command results."),
     TopicSpec("deadletter", 2, "source topic", "raw bytes + citycc-* headers", 30 * DAY_MS,
               doc="The original bytes of every rejected message or batch item; the reason "
                   "and origin travel in headers."),

@@ -180,10 +180,12 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             events = [e.event_id for e in out.alert_events] + \
                 [e.event_id for e in out.incident_events] + \
                 [e["event_id"] for e in out.silence_events]
+            duplicate = cid in out.duplicates   # a resend: applied before, nothing done now
             await send(partial(topics["command_results"].send,
                 key=cid.encode(), value=orjson.dumps({
                     "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
-                    "events": events, "at": at})))
+                    "events": [] if duplicate else events, "at": at,
+                    "duplicate": duplicate})))
 
     def input_agent(topic: Any, name: str,
                     apply: Callable[[list[dict[str, Any]], int], Output]) -> None:

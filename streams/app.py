@@ -42,10 +42,12 @@ from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_c
                             incident_event_row, notification_row, silence_event_row,
                             table_for_stream, to_columns)
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse
+from warehouse.audit_rows import audit_row, command_result_row
 
 log = logging.getLogger(__name__)
 ALERTS_TABLE = "alerts"
 DEAD_LETTERS_TABLE = "dead_letters"
+AUDIT_TABLE = "command_audit"   # the cockpit's audit records and the worker's answers
 
 
 def wall_ms() -> int:
@@ -157,14 +159,16 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                 publish_dead, clock)
     install_alerting(app, settings, profile, alerts_topic, dispatch_topic, buffer,
                      publish_dead, clock)
-    for name, to_row in (("alert_events", alert_event_row),
-                         ("incident_events", incident_event_row),
-                         ("notifications", notification_row),
-                         ("silence_events", silence_event_row)):
+    for name, table, to_row in (("alert_events", "alert_events", alert_event_row),
+                                ("incident_events", "incident_events", incident_event_row),
+                                ("notifications", "notifications", notification_row),
+                                ("silence_events", "silence_events", silence_event_row),
+                                ("audit", AUDIT_TABLE, audit_row),
+                                ("command_results", AUDIT_TABLE, command_result_row)):
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
-        _sink_agent(app, settings, topic, buffer(name), _json_decoder(name, to_row),
-                    publish_dead, clock)
+        _sink_agent(app, settings, topic, buffer(name if name == table else f"{table}:{name}"),
+                    _json_decoder(table, to_row), publish_dead, clock)
 
     @app.task
     async def start_warehouse() -> None:

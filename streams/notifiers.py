@@ -17,8 +17,9 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 
-from alerting.notify import (OK, PERMANENT, RETRYABLE, Attempt, Notification, Outbox,
-                             sign_webhook, webhook_payload)
+from alerting.notify import (OK, PERMANENT, RETRYABLE, Attempt, Dead, Notification, Outbox,
+                             PermanentError, sign_webhook, webhook_payload)
+from alerting.webhook import webhook_problem
 
 log = logging.getLogger(__name__)
 COCKPIT, WEBHOOK = "cockpit", "webhook"
@@ -37,12 +38,18 @@ class WebhookChannel:
     retryable (honouring Retry-After); any other status: permanent."""
 
     def __init__(self, url: str, secret: str, timeout_s: float = 5.0) -> None:
+        problem = webhook_problem(url, secret) or ("" if url else "no webhook URL")
+        if problem:   # at start, not at every send (load_settings says so first)
+            raise ValueError(f"WebhookChannel: {problem}")
         self.url, self.secret, self.timeout_s = url, secret.encode(), timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, n: Notification, now_ms: int) -> tuple[str, str, int | None]:
         """-> (outcome, reason, retry_after_ms)."""
-        body = webhook_payload(n)
+        try:
+            body = webhook_payload(n)
+        except PermanentError as exc:   # (details that are not JSON: no retry can help)
+            return PERMANENT, exc.reason, None
         headers = {"Content-Type": "application/json", "X-Citycc-Key": n.key,
                    "X-Citycc-Receiver": n.receiver,
                    "X-Citycc-Signature": sign_webhook(body, self.secret, now_ms // 1000)}
@@ -76,21 +83,38 @@ class Delivery:
                  limit: int = 500) -> None:
         self.outbox, self.publish, self.webhook, self.limit = outbox, publish, webhook, limit
         self.done: dict[str, list[str]] = {}   # key -> channels that succeeded
-        self.counters = {"delivered": 0, "retried": 0, "dead": 0}
+        self.counters = {"delivered": 0, "retried": 0, "dead": 0, "failed": 0}
+        self._dead: list[Dead] = []   # taken from the outbox, their record not yet published
 
     def channels(self) -> list[str]:
         return [COCKPIT] + ([WEBHOOK] if self.webhook is not None else [])
 
     async def run(self, now_ms: int) -> int:
-        """One delivery round; returns how many notifications settled."""
+        """One delivery round; returns how many notifications settled. Nothing a channel
+        does escapes it: a notification whose delivery raised is the outbox's to retry (or
+        kill, for a PermanentError), and the round goes on with the others."""
         settled = 0
         for attempt in self.outbox.due(now_ms, self.limit):
-            settled += await self._one(attempt, now_ms)
-        for dead in self.outbox.take_dead(now_ms):
+            try:
+                settled += await self._one(attempt, now_ms)
+            except Exception as exc:   # (a bug in a channel, the broker gone meanwhile)
+                self.counters["failed"] += 1
+                log.warning("delivery of %s raised %r; the outbox retries it",
+                            attempt.key, exc)
+                self.outbox.settle(attempt, exc, now_ms)
+        self._dead += self.outbox.take_dead(now_ms)
+        while self._dead:
+            dead = self._dead[0]
+            try:
+                await self.publish(outcome_record(dead.notification, "dead", now_ms,
+                                                  dead.attempts, dead.reason))
+            except Exception as exc:   # kept for the next round: a dead letter is not lost
+                log.warning("cannot publish the dead notification %s (%r); will retry",
+                            dead.notification.key, exc)
+                break
+            self._dead.pop(0)
             self.counters["dead"] += 1
             self.done.pop(dead.notification.key, None)
-            await self.publish(outcome_record(dead.notification, "dead", now_ms, dead.attempts,
-                                              dead.reason))
         return settled
 
     async def _one(self, attempt: Attempt, now_ms: int) -> int:

@@ -25,13 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings pointing at a broker and a ClickHouse started for this test session."""
+    """Settings pointing at a broker and a ClickHouse started for this test session (and a
+    users file of the test staff, ``cockpit_api.auth.testing.STAFF``, in its run dir)."""
     run_dir = tmp_path_factory.mktemp("citycc-run")
     broker, ch_tcp, ch_http, cockpit = procs.free_ports(4)
     settings = load_settings({}, run_dir=run_dir, broker_port=broker, clickhouse_port=ch_tcp,
                              clickhouse_http_port=ch_http, cockpit_port=cockpit,
                              clickhouse_database="citycc_test", log_level="INFO",
                              sink_max_age_s=0.5)
+    from cockpit_api.auth.testing import write_test_users
+    write_test_users(settings.users_path)   # the cockpits the tests start: their staff
     with infra.running(settings):
         yield settings
 

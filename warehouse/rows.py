@@ -69,6 +69,10 @@ NOTIFICATION_COLUMNS: tuple[str, ...] = (
 SILENCE_EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "silence_id", "action", "at", "at_ms", "actor", "author", "reason",
     "matchers", "starts_at", "ends_at", "until_resolved", "end_reason", "record")
+COMMAND_AUDIT_COLUMNS: tuple[str, ...] = (   # rows: warehouse.audit_rows
+    "audit_id", "at", "at_ms", "source", "user", "role", "agency", "districts", "action",
+    "target", "command_id", "result", "code", "field", "reason", "remote", "session",
+    "command")
 
 
 def table_for_stream(stream: str) -> str:
@@ -87,6 +91,7 @@ TABLES: Mapping[str, tuple[str, ...]] = {
     "incident_events": INCIDENT_EVENT_COLUMNS,
     "notifications": NOTIFICATION_COLUMNS,
     "silence_events": SILENCE_EVENT_COLUMNS,
+    "command_audit": COMMAND_AUDIT_COLUMNS,
 }
 
 

@@ -1,5 +1,6 @@
-"""What the browser tests share: the in-process cockpit server, a recorder standing in for
-the ``commands`` topic, and the alerts, lifecycle and incident events they feed it."""
+"""What the browser tests share: the in-process cockpit server (its users: the test staff of
+``cockpit_api.auth.testing``), a recorder standing in for the ``commands`` topic, signing a
+page in, and the alerts, lifecycle and incident events they feed it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from citycc.settings import Settings
+from cockpit_api.auth.testing import PASSWORD, write_test_users
 from cockpit_api.command_sink import CommandSender
 from cockpit_api.feed import run_feed
 from cockpit_api.hub import AlertHub
@@ -53,12 +55,15 @@ class CommandRecorder:
 
 
 class ServerThread:
-    """Runs ``serve`` on its own event loop in a daemon thread; ``commands``: where the
-    server sends valid commands (default: the ``commands`` topic on ``settings``)."""
+    """Runs ``serve`` on its own event loop in a daemon thread; ``commands`` and ``audit``:
+    where the server sends valid commands and audit records (default: the topics on
+    ``settings``). The test staff may sign in (a users file in ``settings.run_dir``)."""
 
     def __init__(self, settings: Settings, *, feed: bool = False,
-                 commands: CommandSender | None = None) -> None:
-        self.settings, self.feed, self.commands = settings, feed, commands
+                 commands: CommandSender | None = None,
+                 audit: CommandSender | None = None) -> None:
+        self.settings, self.feed, self.commands, self.audit = settings, feed, commands, audit
+        write_test_users(settings.users_path)
         self.hub = AlertHub(places=PLACES)
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -71,10 +76,15 @@ class ServerThread:
 
         async def main() -> None:
             parts = [serve(self.settings, self.hub, ready=ready, stats_interval_s=0.5,
-                           commands=self.commands)]
+                           commands=self.commands, audit=self.audit)]
             if self.feed:
                 parts.append(run_feed(self.settings, self.hub))
-            await asyncio.gather(*parts)
+            # return_exceptions: a cancelled part must not end the gather while the server
+            # still shuts down (it sends the audit records it holds), or the loop closes
+            # under it
+            for result in await asyncio.gather(*parts, return_exceptions=True):
+                if isinstance(result, Exception):
+                    raise result
 
         async def start() -> None:
             self._task = asyncio.create_task(main())
@@ -109,6 +119,28 @@ class ServerThread:
         if self._task is not None:
             self.loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(10)
+
+
+def sign_in(page: Any, user: str = "张伟", password: str = PASSWORD) -> None:
+    """Sign in with the page's form, as an operator does; the page is live after it."""
+    from playwright.sync_api import expect
+    expect(page.locator("#login")).to_be_visible(timeout=10_000)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "signedOut")
+    page.locator("#login-user").fill(user)
+    page.locator("#login-password").fill(password)
+    page.locator("#login-submit").click()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    expect(page.locator("#login")).to_be_hidden()
+
+
+def open_cockpit(browser: Any, server: ServerThread, errors: list[str], user: str = "张伟",
+                 **options: Any) -> Any:
+    """A new page on the cockpit, signed in as ``user``; page errors go to ``errors``."""
+    page = browser.new_page(viewport={"width": 1600, "height": 900}, **options)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.settings.cockpit_url)
+    sign_in(page, user)
+    return page
 
 
 GAS_ALERT: dict[str, Any] = {

@@ -17,11 +17,12 @@ from deploy.procs import free_port
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerThread]:
-    """The cockpit on a free port; ``server.commands`` records what it would send. Its run
-    directory is the test's own: never a local ``make run``'s (its supervisor status)."""
+    """The cockpit on a free port; ``server.commands`` and ``server.audit`` record what it
+    would send. Its run directory is the test's own: never a local ``make run``'s (its
+    supervisor status, its users)."""
     srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port(),
                                 run_dir=tmp_path / "run"),
-                       commands=CommandRecorder())
+                       commands=CommandRecorder(), audit=CommandRecorder())
     srv.start()
     yield srv
     srv.stop()

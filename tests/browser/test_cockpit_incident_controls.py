@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cockpit_harness import (GAS_ALERT, INCIDENT_EVENTS, OPENED_MS, ServerThread, alert_event,
-                             incident_event)
+                             incident_event, sign_in)
 
 from alerting.labels import labels_of, parse_matchers
 from alerting.silences import Silence, Silencer
@@ -39,14 +39,13 @@ WATER_OPENED = incident_event(1, "opened", {
 
 @pytest.fixture
 def page(server: ServerThread, chromium: Any) -> Iterator[Any]:
-    """The cockpit, live, with 张伟 on duty; no page errors by the end."""
+    """The cockpit, live, with 张伟 (a supervisor) signed in; no page errors by the end."""
     from playwright.sync_api import expect
     errors: list[str] = []
     pg = chromium.new_page(viewport={"width": 1600, "height": 900})
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.goto(server.settings.cockpit_url)
-    expect(pg.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT_MS)
-    pg.locator("#operator").fill("张伟")
+    sign_in(pg, "张伟")
     yield pg
     assert errors == []
 
@@ -326,10 +325,12 @@ def test_english_labels_and_refusals(server: ServerThread, page: Any) -> None:
     expect(page.locator("#dlg-text")).to_have_attribute("placeholder", "Comment (optional)")
     page.locator("#dlg-cancel").click()
 
-    # no operator named: no dialog (it would cover the name field), and why
-    page.locator("#operator").fill("")
-    row.locator('button[data-act="silence"]').click()
-    expect(page.locator("#operator")).to_have_class(re.compile(r"\bmissing\b"))
-    expect(page.locator("#toasts")).to_contain_text("Enter your name as operator (top left) first")
+    # signed out: the sign-in form covers the page, the last user's picture and buttons are
+    # gone, no dialog, nothing sent
+    page.locator("#sign-out").click()
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "signedOut")
+    expect(page.locator(".row")).to_have_count(0)
+    expect(page.locator("button[data-act]")).to_have_count(0)
     expect(dlg).to_be_hidden()
     assert len(server.commands.sent) == 1  # type: ignore[union-attr]

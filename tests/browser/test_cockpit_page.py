@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from cockpit_harness import (GAS_ALERT, INCIDENT_EVENTS, OPENED_MS, ServerThread, alert_event,
-                             incident_event, produce)
+                             incident_event, produce, sign_in)
 
 from citycc.settings import Settings
 
@@ -57,7 +57,7 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread, chromium: An
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.settings.cockpit_url)
     expect(page).to_have_title("城市运行指挥中心 citycc")
-    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    sign_in(page)
     expect(page.locator("#alerts")).to_contain_text("暂无告警")
 
     server.publish(GAS_ALERT)
@@ -111,7 +111,7 @@ def test_an_alert_nobody_reasserts_says_so_in_both_languages(server: ServerThrea
     page = chromium.new_page(viewport={"width": 1600, "height": 900})
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.settings.cockpit_url)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    sign_in(page)
     server.call("publish_alert_event", alert_event(1, "fire", "firing", "detector:limit"))
     row = page.locator('.row[data-fingerprint="f00-gas-fr-17"]')
     expect(row).to_have_attribute("data-state", "firing", timeout=10_000)
@@ -169,11 +169,11 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
     page = chromium.new_page(viewport={"width": 1600, "height": 900})
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(settings.cockpit_url)
-    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
+    sign_in(page)
     expect(page.locator("#incidents")).to_contain_text("暂无处置中事件")
-    page.locator("#operator").fill("张伟")
-    page.reload()  # the operator's name is remembered
-    expect(page.locator("#operator")).to_have_value("张伟")
+    page.reload()  # the operator stays signed in (the session's token, in sessionStorage)
+    expect(page.locator("#who-name")).to_have_text("张伟", timeout=10_000)
+    expect(page.locator("#login")).to_be_hidden()
     expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=10_000)
 
     srv.run(produce(settings, [

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cockpit_harness import GAS_ALERT, OPENED_MS, ServerThread, produce
+from cockpit_harness import GAS_ALERT, OPENED_MS, ServerThread, produce, sign_in
 
 from alerting.labels import parse_matchers
 from alerting.silence_log import silence_event
@@ -54,20 +54,18 @@ def mutes(s: Silence) -> str:
 
 
 def open_page(chromium: Any, server: ServerThread, errors: list[str]) -> Any:
-    from playwright.sync_api import expect
     pg = chromium.new_page(viewport={"width": 1600, "height": 900})
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.goto(server.settings.cockpit_url)
-    expect(pg.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT_MS)
+    sign_in(pg, "张伟")
     return pg
 
 
 @pytest.fixture
 def page(server: ServerThread, chromium: Any) -> Iterator[Any]:
-    """The cockpit, live, with 张伟 on duty; no page errors by the end."""
+    """The cockpit, live, with 张伟 (a supervisor) signed in; no page errors by the end."""
     errors: list[str] = []
     pg = open_page(chromium, server, errors)
-    pg.locator("#operator").fill("张伟")
     yield pg
     assert errors == []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cockpit_harness import OPENED_MS, CommandRecorder, ServerThread
+from cockpit_harness import OPENED_MS, CommandRecorder, ServerThread, sign_in
 
 from citycc.settings import Settings
 from deploy.procs import free_port
@@ -34,13 +34,15 @@ def test_restarts_on_the_system_panel(tmp_path: Path, chromium: Any) -> None:
 
     write_status(tmp_path, {"worker": entry(0), "cockpit": entry(0), "simulator": entry(0)})
     srv = ServerThread(Settings(cockpit_host="127.0.0.1", cockpit_port=free_port(),
-                                run_dir=tmp_path), commands=CommandRecorder())
+                                run_dir=tmp_path), commands=CommandRecorder(),
+                       audit=CommandRecorder())
     srv.start()
     try:
         errors: list[str] = []
         page = chromium.new_page(viewport={"width": 1600, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(srv.settings.cockpit_url)
+        sign_in(page)
         panel = page.locator("#sys")
         expect(panel).to_contain_text("进程重启0", timeout=10_000)
         expect(panel).to_contain_text("流处理进程0 次")

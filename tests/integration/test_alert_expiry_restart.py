@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from websockets.asyncio.client import connect as ws_connect
+from cockpit_api.auth.testing import signed_in
 
 from alerting.history import alerts_at
 from citycc.settings import Settings
@@ -55,7 +55,7 @@ def engine_active(s: Settings) -> set[str]:
 
 async def snapshot_states(s: Settings) -> dict[str, dict[str, Any]]:
     """The alert states of a new client's snapshot, by fingerprint."""
-    async with ws_connect(f"ws://127.0.0.1:{s.cockpit_port}/ws") as ws:
+    async with signed_in(s.cockpit_port) as ws:
         async with asyncio.timeout(20):
             while True:
                 msg = orjson.loads(await ws.recv())

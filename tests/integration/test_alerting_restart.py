@@ -83,7 +83,8 @@ async def produce(s: Settings, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def command_result(s: Settings, command_id: str, deadline_s: float) -> dict[str, Any]:
+async def command_result(s: Settings, command_id: str, deadline_s: float,
+                         duplicate: bool = False) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(s.topic("command_results"), bootstrap_servers=s.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -93,7 +94,8 @@ async def command_result(s: Settings, command_id: str, deadline_s: float) -> dic
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 for m in msgs:
                     r = orjson.loads(m.value)
-                    if r["command_id"] == command_id:
+                    if r["command_id"] == command_id and \
+                            r.get("duplicate", False) is duplicate:
                         return r
         raise AssertionError(f"no result for command {command_id}")
     finally:
@@ -151,6 +153,10 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             "command_id": "it-ack-1", "action": "ack", "fingerprint": fp, "actor": "调度员甲",
             "comment": "已通知燃气公司", "at": format_event_time(now)})]))
         assert asyncio.run(command_result(s, "it-ack-1", 30))["ok"] is True
+        note_1 = {"command_id": "it-note-1", "action": "add_note", "actor": "指挥长",
+                  "text": "封锁现场", "incident_id": incident, "at": format_event_time(now)}
+        asyncio.run(produce(s, "commands", [orjson.dumps(note_1)]))
+        assert asyncio.run(command_result(s, "it-note-1", 30))["ok"] is True
         # an alert the engine refuses, and commands nobody can be answered about, are
         # dead-lettered with their bytes
         asyncio.run(produce(s, "alerts", [orjson.dumps({"alert_id": "it-bad", "fingerprint": "f",
@@ -163,8 +169,8 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
         wait_for("the bad commands dead-lettered", lambda: sorted(rows(
             s, f"SELECT code, field, raw FROM {db}.dead_letters FINAL "
                "WHERE source_topic = 'alrt.commands'")) == [
-            ("bad_command", "fingerprint", '{"action":"ack"}'),
-            ("malformed_json", "", "{not json")], worker)
+            ("malformed_json", "", "{not json"),
+            ("missing_field", "command_id", '{"action":"ack"}')], worker)   # issue 13
 
         # a graceful restart of the worker
         worker.stop()
@@ -175,6 +181,15 @@ def test_restart_keeps_alert_states_and_incidents_and_sends_nothing_twice(
             "at": format_event_time(now)})]))
         refused = asyncio.run(command_result(s, "it-ack-2", 60))
         assert refused["ok"] is False and refused["code"] == "illegal_transition"
+        # ... and a resent command is answered, not applied again (issue 13): the ids of
+        # applied commands are in the checkpoint
+        asyncio.run(produce(s, "commands", [orjson.dumps({
+            **note_1, "at": format_event_time(int(time.time() * 1000))})]))
+        again = asyncio.run(command_result(s, "it-note-1", 60, duplicate=True))
+        assert again["ok"] is True and again["events"] == []
+        wait_for("the one note in ClickHouse", lambda: rows(
+            s, f"SELECT count() FROM {db}.incident_events FINAL "
+               "WHERE kind = 'note_added' AND payload LIKE '%封锁现场%'") == [(1,)], worker)
         # ... and a second leaking sensor 150 m away joins the same incident
         later = int(time.time() * 1000)
         leak2 = [reading("GASC-IT-2", later + i * 1000, v, 28.1913) for i, v in

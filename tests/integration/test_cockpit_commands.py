@@ -1,6 +1,7 @@
-"""The cockpit against the real broker: websocket commands land on the ``commands`` topic
-(with the server's ``at``), bad ones are answered ``command_error``; events produced to the
-lifecycle and incident topics reach clients live and in the snapshot of a new client."""
+"""The cockpit against the real broker: websocket commands of a signed-in user land on the
+``commands`` topic (with the server's ``at`` and the user as actor), bad ones are answered
+``command_error``; events produced to the lifecycle and incident topics reach clients live
+and in the snapshot of a new client."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from websockets.asyncio.client import connect
 
 from citycc.settings import Settings
+from cockpit_api.auth.testing import signed_in
 from cockpit_api.feed import KafkaFeed, Source, run_feed
 from cockpit_api.hub import AlertHub
 from cockpit_api.server import serve
@@ -59,8 +60,9 @@ async def read_topic(settings: Settings, name: str, want: int) -> list[Any]:
 
 
 def command(**args: Any) -> str:
+    """A command as the page sends it: no actor (the signed-in user is)."""
     return orjson.dumps({"type": "command", "command": {
-        "command_id": str(uuid.uuid4()), "actor": "张伟", **args}}).decode()
+        "command_id": str(uuid.uuid4()), **args}}).decode()
 
 
 def test_commands_land_on_the_topic(cockpit_settings: Settings) -> None:
@@ -72,7 +74,7 @@ def test_commands_land_on_the_topic(cockpit_settings: Settings) -> None:
         server = asyncio.create_task(serve(settings, hub, ready=ready))
         await ready.wait()
         try:
-            async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws") as ws:
+            async with signed_in(settings.cockpit_port, "张伟") as ws:
                 await next_of(ws, "snapshot")
                 await ws.send(command(action="ack"))  # no fingerprint
                 bad = await next_of(ws, "command_error", "command_queued")
@@ -131,7 +133,7 @@ def test_feed_follows_lifecycle_and_incident_topics(cockpit_settings: Settings) 
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
         await producer.start()
         try:
-            async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws") as ws:
+            async with signed_in(settings.cockpit_port, "张伟") as ws:
                 await next_of(ws, "snapshot")
                 await producer.send_and_wait(settings.topic("incident_events"),
                                              orjson.dumps(OPENED), key=b"INC-1")
@@ -146,7 +148,7 @@ def test_feed_follows_lifecycle_and_incident_topics(cockpit_settings: Settings) 
                 got = {m["type"]: m for m in [await next_of(ws, "alert_state", "command_result")
                                               for _ in range(2)]}
                 state, result = got["alert_state"], got["command_result"]
-            async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws") as fresh:
+            async with signed_in(settings.cockpit_port, "张伟") as fresh:
                 snapshot = await next_of(fresh, "snapshot")
         finally:
             await producer.stop()

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-import websockets
 from aiokafka import AIOKafkaProducer
 
 from citycc.settings import Settings
+from cockpit_api.auth.testing import signed_in
 from deploy import procs
 from schemas.validate import format_event_time
 from warehouse.client import connect, query
@@ -80,7 +80,7 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
             for j, v in enumerate([4.0, 12.0, 26.5, 31.0])]
 
     async def scenario() -> dict[str, Any]:
-        async with websockets.connect(f"ws://127.0.0.1:{s.cockpit_port}/ws") as ws:
+        async with signed_in(s.cockpit_port, "大屏") as ws:   # the big screen
             await produce(s, "lifeline", batches + singles + [mixed] + garbage)
             await produce(s, "lifeline", [orjson.dumps({"events": leak})])
             deadline = time.monotonic() + 90

@@ -24,6 +24,7 @@ from websockets.sync.client import connect as ws_connect
 
 from citycc import apps
 from citycc.settings import Settings
+from cockpit_api.auth.testing import login_frame, origin
 from deploy import procs
 from schemas.validate import format_event_time
 from warehouse.client import query
@@ -94,7 +95,9 @@ def restarted(s: Settings, name: str, old: int) -> int:
 
 def panel_processes(s: Settings) -> dict[str, Any]:
     """The ``processes`` of the cockpit's ``stats`` messages, as its page receives them."""
-    with ws_connect(f"ws://127.0.0.1:{s.cockpit_port}/ws", open_timeout=5) as ws:
+    with ws_connect(f"ws://127.0.0.1:{s.cockpit_port}/ws", open_timeout=5,
+                    origin=origin(s.cockpit_port)) as ws:  # type: ignore[arg-type]
+        ws.send(login_frame("大屏"))
         while True:
             msg = json.loads(ws.recv(timeout=10))
             if msg["type"] == "stats":

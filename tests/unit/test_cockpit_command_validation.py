@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
-from websockets.asyncio.client import connect
 
 from citycc.settings import Settings
 from cockpit_api import command_sink
+from cockpit_api.auth.testing import signed_in, write_test_users
 from cockpit_api.command_sink import CommandSink, submit
 from cockpit_api.commands import (ACTIONS, CODES, MAX_MESSAGE_BYTES, ValidCommand,
                                   parse_client_message, validate_command)
@@ -177,8 +178,17 @@ REFUSED: list[tuple[str, Any, str, str]] = [
                                 ends_at="2025-12-01T07:59:59Z"), "bad_value", "ends_at"),
     ("bad matcher", cmd("silence", matchers=["just words"], reason="r"), "bad_value",
      "matchers[0]"),
-    ("bad matcher regex", cmd("silence", matchers=["kind=~(gas"], reason="r"), "bad_value",
+    ("bad matcher regex", cmd("silence", matchers=["kind=~(gas"], reason="r"), "bad_regex",
      "matchers[0]"),
+    # issue 13: RE2 (linear time) has no lookaround or backreferences; refused as the
+    # engine refuses them, not matched by a backtracking engine in the event loop
+    ("lookahead regex", cmd("silence", matchers=['entity_id=~"(?=GASC).*"'], reason="r"),
+     "bad_regex", "matchers[0]"),
+    ("backreference regex", cmd("silence", matchers=['entity_id=~"(a)\\\\1"'], reason="r"),
+     "bad_regex", "matchers[0]"),
+    ("ends_at beyond the window", cmd("silence", matchers=["a=b"], reason="r",
+                                      ends_at="2027-12-01T00:00:00Z"), "out_of_window",
+     "ends_at"),
     ("forgotten comma", cmd("silence", matchers=["kind!=fire_alarm district=kaifu"], reason="r"),
      "bad_value", "matchers[0]"),
     ("an item without a matcher", cmd("silence", matchers=["a=b", "{}"], reason="r"),
@@ -209,7 +219,10 @@ def test_refused(name: str, message: Any, code: str, field: str) -> None:
 
 
 def test_every_error_code_is_tested() -> None:
-    tested = {code for _, _, code, _ in REFUSED} | {"unavailable", "internal"}
+    # forbidden: test_a_signed_in_client_names_no_actor here, and with unauthenticated and
+    # rate_limited (the server's own, like unavailable) test_cockpit_server_auth.py
+    tested = {code for _, _, code, _ in REFUSED} | {"unavailable", "internal", "forbidden",
+                                                    "unauthenticated", "rate_limited"}
     assert tested == set(CODES)
 
 
@@ -319,6 +332,22 @@ def test_sink_is_unavailable_quickly_while_the_broker_is_down() -> None:
     assert "not reachable" in why and "not sent" in why
 
 
+def test_a_signed_in_client_names_no_actor() -> None:
+    """The actor of a command is the signed-in user: one the client names is refused (not
+    silently replaced), and without one the user is filled in."""
+    with pytest.raises(CommandRejected) as err:
+        parse_client_message(frame(cmd("ack", fingerprint="f")), NOW_MS, actor="李娜")
+    assert (err.value.code, err.value.field) == ("forbidden", "actor")
+    assert err.value.command_id == BASE["command_id"]
+    mine = {k: v for k, v in cmd("ack", fingerprint="f").items() if k != "actor"}
+    assert parse_client_message(frame(mine), NOW_MS, actor="李娜").command["actor"] == "李娜"
+
+
+def unsigned(command: dict[str, Any]) -> dict[str, Any]:
+    """A command as a signed-in page sends it: no actor."""
+    return {k: v for k, v in command.items() if k != "actor"}
+
+
 # --- over a real websocket ------------------------------------------------------------------
 async def next_of(ws: Any, *types: str, timeout: float = 10.0) -> dict[str, Any]:
     """The next message of one of ``types`` (others, such as stats, are skipped)."""
@@ -329,26 +358,28 @@ async def next_of(ws: Any, *types: str, timeout: float = 10.0) -> dict[str, Any]
                 return msg
 
 
-def test_websocket_commands_are_answered_and_the_connection_stays() -> None:
+def test_websocket_commands_are_answered_and_the_connection_stays(tmp_path: Path) -> None:
     hub, topic = AlertHub(), FakeTopic()
-    settings = Settings(cockpit_port=closed_port())
-    url = f"ws://127.0.0.1:{settings.cockpit_port}/ws"
+    settings = Settings(cockpit_port=closed_port(), run_dir=tmp_path)
+    write_test_users(settings.users_path)
+    port = settings.cockpit_port
 
     async def scenario() -> None:
         ready = asyncio.Event()
-        server = asyncio.create_task(serve(settings, hub, ready=ready, commands=topic))
+        server = asyncio.create_task(serve(settings, hub, ready=ready, commands=topic,
+                                           audit=FakeTopic()))
         await ready.wait()
         try:
-            async with connect(url) as ws, connect(url) as other:
+            async with signed_in(port) as ws, signed_in(port) as other:
                 await next_of(ws, "snapshot")
                 await next_of(other, "snapshot")
                 for raw, code in (("{bad", "malformed_json"), ("x" * 9000, "too_large"),
                                   (b"\x00\x01", "malformed_json"),
                                   ('{"type": "hello"}', "unknown_type"),
-                                  (frame(cmd("claim")), "missing_field")):
+                                  (frame(unsigned(cmd("claim"))), "missing_field")):
                     await ws.send(raw)
                     assert (await next_of(ws, "command_error"))["code"] == code
-                await ws.send(frame(cmd("ack", fingerprint="fp1")))
+                await ws.send(frame(unsigned(cmd("ack", fingerprint="fp1"))))
                 queued = await next_of(ws, "command_queued", "command_error")
                 assert queued["type"] == "command_queued"
                 assert queued["command_id"] == BASE["command_id"]
@@ -362,23 +393,25 @@ def test_websocket_commands_are_answered_and_the_connection_stays() -> None:
             await asyncio.gather(server, return_exceptions=True)
 
     asyncio.run(scenario())
-    assert [(k, c["action"]) for k, c in topic.sent] == [("fp1", "ack")]
+    assert [(k, c["action"], c["actor"]) for k, c in topic.sent] == [("fp1", "ack", "张伟")]
     assert topic.sent[0][1]["at"].endswith("Z")
 
 
-def test_websocket_command_while_the_broker_is_down_is_unavailable() -> None:
+def test_websocket_command_while_the_broker_is_down_is_unavailable(tmp_path: Path) -> None:
     hub = AlertHub()
-    settings = Settings(cockpit_port=closed_port(), kafka_bootstrap=f"127.0.0.1:{closed_port()}")
+    settings = Settings(cockpit_port=closed_port(), kafka_bootstrap=f"127.0.0.1:{closed_port()}",
+                        run_dir=tmp_path)
+    write_test_users(settings.users_path)
 
     async def scenario() -> tuple[dict[str, Any], float]:
         ready = asyncio.Event()
         server = asyncio.create_task(serve(settings, hub, ready=ready))  # its own CommandSink
         await ready.wait()
         try:
-            async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws") as ws:
+            async with signed_in(settings.cockpit_port) as ws:
                 await next_of(ws, "snapshot")
                 started = time.monotonic()
-                await ws.send(frame(cmd("ack", fingerprint="fp1")))
+                await ws.send(frame(unsigned(cmd("ack", fingerprint="fp1"))))
                 reply = await next_of(ws, "command_queued", "command_error")
                 return reply, time.monotonic() - started
         finally:

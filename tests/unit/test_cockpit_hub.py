@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 
 from citycc.settings import Settings
 from aiokafka import TopicPartition
 
+from cockpit_api.auth.testing import PASSWORD, origin, signed_in, write_test_users
 from cockpit_api.feed import (KafkaFeed, decode_alert, next_backoff, run_feed, sources_for,
                               start_offsets)
 from cockpit_api.hub import OVERFLOW_REASON, AlertHub, MalformedAlert, normalize_alert
@@ -153,24 +155,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_server_drops_a_socket_that_never_reads() -> None:
+class Recorder:
+    """Stands in for the commands and audit topics."""
+
+    async def send(self, key: str, value: bytes) -> None:
+        pass
+
+
+def test_server_drops_a_socket_that_never_reads(tmp_path: Path) -> None:
     """Real sockets: a client that stops reading is closed; a reading client gets everything."""
     hub = AlertHub(queue_size=8)
-    settings = Settings(cockpit_port=free_port())
+    settings = Settings(cockpit_port=free_port(), run_dir=tmp_path)
+    write_test_users(settings.users_path)
+    port = settings.cockpit_port
     n_alerts, pad = 2000, "x" * 20_000  # ~40 MB: more than the kernel buffers absorb
 
     async def scenario() -> tuple[int, bytes]:
         ready = asyncio.Event()
-        server = asyncio.create_task(serve(settings, hub, ready=ready))
+        server = asyncio.create_task(serve(settings, hub, ready=ready, commands=Recorder(),
+                                           audit=Recorder()))
         await ready.wait()
-        # The slow client: a raw websocket handshake, then it never reads again.
-        reader, writer = await asyncio.open_connection("127.0.0.1", settings.cockpit_port)
+        # The slow client: a raw websocket handshake and sign-in, then it never reads again.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+                     b"Sec-WebSocket-Version: 13\r\n"
+                     + f"Origin: {origin(port)}\r\n\r\n".encode())
         assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        login = orjson.dumps({"type": "login", "user": "大屏", "password": PASSWORD})
+        writer.write(Frame(Opcode.TEXT, login).serialize(mask=True, extensions=[]))
         received = 0
-        async with connect(f"ws://127.0.0.1:{settings.cockpit_port}/ws") as fast:
+        async with signed_in(port) as fast:
             async def read_fast() -> None:
                 nonlocal received
                 async for raw in fast:

@@ -17,6 +17,8 @@ from alerting.silences import Silence
 from schemas.records import ALERT_FIELDS, Origin, dead_letter, dead_letter_from_headers, \
     dead_letter_headers
 from schemas.validate import format_event_time
+from cockpit_api.audit import audit_record
+from warehouse.audit_rows import audit_row, command_result_row
 from warehouse.migrate import load_migrations
 from warehouse.rows import (EVENT_COLUMNS, alert_event_row, incident_event_row,
                             notification_row, silence_event_row, STREAM_COLUMNS, TABLES,
@@ -214,6 +216,11 @@ def _sample_rows() -> dict[str, dict[str, Any]]:
     samples["silence_events"] = silence_event_row(silence_event(
         Silence("s-1", (Matcher("entity_id", "=", "GASC-1"),), TS, TS + 3_600_000, "值班长",
                 "管网抢修"), "created", TS, "值班长"))
+    samples["command_audit"] = audit_row(audit_record(
+        at_ms=TS, user="张伟", role="supervisor", districts=["furong"], action="ack",
+        target="f", command_id="c-1", result="forwarded", command={"action": "ack"}))
+    assert command_result_row({"command_id": "c-1", "ok": True, "at": "2026-01-01T00:00:00Z"}
+                              ).keys() == samples["command_audit"].keys()
     return samples
 
 

@@ -94,8 +94,10 @@ CASES = [
     ("unacknowledged: every level, then one more round",
      [(0, "firing")] + ticks(59, 60, 359, 360, 960, 1860, 1920, 2220, 2820, 9999),
      CRIT),
-    ("a late tick sends each missed page, in order",
-     [(0, "firing")] + ticks(1000), CRIT[:4]),
+    # issue 13: a tick after a pause (the worker was down) sent every missed page at once;
+    # now it sends the one due, and the next keeps its spacing from then
+    ("a late tick sends one page; the next keeps its spacing from then",
+     [(0, "firing")] + ticks(1000, 1299, 1300), [(0, 0, 1), (60, 0, 2), (1300, 0, 3)]),
     ("an ack stops it", [(0, "firing")] + ticks(60) + [(100, "ack")] + ticks(9999),
      CRIT[:2]),
     ("a resolve stops it", [(0, "firing")] + ticks(60) + [(100, "resolved")] + ticks(9999),
@@ -125,7 +127,8 @@ def test_escalation_timing(name: str, steps: list[tuple[int, str]],
 def test_pages_carry_their_targets_and_policy() -> None:
     rig = Rig()
     rig.do(0, "firing")
-    rig.do(960, "tick")
+    for sec in (60, 360, 960):
+        rig.do(sec, "tick")
     assert [p.targets for p in rig.pages] == [("dispatcher",), ("shift_leader",),
                                               ("district_duty_officer",),
                                               ("city_command", "mayor_office")]
@@ -136,6 +139,8 @@ def test_pages_carry_their_targets_and_policy() -> None:
 def test_an_exhausted_escalation_stays_finished() -> None:
     rig = Rig()
     rig.do(0, "firing")
+    for sec, _, _ in CRIT[1:]:
+        rig.do(sec, "tick")
     rig.do(9999, "tick")
     rig.do(10_000, "claim")
     rig.do(10_001, "firing")  # a repeat from the detector (update)
@@ -199,8 +204,10 @@ def test_a_moved_run_survives_a_checkpoint() -> None:
     rig.do(10, "firing", severity="critical")
     again = Escalator(CHANGSHA)
     again.restore(json.loads(json.dumps(rig.esc.snapshot())))
-    assert [((p.due_ms - T0) // S, p.policy, p.level) for p in again.tick(T0 + 500 * S)] == \
-        [(120, "critical", 2), (420, "critical", 3)]
+    assert [((p.due_ms - T0) // S, p.policy, p.level) for p in again.tick(T0 + 120 * S)] == \
+        [(120, "critical", 2)]
+    assert [((p.due_ms - T0) // S, p.policy, p.level) for p in again.tick(T0 + 420 * S)] == \
+        [(420, "critical", 3)]
 
 
 def test_flapping_stops_it_and_settling_firing_restarts_it() -> None:
@@ -324,7 +331,8 @@ def test_severity_policy_reads_an_incident_context() -> None:
 def test_a_move_pages_at_most_one_overdue_level_then_keeps_the_new_spacing() -> None:
     rig = Rig(CHANGSHA)
     rig.do(0, "firing", severity="major")
-    rig.do(2000, "tick")                         # major's round 0: 0, 300, 1200 s
+    for sec in (300, 1200, 2000):                # major's round 0: 0, 300, 1200 s
+        rig.do(sec, "tick")
     rig.do(2500, "firing", severity="critical")  # critical's round 1 began at 1920 s:
     rig.do(2500 + 119, "tick")                   # its level 1 now, not a burst of levels
     rig.do(2500 + 120, "tick")

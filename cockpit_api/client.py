@@ -1,0 +1,292 @@
+"""One websocket client, from its sign-in to its close.
+
+1. Its first frame signs it in (:mod:`cockpit_api.auth.login`) within ``login_timeout_s``;
+   until then it is sent nothing. Refused: an ``auth_error`` and a close (1008).
+2. It is sent its ``session`` (token, user, role, agency, districts, actions, expiry), then
+   the snapshot and the live messages its audience may see (:mod:`cockpit_api.visibility`).
+3. Each frame is a command given by the signed-in user: limited to a rate (a token bucket;
+   over it: ``rate_limited``, and closed after ``flood_refusals`` refusals in a row),
+   refused ``unauthenticated`` once the user was removed or changed, checked
+   (:mod:`cockpit_api.authorize`), forwarded to the commands topic.
+4. It is closed when its session expires or its user is removed or changed.
+
+Every sign-in and every command, forwarded or refused, is an audit record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from .audit import AuditTrail, audit_record
+from .auth.limits import ConnectionCap, TokenBucket
+from .auth.login import AuthRefused, Authenticator, Session
+from .authorize import HubBoard, authorize
+from .command_sink import CommandSender, Outcome, forward
+from .commands import KEY_FIELDS, MAX_MESSAGE_BYTES
+from .errors import CommandRejected
+from .hub import AlertHub, Subscription
+from .visibility import Audience
+
+log = logging.getLogger(__name__)
+
+CLOSE_GRACE_S = 2.0
+RECHECK_S = 30.0
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    login_timeout_s: float = 5.0
+    command_rate_per_s: float = 10.0
+    command_burst: int = 30
+    flood_refusals: int = 60
+
+
+@dataclass
+class Cockpit:
+    """What every client handler shares."""
+
+    hub: AlertHub
+    sender: CommandSender
+    auth: Authenticator
+    audit: AuditTrail
+    cap: ConnectionCap
+    limits: Limits
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _peek(raw: str | bytes) -> dict[str, str]:
+    """The action, id and target a frame names, for the audit record of a refused one."""
+    try:
+        msg = orjson.loads(raw) if len(raw) <= MAX_MESSAGE_BYTES else None
+    except orjson.JSONDecodeError:
+        msg = None
+    cmd = msg.get("command") if isinstance(msg, dict) else None
+    if not isinstance(cmd, dict):
+        return {"action": "", "command_id": "", "target": ""}
+    text = {k: v[:128] for k, v in cmd.items() if isinstance(v, str)}
+    return {"action": text.get("action", ""), "command_id": text.get("command_id", ""),
+            "target": next((text[k] for k in KEY_FIELDS if k in text), "")}
+
+
+def _target(command: dict[str, Any]) -> str:
+    key = next((command[k] for k in KEY_FIELDS if k in command), None)
+    if key is not None:
+        return str(key)
+    return ", ".join(command.get("matchers") or [])
+
+
+class ClientSession:
+    """The handler's state for one connection."""
+
+    def __init__(self, cockpit: Cockpit, connection: ServerConnection) -> None:
+        self.c, self.connection = cockpit, connection
+        address = connection.remote_address
+        self.remote = str(address[0]) if isinstance(address, tuple) and address else ""
+        self.id = uuid.uuid4().hex[:12]
+        self.session: Session | None = None
+
+    def audit(self, **fields: Any) -> None:
+        p = self.session.principal if self.session is not None else None
+        who = {"user": p.user, "role": p.role, "agency": p.agency, "districts": p.districts} \
+            if p is not None else {"user": fields.pop("user", ""), "role": ""}
+        self.c.audit.record(audit_record(at_ms=now_ms(), remote=self.remote, session=self.id,
+                                         **who, **fields))
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self.connection.close(code, reason)
+        except TimeoutError:
+            self.connection.transport.abort()
+
+    async def sign_in(self) -> Session | None:
+        """The session of the client's first frame, or None (refused, told, closed)."""
+        timed_out = False
+        try:
+            async with asyncio.timeout(self.c.limits.login_timeout_s):
+                raw = await self.connection.recv()
+        except TimeoutError:
+            timed_out = True
+            refused = AuthRefused("unauthenticated", "no_sign_in", f"no sign-in within "
+                                  f"{self.c.limits.login_timeout_s:g} s")
+        except ConnectionClosed:
+            return None
+        else:
+            try:
+                session = await self.c.auth.sign_in(raw)
+            except AuthRefused as exc:
+                refused = exc
+            else:
+                if self.c.cap.add_user(session.principal.user):
+                    return session
+                refused = AuthRefused("rate_limited", "too_many_connections", "too many "
+                                      "open connections for this user: close one first",
+                                      session.principal.user, session.method)
+        self.audit(user=refused.user, action="login", target=refused.method,
+                   result="refused", code=refused.code, field=refused.detail,
+                   reason=refused.reason)
+        if not timed_out:   # (a client that said nothing is told nothing)
+            with contextlib.suppress(ConnectionClosed):
+                await self.connection.send(orjson.dumps(refused.to_message()).decode())
+        await self.close(CloseCode.TRY_AGAIN_LATER if refused.code == "rate_limited"
+                         else CloseCode.POLICY_VIOLATION, refused.code)
+        return None
+
+    async def commands(self, sub: Subscription) -> str:
+        """Answer the client's commands until it goes; the reason to close it, if any."""
+        assert self.session is not None
+        principal, lim = self.session.principal, self.c.limits
+        bucket = TokenBucket(lim.command_rate_per_s, lim.command_burst)
+        board, in_row = HubBoard(self.c.hub), 0
+
+        def check(command: dict[str, Any]) -> None:
+            authorize(principal, command, board)
+            self.c.hub.visibility.note_sender(command["command_id"], principal.user)
+
+        async for raw in self.connection:
+            if not self.c.auth.current(principal):
+                self.c.hub.reply(sub, CommandRejected(
+                    "unauthenticated", "", "your user was removed or changed: sign in again",
+                    _peek(raw)["command_id"] or None).to_message())
+                self._audit_refused(raw, "unauthenticated", "user removed or changed")
+                return "unauthenticated"
+            if not bucket.take(time.monotonic()):
+                in_row += 1
+                why = (f"more than {lim.command_rate_per_s:g} commands a second: slow down "
+                       f"(next in {bucket.retry_after():.1f} s)")
+                self.c.hub.reply(sub, CommandRejected("rate_limited", "", why,
+                                                      _peek(raw)["command_id"] or None
+                                                      ).to_message())
+                self._audit_refused(raw, "rate_limited", why)
+                if in_row >= lim.flood_refusals:
+                    return "rate_limited"
+                continue
+            in_row = 0
+            outcome = await forward(raw, self.c.sender, now_ms(), actor=principal.user,
+                                    check=check)
+            self.c.hub.reply(sub, outcome.reply)
+            self._audit_outcome(raw, outcome)
+        return ""
+
+    def _audit_refused(self, raw: str | bytes, code: str, reason: str) -> None:
+        seen = _peek(raw)
+        self.audit(action=seen["action"], target=seen["target"],
+                   command_id=seen["command_id"], result="refused", code=code, reason=reason,
+                   command=raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+
+    def _audit_outcome(self, raw: str | bytes, outcome: Outcome) -> None:
+        reply = outcome.reply
+        refused = reply["type"] == "command_error"
+        # unavailable: not confirmed by the broker (it may still land: the worker's answer,
+        # if any, is in the table too)
+        result = ("unconfirmed" if reply.get("code") == "unavailable" else "refused") \
+            if refused else "forwarded"
+        fields = {"result": result,
+                  "code": reply.get("code", "") if refused else "",
+                  "field": reply.get("field", "") if refused else "",
+                  "reason": reply.get("reason", "") if refused else ""}
+        if outcome.command is None:
+            seen = _peek(raw)
+            self.audit(action=seen["action"], target=seen["target"],
+                       command_id=seen["command_id"], **fields,
+                       command=raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+            return
+        cmd = outcome.command.command
+        self.audit(action=cmd["action"], target=_target(cmd), command_id=cmd["command_id"],
+                   command=cmd, **fields)
+
+
+async def _relay(connection: ServerConnection, sub: Subscription) -> None:
+    """Drain one client's queue into its socket (the websockets broadcast recipe)."""
+    while True:
+        await connection.send(await sub.queue.get(), text=True)
+
+
+async def _watch(auth: Authenticator, session: Session) -> str:
+    """Why the session ends: its token expires, or its user is removed or changed (checked
+    every ``RECHECK_S``: a removed user's screen does not keep the city on it)."""
+    while True:
+        left = session.expires_s - time.time()
+        if left <= 0:
+            return "session expired"
+        await asyncio.sleep(min(left, RECHECK_S))
+        if not auth.current(session.principal):
+            return "unauthenticated"
+
+
+async def _receive(client: ClientSession, sub: Subscription) -> str:
+    with contextlib.suppress(ConnectionClosed):
+        return await client.commands(sub)
+    return ""
+
+
+def make_handler(cockpit: Cockpit) -> Handler:
+    async def handler(connection: ServerConnection) -> None:
+        cockpit.cap.open()
+        try:
+            client = ClientSession(cockpit, connection)
+            session = await client.sign_in()
+            if session is None:
+                return
+            client.session = session
+            try:
+                await _serve(client, session)
+            finally:
+                cockpit.cap.remove_user(session.principal.user)
+        finally:
+            cockpit.cap.close()
+
+    return handler
+
+
+async def _serve(client: ClientSession, session: Session) -> None:
+    """After sign-in: the session message, then the hub's messages and the commands."""
+    p, hub, connection = session.principal, client.c.hub, client.connection
+    client.audit(action="login", target=session.method, result="signed_in")
+    try:
+        await connection.send(orjson.dumps(session.to_message()).decode())
+    except ConnectionClosed:
+        return
+    sub = hub.subscribe(Audience.of(p))
+    relay = asyncio.create_task(_relay(connection, sub))
+    receive = asyncio.create_task(_receive(client, sub))
+    dropped = asyncio.create_task(sub.dropped.wait())
+    watch = asyncio.create_task(_watch(client.c.auth, session))
+    log.info("client %d (%s, %s) connected from %s", sub.id, p.user, p.role, client.remote)
+    why = ""
+    try:
+        done, _ = await asyncio.wait([relay, receive, dropped, watch],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        exc = relay.exception() if relay in done else None
+        if exc is not None and not isinstance(exc, ConnectionClosed):
+            log.warning("client %d relay failed: %r", sub.id, exc)
+        for reason in (receive, watch):   # why it ends (flooding, signed out, expired)
+            if reason in done and reason.exception() is None:
+                why = why or reason.result()
+    finally:
+        hub.unsubscribe(sub)
+        tasks = (relay, receive, dropped, watch)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if sub.dropped.is_set():
+        await client.close(CloseCode.TRY_AGAIN_LATER, sub.close_reason)
+    elif why:   # flooding, signed out, expired
+        await client.close(CloseCode.POLICY_VIOLATION, why)
+    log.info("client %d gone (%s)", sub.id, sub.close_reason or why or "closed")

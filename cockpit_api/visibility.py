@@ -1,0 +1,129 @@
+"""What each client is sent: the hub's messages cut to the client's :class:`Audience` (pure).
+
+A client sees what its view (:class:`~cockpit_api.auth.roles.View`) covers: alerts by their
+labels' stream (its agency) and district, lifecycle states and notifications by their
+alert's labels, incidents by their streams and district, every current silence but only the
+marks of alerts it sees. Command results go to the user who sent the command (to a
+supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
+
+Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
+distinct result (an unrestricted audience gets the message itself).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from alerting.labels import labels_of
+
+from .auth.roles import SEES_EVERY_RESULT, Principal, View
+
+Labels = Callable[[str], "dict[str, str] | None"]
+MAX_SENDERS = 10_000
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a client is, as far as what it may be sent goes."""
+
+    view: View = View()
+    user: str = ""
+    every_result: bool = True   # results of commands whose sender is unknown
+
+    @classmethod
+    def of(cls, principal: Principal) -> Audience:
+        return cls(principal.view, principal.user, principal.role in SEES_EVERY_RESULT)
+
+
+EVERYONE = Audience()
+
+
+class Visibility:
+    """The cutting rules, with the hub's labels of an alert (``labels(fingerprint)``) and
+    the senders of the commands this cockpit forwarded (:meth:`note_sender`)."""
+
+    def __init__(self, labels: Labels, max_senders: int = MAX_SENDERS) -> None:
+        self.labels, self.max_senders = labels, max_senders
+        self._senders: OrderedDict[str, str] = OrderedDict()
+
+    def note_sender(self, command_id: str, user: str) -> None:
+        self._senders[command_id] = user
+        self._senders.move_to_end(command_id)
+        while len(self._senders) > self.max_senders:
+            self._senders.popitem(last=False)
+
+    def sees_alert(self, view: View, fingerprint: str,
+                   fallback: Mapping[str, Any] | None = None) -> bool:
+        labels = self.labels(fingerprint)
+        if labels is None and fallback is not None:
+            labels = labels_of(fallback)
+        return view.sees_labels(labels)
+
+    def message_for(self, msg: dict[str, Any], aud: Audience) -> dict[str, Any] | None:
+        """``msg`` as ``aud`` is sent it (the same object when unchanged), or None."""
+        kind, view = msg.get("type"), aud.view
+        if kind == "command_result":
+            sender = self._senders.get(str(msg["result"].get("command_id")))
+            return msg if (aud.user == sender if sender is not None else aud.every_result) \
+                else None
+        if view.unrestricted or kind == "stats":
+            return msg
+        if kind == "alert":
+            return msg if self.sees_alert(view, msg["alert"]["fingerprint"], msg["alert"]) \
+                else None
+        if kind == "alert_state":   # a forgotten alert (state null) is news to nobody's harm
+            return msg if msg["state"] is None or self.sees_alert(view, msg["fingerprint"]) \
+                else None
+        if kind == "incident":
+            return msg if view.sees_incident(msg["incident"]) else None
+        if kind == "notification":
+            return msg if self._sees_note(view, msg["notification"]) else None
+        if kind == "silence":
+            return {**msg, "silenced": self._marks(view, msg["silenced"])}
+        return None   # a kind nobody taught this module: not to a restricted client
+
+    def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
+        view = aud.view
+        if view.unrestricted:
+            return snap
+        return {**snap,
+                "alerts": [a for a in snap["alerts"]
+                           if self.sees_alert(view, a["fingerprint"], a)],
+                "alert_states": [s for s in snap["alert_states"]
+                                 if self.sees_alert(view, s["fingerprint"])],
+                "incidents": [i for i in snap["incidents"] if view.sees_incident(i)],
+                "notifications": [n for n in snap["notifications"]
+                                  if self._sees_note(view, n)],
+                "silenced": self._marks(view, snap["silenced"])}
+
+    def encoded(self, msg: dict[str, Any], clients: Iterable[Any]
+                ) -> Iterator[tuple[Any, bytes]]:
+        """(client, bytes) for every client (anything with an ``audience``) sent ``msg``."""
+        cut: dict[Audience, dict[str, Any] | None] = {}
+        data: dict[int, bytes] = {}
+        for client in clients:
+            aud = client.audience
+            if aud not in cut:
+                cut[aud] = self.message_for(msg, aud)
+            out = cut[aud]
+            if out is None:
+                continue
+            if id(out) not in data:   # (``cut`` keeps ``out`` alive: its id is not reused)
+                data[id(out)] = orjson.dumps(out)
+            yield client, data[id(out)]
+
+    def _sees_note(self, view: View, note: Mapping[str, Any]) -> bool:
+        fp = note.get("fingerprint")
+        if isinstance(fp, str) and fp and self.labels(fp) is not None:
+            return self.sees_alert(view, fp)
+        labels = note.get("labels")
+        return view.sees_labels({str(k): str(v) for k, v in labels.items()}
+                                if isinstance(labels, Mapping) else {})
+
+    def _marks(self, view: View, marks: Mapping[str, list[str]]) -> dict[str, list[str]]:
+        return {fp: ids for fp, ids in marks.items() if self.sees_alert(view, fp)}
