@@ -93,6 +93,8 @@ def _command(draw: st.DrawFn, seq: _Sequence) -> Step:
     else:
         cmd = {**base, **draw(silences())}
     if seq.group in COMMAND_HOWS and not draw(st.integers(0, 2)):   # one in three is spoilt
+        if acks:   # (a spoilt ack taken by mistake would make the next valid ack illegal)
+            cmd = {**base, "action": "comment", "fingerprint": acks, "comment": "x"}
         field, value, expect = draw(command_mutations(seq.group))
         return Step("command", (spoil_command(cmd, field, value),), (expect,))
     if acks:
