@@ -3,8 +3,8 @@
 so the rest of the test session keeps its own hypothesis settings.
 
 * ``fuzz-ci``: what ``make test`` runs -- bounded examples, derandomized (the same inputs on
-  every run, so CI is reproducible), no example database; the whole suite within about a
-  minute on two cores.
+  every run, so CI is reproducible), no example database; the whole suite in under a minute
+  on two cores.
 * ``fuzz-dev``: random inputs each run, more of them, failures remembered in the database.
 * ``fuzz-long``: ten times ``fuzz-dev``, for a local soak (``bench/fuzz.py`` goes further).
 """

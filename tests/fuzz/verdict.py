@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,12 +156,16 @@ def _timer(seconds: float, what: str) -> Iterator[None]:
 
     previous, hook = signal.signal(signal.SIGALRM, fire), sys.unraisablehook
     sys.unraisablehook = unraisable
+    started = time.monotonic()
     # and again every 0.2 s: a Hung raised where Python ignores it (a gc callback, a
     # __del__) must not let the block run on
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
+    outer, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         sys.unraisablehook = hook
+        if outer:   # a timer that was running (pytest-timeout's): it runs on
+            left = max(outer - (time.monotonic() - started), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
