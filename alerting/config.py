@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from alerting.config_yaml import YamlRefused, safe_load_bounded
 from alerting.inhibit import InhibitRule
 from alerting.labels import LabelError, Matcher, parse_matchers
 from alerting.matchers import check_silence_matchers, mapping_matchers
@@ -85,9 +86,11 @@ class AlertingConfig:
 def load_config(text: str, source: str = "config") -> AlertingConfig:
     """Parse YAML text; errors name ``source`` for YAML syntax and the key path otherwise."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, f"not valid YAML: {exc}") from exc
+    except YamlRefused as refused:
+        raise ConfigError(source, f"refused: {refused}") from refused
     return parse_config(data)
 
 
@@ -98,6 +101,8 @@ def read_config(path: str | Path) -> AlertingConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as undecodable:
+        raise ConfigError(str(p), f"not UTF-8 text: {undecodable}") from undecodable
     return load_config(text, str(p))
 
 

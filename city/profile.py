@@ -191,7 +191,8 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
             hazmat_depots=tuple(_zone(z) for z in raw.get("hazmat_depots", ())),
             utc_offset_hours=float(raw.get("utc_offset_hours",
                                            utc_offset_hours(str(raw["timezone"])))))
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        # OverflowError: an integer too large for a float (10**400)
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
 
 
@@ -206,6 +207,8 @@ def load_profile(name: str = "changsha") -> CityProfile:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:  # invalid JSON or not UTF-8
         raise ProfileError(f"{path}: not a JSON document: {exc}") from exc
+    except RecursionError as deep:   # json's decoder recurses on nesting
+        raise ProfileError(f"{path}: nested too deeply to be a city profile") from deep
     profile = parse_profile(raw)
     if not math.isclose(sum(d.weight for d in profile.districts), 1.0, abs_tol=0.01):
         raise ProfileError(f"{path}: district weights must sum to 1")
