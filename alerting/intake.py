@@ -1,0 +1,78 @@
+"""What the engine's entry points admit, checked before an input changes anything.
+
+Every input of :class:`alerting.engine.Engine` (a detector alert, a dispatch record, an
+operator command) comes from outside: a topic anyone with access can write, decoded JSON of
+any shape. Before any part of the engine sees it, it must be a JSON object nested at most
+``schemas.limits.MAX_DEPTH`` deep (``too_deep``: a value that deep can always be copied,
+printed and written to the checkpoint again), and its ids, label values and actor must be
+free of control, invisible and bidi characters (``bad_characters``, ``schemas.chars``: an
+audit trail must not show a spoofed name). A refusal here is a :class:`CommandError` with
+that code, and nothing has changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from alerting.alert_model import CommandError, check_chars, check_id
+from alerting.labels import label_set
+from alerting.matchers import Matcher
+from schemas.limits import MAX_DEPTH
+from schemas.jsonin import too_deep
+
+# the ids a dispatch record's event names (the correlator reads these)
+DISPATCH_IDS = ("event_id", "entity_id", "call_id", "incident_id")
+
+
+def admit(item: Any, not_object: str, what: str) -> Mapping[str, Any]:
+    """``item`` if it is a JSON object at most MAX_DEPTH deep; else CommandError with the
+    code ``not_object`` or ``too_deep``."""
+    if not isinstance(item, Mapping):
+        raise CommandError(not_object, f"{what} is a JSON object, not {type(item).__name__}")
+    if too_deep(item, MAX_DEPTH):
+        raise CommandError("too_deep", f"{what} nests deeper than {MAX_DEPTH} levels")
+    return item
+
+
+def text_of(item: Any, key: str) -> str:
+    """``item[key]`` if it is text (at most 128 characters of it), else "" (for naming an
+    input in a refusal without printing whatever it holds)."""
+    v = item.get(key) if isinstance(item, Mapping) else None
+    return v[:128] if isinstance(v, str) else ""
+
+
+def check_alert(msg: Mapping[str, Any]) -> None:
+    """The ids and labels of a detector alert (the label set is remembered: the lifecycle
+    asks for the same one next)."""
+    for key in ("fingerprint", "alert_id"):
+        v = msg.get(key)
+        if isinstance(v, str):
+            check_id(v, key)
+    for name, value in label_set(msg):
+        check_chars(name, "labels")
+        check_chars(value, name if name in msg else f"labels.{name}"[:64])
+
+
+def check_dispatch(event: Mapping[str, Any]) -> None:
+    for key in DISPATCH_IDS:
+        v = event.get(key)
+        if isinstance(v, str):
+            check_id(v, key)
+
+
+def check_command_id(cmd: Mapping[str, Any]) -> str:
+    """A command's ``command_id``: "" (none: nobody can be answered), or an id."""
+    cid = cmd.get("command_id")
+    if cid is None or cid == "":
+        return ""
+    if not isinstance(cid, str) or len(cid) > 128:
+        raise CommandError("bad_command", "must be a string of at most 128 characters",
+                           "command_id")
+    check_id(cid, "command_id")
+    return cid
+
+
+def check_matchers(matchers: tuple[Matcher, ...]) -> None:
+    for m in matchers:
+        check_chars(m.name, "matchers")
+        check_chars(m.value, "matchers")
