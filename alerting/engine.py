@@ -128,12 +128,12 @@ class Engine:
 
     def _alert(self, msg: Any, now_ms: int, out: Output) -> None:
         check_alert(admit(msg, "bad_alert", "an alert"))
-        alert_fields(msg)        # what the book will refuse (naming the field) and
-        member_from_alert(msg)   # what the correlator will: refused before either changes
+        alert_fields(msg)             # what the book will refuse (naming the field) and
+        m = member_from_alert(msg)    # what the correlator will: refused before either changes
         at = _alert_time(msg, now_ms)
         events = self.book.apply(msg, at)
         self._after(events, at, out)
-        out.incident_events += self.correlator.observe(msg, at)
+        out.incident_events += self.correlator.observe(msg, at, m)
 
     def dispatch(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
         """120/119 calls, 119 incidents and unit status changes (the ``dispatch_events``

@@ -31,6 +31,7 @@ from .errors import ValidationError
 from .limits import MAX_DEPTH
 
 Raw = Union[bytes, bytearray, memoryview, str]
+_WIDE_BYTES = 4096   # a document longer than this is walked level by level at once
 
 __all__ = ["MAX_DEPTH", "decode", "check_depth", "too_deep", "duplicate_key"]
 
@@ -47,7 +48,9 @@ def decode(raw: Raw, *, max_depth: int = MAX_DEPTH, field: str = "") -> Any:
             raise ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} "
                                   "levels of arrays and objects") from None
         raise ValidationError(E.MALFORMED_JSON, field, f"not valid UTF-8 JSON: {exc}") from None
-    check_depth(doc, max_depth, field)
+    if too_deep(doc, max_depth, wide=len(raw) > _WIDE_BYTES):
+        raise ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} levels "
+                              "of arrays and objects")
     dup = duplicate_key(raw, doc)
     if dup is not None:
         raise ValidationError(E.DUPLICATE_KEY, field, f"an object has the key {dup[:64]!r} "
@@ -62,10 +65,46 @@ def check_depth(value: Any, max_depth: int = MAX_DEPTH, field: str = "") -> None
                               "of arrays and objects")
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+def too_deep(value: Any, limit: int = MAX_DEPTH, *, wide: bool = False) -> bool:
     """Whether arrays/objects (lists, tuples, mappings) nest more than ``limit`` levels in
     ``value`` (a scalar is 0 deep, ``[]`` 1, ``{"a": [1]}`` 2). Iterative: any depth, even a
-    list that holds itself, is answered without recursion."""
+    list that holds itself, is answered without recursion. A small value (an alert, a
+    command) is walked container by container; a wide one (``wide``, or found so on the
+    way: a batch of events) level by level, with C iterators over each whole level."""
+    if not wide:
+        small = _walk(value, limit, _BUDGET)
+        if small is not None:
+            return small
+    return _by_level(value, limit)
+
+
+_BUDGET = 256   # containers and values the small walk visits before it hands over
+_PLAIN = frozenset((dict, list, tuple))
+_LEAVES = frozenset((str, int, float, bool, type(None), bytes))
+
+
+def _walk(value: Any, limit: int, budget: int) -> bool | None:
+    """Depth-first with an explicit stack; None when ``value`` is bigger than ``budget``."""
+    if not _container(type(value)):
+        return False
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        v, depth = pop()
+        if depth > limit:
+            return True
+        items = v.values() if type(v) is dict or isinstance(v, Mapping) else v
+        budget -= len(items)
+        if budget < 0:
+            return None
+        for c in items:
+            t = type(c)
+            if t is dict or t is list or (t not in _LEAVES and _container(t)):
+                push((c, depth + 1))
+    return False
+
+
+def _by_level(value: Any, limit: int) -> bool:
     kinds = _containers({type(value)})
     if not kinds:
         return False
@@ -85,9 +124,17 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return True
 
 
+def _container(t: type) -> bool:
+    return t is dict or t is list or t is tuple or (
+        t not in _LEAVES and issubclass(t, (Mapping, list, tuple)))
+
+
 def _containers(types: set[type]) -> set[type]:
-    return {t for t in types if t is dict or t is list or (
-        t is not str and t is not bytes and issubclass(t, (Mapping, list, tuple)))}
+    found = types & _PLAIN
+    odd = types - _PLAIN - _LEAVES   # (rare: a subclass, a Mapping that is not a dict)
+    if odd:
+        found |= {t for t in odd if issubclass(t, (Mapping, list, tuple))}
+    return found
 
 
 def _children(level: list[Any], kinds: set[type]) -> Iterator[Any]:
@@ -132,7 +179,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> None:
         seen.add(k)
 
 
-def _first_duplicate(raw: Raw) -> str | None:
+def _first_duplicate(raw: bytes | bytearray | str) -> str | None:
     """The exact check (the ``json`` module hands every object's pairs over, in order)."""
     try:
         json.loads(raw, object_pairs_hook=_no_duplicates)

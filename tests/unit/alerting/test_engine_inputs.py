@@ -178,10 +178,10 @@ def test_an_unexpected_error_refuses_only_that_alert_and_is_counted() -> None:
     e = engine()
     observe = e.correlator.observe
 
-    def buggy(msg: Any, at: int) -> Any:
+    def buggy(msg: Any, at: int, *member: Any) -> Any:
         if msg.get("entity_id") == "BAD":
             raise KeyError("a bug")
-        return observe(msg, at)
+        return observe(msg, at, *member)
 
     e.correlator.observe = buggy  # type: ignore[method-assign]
     msgs = [alert("water_pressure_low", "WP-1"), alert("water_pressure_low", "BAD"),
