@@ -59,3 +59,12 @@ def test_any_failure_to_make_a_row_is_a_dead_letter() -> None:
              b'"action":"created","starts_at":"x"}'), NOW_MS)
     assert tables[0][1]["event_id"] == ["e"]
     assert [d["code"] for d in dead] == ["bad_silence_events"]
+
+
+def test_a_stored_record_the_door_refuses_is_left_out_of_a_history(caplog: Any) -> None:
+    from warehouse.queries import decoded_records
+    good = '{"event_id":"e","silence_id":"s"}'
+    got = decoded_records([good, "[" * 3000 + "]" * 3000, '{"a":1,"a":2}', "[1]", good],
+                          "silence_events")
+    assert got == [orjson.loads(good)] * 2
+    assert caplog.text.count("left out") == 3
