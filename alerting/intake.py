@@ -87,6 +87,8 @@ def check_command_id(cmd: Mapping[str, Any]) -> str:
 
 
 def check_matchers(matchers: tuple[Matcher, ...]) -> None:
+    """A silence's matchers: no control (but a newline or a tab: a quoted value may spell
+    them, and a recorded matcher writes them escaped) and no bidi character."""
     for m in matchers:
-        check_chars(m.name, "matchers")
-        check_chars(m.value, "matchers")
+        check_chars(m.name, "matchers", text=True)
+        check_chars(m.value, "matchers", text=True)

@@ -162,7 +162,7 @@ def fingerprints(v: Any, now_ms: int = 0) -> list[str]:
 
 
 def _matcher(v: Any, now_ms: int) -> str:
-    s = _chars(_string(v, MAX_MATCHER_CHARS))
+    s = _chars(_string(v, MAX_MATCHER_CHARS), text=True)   # (as the engine: alerting.intake)
     try:
         parse_matchers([s])
     except LabelError as exc:
