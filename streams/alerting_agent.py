@@ -222,7 +222,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
-            out, refused = apply_commands(engine, [e.value for e in events], now)
+            out, refused = apply_commands(engine.command, [e.value for e in events], now,
+                                          engine.counters)
             await publish(out, now, buf.send)
             await publish_dead(buf, dead_letters(events, refused, now))
             buf.add_events(list(events))

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from alerting.engine import Engine, Output, Rejected
+from alerting.engine import Output, Rejected
 from alerting.intake import text_of
 from schemas.errors import ValidationError
 from schemas.jsonin import decode
@@ -75,11 +75,12 @@ def apply_records(apply: Apply, values: Sequence[bytes | None], now: int,
     return out, dead
 
 
-def apply_commands(engine: Engine, values: Sequence[bytes | None], now: int
-                   ) -> tuple[Output, list[Refusal]]:
-    """Operator commands, one at a time. A refusal with a ``command_id`` stays in the
-    Output (its sender is answered); one without (nobody to answer) and every ``internal``
-    one (a bug: kept for replay) are dead-lettered too."""
+def apply_commands(command: Callable[[Any, int], Output], values: Sequence[bytes | None],
+                   now: int, counters: dict[str, int]) -> tuple[Output, list[Refusal]]:
+    """Operator commands through ``command`` (``Engine.command``), one at a time. A
+    refusal with a ``command_id`` stays in the Output (its sender is answered); one without
+    (nobody to answer) and every ``internal`` one (a bug: kept for replay) are
+    dead-lettered too."""
     out, dead = Output(), []
     for i, value in enumerate(values):
         cmd, why = decode_record(value)
@@ -87,10 +88,9 @@ def apply_commands(engine: Engine, values: Sequence[bytes | None], now: int
             dead.append(dataclasses.replace(why, index=i))
             continue
         try:
-            res = engine.command(cmd, now)
+            res = command(cmd, now)
         except Exception as bug:  # noqa: BLE001 - a bug: this command only
-            cid = text_of(cmd, "command_id")
-            res = Output(rejected=[_internal(engine.counters, cid, bug)])
+            res = Output(rejected=[_internal(counters, text_of(cmd, "command_id"), bug)])
         out.extend(res)
         kept = [r for r in res.rejected if not r.command_id or r.code == "internal"]
         if kept:

@@ -84,13 +84,12 @@ def test_commands_one_at_a_time() -> None:
             raise TypeError("a bug")
         return command(cmd, now)
 
-    e.command = buggy  # type: ignore[method-assign]
     ack = {"action": "ack", "fingerprint": fp, "actor": "值班员"}
     values = [orjson.dumps({**ack, "command_id": "boom"}),
               b'{"command_id":"d","command_id":"e","action":"ack"}', DEEP,
               orjson.dumps({**ack, "actor": "值班\u202e员", "command_id": "spoof"}),
               orjson.dumps({**ack, "command_id": "ok"})]
-    out, dead = apply_commands(e, values, NOW_MS)
+    out, dead = apply_commands(buggy, values, NOW_MS, e.counters)
     assert out.applied == ["ok"]
     # answered: the bug and the refusal (both have a command id); dead-lettered: the bug
     # (for replay) and the two that name nobody to answer
