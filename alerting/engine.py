@@ -31,9 +31,10 @@ from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
 from alerting.intake import admit, check_alert, check_command_id, check_dispatch, \
     check_matchers, text_of
+from alerting.intake import command_text as _text, command_time as _time
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import check_silence_matchers
-from alerting.alert_model import alert_fields, check_chars, check_id, check_not_reserved
+from alerting.alert_model import alert_fields, check_id
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
     SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
@@ -51,8 +52,6 @@ ACTIONS = COMMANDS + SILENCE_ACTIONS + INCIDENT_ACTIONS
 # the lifecycle actions that change what receivers should hear (grouping sees these; a
 # re-trigger after an ack timeout is escalation's to page, restarting at level 1)
 _GROUPED = (FIRE, REFIRE, RESOLVE, UNFLAPPING)
-_MAX_TEXT = 2000
-_FREE_TEXT = ("text", "comment", "reason")   # command fields that may hold lines
 
 
 @dataclass(frozen=True)
@@ -333,25 +332,3 @@ def _alert_time(msg: Any, now_ms: int) -> int:
         return min(parse_event_time(msg.get("detected_at")), now_ms)
     except (ValidationError, AttributeError, TypeError):
         return now_ms
-
-
-def _time(value: Any, name: str) -> int:
-    try:
-        return parse_event_time(value)
-    except ValidationError as exc:
-        raise CommandError("bad_command", exc.reason, name) from exc
-
-
-def _text(cmd: Mapping[str, Any], name: str, required: bool = False) -> str:
-    v = cmd.get(name, "")
-    if not isinstance(v, str) or (required and not v.strip()) or len(v) > _MAX_TEXT:
-        raise CommandError("missing_actor" if name == "actor" else "bad_command",
-                           f"must be a {'non-empty ' if required else ''}string of at most "
-                           f"{_MAX_TEXT} characters", name)
-    if name in _FREE_TEXT:
-        check_chars(v, name, text=True)
-    elif v:
-        check_id(v, name)
-    if name == "actor":
-        check_not_reserved(v)
-    return v.strip()

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from alerting.alert_model import CommandError, check_chars, check_id
+from alerting.alert_model import CommandError, check_chars, check_id, check_not_reserved
 from alerting.labels import LABEL_FIELDS
 from alerting.matchers import Matcher
-from schemas.limits import MAX_DEPTH
+from schemas.errors import ValidationError
 from schemas.jsonin import too_deep
+from schemas.limits import MAX_DEPTH
+from schemas.validate import parse_event_time
 
 # the text of an alert that names it or is one of its labels (alerting.labels)
 ALERT_IDS = ("fingerprint", "alert_id") + LABEL_FIELDS
 # the ids a dispatch record's event names (the correlator reads these)
 DISPATCH_IDS = ("event_id", "entity_id", "call_id", "incident_id")
+_MAX_TEXT = 2000
+_FREE_TEXT = ("text", "comment", "reason")   # command fields that may hold lines
 
 
 def admit(item: Any, not_object: str, what: str) -> Mapping[str, Any]:
@@ -92,3 +96,29 @@ def check_matchers(matchers: tuple[Matcher, ...]) -> None:
     for m in matchers:
         check_chars(m.name, "matchers", text=True)
         check_chars(m.value, "matchers", text=True)
+
+
+def command_time(value: Any, name: str) -> int:
+    """A command's time argument (ISO 8601 with an offset) in epoch ms."""
+    try:
+        return parse_event_time(value)
+    except ValidationError as exc:
+        raise CommandError("bad_command", exc.reason, name) from exc
+
+
+def command_text(cmd: Mapping[str, Any], name: str, required: bool = False) -> str:
+    """A command's text argument, stripped: at most _MAX_TEXT characters (``required``: not
+    blank); an id or a name with no refused character, free text (_FREE_TEXT) with no
+    control but newlines and tabs and no bidi character; an actor not a reserved name."""
+    v = cmd.get(name, "")
+    if not isinstance(v, str) or (required and not v.strip()) or len(v) > _MAX_TEXT:
+        raise CommandError("missing_actor" if name == "actor" else "bad_command",
+                           f"must be a {'non-empty ' if required else ''}string of at most "
+                           f"{_MAX_TEXT} characters", name)
+    if name in _FREE_TEXT:
+        check_chars(v, name, text=True)
+    elif v:
+        check_id(v, name)
+    if name == "actor":
+        check_not_reserved(v)
+    return v.strip()
