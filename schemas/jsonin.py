@@ -45,12 +45,9 @@ def decode(raw: Raw, *, max_depth: int = MAX_DEPTH, field: str = "") -> Any:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):   # orjson's own bound (1024): far over ours
-            raise ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} "
-                                  "levels of arrays and objects") from None
+            raise _too_deep(max_depth, field) from None
         raise ValidationError(E.MALFORMED_JSON, field, f"not valid UTF-8 JSON: {exc}") from None
-    if too_deep(doc, max_depth, wide=len(raw) > _WIDE_BYTES):
-        raise ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} levels "
-                              "of arrays and objects")
+    check_depth(doc, max_depth, field, wide=len(raw) > _WIDE_BYTES)
     dup = duplicate_key(raw, doc)
     if dup is not None:
         raise ValidationError(E.DUPLICATE_KEY, field, f"an object has the key {dup[:64]!r} "
@@ -58,11 +55,16 @@ def decode(raw: Raw, *, max_depth: int = MAX_DEPTH, field: str = "") -> Any:
     return doc
 
 
-def check_depth(value: Any, max_depth: int = MAX_DEPTH, field: str = "") -> None:
+def check_depth(value: Any, max_depth: int = MAX_DEPTH, field: str = "", *,
+                wide: bool = False) -> None:
     """:class:`ValidationError` ``too_deep`` if ``value`` nests deeper than ``max_depth``."""
-    if too_deep(value, max_depth):
-        raise ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} levels "
-                              "of arrays and objects")
+    if too_deep(value, max_depth, wide=wide):
+        raise _too_deep(max_depth, field)
+
+
+def _too_deep(max_depth: int, field: str) -> ValidationError:
+    return ValidationError(E.TOO_DEEP, field, f"nested deeper than {max_depth} levels of "
+                           "arrays and objects")
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH, *, wide: bool = False) -> bool:
