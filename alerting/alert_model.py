@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from schemas.chars import bad_character
 from schemas.errors import ValidationError
 from schemas.records import SEVERITIES
 from schemas.validate import parse_event_time
@@ -129,7 +130,7 @@ def _check(action: Any, fingerprint: Any, actor: Any, comment: Any, command_id: 
         raise CommandError("missing_actor", "who is acting must be given", "actor")
     _text(actor, "actor", MAX_ACTOR, "bad_command")
     check_not_reserved(actor)
-    _text(comment, "comment", MAX_COMMENT, "bad_command")
+    _text(comment, "comment", MAX_COMMENT, "bad_command", free=True)
     _text(command_id, "command_id", MAX_ID, "bad_command")
     if action == COMMENT and not comment.strip():
         raise CommandError("missing_comment", "a comment needs text", "comment")
@@ -137,12 +138,34 @@ def _check(action: Any, fingerprint: Any, actor: Any, comment: Any, command_id: 
         raise CommandError("bad_command", "must be an int >= 0", "occurrence")
 
 
-def _text(v: Any, name: str, limit: int, code: str, required: bool = False) -> None:
+def _text(v: Any, name: str, limit: int, code: str, required: bool = False,
+          free: bool = False) -> None:
+    """A string field of at most ``limit`` characters (``required``: not empty) that holds
+    no character :func:`check_chars` refuses (``free``: free text)."""
     if not isinstance(v, str) or (required and not v):
         raise CommandError(code, "must be a non-empty string" if required else "must be a string",
                            name)
     if len(v) > limit:
         raise CommandError(code, f"longer than {limit} characters", name)
+    check_chars(v, name, free)
+
+
+def check_chars(value: str, field: str, text: bool = False) -> None:
+    """CommandError ``bad_characters`` if ``value`` holds a character ``schemas.chars``
+    refuses in an id or a name (control, invisible, bidi), or with ``text`` in free text
+    (control other than newline and tab, bidi): an audit trail must not show a spoofed
+    name, nor an override reverse what an operator reads."""
+    bad = bad_character(value, text=text)
+    if bad is not None:
+        what = "control or bidi" if text else "control, invisible or bidi"
+        raise CommandError("bad_characters", f"holds {bad}: no {what} characters", field)
+
+
+def check_id(value: str, field: str) -> None:
+    """An id or a name: no refused character (``bad_characters``), not blank (``empty``)."""
+    check_chars(value, field)
+    if not value.strip():
+        raise CommandError("empty", "must not be blank", field)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,16 @@ from alerting.engine_output import Output, Rejected
 from alerting.enrich import enrich
 from alerting.escalation import Escalator, parse_escalation, severity_policy
 from alerting.grouping import Grouper
-from alerting.incident_model import IncidentError, IncidentEvent, grow_escalation
+from alerting.incident_model import IncidentError, IncidentEvent, grow_escalation, \
+    member_from_alert
 from alerting.incidents import Correlator
 from alerting.inhibit import Inhibitor
+from alerting.intake import admit, check_alert, check_command_id, check_dispatch, \
+    check_matchers, text_of
+from alerting.intake import command_text as _text, command_time as _time
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import check_silence_matchers
-from alerting.alert_model import check_not_reserved
+from alerting.alert_model import alert_fields, check_id
 from alerting.lifecycle import COMMANDS, FIRE, NOT_REASSERTED, REFIRE, RESOLVE, RESOLVED, \
     SYSTEM, UNFLAPPING, UPDATE, AlertBook, AlertEvent, CommandError, LifecycleConfig
 from alerting.notify import Outbox, for_group, for_page
@@ -53,7 +57,6 @@ ACTIONS = COMMANDS + SILENCE_ACTIONS + INCIDENT_ACTIONS
 # the lifecycle actions that change what receivers should hear (grouping sees these; a
 # re-trigger after an ack timeout is escalation's to page, restarting at level 1)
 _GROUPED = (FIRE, REFIRE, RESOLVE, UNFLAPPING)
-_MAX_TEXT = 2000
 
 
 class Engine:
@@ -79,27 +82,37 @@ class Engine:
         self.counters: dict[str, int] = {}
 
     # -- inputs -----------------------------------------------------------------------------
+    # Each input is admitted (alerting.intake: a JSON object, not too deep, clean ids) and
+    # fully checked before anything changes; a refusal is a Rejected with a code. A bug an
+    # input sets off (any other exception) refuses that input alone (code ``internal``,
+    # counted in ``internal_errors``); what changed before it stays, and the events of
+    # those changes are still in the Output (the logs agree with the state).
     def alerts(self, messages: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
         """Detector alert messages (``schemas.records.make_alert``), in arrival order."""
         out = Output()
         for i, msg in enumerate(messages):
-            at = _alert_time(msg, now_ms)
             try:
-                self.window.check_alert(msg, now_ms)
-                events = self.book.apply(msg, at)
+                self._alert(msg, now_ms, out)
             except CommandError as exc:
-                out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128]
-                                             if isinstance(msg, Mapping) else "",
-                                             exc.code, exc.field, exc.reason, i))
-                continue
-            self._after(events, at, out)
-            try:
-                out.incident_events += self.correlator.observe(msg, at)
+                out.rejected.append(Rejected(text_of(msg, "alert_id"), exc.code, exc.field,
+                                             exc.reason, i))
             except IncidentError as bad:   # (not ``exc``: see command())
                 self._count("incident_rejects")
-                out.rejected.append(Rejected(str(msg.get("alert_id", ""))[:128], "bad_alert",
-                                             "", str(bad)[:500], i))
+                out.rejected.append(Rejected(text_of(msg, "alert_id"), "bad_alert", "",
+                                             str(bad)[:500], i))
+            except Exception as bug:  # noqa: BLE001 - a bug: this input only
+                out.rejected.append(self._internal(text_of(msg, "alert_id"), bug, i))
         return out
+
+    def _alert(self, msg: Any, now_ms: int, out: Output) -> None:
+        check_alert(admit(msg, "bad_alert", "an alert"))
+        self.window.check_alert(msg, now_ms)
+        alert_fields(msg)             # what the book will refuse (naming the field) and
+        m = member_from_alert(msg)    # what the correlator will: refused before either changes
+        at = _alert_time(msg, now_ms)
+        events = self.book.apply(msg, at)
+        self._after(events, at, out)
+        out.incident_events += self.correlator.observe(msg, at, m)
 
     def dispatch(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> Output:
         """120/119 calls, 119 incidents and unit status changes (the ``dispatch_events``
@@ -108,35 +121,39 @@ class Engine:
         out = Output()
         for i, rec in enumerate(records):
             ev = rec.get("event") if isinstance(rec, Mapping) else None
-            eid = str(ev.get("event_id", ""))[:128] if isinstance(ev, Mapping) else ""
+            eid = text_of(ev, "event_id")
             try:
+                admit(rec, "bad_dispatch", "a dispatch record")
                 if not isinstance(ev, Mapping) or not isinstance(rec.get("stream"), str):
                     raise IncidentError("a dispatch record is {\"stream\": str, \"event\": {...}}")
+                check_dispatch(ev)
                 self.window.check_dispatch(ev, now_ms)
                 out.incident_events += self.correlator.observe_dispatch(ev, rec["stream"],
                                                                         now_ms)
+            except CommandError as refused:
+                out.rejected.append(Rejected(eid, refused.code, refused.field, refused.reason,
+                                             i))
             except IncidentError as exc:
                 self._count("dispatch_rejects")
                 out.rejected.append(Rejected(eid, "bad_dispatch", "", str(exc)[:500], i))
-            except CommandError as late:   # (out_of_window)
-                self._count("dispatch_rejects")
-                out.rejected.append(Rejected(eid, late.code, late.field, late.reason, i))
+            except Exception as bug:  # noqa: BLE001 - a bug: this input only
+                out.rejected.append(self._internal(eid, bug, i))
         return out
 
     def command(self, cmd: Mapping[str, Any], now_ms: int) -> Output:
         """One operator command (the ``commands`` topic's wire form)."""
         out = Output()
-        cid = str(cmd.get("command_id", ""))[:128] if isinstance(cmd, Mapping) else ""
+        cid = ""
         try:
-            if not isinstance(cmd, Mapping):
-                raise CommandError("bad_command", "a command is a JSON object")
-            if self.command_ids.seen(command_id(cmd), cmd):   # a resend: answered, not redone
+            admitted = admit(cmd, "bad_command", "a command")
+            cid = check_command_id(admitted)   # its characters checked; "" when absent
+            if self.command_ids.seen(command_id(admitted), admitted):   # a resend: not redone
                 out.applied.append(cid)
                 out.duplicates.append(cid)
                 return out
             action = cmd.get("action")
             if action not in ACTIONS:
-                raise CommandError("unknown_action", f"{action!r} is not one of {ACTIONS}",
+                raise CommandError("unknown_action", f"{action!r} is not one of {ACTIONS}"[:300],
                                    "action")
             if action in COMMANDS:
                 events = self.book.apply({k: cmd[k] for k in (
@@ -157,9 +174,20 @@ class Engine:
             out.rejected.append(Rejected(cid, code, getattr(refused, "field", "") or "",
                                          str(refused)[:500]))
             return out
+        except Exception as bug:  # noqa: BLE001 - a bug: this input only
+            out.rejected.append(self._internal(cid, bug))
+            return out
         out.applied.append(cid)
         self.command_ids.remember(cid, cmd, now_ms)
         return out
+
+    def _internal(self, ident: str, bug: Exception, index: int = -1) -> Rejected:
+        self._count("internal_errors")
+        try:
+            why = f"{type(bug).__name__}: {bug}"[:500]
+        except Exception:  # noqa: BLE001 - an exception that cannot say what it is
+            why = type(bug).__name__
+        return Rejected(ident, "internal", "", why, index)
 
     def tick(self, now_ms: int) -> Output:
         """What time alone causes; call it every second or so (and at next_due_ms())."""
@@ -182,7 +210,9 @@ class Engine:
 
     # -- wiring -----------------------------------------------------------------------------
     def _after(self, events: list[AlertEvent], now_ms: int, out: Output) -> None:
-        """Lifecycle events -> mute bookkeeping, grouping and escalation."""
+        """Lifecycle events -> mute bookkeeping, grouping and escalation. (The events are
+        in ``out`` first: the book made them, whatever happens after.)"""
+        out.alert_events += events
         for ev in events:
             labels = dict(ev.labels)
             status = "resolved" if ev.to_state == RESOLVED else "firing"
@@ -197,7 +227,6 @@ class Engine:
                 # no detector message says so: the incident hears it from the lifecycle
                 out.incident_events += self.correlator.expire(ev.fingerprint, ev.event_id,
                                                               ev.at_ms)
-        out.alert_events += events
 
     def page(self, page: Any, now_ms: int) -> int:
         """Offer an escalation page to its targets unless it is muted; how many were new."""
@@ -230,6 +259,7 @@ class Engine:
             if bad_rx.code not in REGEX_CODES:
                 raise
             raise CommandError(bad_rx.code, bad_rx.reason, "matchers") from bad_rx
+        check_matchers(matchers)
         if not matchers:
             raise CommandError("bad_command", "a silence needs at least one matcher",
                                "matchers")
@@ -261,6 +291,8 @@ class Engine:
             fps = cmd.get("fingerprints")
             if not isinstance(fps, list) or not all(isinstance(f, str) for f in fps):
                 raise CommandError("bad_command", "a list of fingerprints", "fingerprints")
+            for f in fps:
+                check_id(f, "fingerprints")
             return c.split(_text(cmd, "incident_id", True), fps, actor=actor, at_ms=now_ms)
         if action == "link_call":
             return c.link_call(_text(cmd, "incident_id", True), _text(cmd, "call_id", True),
@@ -300,21 +332,3 @@ def _alert_time(msg: Any, now_ms: int) -> int:
         return min(parse_event_time(msg.get("detected_at")), now_ms)
     except (ValidationError, AttributeError, TypeError):
         return now_ms
-
-
-def _time(value: Any, name: str) -> int:
-    try:
-        return parse_event_time(value)
-    except ValidationError as exc:
-        raise CommandError("bad_command", exc.reason, name) from exc
-
-
-def _text(cmd: Mapping[str, Any], name: str, required: bool = False) -> str:
-    v = cmd.get(name, "")
-    if not isinstance(v, str) or (required and not v.strip()) or len(v) > _MAX_TEXT:
-        raise CommandError("missing_actor" if name == "actor" else "bad_command",
-                           f"must be a {'non-empty ' if required else ''}string of at most "
-                           f"{_MAX_TEXT} characters", name)
-    if name == "actor":
-        check_not_reserved(v)
-    return v.strip()

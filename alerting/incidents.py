@@ -64,9 +64,11 @@ class Correlator(IncidentReach):
     """Alerts in, :class:`IncidentEvent` out (operator commands: :class:`IncidentOps`)."""
 
     # -- alerts and calls in --------------------------------------------------------------
-    def observe(self, alert: Mapping[str, Any], now_ms: int) -> list[IncidentEvent]:
-        """One alert state message; IncidentError (nothing changed) if it is malformed."""
-        m = member_from_alert(alert)
+    def observe(self, alert: Mapping[str, Any], now_ms: int, member: Member | None = None
+                ) -> list[IncidentEvent]:
+        """One alert state message; IncidentError (nothing changed) if it is malformed.
+        ``member``: ``member_from_alert(alert)``, if the caller made it (to check first)."""
+        m = member_from_alert(alert) if member is None else member
         out: list[IncidentEvent] = []
         self._sweep(now_ms, out)
         iid = self._by_fp.get(m.fingerprint)

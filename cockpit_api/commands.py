@@ -16,12 +16,9 @@ and answers on ``command_results``; this layer only refuses what can never be va
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from alerting.incident_model import CALL_STREAMS
 from alerting.labels import LabelError, parse_matchers
@@ -30,7 +27,9 @@ from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
 from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
 from alerting.regex import BAD_REGEX, REGEX_CODES
 from alerting.window import MAX_AHEAD_MS, OUT_OF_WINDOW
+from schemas.chars import bad_character
 from schemas.errors import ValidationError
+from schemas.jsonin import decode
 from schemas.validate import format_event_time, parse_event_time
 
 from .errors import CommandRejected
@@ -41,14 +40,13 @@ MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
          "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX, OUT_OF_WINDOW,
+         "too_deep", "duplicate_key", "bad_characters",
          # the server's own: the commands topic cannot take it now; a bug in the checks
          "unavailable", "internal",
          # who may: not signed in (or no longer); the role may not; over the command rate
          "unauthenticated", "forbidden", "rate_limited")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
 KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # newlines and tabs allowed
 
 
 class _Bad(Exception):
@@ -70,33 +68,40 @@ def _string(v: Any, limit: int) -> str:
     return v
 
 
+def _chars(s: str, text: bool = False) -> str:
+    """``s`` unless it holds a character ``schemas.chars`` refuses (``bad_characters``)."""
+    bad = bad_character(s, text=text)
+    if bad is not None:
+        raise _Bad("bad_characters", f"holds {bad}: no control"
+                   f"{' or' if text else ', invisible or'} bidi characters")
+    return s
+
+
 def ident(v: Any, now_ms: int = 0) -> str:
-    """An id: 1..MAX_ID characters, no control characters or surrounding spaces."""
-    s = _string(v, MAX_ID)
-    if not s:
+    """An id: 1..MAX_ID characters, no control, invisible or bidi characters, no
+    surrounding spaces."""
+    s = _chars(_string(v, MAX_ID))
+    if not s.strip():
         raise _Bad("empty", "must not be empty")
-    if _CONTROL.search(s) or s != s.strip():
-        raise _Bad("bad_value", "contains control characters or surrounding spaces")
+    if s != s.strip():
+        raise _Bad("bad_value", "has surrounding spaces")
     return s
 
 
 def actor(v: Any, now_ms: int = 0) -> str:
-    s = _string(v, MAX_ACTOR).strip()
+    s = _chars(_string(v, MAX_ACTOR)).strip()
     if not s:
         raise _Bad("empty", "who gives the command must be named")
-    if _CONTROL.search(s):
-        raise _Bad("bad_value", "contains control characters")
     return s
 
 
 def text(limit: int, required: bool = False) -> Check:
-    """Free text of at most ``limit`` characters (``required``: not blank)."""
+    """Free text of at most ``limit`` characters (``required``: not blank); newlines and
+    tabs are fine."""
     def check(v: Any, now_ms: int = 0) -> str:
-        s = _string(v, limit).strip()
+        s = _chars(_string(v, limit), text=True).strip()
         if required and not s:
             raise _Bad("empty", "must not be blank")
-        if _CONTROL_IN_TEXT.search(s):
-            raise _Bad("bad_value", "contains control characters")
         return s
     return check
 
@@ -164,7 +169,7 @@ def fingerprints(v: Any, now_ms: int = 0) -> list[str]:
 
 
 def _matcher(v: Any, now_ms: int) -> str:
-    s = _string(v, MAX_MATCHER_CHARS)
+    s = _chars(_string(v, MAX_MATCHER_CHARS), text=True)   # (as the engine: alerting.intake)
     try:
         parse_matchers([s])
     except LabelError as exc:   # (a refused regex: bad_regex or too_long, as the engine says)
@@ -236,9 +241,9 @@ def parse_client_message(raw: str | bytes, now_ms: int, actor: str | None = None
     if size > MAX_MESSAGE_BYTES:
         raise CommandRejected("too_large", "", f"{size} bytes; at most {MAX_MESSAGE_BYTES}")
     try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise CommandRejected("malformed_json", "", f"not UTF-8 JSON: {exc}") from None
+        msg = decode(raw)   # (schemas.jsonin: malformed_json, too_deep, duplicate_key)
+    except ValidationError as exc:
+        raise CommandRejected(exc.code, exc.field, exc.reason) from None
     if not isinstance(msg, dict):
         raise CommandRejected("not_object", "", f"a message is a JSON object, not {_type(msg)}")
     if msg.get("type") != "command":

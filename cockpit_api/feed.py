@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from citycc.settings import Settings
+from schemas.errors import ValidationError
+from schemas.jsonin import decode
 from streams.admin import topic_partitions
 
 from .errors import MalformedAlert, MalformedMessage
@@ -47,13 +48,14 @@ class TopicsChanged(RuntimeError):
 
 
 def decode_json(value: bytes | None) -> object:
-    """A Kafka message value as JSON, or ``MalformedMessage``."""
+    """A Kafka message value as JSON (``schemas.jsonin``: not too deep, no key twice), or
+    ``MalformedMessage``."""
     if value is None:
         raise MalformedMessage("message has no value (tombstone)")
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedMessage(f"value is not valid UTF-8 JSON: {exc}") from None
+        return decode(value)
+    except ValidationError as exc:
+        raise MalformedMessage(f"value: {exc.reason} [{exc.code}]") from None
 
 
 @dataclass(frozen=True)

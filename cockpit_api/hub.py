@@ -43,7 +43,9 @@ Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: 
 Alerts are kept as received (unknown fields pass through). An alert is accepted when it is a
 JSON object with a non-empty string ``fingerprint`` (or ``alert_id``) and a ``status`` of
 ``firing`` or ``resolved`` (missing status means ``firing``); anything else is counted as
-malformed, as are events the normalisers refuse.
+malformed, as are events the normalisers refuse, messages nested deeper than
+``schemas.limits.MAX_DEPTH`` and messages a bug in folding them stops: the hub keeps
+nothing it could not send again, so a new client always gets its snapshot.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from schemas.jsonin import too_deep
+from schemas.limits import MAX_DEPTH
 
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
@@ -246,12 +251,21 @@ class AlertHub:
                 where: str) -> bool:
         try:
             item = normalize(obj)
-            orjson.dumps(item)  # refuse what cannot be sent before it changes any state
+            # refuse what could not be sent again before it changes any state: a value
+            # too deep fits one message but not the snapshot that nests it further
+            if too_deep(item, MAX_DEPTH):
+                raise MalformedMessage(f"nested deeper than {MAX_DEPTH} levels [too_deep]")
+            orjson.dumps(item)
+            message = fold(item)
         except (MalformedMessage, TypeError) as exc:  # orjson raises a TypeError subclass
             self.record_malformed(f"{where}: {exc}" if where else str(exc), source)
             return False
+        except Exception as exc:  # noqa: BLE001 - a bug that this message set off
+            log.exception("%s %s: cannot be folded", source, where)
+            self.record_malformed(f"{where}: internal: {type(exc).__name__}: {exc}"[:500],
+                                  source)
+            return False
         self.counters.received[source] += 1
-        message = fold(item)
         if message is not None:
             self._fan_out(message)
         return True

@@ -10,11 +10,12 @@ started after it) makes a *partial* incident, so an open incident is never invis
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.errors import ValidationError
+from schemas.jsonin import decode
 from schemas.records import SEVERITIES
 
 from .errors import MalformedMessage, require_ids
@@ -42,10 +43,11 @@ def normalize_incident_event(obj: object) -> dict[str, Any]:
             raise MalformedMessage(f"incident event {ev['event_id']!r}: {k!r} must be an int")
     raw = ev.pop("payload_json", None)
     try:
-        payload = json.loads(raw) if isinstance(raw, str) else ev.get("payload", {})
-    except ValueError as exc:
+        payload = decode(raw, field="payload_json") if isinstance(raw, str) else \
+            ev.get("payload", {})
+    except ValidationError as exc:
         raise MalformedMessage(f"incident event {ev['event_id']!r}: payload_json is not "
-                               f"JSON: {exc}") from None
+                               f"JSON the cockpit takes: {exc.reason} [{exc.code}]") from None
     if not isinstance(payload, dict):
         raise MalformedMessage(f"incident event {ev['event_id']!r}: payload is not an object")
     ev["payload"] = payload

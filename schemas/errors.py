@@ -38,3 +38,8 @@ IN_FUTURE = "in_future"
 OUTSIDE_CITY = "outside_city"
 UNKNOWN_TYPE = "unknown_type"
 UNSUPPORTED_VERSION = "unsupported_version"
+# JSON from outside (schemas.jsonin) and the characters of ids and names (schemas.chars)
+TOO_DEEP = "too_deep"
+DUPLICATE_KEY = "duplicate_key"
+BAD_CHARACTERS = "bad_characters"
+EMPTY = "empty"

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from . import errors as E
 from .catalog import MEASUREMENTS, STREAMS, SUPPORTED_VERSIONS, EventType, Field
+from .chars import check_id
 from .errors import ValidationError
 from .memo import remember
 
@@ -106,15 +107,19 @@ def _checker(f: Field) -> Callable[[Any], Any]:
         return check_enum
     if f.kind in ("str", "time"):
         regex = re.compile(f.pattern) if f.pattern else None
+        # an id (a free-form string): no control/invisible/bidi characters, not blank
+        is_id = f.kind == "str" and regex is None
 
         def check_str(v: Any) -> Any:
             if not isinstance(v, str):
                 raise ValidationError(E.WRONG_TYPE, name, f"must be a string, got {type(v).__name__}")
-            if not v or len(v) > f.max_len:
+            if len(v) > f.max_len or not (v or is_id):
                 raise ValidationError(E.OUT_OF_RANGE, name,
                                       f"length {len(v)} outside [1, {f.max_len}]")
             if regex is not None and not regex.match(v):
                 raise ValidationError(E.OUT_OF_RANGE, name, f"{v!r} does not match {f.pattern}")
+            if is_id and not (v.isprintable() and v.strip()):   # (rare: let it say why)
+                check_id(v, name)
             return v
         return check_str
     raise AssertionError(f"unknown field kind {f.kind!r}")

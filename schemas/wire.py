@@ -13,6 +13,7 @@ import orjson
 
 from . import errors as E
 from .errors import ValidationError
+from .jsonin import decode
 
 BATCH_KEY = "events"
 
@@ -25,10 +26,7 @@ def decode_message(raw: bytes | None, *, max_message_bytes: int,
     if len(raw) > max_message_bytes:
         raise ValidationError(E.TOO_LARGE, "", f"message of {len(raw)} bytes exceeds the "
                               f"limit of {max_message_bytes}")
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(E.MALFORMED_JSON, "", f"not valid UTF-8 JSON: {exc}") from exc
+    doc = decode(raw)   # malformed_json, too_deep, duplicate_key
     if not isinstance(doc, dict):
         raise ValidationError(E.NOT_OBJECT, "", f"message must be a JSON object, got "
                               f"{type(doc).__name__}")

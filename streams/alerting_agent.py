@@ -49,6 +49,7 @@ from city.profile import CityProfile
 from schemas.records import Origin, dead_letter
 from schemas.topics import TOPICS
 from schemas.validate import format_event_time
+from streams.alerting_intake import Refusal, apply_commands, apply_records
 from streams.flush import FlushBuffer, SendFn, send_now
 from streams.notifiers import Delivery, WebhookChannel
 from warehouse import queries
@@ -108,6 +109,16 @@ def rebuild_from_warehouse(settings: Settings, engine: Engine, now_ms: int) -> d
                        queries.silence_events(client), now_ms)
     finally:
         client.disconnect()
+
+
+def dead_letters(events: list[Any], refused: list[Refusal], now: int) -> list[dict[str, Any]]:
+    """The dead letters of the refused records of a batch (by position), original bytes."""
+    out = []
+    for r in refused:
+        m = events[r.index].message
+        out.append(dead_letter(Origin(m.topic, m.partition, m.offset), r.code, r.field,
+                               r.reason, events[r.index].value or b"", now, r.ident))
+    return out
 
 
 def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
@@ -189,42 +200,19 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
 
     def input_agent(topic: Any, name: str,
                     apply: Callable[[list[dict[str, Any]], int], Output]) -> None:
-        """Records of ``topic`` in batches through ``apply``; a record the engine refuses
-        (by its position in the batch) is dead-lettered, and nobody is answered."""
+        """Records of ``topic`` in batches through ``apply``, one record at a time
+        (:mod:`streams.alerting_intake`); a record the engine refuses, or whose
+        application failed, is dead-lettered (nobody is answered)."""
         @app.agent(topic, name=name)
         async def consume(stream: Any) -> None:
             async for events in stream.noack_take(settings.take_max_messages,
                                                   settings.take_within_s):
-                msgs, sources, dead = [], [], []
                 now = clock()
-                for e in events:
-                    try:
-                        msg = orjson.loads(e.value or b"")
-                    except ValueError:
-                        msg = None
-                    if isinstance(msg, dict):
-                        msgs.append(msg)
-                        sources.append(e)
-                    elif topic is alerts_topic:   # the alerts sink dead-letters these
-                        engine.counters["undecodable_alerts"] = \
-                            engine.counters.get("undecodable_alerts", 0) + 1
-                    else:
-                        m = e.message
-                        dead.append(dead_letter(Origin(m.topic, m.partition, m.offset),
-                                                "malformed_json", "", "not a JSON object",
-                                                e.value or b"", now))
-                out = apply(msgs, now)
-                for r in out.rejected:
-                    e = sources[r.index] if 0 <= r.index < len(sources) else None
-                    m = e.message if e is not None else None
-                    dead.append(dead_letter(
-                        Origin(m.topic, m.partition, m.offset) if m else
-                        Origin(topic.get_topic_name(), -1, -1), f"alerting_{r.code}", r.field,
-                        r.reason, (e.value or b"") if e is not None else b"", now,
-                        r.command_id))
-                out.rejected = []
+                out, refused = apply_records(apply, [e.value for e in events], now,
+                                             engine.counters,
+                                             keep_undecodable=topic is not alerts_topic)
                 await publish(out, now, buf.send)
-                await publish_dead(buf, dead)
+                await publish_dead(buf, dead_letters(events, refused, now))
                 buf.add_events(list(events))
                 await buf.flush_if_due()
 
@@ -236,25 +224,10 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
-            out, dead = Output(), []
-            for e in events:
-                m = e.message
-                try:
-                    cmd = orjson.loads(e.value or b"")
-                except ValueError as exc:
-                    cmd, why = None, ("malformed_json", "", f"not JSON: {exc}"[:300])
-                if cmd is not None:
-                    res = engine.command(cmd, now)
-                    out.extend(res)
-                    # a refusal nobody can be answered about (no command_id) is kept
-                    unanswerable = [r for r in res.rejected if not r.command_id]
-                    why = (unanswerable[0].code, unanswerable[0].field,
-                           unanswerable[0].reason) if unanswerable else None
-                if why is not None:
-                    dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), *why,
-                                            e.value or b"", now))
+            out, refused = apply_commands(engine.command, [e.value for e in events], now,
+                                          engine.counters)
             await publish(out, now, buf.send)
-            await publish_dead(buf, dead)
+            await publish_dead(buf, dead_letters(events, refused, now))
             buf.add_events(list(events))
             await buf.flush()   # an operator waits for the answer: no batching delay
 

@@ -36,16 +36,16 @@ from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
+from streams.sink_decode import ALERTS_TABLE, decode_alerts, json_decoder
 from alerting.incident_calls import DISPATCH_TYPES
 from streams.alerting_agent import install_alerting
-from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, event_columns,
+from warehouse.rows import (alert_event_row, dead_letter_row, event_columns,
                             incident_event_row, notification_row, silence_event_row,
                             table_for_stream, to_columns)
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse
 from warehouse.audit_rows import audit_row, command_result_row
 
 log = logging.getLogger(__name__)
-ALERTS_TABLE = "alerts"
 DEAD_LETTERS_TABLE = "dead_letters"
 AUDIT_TABLE = "command_audit"   # the cockpit's audit records and the worker's answers
 
@@ -153,7 +153,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
                                    publish_dead, alerts_topic, dispatch_topic, clock,
                                    progress, in_order))
-    _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), _decode_alerts,
+    _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
                 publish_dead, clock)
@@ -168,7 +168,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
         _sink_agent(app, settings, topic, buffer(name if name == table else f"{table}:{name}"),
-                    _json_decoder(table, to_row), publish_dead, clock)
+                    json_decoder(table, to_row), publish_dead, clock)
 
     @app.task
     async def start_warehouse() -> None:
@@ -271,37 +271,6 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             await buf.flush_if_due()
 
     return state
-
-
-def _decode_alerts(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
-    alerts, dead = [], []
-    for m in msgs:
-        try:
-            alert = orjson.loads(m.value or b"")
-            if not isinstance(alert, dict) or "alert_id" not in alert:
-                raise ValueError("not an alert object")
-            if alert.get("reasserted") is True:
-                continue   # a repeat, not a state change (its end is in alert_events)
-            alerts.append(alert)
-        except ValueError as exc:
-            dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), "bad_alert", "",
-                                    str(exc)[:300], m.value or b"", now))
-    return [(ALERTS_TABLE, to_columns(ALERTS_TABLE, [alert_row(a) for a in alerts]))], dead
-
-
-def _json_decoder(table: str, to_row: Callable[[Any], dict[str, Any]]) -> Any:
-    """Decode JSON records of ``table``; a record that is not one is dead-lettered."""
-    def decode(msgs: list[RawMessage], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
-        rows, dead = [], []
-        for m in msgs:
-            try:
-                rows.append(to_row(orjson.loads(m.value or b"")))
-            except (ValueError, KeyError, TypeError) as exc:
-                dead.append(dead_letter(Origin(m.topic, m.partition, m.offset), f"bad_{table}",
-                                        "", f"{type(exc).__name__}: {exc}"[:300],
-                                        m.value or b"", now))
-        return [(table, to_columns(table, rows))], dead
-    return decode
 
 
 def _decode_dead(msgs: list[Any], now: int) -> tuple[list[Any], list[dict[str, Any]]]:

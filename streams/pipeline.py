@@ -57,6 +57,12 @@ class StepResult:
     # Rejected batch items that name their entity (for out-of-range-burst detection).
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
+    def extend(self, other: "StepResult") -> None:
+        self.events += other.events
+        self.dead += other.dead
+        self.alerts += other.alerts
+        self.rejects += other.rejects
+
 
 class StreamStep:
     """Stateful (detector state) but pure processor for one input stream."""
@@ -85,7 +91,7 @@ class StreamStep:
     def process(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
         result = StepResult()
         for msg in messages:
-            self._decode_validate(msg, now_ms, result)
+            self._read(msg, now_ms, result)
         self._enrich(result.events)
         findings = self.detection.run(result.events, now_ms)
         if result.rejects:
@@ -95,16 +101,40 @@ class StreamStep:
         return result
 
     def process_safely(self, messages: Sequence[RawMessage], now_ms: int) -> StepResult:
-        """:meth:`process`, but a bug in it dead-letters the batch instead of stopping the
-        stream: the original bytes are kept (code ``internal_error``) and can be replayed."""
+        """:meth:`process`, but a bug never stops the stream, nor costs a message's
+        neighbours: a batch that fails is processed again message by message, and only a
+        message that fails alone is dead-lettered (code ``internal_error``, its original
+        bytes kept, so it can be replayed). (Detector state may hold what the failed run
+        saw before it failed; the detectors tolerate seeing those events again.)"""
         try:
             return self.process(messages, now_ms)
-        except Exception as exc:  # noqa: BLE001 - any bug; logged by the caller's handler
-            log.exception("%s: processing %d messages failed", self.stream, len(messages))
-            reason = f"{type(exc).__name__}: {exc}"[:500]
-            return StepResult(dead=[dead_letter(Origin(m.topic, m.partition, m.offset),
-                                                INTERNAL_ERROR, "", reason, m.value or b"",
-                                                now_ms) for m in messages])
+        except Exception as exc:  # noqa: BLE001 - any bug; logged here
+            if len(messages) == 1:
+                log.exception("%s: processing %s[%d]@%d failed", self.stream,
+                              messages[0].topic, messages[0].partition, messages[0].offset)
+                return StepResult(dead=[self._internal(messages[0], exc, now_ms)])
+            log.exception("%s: processing %d messages failed; again one by one", self.stream,
+                          len(messages))
+        result = StepResult()
+        for m in messages:
+            result.extend(self.process_safely([m], now_ms))
+        return result
+
+    def _internal(self, msg: RawMessage, exc: Exception, now_ms: int) -> dict[str, Any]:
+        return dead_letter(Origin(msg.topic, msg.partition, msg.offset), INTERNAL_ERROR, "",
+                           f"{type(exc).__name__}: {exc}"[:500], msg.value or b"", now_ms)
+
+    def _read(self, msg: RawMessage, now_ms: int, result: StepResult) -> None:
+        """:meth:`_decode_validate` of one message; a bug it sets off takes back what the
+        message added and dead-letters the message alone."""
+        marks = len(result.events), len(result.dead), len(result.rejects)
+        try:
+            self._decode_validate(msg, now_ms, result)
+        except Exception as exc:  # noqa: BLE001 - a bug: this message only
+            log.exception("%s: reading %s[%d]@%d failed", self.stream, msg.topic,
+                          msg.partition, msg.offset)
+            del result.events[marks[0]:], result.dead[marks[1]:], result.rejects[marks[2]:]
+            result.dead.append(self._internal(msg, exc, now_ms))
 
     def _decode_validate(self, msg: RawMessage, now_ms: int, result: StepResult) -> None:
         whole = Origin(msg.topic, msg.partition, msg.offset)

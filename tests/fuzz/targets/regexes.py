@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import render
 from cockpit_api.commands import validate_command
+from schemas.chars import bad_character
 from cockpit_api.errors import CommandRejected
 
 from ..strategies import NOW_MS
@@ -28,6 +29,8 @@ from .alerts import fixed_alert
 from .engine import CONFIG, PROFILE, Engine
 from .frames import BAD_REGEX
 from .records import MATCHES_EVERYTHING
+
+BAD_CHARACTERS = "bad_characters"
 
 TOO_LONG = "too_long"
 SHORT = 100   # a pattern RE2 takes, this short or shorter, must be taken everywhere
@@ -100,7 +103,12 @@ def expectation(pattern: str) -> Expect:
 
 
 def silence_expectation(pattern: str) -> Expect:
-    """A silence of only this matcher: refused if the regex matches the empty label too."""
+    """A silence of only this matcher: refused if the regex matches the empty label too, or
+    if it holds a control or bidi character (a command's text may hold a newline or a tab
+    only: schemas.chars), whatever RE2 makes of it."""
+    if bad_character(pattern, text=True) is not None:
+        return refuse(BAD_CHARACTERS, BAD_REGEX, TOO_LONG, MATCHES_EVERYTHING,
+                      why=f"{pattern[:60]!r} holds a control or bidi character")
     if re2_takes(pattern) and re2.compile(pattern, _QUIET).fullmatch("") is not None:
         return refuse(MATCHES_EVERYTHING, TOO_LONG, why=f"{pattern[:60]!r} matches \"\"")
     return expectation(pattern)

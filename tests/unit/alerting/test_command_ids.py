@@ -98,7 +98,7 @@ def test_a_command_without_a_command_id_is_refused() -> None:
     e, fp, iid, sid = started()
     note = {"action": "add_note", "actor": "指挥长", "incident_id": iid, "text": "x"}
     for cmd, code in ((note, "missing_field"), ({**note, "command_id": ""}, "missing_field"),
-                      ({**note, "command_id": "  "}, "missing_field"),
+                      ({**note, "command_id": "  "}, "empty"),
                       ({**note, "command_id": 7}, "bad_command"),
                       ({**note, "command_id": "c" * 129}, "bad_command")):
         before = orjson.dumps(e.snapshot())
