@@ -29,6 +29,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from schemas.errors import ValidationError
+from schemas.jsonin import decode
+
 from .audit import AuditTrail, audit_record
 from .auth.limits import ConnectionCap, TokenBucket
 from .auth.login import AuthRefused, Authenticator, Session
@@ -73,8 +76,8 @@ def now_ms() -> int:
 def _peek(raw: str | bytes) -> dict[str, str]:
     """The action, id and target a frame names, for the audit record of a refused one."""
     try:
-        msg = orjson.loads(raw) if len(raw) <= MAX_MESSAGE_BYTES else None
-    except orjson.JSONDecodeError:
+        msg = decode(raw) if len(raw) <= MAX_MESSAGE_BYTES else None
+    except ValidationError:
         msg = None
     cmd = msg.get("command") if isinstance(msg, dict) else None
     if not isinstance(cmd, dict):

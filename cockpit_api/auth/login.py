@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from cockpit_api.errors import CockpitError
+from schemas.errors import ValidationError
+from schemas.jsonin import decode
 from schemas.validate import format_event_time
 
 from .limits import LoginThrottle
@@ -79,8 +79,8 @@ def parse_credentials(raw: str | bytes) -> dict[str, Any]:
         raise AuthRefused("unauthenticated", "no_sign_in", f"a sign-in message has at most "
                                              f"{MAX_LOGIN_BYTES} bytes")
     try:
-        msg = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        msg = decode(raw, field="sign-in")   # the one door: depth, duplicate keys
+    except ValidationError:
         msg = None
     kind = msg.get("type") if isinstance(msg, dict) else None
     if kind == "login" and isinstance(msg.get("user"), str) and \

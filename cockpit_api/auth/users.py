@@ -19,7 +19,6 @@ detector acts under (``system``, ``detector:...``), no control or bidi character
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,12 +29,12 @@ import yaml
 
 from alerting.alert_model import DETECTOR_ACTOR, MAX_ACTOR, SYSTEM
 from cockpit_api.errors import CockpitError
+from schemas.chars import bad_character
 
 from .roles import ADMIN, Principal, check_role
 
 # C0/C1 controls, and the bidi marks, embeddings, overrides and isolates that make a name
 # read differently from what it is (U+061C, U+200E/F, U+202A-E, U+2066-9)
-BAD_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_DISPLAY = 64
 
 
@@ -74,7 +73,7 @@ def check_name(name: object, what: str = "user name") -> str:
         raise UserError("empty", f"a {what} must not be blank")
     if len(name) > MAX_ACTOR:
         raise UserError("too_long", f"a {what} has at most {MAX_ACTOR} characters")
-    if BAD_CHARACTERS.search(name) or name != name.strip():
+    if bad_character(name) is not None or name != name.strip():   # (schemas.chars)
         raise UserError("bad_characters", f"{what} {name!r} holds control or bidi "
                                           f"characters or surrounding spaces")
     if name == SYSTEM or name.startswith(DETECTOR_ACTOR):

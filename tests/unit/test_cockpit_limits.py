@@ -119,3 +119,17 @@ def test_the_page_headers() -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_sign_in_frame_goes_through_the_one_json_door() -> None:
+    """A repeated key (which user is signing in?) or a deep frame is no sign-in."""
+    import pytest
+
+    from cockpit_api.auth.login import AuthRefused, parse_credentials
+    good = '{"type": "login", "user": "张伟", "password": "pw"}'
+    assert parse_credentials(good)["user"] == "张伟"
+    for bad in ('{"type": "login", "user": "张伟", "user": "admin", "password": "pw"}',
+                '{"type": "login", "user": "a", "password": "pw", "x": ' + "[" * 40
+                + "]" * 40 + "}"):
+        with pytest.raises(AuthRefused):
+            parse_credentials(bad)
