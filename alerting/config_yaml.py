@@ -26,12 +26,12 @@ class YamlRefused(ValueError):
 class _BoundedLoader(yaml.SafeLoader):
     """A SafeLoader that measures the composed document before constructing it."""
 
-    def construct_document(self, node: yaml.Node) -> Any:
+    def construct_document(self, node: Any) -> Any:
         _measure(node)
         return super().construct_document(node)
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
+def _children(node: Any) -> list[Any]:
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
     if isinstance(node, yaml.SequenceNode):
@@ -39,11 +39,11 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _measure(root: yaml.Node) -> None:
+def _measure(root: Any) -> None:
     """Walk the node graph as construction would (aliases expanded), without recursion."""
     seen = 0
     on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, True)]
+    stack: list[tuple[Any, bool]] = [(root, True)]
     while stack:
         node, entering = stack.pop()
         if not entering:
@@ -60,7 +60,8 @@ def _measure(root: yaml.Node) -> None:
                 raise YamlRefused(f"nested deeper than {MAX_DEPTH} levels")
             on_path.add(id(node))
             stack.append((node, False))
-            stack.extend((k, True) for k in reversed(kids))
+            for i in range(len(kids) - 1, -1, -1):   # the first child is walked first
+                stack.append((kids[i], True))
 
 
 def safe_load_bounded(text: str) -> Any:
