@@ -23,14 +23,6 @@ class YamlRefused(ValueError):
     """The text is YAML but not a document the configuration may be built from."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader that measures the composed document before constructing it."""
-
-    def construct_document(self, node: Any) -> Any:
-        _measure(node)
-        return super().construct_document(node)
-
-
 def _children(node: Any) -> list[Any]:
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
@@ -67,7 +59,14 @@ def _measure(root: Any) -> None:
 def safe_load_bounded(text: str) -> Any:
     """``yaml.safe_load`` for outside text: :class:`YamlRefused` instead of a hang, an
     exhausted stack or a cycle; ``yaml.YAMLError`` for text that is not YAML."""
+    loader = yaml.SafeLoader(text)   # (no subclass: the compiled core cannot subclass it)
     try:
-        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506  (a SafeLoader subclass)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _measure(node)
+        return loader.construct_document(node)
     except RecursionError as exc:   # the parser itself recurses on nesting
         raise YamlRefused(f"nested too deeply to read ({MAX_DEPTH} levels at most)") from exc
+    finally:
+        loader.dispose()
