@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from schemas.chars import bad_character
 from schemas.records import SEVERITIES, make_alert
 
 from ..strategies import (BAD_TIMES, DAY_MS, Deep, NOW_MS, POLICY, PROFILE, YEAR_MS, blanks, deep,
@@ -151,7 +152,10 @@ def _alert_mutation(draw: st.DrawFn, group: str) -> Mutation:
         f = draw(st.sampled_from(("status", "severity")))
         value = draw(st.text(max_size=10).filter(lambda v: v not in ("firing", "resolved")
                                                  + SEVERITIES) | st.integers())
-        return Mutation(f, value, refuse(BAD_ALERT, why=f"bad {f}"))
+        # a label's characters are checked before its meaning (schemas.chars)
+        tainted_label = isinstance(value, str) and bad_character(value) is not None
+        codes = (BAD_ALERT, BAD_CHARACTERS) if tainted_label else (BAD_ALERT,)
+        return Mutation(f, value, refuse(*codes, why=f"bad {f}"))
     if how == "time":
         return Mutation("event_time", draw(st.sampled_from(BAD_TIMES) | st.integers()),
                         refuse(BAD_ALERT, why="bad event_time"))
