@@ -74,6 +74,14 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
               doc="Validated 120/119 calls, 119 incidents and unit status changes "
                   "({\"stream\": ..., \"event\": {...}}), for the alerting stage to link "
                   "them to incidents; one partition, so a call comes before its units."),
+    TopicSpec("dispatch", 1, "incident_id or unit_id", "dispatch record", 30 * DAY_MS,
+              doc="Every dispatch record of the worker's dispatch board (dispatch.board): "
+                  "packages recommended, confirmed, edited or rejected, units assigned, unit "
+                  "status, timers, move-ups; sunk into ClickHouse dispatch_log."),
+    TopicSpec("signal_requests", 1, "signal node", "signal pre-emption request", 1 * DAY_MS,
+              doc="Green-wave requests: for a unit en route on a priority call, each "
+                  "intersection on its route with the expected arrival time, for a signal "
+                  "control system to consume."),
     TopicSpec("audit", 1, "user", "audit record", 30 * DAY_MS,
               doc="The cockpit's audit trail: every sign-in and every command, forwarded "
                   "or refused (who, role, what, result); sunk into ClickHouse "

@@ -73,6 +73,8 @@ COMMAND_AUDIT_COLUMNS: tuple[str, ...] = (   # rows: warehouse.audit_rows
     "audit_id", "at", "at_ms", "source", "user", "role", "agency", "districts", "action",
     "target", "command_id", "result", "code", "field", "reason", "remote", "session",
     "command")
+DISPATCH_LOG_COLUMNS: tuple[str, ...] = (   # rows: warehouse.dispatch_rows
+    "record_id", "kind", "at", "at_ms", "incident_id", "unit_id", "actor", "payload")
 
 
 def table_for_stream(stream: str) -> str:
@@ -92,6 +94,7 @@ TABLES: Mapping[str, tuple[str, ...]] = {
     "notifications": NOTIFICATION_COLUMNS,
     "silence_events": SILENCE_EVENT_COLUMNS,
     "command_audit": COMMAND_AUDIT_COLUMNS,
+    "dispatch_log": DISPATCH_LOG_COLUMNS,
 }
 
 

@@ -19,6 +19,7 @@ from schemas.records import ALERT_FIELDS, Origin, dead_letter, dead_letter_from_
 from schemas.validate import format_event_time
 from cockpit_api.audit import audit_record
 from warehouse.audit_rows import audit_row, command_result_row
+from warehouse.dispatch_rows import dispatch_row
 from warehouse.migrate import load_migrations
 from warehouse.rows import (EVENT_COLUMNS, alert_event_row, incident_event_row,
                             notification_row, silence_event_row, STREAM_COLUMNS, TABLES,
@@ -221,6 +222,9 @@ def _sample_rows() -> dict[str, dict[str, Any]]:
         target="f", command_id="c-1", result="forwarded", command={"action": "ack"}))
     assert command_result_row({"command_id": "c-1", "ok": True, "at": "2026-01-01T00:00:00Z"}
                               ).keys() == samples["command_audit"].keys()
+    samples["dispatch_log"] = dispatch_row({
+        "record_id": "d-1", "kind": "package_confirmed", "at_ms": TS, "incident_id": "inc-1",
+        "unit_id": "", "actor": "张伟", "payload": {"package_id": "p-1", "items": []}})
     return samples
 
 
@@ -256,3 +260,14 @@ def test_building_50k_lifeline_rows_is_fast() -> None:
     assert columns_len(cols) == 50_000
     print(f"50k lifeline rows built in {best * 1000:.0f} ms ({50_000 / best:,.0f} rows/s)")
     assert best < 0.5
+
+
+def test_dispatch_row_keeps_the_payload_as_canonical_json_and_refuses_a_record_without_id() -> None:
+    row = dispatch_row({"record_id": "d-2", "kind": "unit_status", "at_ms": TS,
+                        "unit_id": "AMB-H-XY1-01", "payload": {"b": 1, "a": "救护"}})
+    assert row["payload"] == '{"a":"救护","b":1}' and row["incident_id"] == ""
+    assert row["at"] == TS // 1000
+    for bad in ({"kind": "x", "at_ms": TS}, {"record_id": "", "kind": "x", "at_ms": TS},
+                {"record_id": "d", "kind": "x", "at_ms": -1}):
+        with pytest.raises(KeyError):
+            dispatch_row(bad)
