@@ -11,9 +11,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 CRASH = "crash"                  # an exception escaped, a hang, or an internal-error refusal
 WRONG_ACCEPT = "wrong_accept"    # the oracle says refuse, the entry point accepted
@@ -62,6 +63,16 @@ class Finding:
         return f"{self.kind} at {self.where}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What :meth:`Tally.attempt` saw: ``ran`` with its ``value``, or the ``refused``
+    exception, or neither (a crash, already counted)."""
+
+    ran: bool
+    value: Any = None
+    refused: BaseException | None = None
+
+
 @dataclass
 class Tally:
     """Inputs tried and findings, per entry point."""
@@ -102,6 +113,22 @@ class Tally:
 
     def crash(self, where: str, exc: BaseException) -> None:
         self.add(CRASH, where, f"{type(exc).__name__}: {str(exc)[:300]}")
+
+    def attempt(self, seconds: float, where: str, call: Callable[[], Any],
+                refusal: type[BaseException] | tuple[type[BaseException], ...] = (),
+                crash_where: str = "") -> "Attempt":
+        """Run ``call`` as production would (:func:`bounded`). An exception of ``refusal``
+        comes back for the caller to judge; any other exception, or a hang, is one input
+        and a crash finding (at ``crash_where`` or ``where``)."""
+        try:
+            with bounded(seconds, where):
+                return Attempt(True, call())
+        except refusal as exc:
+            return Attempt(False, refused=exc)
+        except (Exception, Hung) as exc:
+            self.inputs += 1
+            self.crash(crash_where or where, exc)
+            return Attempt(False)
 
     def merge(self, other: "Tally") -> None:
         self.inputs += other.inputs

@@ -23,7 +23,7 @@ from cockpit_api.commands import ACTIONS, MAX_MESSAGE_BYTES, validate_command
 from ..strategies import (DAY_MS, Deep, NOW_MS, Pairs, YEAR_MS, blanks, corrupt, deep, free_text,
                           future_times, ids, json_non_objects, json_values, names, old_times,
                           tainted, times, write)
-from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
+from ..verdict import BROKEN, Expect, Tally, either, ok, refuse
 from .events import BAD_CHARACTERS, DUPLICATE_KEY, TOO_DEEP
 from .alerts import OUT_OF_WINDOW
 from .records import MATCHES_EVERYTHING
@@ -227,13 +227,10 @@ def check_frames(case: tuple[Frame, ...]) -> Tally:
     for k, f in enumerate(case):
         where = f"frame {k}"
         before = len(sender.sent)
-        try:
-            with bounded(2, where):
-                (reply,) = asyncio.run(_answer((f,), sender))
-        except (Exception, Hung) as exc:
-            tally.inputs += 1
-            tally.crash(where, exc)
+        got = tally.attempt(2, where, lambda: asyncio.run(_answer((f,), sender)))
+        if not got.ran:
             continue
+        (reply,) = got.value
         replies.append(reply)
         queued = reply.get("type") == "command_queued"
         sent = sender.sent[before:]

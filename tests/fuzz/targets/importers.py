@@ -29,7 +29,7 @@ from alerting.matchers import parse_text, render_all
 from city.profile import PROFILE_DIR, ProfileError, load_profile
 
 from ..strategies import BAD_UTF8, Deep, deep, ids, json_values
-from ..verdict import BROKEN, Expect, Hung, Tally, bounded, either, ok, refuse
+from ..verdict import BROKEN, Expect, Tally, either, ok, refuse
 from .engine import PROFILE, Engine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -164,13 +164,11 @@ def check_documents(docs: tuple[Document, ...]) -> Tally:
     tally = Tally()
     for k, doc in enumerate(docs):
         where = f"{doc.kind} {k}"
-        try:
-            with bounded(2, where):
-                code = _import(doc)
-        except (Exception, Hung) as exc:
-            tally.inputs += 1
-            tally.crash(f"{where} ({doc.expect.why})", exc)
+        got = tally.attempt(2, where, lambda: _import(doc),
+                            crash_where=f"{where} ({doc.expect.why})")
+        if not got.ran:
             continue
+        code = got.value
         if code.startswith("broken:"):
             tally.add(BROKEN, where, code[7:])
             code = ""

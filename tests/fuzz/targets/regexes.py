@@ -133,17 +133,15 @@ def check_regex(case: RegexCase) -> Tally:
 
 def _matchers(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
     where = "alerting.matchers"
-    try:
-        with bounded(EVAL_S, f"parsing {text[:60]}"):
-            (m,) = parse_matchers([text])
-    except LabelError as exc:
-        tally.judge(expect, where, accepted=False, code=exc.code, note=exc.reason)
-        return
-    except (Exception, Hung) as exc:
-        tally.inputs += 1
-        tally.crash(where, exc)
+    parsed = tally.attempt(EVAL_S, f"parsing {text[:60]}", lambda: parse_matchers([text]),
+                           LabelError, crash_where=where)
+    if isinstance(parsed.refused, LabelError):
+        tally.judge(expect, where, accepted=False, code=parsed.refused.code,
+                    note=parsed.refused.reason)
+    if not parsed.ran:
         return
     tally.judge(expect, where, accepted=True)
+    (m,) = parsed.value
     rx = re2.compile(case.pattern, _QUIET) if re2_takes(case.pattern) else None
     for v in case.values:
         try:
@@ -161,19 +159,13 @@ def _cockpit(tally: Tally, expect: Expect, text: str) -> None:
     cmd = {"command_id": "c-1", "actor": "张伟", "action": "silence", "matchers": [text],
            "reason": "fuzz"}
     where = "cockpit silence command"
-    try:
-        with bounded(EVAL_S, where):
-            validate_command(cmd, NOW_MS)
-    except CommandRejected as exc:
-        if expect.accept and len(text) > 256:   # the cockpit's bound on a matcher's text
-            return
-        tally.judge(expect, where, accepted=False, code=exc.code, note=exc.reason)
-        return
-    except (Exception, Hung) as exc:
-        tally.inputs += 1
-        tally.crash(where, exc)
-        return
-    tally.judge(expect, where, accepted=True)
+    got = tally.attempt(EVAL_S, where, lambda: validate_command(cmd, NOW_MS), CommandRejected)
+    exc = got.refused
+    if isinstance(exc, CommandRejected):
+        if not (expect.accept and len(text) > 256):   # the cockpit's bound on a matcher's text
+            tally.judge(expect, where, accepted=False, code=exc.code, note=exc.reason)
+    elif got.ran:
+        tally.judge(expect, where, accepted=True)
 
 
 def _engine(tally: Tally, expect: Expect, case: RegexCase, text: str) -> None:
