@@ -145,7 +145,8 @@ def dispatch_statuses(records: Iterable[Mapping[str, Any]],
     ``incident_calls`` maps a board incident to its cases; an unmapped id is its own case."""
     out: list[UnitStatus] = []
     for r in records:
-        p = r.get("payload") if isinstance(r.get("payload"), Mapping) else {}
+        raw = r.get("payload")
+        p: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         cases = incident_calls.get(str(r.get("incident_id", "")), (str(r.get("incident_id")),))
         at, kind = int(r["at_ms"]), r.get("kind")
         units: list[tuple[str, str, str]] = []
@@ -163,7 +164,7 @@ def assemble(calls: Sequence[Call], statuses: Iterable[UnitStatus]) -> Responses
     """Per (case, unit) the first time of each timestamp, and per case the first over its
     units. A status naming no case of ``calls`` is counted (``unknown_call``), not used."""
     index = {c.call_id: i for i, c in enumerate(calls)}
-    ci, units, agencies, kinds, at = [], [], [], [], []
+    rows: list[tuple[int, str, str, int, int]] = []   # case, unit, agency, timestamp, ms
     unknown = 0
     for s in statuses:
         ts = STATUS_TIMESTAMP.get(s.status)
@@ -172,8 +173,8 @@ def assemble(calls: Sequence[Call], statuses: Iterable[UnitStatus]) -> Responses
         if s.call_id not in index:
             unknown += 1
             continue
-        ci.append(index[s.call_id]), units.append(s.unit_id), agencies.append(s.agency)
-        kinds.append(UNIT_TIMESTAMPS.index(ts)), at.append(s.at_ms)
+        rows.append((index[s.call_id], s.unit_id, s.agency, UNIT_TIMESTAMPS.index(ts), s.at_ms))
+    ci, units, agencies, kinds, at = (list(c) for c in zip(*rows)) if rows else ([],) * 5
     case_a, unit_a = np.array(ci, np.int64), np.array(units, dtype=object)
     keys = np.array([f"{c}\x1f{u}" for c, u in zip(ci, units)], dtype=object)
     pairs, first, inv = np.unique(keys.astype(str), return_index=True, return_inverse=True) \
