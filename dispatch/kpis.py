@@ -139,10 +139,16 @@ class Responses:
 
 
 def dispatch_statuses(records: Iterable[Mapping[str, Any]],
-                      incident_calls: Mapping[str, Sequence[str]]) -> list[UnitStatus]:
+                      incident_calls: Mapping[str, Sequence[str]],
+                      stream: Iterable[UnitStatus] = ()) -> list[UnitStatus]:
     """Dispatch records (``dispatch_log`` rows, payload a dict) -> ``dispatched`` (and, for
-    ``unit_status`` records, the status given) of each unit on each case of the incident.
-    ``incident_calls`` maps a board incident to its cases; an unmapped id is its own case."""
+    ``unit_status`` records, the status given) of each unit on the incident's cases.
+    ``incident_calls`` maps a board incident to its cases; an unmapped id is its own case.
+    Of an incident with several cases, a unit goes to those its ``stream`` statuses name
+    (all of them when it names none)."""
+    named: dict[str, set[str]] = {}
+    for s in stream:
+        named.setdefault(s.unit_id, set()).add(s.call_id)
     out: list[UnitStatus] = []
     for r in records:
         raw = r.get("payload")
@@ -156,7 +162,9 @@ def dispatch_statuses(records: Iterable[Mapping[str, Any]],
         elif kind == "package_confirmed":
             units += [(str(i.get("unit_id", "")), "dispatched", str(i.get("agency", "")))
                       for i in p.get("items", ()) if isinstance(i, Mapping)]
-        out += [UnitStatus(u, c, s, at, a) for u, s, a in units if u for c in cases]
+        for u, status, agency in units:
+            mine = [c for c in cases if c in named.get(u, ())] or cases
+            out += [UnitStatus(u, c, status, at, agency) for c in mine if u]
     return out
 
 

@@ -224,6 +224,17 @@ def test_dispatch_records_give_dispatched_times_on_the_incident_cases() -> None:
     assert r["intervals"]["processing"]["all"]["n"] == 2
 
 
+def test_a_unit_assigned_to_a_many_call_incident_goes_to_the_calls_it_names() -> None:
+    records = [{"kind": "unit_assigned", "at_ms": H0, "incident_id": "INC-1",
+                "unit_id": "AMB-1", "payload": {}},
+               {"kind": "unit_assigned", "at_ms": H0, "incident_id": "INC-1",
+                "unit_id": "AMB-2", "payload": {}}]
+    stream = unit("AMB-1", "C2", en_route=30)
+    got = dispatch_statuses(records, {"INC-1": ["C1", "C2"]}, stream)
+    assert sorted((s.unit_id, s.call_id) for s in got) == [
+        ("AMB-1", "C2"), ("AMB-2", "C1"), ("AMB-2", "C2")]
+
+
 def test_a_linked_call_moves_its_case_received_time_earlier() -> None:
     cases = [Call("FI-1", "fire", "yuelu", H0 + 30 * S), Call("FI-2", "fire", "tianxin", H0)]
     reports = [Call("C119-1", "fire", "yuelu", H0 + 5 * S, H0), Call("C119-x", "fire", "", 0)]
