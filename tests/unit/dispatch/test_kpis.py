@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from dispatch.kpis import (AGENCIES, INTERVALS, TIMESTAMPS, Call, UnitStatus, assemble,
                            compute, dispatch_statuses, interval_values, labelled, local_hours,
@@ -99,6 +100,14 @@ def test_call_level_intervals_use_the_first_unit() -> None:
     assert got["depart"]["all"]["p50"] == 100.0            # A left first
     assert got["response"]["all"]["p50"] == 400.0          # B arrived first
     assert got["turnout"]["all"]["n"] == 2                 # unit level: both units
+
+
+def test_a_unit_without_a_timestamp_does_not_hide_another_units() -> None:
+    statuses = (unit("A", "C1", dispatched=10)                      # cancelled: never left
+                + unit("B", "C1", dispatched=20, en_route=90, on_scene=400))
+    got = compute(assemble([Call("C1", "ems", "yuelu", H0)], statuses), 8.0)["intervals"]
+    assert (got["depart"]["all"]["p50"], got["response"]["all"]["p50"]) == (90.0, 400.0)
+    assert got["processing"]["all"]["p50"] == 10.0
 
 
 def test_a_status_naming_no_known_call_is_counted_not_used() -> None:
@@ -270,3 +279,25 @@ def test_labelled_summary_is_json_and_every_label_is_bilingual() -> None:
     assert [i["key"] for i in out["intervals"]] == [i.key for i in INTERVALS]
     assert {i.start for i in INTERVALS} | {i.end for i in INTERVALS} <= set(TIMESTAMPS)
     assert {"ems", "fire"} <= set(AGENCIES)
+
+
+# --- invariants ----------------------------------------------------------------------------
+
+
+_STATUS = st.sampled_from(["dispatched", "en_route", "on_scene", "transporting",
+                           "at_hospital", "available", "returning", "out_of_service"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["U1", "U2", "U3"]), st.sampled_from(["C1", "C2"]),
+                          _STATUS, st.integers(-600, 3600)), max_size=40))
+def test_intervals_are_never_negative_and_every_pair_is_counted_once(
+        rows: list[tuple[str, str, str, int]]) -> None:
+    calls = [Call("C1", "ems", "yuelu", H0), Call("C2", "fire", "furong", H0 + 60 * S)]
+    r = assemble(calls, [UnitStatus(u, c, s, H0 + t * S) for u, c, s, t in rows])
+    for iv in INTERVALS:
+        v, excluded = interval_values(r, iv.key)
+        ts = r.call_ts if iv.level == "call" else r.unit_ts
+        both = ~np.isnan(ts[iv.start]) & ~np.isnan(ts[iv.end])
+        assert (v[~np.isnan(v)] >= 0).all()
+        assert int((~np.isnan(v)).sum()) + excluded == int(both.sum())
