@@ -23,6 +23,7 @@ from dispatch import kpis
 from schemas.errors import ValidationError
 from schemas.validate import format_event_time, parse_event_time
 
+from .client import WarehouseError
 from .queries import _where
 
 HORIZON_MS = 6 * 3_600_000     # how long after the range a case's units are still followed
@@ -123,7 +124,10 @@ def _json(text: Any) -> dict[str, Any]:
 
 def responses(client: Client, start_ms: int, end_ms: int, *, district: str | None = None,
               agency: str | None = None, horizon_ms: int = HORIZON_MS) -> kpis.Responses:
-    """Everything :func:`dispatch.kpis.compute` needs for the cases of the range."""
+    """Everything :func:`dispatch.kpis.compute` needs for the cases of the range
+    (:class:`WarehouseError` for an agency that has no cases: not ``ems`` or ``fire``)."""
+    if agency is not None and agency not in _STREAMS:
+        raise WarehouseError(f"no KPIs for agency {agency!r}; agencies: {sorted(_STREAMS)}")
     streams = [s for s in _STREAMS if agency in (None, s)]
     links = call_links(client, start_ms, end_ms + horizon_ms)
     calls: list[kpis.Call] = []

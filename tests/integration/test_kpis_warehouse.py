@@ -17,6 +17,7 @@ from schemas.validate import format_event_time
 from warehouse import kpi_queries
 from warehouse.dispatch_rows import dispatch_row
 from warehouse.rows import event_columns, incident_event_row
+from warehouse.client import WarehouseError
 from warehouse.sink import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -92,7 +93,7 @@ def load(settings: Settings) -> None:
             for stream in ("ems", "fire"):
                 items = [(e, ms, Origin(f"citycc.{stream}", 0, i), T0)
                          for i, (s, e, ms) in enumerate(EVENTS) if s == stream]
-                for _ in range(2):     # delivered twice: FINAL counts each once
+                for _ in range(2):     # delivered twice (at-least-once): same figures
                     await wh.insert(f"events_{stream}", event_columns(stream, items))
             await wh.insert("incident_events", [incident_event_row(e) for e in LINKS])
             await wh.insert("dispatch_log", [dispatch_row(ASSIGNED)] * 2)
@@ -161,3 +162,5 @@ def test_district_and_agency_filters(db_settings: Settings) -> None:
     assert fire["counts"] == {"calls": 1, "unit_responses": 2}
     assert interval(fire, "response")["p50"] == 330.0     # 119 call at 100 s, on scene 430 s
     assert fire["china_120"]["depart_rate"]["n"] == 0
+    with pytest.raises(WarehouseError, match="agency 'police'"):
+        summary(db_settings, agency="police")
