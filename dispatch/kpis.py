@@ -3,7 +3,9 @@
 A *case* is what units are sent to: a 120 call (EMS units name it in ``unit_status.call_id``)
 or a 119 incident (engines name it in ``engine_status.incident_id``; a 119 call linked to
 it only moves its received time earlier). Per case and per unit the timestamps are the
-*first* occurrence of each status; an interval whose start or end is missing is absent
+*first* occurrence of each status; a case's first dispatched/en route/on scene is the
+earliest of any agency's units (NFPA's first-arriving travel is per agency). An interval
+whose start or end is missing is absent
 (never zero), one that ends before it starts is excluded and counted with its reason.
 Percentiles are nearest-rank (``inverted_cdf``), so "p90 <= target" holds exactly when at
 least 90 % comply. Inputs come from the warehouse (:mod:`warehouse.kpi_queries`); the
@@ -231,10 +233,11 @@ def stats(seconds: np.ndarray) -> dict[str, Any]:
             "mean": round(float(v.mean()), 3)}
 
 
-def _share(seconds: np.ndarray, limit: np.ndarray | float) -> dict[str, Any]:
+def _share(seconds: np.ndarray, limit: float) -> dict[str, Any]:
+    """How many present values are within ``limit`` (inclusive), and their share."""
     ok = ~np.isnan(seconds)
     n = int(ok.sum())
-    within = int((seconds[ok] <= (limit[ok] if isinstance(limit, np.ndarray) else limit)).sum())
+    within = int((seconds[ok] <= limit).sum())
     return {"n": n, "within": within, "share": round(within / n, 4) if n else None}
 
 
@@ -272,11 +275,10 @@ def compute(r: Responses, utc_offset_hours: float) -> dict[str, Any]:
                         "depart_limit_s": CHINA_120_DEPART_S,
                         "mean_response": stats(np.where(ems, values["response"], np.nan))}
     out["nfpa_1710"] = {"turnout": {}, "travel": {}, "share_target": NFPA_SHARE}
-    first = _first_arriving(r)
     for agency, limit in NFPA_TURNOUT_S.items():
         mine = r.agency == agency
         turnout = np.where(mine, values["turnout"], np.nan)
-        travel = np.where(mine & first, values["travel"], np.nan)
+        travel = np.where(_first_arriving(r, mine), values["travel"], np.nan)
         for name, v, lim in (("turnout", turnout, limit), ("travel", travel, NFPA_TRAVEL_S)):
             fig = {**_share(v, lim), "limit_s": lim, "p90": stats(v)["p90"]}
             fig["meets"] = None if fig["share"] is None else fig["share"] >= NFPA_SHARE
@@ -284,11 +286,13 @@ def compute(r: Responses, utc_offset_hours: float) -> dict[str, Any]:
     return out
 
 
-def _first_arriving(r: Responses) -> np.ndarray:
-    """Per unit response: is it its case's first on scene (ties: the lowest unit id)?"""
-    on = r.unit_ts["on_scene"]
-    first = r.call_ts["first_on_scene"][r.case] if len(r.case) else np.array([])
-    hit = ~np.isnan(on) & (on == first)
+def _first_arriving(r: Responses, mine: np.ndarray) -> np.ndarray:
+    """Per unit response: is it the first of the ``mine`` units on its case's scene (an
+    ambulance arriving before the engines does not hide the first engine; ties: lowest id)?"""
+    on = np.where(mine, r.unit_ts["on_scene"], np.nan)
+    first = np.full(len(r.calls), np.inf)
+    np.fmin.at(first, r.case, on)
+    hit = ~np.isnan(on) & (on == first[r.case])
     seen: set[int] = set()
     for k in np.flatnonzero(hit)[np.argsort(r.unit_ids[hit].astype(str), kind="stable")]:
         hit[k] = r.case[k] not in seen

@@ -203,6 +203,16 @@ def test_nfpa_1710_turnout_and_first_arriving_travel() -> None:
                                      "p90": 246.0, "meets": False}
 
 
+def test_first_arriving_is_per_agency() -> None:
+    statuses = (unit("AMB", "F", "ems", dispatched=0, en_route=10, on_scene=100)
+                + unit("ENG-B", "F", "fire", dispatched=0, en_route=20, on_scene=300)
+                + unit("ENG-A", "F", "fire", dispatched=0, en_route=60, on_scene=300)
+                + unit("ENG-C", "F", "fire", dispatched=0, en_route=30, on_scene=900))
+    got = compute(assemble([Call("F", "fire", "yuelu", H0)], statuses), 8.0)["nfpa_1710"]
+    assert (got["travel"]["fire"]["n"], got["travel"]["fire"]["p90"]) == (1, 240.0)  # ENG-A
+    assert (got["travel"]["ems"]["n"], got["travel"]["ems"]["p90"]) == (1, 90.0)
+
+
 def test_no_responses_give_no_verdict() -> None:
     got = compute(assemble([Call("C1", "ems", "yuelu", H0)], []), 8.0)
     assert got["nfpa_1710"]["turnout"]["ems"]["meets"] is None
