@@ -5,8 +5,8 @@ or a 119 incident (engines name it in ``engine_status.incident_id``; a 119 call 
 it only moves its received time earlier). Per case and per unit the timestamps are the
 *first* occurrence of each status; a case's first dispatched/en route/on scene is the
 earliest of any agency's units (NFPA's first-arriving travel is per agency). An interval
-whose start or end is missing is absent
-(never zero), one that ends before it starts is excluded and counted with its reason.
+whose start or end is missing is absent (never zero); one that ends before it starts is
+excluded and counted with its reason.
 Percentiles are nearest-rank (``inverted_cdf``), so "p90 <= target" holds exactly when at
 least 90 % comply. Inputs come from the warehouse (:mod:`warehouse.kpi_queries`); the
 cockpit and dashboards reuse these definitions, never their own. Pure: no I/O, no clock.
