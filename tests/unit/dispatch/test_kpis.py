@@ -243,6 +243,18 @@ def test_dispatch_records_give_dispatched_times_on_the_incident_cases() -> None:
     assert r["intervals"]["processing"]["all"]["n"] == 2
 
 
+def test_a_dispatchers_status_record_is_a_timestamp_too() -> None:
+    records = [{"kind": "unit_status", "at_ms": H0 + 70 * S, "incident_id": "C1",
+                "unit_id": "AMB-1", "payload": {"status": "on_scene", "reason": "radio"}},
+               {"kind": "unit_status", "at_ms": H0 + 90 * S, "incident_id": "C1",
+                "unit_id": "AMB-1", "payload": {"status": "out_of_service"}}]
+    got = dispatch_statuses(records, {})
+    r = compute(assemble([Call("C1", "ems", "yuelu", H0)],
+                         got + unit("AMB-1", "C1", dispatched=5, en_route=20)), 8.0)
+    assert r["intervals"]["travel"]["all"]["p50"] == 50.0
+    assert r["unknown_call"] == 0
+
+
 def test_a_unit_assigned_to_a_many_call_incident_goes_to_the_calls_it_names() -> None:
     records = [{"kind": "unit_assigned", "at_ms": H0, "incident_id": "INC-1",
                 "unit_id": "AMB-1", "payload": {}},
