@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from citycc.settings import Settings
 from cockpit_api.auth.testing import signed_in
-from cockpit_api.feed import KafkaFeed, Source, run_feed
+from cockpit_api.feed import KafkaFeed, Source
 from cockpit_api.hub import AlertHub
-from cockpit_api.server import serve
+from cockpit_live import DEADLINE_S, command_frame, next_of, read_topic, running_cockpit
 
 pytestmark = pytest.mark.integration
-DEADLINE_S = 30.0
 
 
 @pytest.fixture
@@ -32,61 +30,21 @@ def cockpit_settings(infra_settings: Settings, own_topics: Any) -> Settings:
     return own_topics(infra_settings, "ck")
 
 
-async def next_of(ws: Any, *types: str) -> dict[str, Any]:
-    async with asyncio.timeout(DEADLINE_S):
-        while True:
-            msg = orjson.loads(await ws.recv())
-            if msg["type"] in types:
-                return msg
-
-
-async def read_topic(settings: Settings, name: str, want: int) -> list[Any]:
-    """Poll ``name`` from the beginning until ``want`` messages are there (or the deadline)."""
-    consumer = AIOKafkaConsumer(settings.topic(name), bootstrap_servers=settings.bootstrap,
-                                group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
-    got: list[Any] = []
-    try:
-        end = time.monotonic() + DEADLINE_S
-        while len(got) < want and time.monotonic() < end:
-            for messages in (await consumer.getmany(timeout_ms=500)).values():
-                got += messages
-        # and nothing more arrives shortly after
-        for messages in (await consumer.getmany(timeout_ms=1000)).values():
-            got += messages
-    finally:
-        await consumer.stop()
-    return got
-
-
-def command(**args: Any) -> str:
-    """A command as the page sends it: no actor (the signed-in user is)."""
-    return orjson.dumps({"type": "command", "command": {
-        "command_id": str(uuid.uuid4()), **args}}).decode()
-
-
 def test_commands_land_on_the_topic(cockpit_settings: Settings) -> None:
     settings = cockpit_settings
 
     async def scenario() -> tuple[list[dict], list[Any], int, int]:
-        hub = AlertHub()
-        ready = asyncio.Event()
-        server = asyncio.create_task(serve(settings, hub, ready=ready))
-        await ready.wait()
-        try:
+        async with running_cockpit(settings):
             async with signed_in(settings.cockpit_port, "张伟") as ws:
                 await next_of(ws, "snapshot")
-                await ws.send(command(action="ack"))  # no fingerprint
+                await ws.send(command_frame("ack"))  # no fingerprint
                 bad = await next_of(ws, "command_error", "command_queued")
                 before = int(time.time() * 1000)
-                await ws.send(command(action="ack", fingerprint="fp-gas-1", comment="收到"))
+                await ws.send(command_frame("ack", fingerprint="fp-gas-1", comment="收到"))
                 good = await next_of(ws, "command_error", "command_queued")
                 after = int(time.time() * 1000)
-                await ws.send(command(action="add_note", incident_id="INC-1", text="已到场"))
+                await ws.send(command_frame("add_note", incident_id="INC-1", text="已到场"))
                 note = await next_of(ws, "command_error", "command_queued")
-        finally:
-            server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
         return [bad, good, note], await read_topic(settings, "commands", 2), before, after
 
     (bad, good, note), messages, before, after = asyncio.run(scenario())
@@ -125,36 +83,29 @@ def test_feed_follows_lifecycle_and_incident_topics(cockpit_settings: Settings) 
     settings = cockpit_settings
 
     async def scenario() -> tuple[dict, dict, dict, dict]:
-        hub = AlertHub()
-        ready = asyncio.Event()
-        tasks = [asyncio.create_task(serve(settings, hub, ready=ready)),
-                 asyncio.create_task(run_feed(settings, hub))]
-        await ready.wait()
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
         await producer.start()
         try:
-            async with signed_in(settings.cockpit_port, "张伟") as ws:
-                await next_of(ws, "snapshot")
-                await producer.send_and_wait(settings.topic("incident_events"),
-                                             orjson.dumps(OPENED), key=b"INC-1")
-                incident = await next_of(ws, "incident")
-                await producer.send_and_wait(settings.topic("alert_events"),
-                                             orjson.dumps(ALERT_EVENT), key=b"fp-gas-1")
-                await producer.send_and_wait(settings.topic("command_results"), orjson.dumps(
-                    {"command_id": "c1", "ok": False, "code": "unknown_alert",
-                     "field": "fingerprint", "reason": "no such alert", "events": [],
-                     "at": "2025-12-01T08:00:00.000Z"}), key=b"c1")
-                # two topics: either may come first
-                got = {m["type"]: m for m in [await next_of(ws, "alert_state", "command_result")
-                                              for _ in range(2)]}
-                state, result = got["alert_state"], got["command_result"]
-            async with signed_in(settings.cockpit_port, "张伟") as fresh:
-                snapshot = await next_of(fresh, "snapshot")
+            async with running_cockpit(settings, feed=True):
+                async with signed_in(settings.cockpit_port, "张伟") as ws:
+                    await next_of(ws, "snapshot")
+                    await producer.send_and_wait(settings.topic("incident_events"),
+                                                 orjson.dumps(OPENED), key=b"INC-1")
+                    incident = await next_of(ws, "incident")
+                    await producer.send_and_wait(settings.topic("alert_events"),
+                                                 orjson.dumps(ALERT_EVENT), key=b"fp-gas-1")
+                    await producer.send_and_wait(settings.topic("command_results"), orjson.dumps(
+                        {"command_id": "c1", "ok": False, "code": "unknown_alert",
+                         "field": "fingerprint", "reason": "no such alert", "events": [],
+                         "at": "2025-12-01T08:00:00.000Z"}), key=b"c1")
+                    # two topics: either may come first
+                    got = {m["type"]: m for m in [
+                        await next_of(ws, "alert_state", "command_result") for _ in range(2)]}
+                    state, result = got["alert_state"], got["command_result"]
+                async with signed_in(settings.cockpit_port, "张伟") as fresh:
+                    snapshot = await next_of(fresh, "snapshot")
         finally:
             await producer.stop()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
         return incident, state, result, snapshot
 
     incident, state, result, snapshot = asyncio.run(scenario())

@@ -20,24 +20,16 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from citycc.settings import PROJECT_ROOT as ROOT, Settings
 from cockpit_api.auth.testing import origin, sign_in, signed_in
-from cockpit_api.feed import run_feed
 from cockpit_api.hub import AlertHub
-from cockpit_api.server import serve
+from cockpit_live import DEADLINE_S, command_frame, next_of, read_topic, running_cockpit
 from test_alerting_restart import rows, wait_for
-from test_cockpit_commands import next_of, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-DEADLINE_S = 30.0
 
 
 @pytest.fixture
 def cockpit_settings(infra_settings: Settings, own_topics: Any) -> Settings:
     return own_topics(infra_settings, "sec")
-
-
-def frame(action: str, **args: Any) -> str:
-    return orjson.dumps({"type": "command", "command": {
-        "command_id": str(uuid.uuid4()), "action": action, **args}}).decode()
 
 
 SILENCE_EVERYTHING = dict(matchers=['severity=~".*"', 'kind=~".+"'], reason="x",
@@ -63,18 +55,15 @@ def test_a_page_of_another_origin_gets_nothing_and_commands_nothing(
     async def scenario() -> tuple[list[Any], list[dict[str, Any]]]:
         hub = AlertHub()
         hub.publish({"fingerprint": "fp-gas", "status": "firing", "stream": "lifeline"})
-        ready = asyncio.Event()
-        server = asyncio.create_task(serve(settings, hub, ready=ready))
-        await ready.wait()
         refused, got = [], []
-        try:
+        async with running_cockpit(settings, hub):
             for page in ("http://evil.example", "null"):
                 try:
                     async with connect(f"ws://127.0.0.1:{port}/ws", origin=page  # type: ignore[arg-type]
                                        ) as ws:
-                        for cmd in (frame("silence", **SILENCE_EVERYTHING),
-                                    frame("ack", fingerprint="fp-gas", actor="system"),
-                                    frame("resolve", fingerprint="fp-gas",
+                        for cmd in (command_frame("silence", **SILENCE_EVERYTHING),
+                                    command_frame("ack", fingerprint="fp-gas", actor="system"),
+                                    command_frame("resolve", fingerprint="fp-gas",
                                           actor="detector:limit")):
                             await ws.send(cmd)
                         got += await everything(ws, 3.0)
@@ -84,9 +73,6 @@ def test_a_page_of_another_origin_gets_nothing_and_commands_nothing(
             async with connect(f"ws://127.0.0.1:{port}/ws", origin=origin(port)) as ws:
                 got += await everything(ws, settings.login_timeout_s + 3)
                 refused.append(ws.close_code)
-        finally:
-            server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
         return refused, got
 
     refused, got = asyncio.run(scenario())
@@ -100,17 +86,14 @@ def test_a_flood_is_limited_on_the_way_to_the_topic(cockpit_settings: Settings) 
     settings = cockpit_settings
 
     async def scenario() -> tuple[int, int, Any, float]:
-        ready = asyncio.Event()
-        server = asyncio.create_task(serve(settings, AlertHub(), ready=ready))
-        await ready.wait()
         queued = limited = 0
-        try:
+        async with running_cockpit(settings):
             async with signed_in(settings.cockpit_port, "张伟") as ws:
                 started = time.monotonic()
                 async def flood() -> None:
                     for i in range(2000):
                         try:
-                            await ws.send(frame("comment", fingerprint=f"fp-{i}",
+                            await ws.send(command_frame("comment", fingerprint=f"fp-{i}",
                                                 comment="刷屏"))
                         except ConnectionClosed:
                             return
@@ -121,9 +104,6 @@ def test_a_flood_is_limited_on_the_way_to_the_topic(cockpit_settings: Settings) 
                 took = time.monotonic() - started
                 await sender
                 return queued, limited, ws.close_code, took
-        finally:
-            server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
 
     queued, limited, code, took = asyncio.run(scenario())
     assert settings.command_burst <= queued <= \
@@ -152,47 +132,41 @@ def test_a_120_dispatcher_neither_sees_nor_commands_119s_incident(
     settings, port = cockpit_settings, cockpit_settings.cockpit_port
 
     async def scenario() -> dict[str, Any]:
-        hub = AlertHub()
-        ready = asyncio.Event()
-        tasks = [asyncio.create_task(serve(settings, hub, ready=ready)),
-                 asyncio.create_task(run_feed(settings, hub))]
-        await ready.wait()
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap)
         await producer.start()
         out: dict[str, Any] = {}
         try:
-            for topic, key, value in (
-                    ("alerts", "fp-119", alert("fp-119", "fire")),
-                    ("alerts", "fp-120", alert("fp-120", "ems")),
-                    ("incident_events", "INC-119", incident("INC-119", "fire", "fp-119")),
-                    ("incident_events", "INC-120", incident("INC-120", "ems", "fp-120"))):
-                await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
-                                             key=key.encode())
-            deadline = time.monotonic() + DEADLINE_S
-            while len(hub.incidents) < 2 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            async with signed_in(port, "急救调度") as ems, signed_in(port, "消防调度") as fire:
-                out["ems_snapshot"] = await next_of(ems, "snapshot")
-                out["fire_snapshot"] = await next_of(fire, "snapshot")
-                for cmd in (frame("add_note", incident_id="INC-119", text="我来"),
-                            frame("ack", fingerprint="fp-119"),
-                            frame("ack", fingerprint="fp-120", comment="收到")):
-                    await ems.send(cmd)
-                out["ems_replies"] = [await next_of(ems, "command_queued", "command_error")
-                                      for _ in range(3)]
-                # live: 119's incident changes; the 120 dispatcher is not told
-                await producer.send_and_wait(settings.topic("incident_events"), orjson.dumps(
-                    {**incident("INC-119", "fire", "fp-119"), "event_id": "ie-2", "seq": 2,
-                     "kind": "note_added", "payload_json": '{"text": "到场"}'}),
-                    key=b"INC-119")
-                out["fire_live"] = await next_of(fire, "incident")
-                out["ems_live"] = [m for m in await everything(ems, 2.0)
-                                   if m["type"] in ("incident", "alert")]
+            async with running_cockpit(settings, feed=True) as hub:
+                for topic, key, value in (
+                        ("alerts", "fp-119", alert("fp-119", "fire")),
+                        ("alerts", "fp-120", alert("fp-120", "ems")),
+                        ("incident_events", "INC-119", incident("INC-119", "fire", "fp-119")),
+                        ("incident_events", "INC-120", incident("INC-120", "ems", "fp-120"))):
+                    await producer.send_and_wait(settings.topic(topic), orjson.dumps(value),
+                                                 key=key.encode())
+                deadline = time.monotonic() + DEADLINE_S
+                while len(hub.incidents) < 2 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                async with signed_in(port, "急救调度") as ems, \
+                        signed_in(port, "消防调度") as fire:
+                    out["ems_snapshot"] = await next_of(ems, "snapshot")
+                    out["fire_snapshot"] = await next_of(fire, "snapshot")
+                    for cmd in (command_frame("add_note", incident_id="INC-119", text="我来"),
+                                command_frame("ack", fingerprint="fp-119"),
+                                command_frame("ack", fingerprint="fp-120", comment="收到")):
+                        await ems.send(cmd)
+                    out["ems_replies"] = [await next_of(ems, "command_queued", "command_error")
+                                          for _ in range(3)]
+                    # live: 119's incident changes; the 120 dispatcher is not told
+                    await producer.send_and_wait(settings.topic("incident_events"), orjson.dumps(
+                        {**incident("INC-119", "fire", "fp-119"), "event_id": "ie-2", "seq": 2,
+                         "kind": "note_added", "payload_json": '{"text": "到场"}'}),
+                        key=b"INC-119")
+                    out["fire_live"] = await next_of(fire, "incident")
+                    out["ems_live"] = [m for m in await everything(ems, 2.0)
+                                       if m["type"] in ("incident", "alert")]
         finally:
             await producer.stop()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
         out["topic"] = await read_topic(settings, "commands", 1)
         return out
 
@@ -223,10 +197,7 @@ def test_audit_rows_land_in_clickhouse(prepared: Settings, own_topics: Any,
         ids: dict[str, str] = {}
 
         async def scenario() -> None:
-            ready = asyncio.Event()
-            server = asyncio.create_task(serve(settings, AlertHub(), ready=ready))
-            await ready.wait()
-            try:
+            async with running_cockpit(settings):
                 async with connect(f"ws://127.0.0.1:{port}/ws", origin=origin(port)) as ws:
                     assert (await sign_in(ws, "张伟", "not my password"))["type"] == "auth_error"
                 async with signed_in(port, "大屏") as ws:
@@ -242,9 +213,6 @@ def test_audit_rows_land_in_clickhouse(prepared: Settings, own_topics: Any,
                         "fingerprint": "fp-nobody-knows"}}).decode())
                     assert (await next_of(ws, "command_queued", "command_error"))["type"] == \
                         "command_queued"
-            finally:
-                server.cancel()
-                await asyncio.gather(server, return_exceptions=True)
 
         asyncio.run(scenario())
         table = f"{settings.clickhouse.database}.command_audit"
