@@ -239,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     names = [a for a in args if not a.startswith("--")] or ["changsha"]
-    src = yaml.safe_load((SRC_DIR / f"{names[0]}.yaml").read_text(encoding="utf-8"))
-    text = dumps(build(src))
+    try:
+        src = yaml.safe_load((SRC_DIR / f"{names[0]}.yaml").read_text(encoding="utf-8"))
+        text = dumps(build(src))
+    except (OSError, yaml.YAMLError, BuildError, KeyError, TypeError, ValueError) as exc:
+        print(f"cannot build the {names[0]} road network: {exc}", file=sys.stderr)
+        return 2
     out = OUT_DIR / f"{names[0]}_roads.geojson"
     if check:
         current = out.is_file() and out.read_text(encoding="utf-8") == text
