@@ -71,6 +71,17 @@ def test_one_way_roads_have_only_the_forward_edge() -> None:
     assert g.edge_id == ("O:0", "O:1")
 
 
+def test_a_route_over_parallel_roads_takes_the_fastest_open_one() -> None:
+    ends = [[112.90, 28.10], [112.91, 28.10]]
+    g = parse_roads(_fc(_road("slow", ends, speed_kmh=30), _road("fast", ends, speed_kmh=80)))
+    assert g.nodes == 2
+    route = g.route(0, 1)
+    assert route is not None and [g.edge_id[e] for e in route.edges] == ["fast:0"]
+    kmh = np.where(np.array(g.edge_id) == "fast:0", 0.0, g.free_kmh)
+    route = g.route(0, 1, kmh)
+    assert route is not None and [g.edge_id[e] for e in route.edges] == ["slow:0"]
+
+
 def test_a_river_may_be_a_polygon() -> None:
     poly = {"type": "Feature", "properties": {"id": "lake", "kind": "river", "name_zh": "湖",
                                               "name_en": "Lake"},
