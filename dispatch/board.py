@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from dispatch.actions import ACTIONS
 from dispatch.config import DispatchConfig
-from dispatch.decisions import Decisions
+from dispatch.decisions import apply_command
 from dispatch.eta import etas_to
 from dispatch.fleet import Fleet
 from dispatch.graph import RoadGraph
@@ -54,7 +56,7 @@ class CommandResult:
     reason: str = ""
 
 
-class Board(Decisions):
+class Board:
     def __init__(self, profile: Any, graph: RoadGraph | None, registry: Registry,
                  runcards: RunCards, config: DispatchConfig = DispatchConfig()) -> None:
         self.profile, self.graph, self.config = profile, graph, config
@@ -65,6 +67,10 @@ class Board(Decisions):
         self.packages: dict[str, dict[str, Any]] = {}
         self.moveups: dict[str, dict[str, Any]] = {}
         self.now_ms = 0
+
+    def command(self, cmd: Mapping[str, Any], now_ms: int) -> CommandResult:
+        """Apply a dispatcher's command (:mod:`dispatch.decisions`) or refuse it."""
+        return apply_command(self, cmd, now_ms)
 
     # -- inputs ---------------------------------------------------------------------------
     def observe(self, stream: str, event: Mapping[str, Any]) -> list[Record]:
@@ -85,13 +91,15 @@ class Board(Decisions):
                 out += self.green_wave(eid, at)
             return out
         if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
-            self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
-            self.fleet.observe_gps(eid, float(lat), float(lon), at)
+            if lat is not None and lon is not None:
+                self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
+                self.fleet.observe_gps(eid, float(lat), float(lon), at)
             return []
         if stream in ("ems", "fire") and etype == "call":
             self.incidents.observe_call(stream, event, at)
             return []
-        if stream == "traffic" and self.traffic is not None:
+        if stream == "traffic" and self.traffic is not None and lat is not None \
+                and lon is not None:
             if etype == "segment":
                 self.traffic.observe_segment(eid, float(event["speed_kmh"]), float(lat),
                                              float(lon), at)
@@ -178,8 +186,8 @@ class Board(Decisions):
         speeds = self.planner.speeds(self.traffic, at)
         if where is None or speeds is None:
             return []
-        e = etas_to(self.graph, speeds, where[0], where[1], [s.lat], [s.lon],
-                    self.config.eta)
+        e = etas_to(self.graph, speeds, where[0], where[1], np.array([s.lat]),
+                    np.array([s.lon]), self.config.eta)
         nodes, edges, _ = e.route(0)
         lead = float(self.graph.access_s(e.access_m)[0]) if e.access_m is not None else 0.0
         return [record("preemption_request", at, incident_id=inc.incident_id,

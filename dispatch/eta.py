@@ -20,7 +20,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from dispatch.graph import ACCESS_DETOUR, RoadGraph
-from dispatch.traffic import TrafficState, graph_index
+from dispatch.traffic import TrafficState
 
 EARTH_M = 6_371_008.8
 
@@ -113,11 +113,9 @@ class UnitEtas:
         if not np.isfinite(self.eta_s[i]):
             return (), (), float("inf")
         nodes, edges = [v], []
-        pairs = graph_index(g).pairs()
         while v != self.incident_node:
             nxt = int(self.pred[v])
-            cand = pairs[(v, nxt)]
-            edges.append(int(cand[np.argmin(self.speeds.seconds[cand])]))
+            edges.append(g._fastest_edge(v, nxt, self.speeds.seconds))
             nodes.append(nxt)
             v = nxt
         assert self.access_m is not None

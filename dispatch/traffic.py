@@ -46,19 +46,6 @@ class GraphIndex:
         self.mid_tree = cKDTree((self.a + self.b) / 2)
         self.half = float(np.max(np.hypot(*(self.b - self.a).T))) / 2
         self.edge_base = [eid[:-2] if eid.endswith(":r") else eid for eid in graph.edge_id]
-        self._pairs: dict[tuple[int, int], np.ndarray] | None = None
-        self._graph = weakref.ref(graph)
-
-    def pairs(self) -> dict[tuple[int, int], np.ndarray]:
-        """(from node, to node) -> the directed edges between them (parallel roads)."""
-        if self._pairs is None:
-            g = self._graph()
-            assert g is not None
-            acc: dict[tuple[int, int], list[int]] = {}
-            for i, (a, b) in enumerate(zip(g.src.tolist(), g.dst.tolist())):
-                acc.setdefault((a, b), []).append(i)
-            self._pairs = {k: np.asarray(v, np.int64) for k, v in acc.items()}
-        return self._pairs
 
     def xy(self, lat: float, lon: float) -> np.ndarray:
         return _xy(np.array([lat]), np.array([lon]), self.lat0)[0]
