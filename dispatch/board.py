@@ -266,7 +266,8 @@ class Board:
                           "incident_id": s.incident_id, "lat": s.lat, "lon": s.lon,
                           "gps_ms": s.gps_ms, "stale": s.stale, "posted": s.posted})
         packages = [p for p in self.packages.values()
-                    if p["status"] in ("recommended", "confirmed")]
+                    if p["status"] in ("recommended", "confirmed") and
+                    getattr(self.incidents.get(p["incident_id"]), "status", "") == "open"]
         calls = sorted(({"call_id": c, "stream": v["stream"], "at_ms": v["at_ms"],
                          "age_s": max(now - v["at_ms"], 0) / 1000,
                          "incident_id": v["incident_id"], "category": v["category"],
