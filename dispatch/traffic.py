@@ -26,7 +26,7 @@ class TrafficConfig:
     reading_max_age_s: float = 600.0
     snap_max_m: float = 300.0          # an unknown segment farther than this from any edge
     accident_radius_m: float = 150.0
-    accident_max_age_s: float = 3 * 3600.0
+    accident_max_age_s: float = 3600.0   # after its last report (urban clearance ~30-60 min)
     accident_floor: float = 0.15       # speed factor when all but the last lane are blocked
     live_floor_kmh: float = 3.0        # a detector reading 0 is a jam, not a closure
 

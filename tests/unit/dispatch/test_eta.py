@@ -74,7 +74,7 @@ def test_accidents_slow_or_close_edges_until_cleared_or_expired() -> None:
     ts.observe_accident("A1", 0, lat, lon, T + 2000)           # cleared
     assert not ts.closed_edges(T + 2000)
     ts.observe_accident("A2", 3, lat, lon, T)
-    assert ts.expire(T + 3 * 3_600_000 + 1) == ["A2"] and not ts.closed_edges(T)
+    assert ts.expire(T + 3_600_001) == ["A2"] and not ts.closed_edges(T)
 
 
 def test_a_closed_bridge_makes_the_far_bank_slower() -> None:
