@@ -82,7 +82,11 @@ class Board:
         etype, eid = event.get("type"), str(event.get("entity_id", ""))
         lat, lon = event.get("lat"), event.get("lon")
         if stream in ("ems", "fire") and etype in ("unit_status", "engine_status"):
-            inc = self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
+            # the incident it works: one the board knows by id (a fire unit may name it), or
+            # the incident its call is linked to; else it keeps the one it has
+            named = str(event.get("incident_id") or "")
+            inc = named if self.incidents.get(named) is not None else \
+                self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
             before = self.fleet.state.get(eid)
             was = before.status if before is not None else ""
             out = self.fleet.observe_status(stream, eid, str(event.get("status")), at, lat,

@@ -294,3 +294,23 @@ def test_view_shows_call_age() -> None:
     calls = b.view(T0 + 75_000)["calls"]
     assert calls[0]["call_id"] == "F-C1" and calls[0]["age_s"] == 75.0
     assert calls[0]["served"] is False
+
+
+def test_a_unit_reporting_a_known_incident_or_linked_call_works_it() -> None:
+    b = make_board()
+    fire(b)
+    eng = next(u["unit_id"] for u in b.view()["units"] if u["kind"] == "engine")
+    b.observe("fire", event("fire", "engine_status", eng, T0 + 1, status="en_route",
+                            incident_id="INC-1"))
+    b.observe("ems", event("ems", "call", "C9", T0 + 2, lat=LAT, lon=LON,
+                           complaint="burn", priority=1))
+    b.observe_incident(row("INC-1", "call_linked", 1, T0 + 3, {"call_id": "C9"}))
+    amb = next(u["unit_id"] for u in b.view()["units"] if u["kind"] == "ambulance")
+    b.observe("ems", event("ems", "unit_status", amb, T0 + 4, status="dispatched",
+                           call_id="C9"))
+    b.observe("fire", event("fire", "engine_status", "ENG-F-YL-02", T0 + 5,
+                            status="en_route", incident_id="FIRE-77"))   # the stream's own
+    units = {u["unit_id"]: u for u in b.view()["units"]}
+    assert (units[eng]["incident_id"], units[amb]["incident_id"]) == ("INC-1", "INC-1")
+    assert units["ENG-F-YL-02"]["incident_id"] == ""
+    assert b.view()["calls"][0]["served"] is True
