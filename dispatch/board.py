@@ -78,9 +78,11 @@ class Board:
             at = parse_event_time(event.get("event_time"))
         except ValueError:
             return []
+        etype, eid = event.get("type"), str(event.get("entity_id") or "")
+        lat, lon = _num(event.get("lat")), _num(event.get("lon"))
+        if not eid:
+            return []       # (validated events always name their entity)
         self.now_ms = max(self.now_ms, at)
-        etype, eid = event.get("type"), str(event.get("entity_id", ""))
-        lat, lon = event.get("lat"), event.get("lon")
         if stream in ("ems", "fire") and etype in ("unit_status", "engine_status"):
             # the incident it works: one the board knows by id (a fire unit may name it), or
             # the incident its call is linked to; else it keeps the one it has
@@ -97,20 +99,19 @@ class Board:
         if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
             if lat is not None and lon is not None:
                 self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
-                self.fleet.observe_gps(eid, float(lat), float(lon), at)
+                self.fleet.observe_gps(eid, lat, lon, at)
             return []
         if stream in ("ems", "fire") and etype == "call":
             self.incidents.observe_call(stream, event, at)
             return []
         if stream == "traffic" and self.traffic is not None and lat is not None \
                 and lon is not None:
-            if etype == "segment":
-                self.traffic.observe_segment(eid, float(event["speed_kmh"]), float(lat),
-                                             float(lon), at)
-            elif etype == "accident":
-                self.traffic.observe_accident(eid, int(event.get("lanes_blocked", 0)),
-                                              float(lat), float(lon), at,
-                                              event.get("segment_id"))
+            speed, lanes = _num(event.get("speed_kmh")), _num(event.get("lanes_blocked"))
+            if etype == "segment" and speed is not None:
+                self.traffic.observe_segment(eid, speed, lat, lon, at)
+            elif etype == "accident" and lanes is not None:
+                self.traffic.observe_accident(eid, int(lanes), lat, lon, at,
+                                              str(event.get("segment_id") or ""))
         return []
 
     def observe_incident(self, row: Mapping[str, Any]) -> list[Record]:
@@ -285,3 +286,10 @@ class Board:
     def _served(self, call: Mapping[str, Any]) -> bool:
         inc = self.incidents.get(call.get("incident_id") or "")
         return inc is not None and bool(self.fleet.on_incident(inc.incident_id))
+
+
+def _num(v: Any) -> float | None:
+    """A finite number as a float, else None (validated events have them; replay may not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        return None
+    return float(v)

@@ -314,3 +314,24 @@ def test_a_unit_reporting_a_known_incident_or_linked_call_works_it() -> None:
     assert (units[eng]["incident_id"], units[amb]["incident_id"]) == ("INC-1", "INC-1")
     assert units["ENG-F-YL-02"]["incident_id"] == ""
     assert b.view()["calls"][0]["served"] is True
+
+
+@pytest.mark.parametrize("stream, ev", [
+    ("ems", {"type": "unit_gps", "entity_id": "AMB-1", "lat": "north", "lon": 112.9}),
+    ("ems", {"type": "unit_status", "entity_id": "", "status": "available"}),
+    ("ems", {"type": "unit_status", "entity_id": "AMB-1", "status": "flying"}),
+    ("fire", {"type": "engine_gps", "entity_id": "E-1", "lat": float("nan"), "lon": 1.0}),
+    ("traffic", {"type": "segment", "entity_id": "row1:1", "lat": 28.2, "lon": 112.9}),
+    ("traffic", {"type": "accident", "entity_id": "A", "lat": 28.2, "lon": 112.9,
+                 "lanes_blocked": "two"}),
+    ("hazmat", {"type": "vehicle_gps", "entity_id": "V", "lat": 28.2, "lon": 112.9}),
+    ("ems", {"type": "unit_gps", "entity_id": "AMB-1", "event_time": "yesterday"}),
+])
+def test_odd_events_change_nothing_and_never_raise(stream: str, ev: dict[str, Any]) -> None:
+    b = make_board()
+    before = json.dumps(b.snapshot(), sort_keys=True)
+    full = {"event_time": "2026-06-01T02:00:00Z", **ev}
+    assert b.observe(stream, full) == []
+    snap = b.snapshot()
+    snap["now_ms"] = 0
+    assert json.dumps(snap, sort_keys=True) == before
