@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from board_helpers import GRID, T0, cmd, event, make_board, opened, row
+from dispatch.actions import ACTIONS, REFUSALS
 from dispatch.board import Board
 from dispatch.records import RECORD_KINDS
 
@@ -335,3 +338,25 @@ def test_odd_events_change_nothing_and_never_raise(stream: str, ev: dict[str, An
     snap = b.snapshot()
     snap["now_ms"] = 0
     assert json.dumps(snap, sort_keys=True) == before
+
+_BOARD = make_board(0.1)
+_PKG = fire(_BOARD, "INC-F")
+_VALUES = st.one_of(st.none(), st.integers(), st.text(max_size=20),
+                    st.sampled_from(["INC-F", _PKG["package_id"], "ENG-F-YL-01",
+                                     "available", "en_route", "MU-1"]),
+                    st.lists(st.sampled_from(["ENG-F-YL-01", "AMB-H-XY1-01", "x"]),
+                             max_size=3), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(action=st.sampled_from(sorted(ACTIONS) + ["bogus", None]),
+       args=st.dictionaries(st.sampled_from(["incident_id", "package_id", "add", "remove",
+                                             "reason", "unit_id", "status", "moveup_id"]),
+                            _VALUES))
+def test_any_command_is_applied_or_refused_with_a_known_code(action, args) -> None:
+    snap = json.loads(json.dumps(_BOARD.snapshot()))
+    b = make_board(0.1)
+    b.restore(snap)
+    res = b.command({"command_id": "c", "actor": "fuzz", "action": action, **args}, T0 + 9)
+    assert res.code == "" or res.code in REFUSALS
+    check_records(res.records)
