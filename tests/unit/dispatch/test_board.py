@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from board_helpers import GRID, T0, cmd, event, make_board, opened, row
-from dispatch.actions import ACTIONS, REFUSALS
+from dispatch.actions import ACTIONS
+from dispatch.actions import REFUSALS as CODES
 from dispatch.board import Board
 from dispatch.records import RECORD_KINDS
 
@@ -358,5 +359,9 @@ def test_any_command_is_applied_or_refused_with_a_known_code(action, args) -> No
     b = make_board(0.1)
     b.restore(snap)
     res = b.command({"command_id": "c", "actor": "fuzz", "action": action, **args}, T0 + 9)
-    assert res.code == "" or res.code in REFUSALS
+    assert res.code == "" or res.code in CODES
     check_records(res.records)
+
+
+def test_every_refusal_code_of_the_board_is_declared() -> None:
+    assert {code for _, code, _ in REFUSALS} <= set(CODES)
