@@ -1,8 +1,9 @@
 """Drive-time ETAs of units to an incident, on the road graph under current edge speeds.
 
-Edge speeds are the live detector speeds where fresh (:mod:`dispatch.traffic`), else a
-time-of-day baseline by road class (local hour from the profile's UTC offset: rush hours
-slower), with accidents slowing or closing edges on top. An ETA is the access leg from the
+Edge speeds are the live detector speeds where fresh (:mod:`dispatch.traffic`), else the
+congestion fresh readings show on the same class of road, else a time-of-day baseline by
+road class (local hour from the profile's UTC offset: rush hours slower), with accidents
+slowing or closing edges on top. An ETA is the access leg from the
 unit's position to its nearest node, the graph time to the incident's node (one
 scipy.sparse.csgraph search on the reversed graph for all units) and the access leg at the
 incident. With no graph, the straight-line distance x a detour factor at a class speed,
