@@ -99,7 +99,7 @@ class Board:
         if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
             if lat is not None and lon is not None:
                 self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
-                self.fleet.observe_gps(eid, lat, lon, at)
+                return self.fleet.observe_gps(eid, lat, lon, at)
             return []
         if stream in ("ems", "fire") and etype == "call":
             self.incidents.observe_call(stream, event, at)
@@ -211,9 +211,10 @@ class Board:
                     self.config.stale.is_stale(s.gps_ms, now_ms):
                 s.stale = True
                 out.append(record("unit_stale", now_ms, incident_id=s.incident_id,
-                                  unit_id=uid, payload={"gps_ms": s.gps_ms,
-                                                        "after_s": self.config.stale.after_s},
-                                  key=(s.gps_ms,)))
+                                  unit_id=uid, key=(s.gps_ms,), payload={
+                                      "stale": True, "gps_ms": s.gps_ms,
+                                      "age_s": (now_ms - s.gps_ms) / 1000,
+                                      "after_s": self.config.stale.after_s}))
             rule = self.config.timer_for(s.status, spec.agency)
             if rule is not None and rule.timer not in s.fired and \
                     now_ms - s.since_ms > rule.after_s * 1000:

@@ -103,6 +103,12 @@ def test_turnout_timer_escalates_once_and_gps_goes_stale() -> None:
     more = b.tick(T0 + 200_000)
     assert sorted(kinds(more)) == ["timer_escalated"] * 3 + ["unit_stale"]
     assert not b.tick(T0 + 300_000)                     # each fires once per status
+    stale = next(r for r in more if r["kind"] == "unit_stale")
+    assert (stale["unit_id"], stale["payload"]["stale"]) == (eng, True)
+    back = b.observe("fire", event("fire", "engine_gps", eng, T0 + 301_000, lat=LAT, lon=LON))
+    assert [(r["kind"], r["payload"]["stale"]) for r in back] == [("unit_stale", False)]
+    assert b.observe("fire", event("fire", "engine_gps", eng, T0 + 302_000, lat=LAT,
+                                   lon=LON)) == []
 
 
 REFUSALS = [
