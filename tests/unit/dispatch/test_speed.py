@@ -1,7 +1,6 @@
-"""Package build CPU time (thread time: a busy machine does not inflate it): a city-1x fleet
-on a grid of 3,600 nodes (the target is p99 < 50 ms
-on one core; measured ~5 ms p50, ~8 ms p99; asserted loosely on the median so a busy
-test machine does not fail it)."""
+"""Package build CPU time (thread time: a busy machine does not inflate it) for a city-1x
+fleet on a grid of 3,600 nodes. The target is p99 < 50 ms on one core; measured ~5 ms p50,
+~8 ms p99; asserted loosely on the median."""
 
 from __future__ import annotations
 
