@@ -371,3 +371,20 @@ def test_any_command_is_applied_or_refused_with_a_known_code(action, args) -> No
 
 def test_every_refusal_code_of_the_board_is_declared() -> None:
     assert {code for _, code, _ in REFUSALS} <= set(CODES)
+
+
+def test_green_wave_times_agree_with_the_units_eta() -> None:
+    from dispatch.eta import etas_to
+    b = make_board()
+    pkg = fire(b)                          # the incident sits on node 300 (a junction)
+    b.command(cmd("dispatch_confirm", incident_id="INC-1", package_id=pkg["package_id"]), T0)
+    eng = pkg["items"][0]["unit_id"]
+    far = 300 + 24 * 8 + 6                 # 8 rows north, 6 columns east, then 300 m off
+    lat, lon = float(GRID.lat[far]) + 0.0027, float(GRID.lon[far])
+    b.observe("fire", event("fire", "engine_gps", eng, T0 + 1, lat=lat, lon=lon))
+    out = b.observe("fire", event("fire", "engine_status", eng, T0 + 2, status="en_route"))
+    waves = [r["payload"] for r in out if r["kind"] == "preemption_request"]
+    speeds = b.planner.speeds(b.traffic, T0 + 2)
+    eta = etas_to(GRID, speeds, LAT, LON, [lat], [lon]).eta_s[0]
+    assert waves[-1]["node"] == 300
+    assert abs(waves[-1]["eta_s"] - eta) < 0.2            # the last junction is the scene
