@@ -388,3 +388,25 @@ def test_green_wave_times_agree_with_the_units_eta() -> None:
     eta = etas_to(GRID, speeds, LAT, LON, [lat], [lon]).eta_s[0]
     assert waves[-1]["node"] == 300
     assert abs(waves[-1]["eta_s"] - eta) < 0.2            # the last junction is the scene
+
+
+def test_a_call_moved_or_unlinked_follows_its_incident() -> None:
+    b = make_board()
+    b.observe("ems", event("ems", "call", "C1", T0, lat=LAT, lon=LON, complaint="trauma",
+                           priority=1, patients=4))
+    b.observe_incident(opened("INC-A", "ems", T0 + 1, LAT, LON, kinds=("ems_calls",),
+                              calls={"C1": {"stream": "ems"}}))
+    b.observe_incident(opened("INC-B", "ems", T0 + 2, LAT, LON, kinds=("ems_calls",)))
+    a, bb = b.incidents.get("INC-A"), b.incidents.get("INC-B")
+    assert a is not None and bb is not None and b.incidents.patients(a) == 4
+    b.observe_incident(row("INC-B", "call_linked", 1, T0 + 3,
+                           {"call_id": "C1", "stream": "ems", "moved_from": "INC-A"}))
+    assert (b.incidents.patients(a), b.incidents.patients(bb)) == (0, 4)
+    assert b.view()["calls"][0]["incident_id"] == "INC-B"
+    b.observe_incident(row("INC-B", "call_unlinked", 2, T0 + 4, {"call_id": "C1"}))
+    assert b.incidents.patients(bb) == 0 and b.view()["calls"][0]["incident_id"] == ""
+    # a call heard after its link still finds its incident
+    b.observe_incident(row("INC-B", "call_linked", 3, T0 + 5, {"call_id": "C2"}))
+    b.observe("ems", event("ems", "call", "C2", T0 + 6, lat=LAT, lon=LON, complaint="fall",
+                           priority=3))
+    assert {c["call_id"]: c["incident_id"] for c in b.view()["calls"]}["C2"] == "INC-B"
