@@ -94,7 +94,10 @@ class Incidents:
                 int(payload.get("opened_ms", row.get("at_ms", 0))))
             for m in payload.get("members") or ():
                 inc.learn_member(m)
+            was = self.by_id.get(str(payload.get("split_from") or ""))
             for cid in payload.get("calls") or {}:
+                if was is not None and str(cid) in was.calls:   # split off with its calls
+                    was.calls.remove(str(cid))
                 self._link(inc, str(cid))
         elif inc is None or seq <= inc.seq:
             return None, ""

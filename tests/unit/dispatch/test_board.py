@@ -410,3 +410,17 @@ def test_a_call_moved_or_unlinked_follows_its_incident() -> None:
     b.observe("ems", event("ems", "call", "C2", T0 + 6, lat=LAT, lon=LON, complaint="fall",
                            priority=3))
     assert {c["call_id"]: c["incident_id"] for c in b.view()["calls"]}["C2"] == "INC-B"
+
+
+def test_a_split_takes_its_calls_with_it() -> None:
+    b = make_board()
+    b.observe_incident(opened("INC-A", "ems", T0, LAT, LON, kinds=("ems_calls",),
+                              calls={"C1": {"stream": "ems"}, "C2": {"stream": "ems"}}))
+    split = opened("INC-S", "ems", T0 + 5, LAT, LON, kinds=("ems_calls",),
+                   calls={"C2": {"stream": "ems"}})
+    split["payload_json"] = json.dumps({**json.loads(split["payload_json"]),
+                                        "split_from": "INC-A"})
+    b.observe_incident(split)
+    a, s = b.incidents.get("INC-A"), b.incidents.get("INC-S")
+    assert a is not None and s is not None
+    assert (a.calls, s.calls) == (["C1"], ["C2"])
