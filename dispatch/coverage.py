@@ -130,8 +130,9 @@ def assess(speeds: Speeds | None, demand: Demand, registry: Registry, available:
                         None if nodes is None else nodes[after_m])
         sb, sa = shares(hit_b, demand), shares(hit_a, demand)
         out[tg.name] = {"target_s": tg.target_s, "capability": tg.capability,
+                        # the districts the assignment weakens (the city line: all)
                         "districts": {c: {"before": sb[c], "after": sa[c]}
-                                      for c in demand.codes},
+                                      for c in demand.codes if sb[c] - sa[c] > 1e-9},
                         "city": {"before": round(float(hit_b.mean()), 4),
                                  "after": round(float(hit_a.mean()), 4)}}
         if any(sb[c] - sa[c] > DROP_TO_ACT for c in demand.codes):
