@@ -7,12 +7,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from city.profile import CityProfile, haversine_km
 from schemas.catalog import MEASUREMENTS
+
+if TYPE_CHECKING:
+    from dispatch.graph import RoadGraph
+
+    from .roadnet import RoadNet
 
 # Entities at scale 1.0 and their reporting periods (ms).
 COUNTS_1X = {"sensors": 20_000, "segments": 2_000, "ambulances": 300, "engines": 250,
@@ -107,6 +113,10 @@ class World:
     ambulances: Points
     engines: Points
     hazmat: Points
+    # the road graph and its true speeds (None: a city without a graph; units then move on
+    # a Manhattan grid and ``roadsegs`` is ``segments``, scattered points)
+    roads: "RoadNet | None" = None
+    roadsegs: Points | None = None
 
     def expected_rates(self) -> dict[str, float]:
         """Periodic events per second by stream (calls and status changes come on top)."""
@@ -183,8 +193,12 @@ def _points(world_ab: dict[str, str], profile: CityProfile, prefix: list[str] | 
                   lat, lon, Schedule.random(len(lat), period, rng))
 
 
-def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7) -> World:
-    """Build every entity of the simulated city; same (profile, scale, seed), same world."""
+def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7,
+                graph: "RoadGraph | None | str" = "profile") -> World:
+    """Build every entity of the simulated city; same (profile, scale, seed), same world.
+
+    ``graph``: the road graph units drive on and detectors sit on ("profile": the city's
+    own, from its ``roads`` key; None: none, the Manhattan grid of old)."""
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     rng = np.random.default_rng([seed, 0x57])
@@ -203,18 +217,52 @@ def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7) -> Worl
     segments.p = {"vf": np.array([80.0, 55.0, 40.0])[road] * rng.uniform(0.9, 1.1, n_seg),
                   "lanes": lanes, "cap": np.array([2000.0, 1700.0, 1400.0])[road] * lanes,
                   "demand": np.array([dfac[d] for d in segments.district]) *
-                  rng.uniform(0.75, 1.05, n_seg)}
+                  rng.uniform(0.75, 1.05, n_seg), "seg": np.arange(n_seg)}
+    if isinstance(graph, str):
+        from .roadnet import graph_for
+        graph = graph_for(profile)
+    net, roadsegs = None, segments
+    if graph is not None:  # (the draws above are made anyway: the rest of the world stays)
+        net, roadsegs, segments = _road_segments(profile, ab, graph, seed, n_seg, tz_hours)
     lat, lon = scatter(profile, rng, n["panels"])
     panels = _points(ab, profile, "FAP", lat, lon, "fas-gw", PERIOD_MS["panels"], rng, 5, 4)
     hosp = profile.hospitals
     per_d = {d: sum(h.district == d for h in hosp) for d in profile.district_codes}
-    amb = _fleet(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
-                 [profile.district(h.district).weight / per_d[h.district] for h in hosp],
-                 PERIOD_MS["ambulances"])
-    eng = _fleet(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
-                 [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
+    specs = _registry_units(profile, scale)
+    if specs is None:  # a city without a fleet configuration: one kind per fleet, as before
+        amb = _fleet(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
+                     [profile.district(h.district).weight / per_d[h.district] for h in hosp],
+                     PERIOD_MS["ambulances"])
+        eng = _fleet(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
+                     [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
+    else:
+        amb = _registry_fleet(profile, rng, [s for s in specs if s.stream == "ems"],
+                              "ems-avl", PERIOD_MS["ambulances"])
+        eng = _registry_fleet(profile, rng, [s for s in specs if s.stream == "fire"],
+                              "fire-avl", PERIOD_MS["engines"])
     return World(profile, scale, seed, tz_hours, ab, sensors, segments, panels, amb, eng,
-                 _build_hazmat(profile, ab, rng, n["hazmat"]))
+                 _build_hazmat(profile, ab, rng, n["hazmat"]), net, roadsegs)
+
+
+def _road_segments(profile: CityProfile, ab: dict[str, str], graph: "RoadGraph", seed: int,
+                   n: int, tz_hours: float) -> tuple["RoadNet", Points, Points]:
+    """The graph's segments (all of them) and the ``n`` that carry a traffic detector
+    (major roads first, by capacity; all when the graph has fewer), named ``"F:k"``."""
+    from .roadnet import RoadNet
+    rng = np.random.default_rng([seed, 0x20AD])
+    net = RoadNet(graph, profile, seed, rng, tz_hours)
+    ns = len(net.seg_ids)
+    none = Schedule(PERIOD_MS["segments"], np.zeros(0, np.int64), np.zeros(0, np.int64))
+    p = {"vf": net.vf, "lanes": net.lanes, "cap": net.cap, "demand": net.demand,
+         "seg": np.arange(ns)}
+    roads = Points(net.seg_ids, net.district, np.full(ns, "", object), net.lat, net.lon, none, p)
+    w = net.cap / net.cap.sum()
+    pick = np.sort(rng.choice(ns, n, replace=False, p=w)) if n < ns else np.arange(ns)
+    src = np.array([f"its-{ab[d]}-{i % 4}" for i, d in enumerate(net.district[pick])], object)
+    det = Points(net.seg_ids[pick], net.district[pick], src, net.lat[pick], net.lon[pick],
+                 Schedule.random(len(pick), PERIOD_MS["segments"], rng),
+                 {k: v[pick] for k, v in p.items()})
+    return net, roads, det
 
 
 def _build_sensors(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,
@@ -270,6 +318,33 @@ def _fleet(profile: CityProfile, rng: np.random.Generator, prefix: str, source: 
     return Points(np.array(ids, object), np.array(profile.nearest_districts(la, lo), object),
                   np.array(src, object), la.copy(), lo.copy(), Schedule.random(n, period, rng),
                   {"base_lat": la, "base_lon": lo})
+
+
+def _registry_units(profile: CityProfile, scale: float) -> list[Any] | None:
+    """The dispatch registry's units (dispatch.units; None if the city has no fleet file):
+    the simulator's ambulances and fire units ARE these, same ids, same stations."""
+    from city.dispatch_config import load_fleet
+    from dispatch.errors import DispatchConfigError
+    from dispatch.units import build_registry
+    try:
+        fleet = load_fleet(profile.name)
+    except DispatchConfigError:
+        return None
+    return list(build_registry(profile, scale, fleet).units)
+
+
+def _registry_fleet(profile: CityProfile, rng: np.random.Generator, specs: list[Any],
+                    source: str, period: int) -> Points:
+    """A fleet of registry units: sources are their station's AVL feed."""
+    la = np.array([u.home_lat for u in specs], float)
+    lo = np.array([u.home_lon for u in specs], float)
+    src = [f"{source}-{u.station_id.split('-', 1)[-1]}" for u in specs]
+    return Points(np.array([u.id for u in specs], object),
+                  np.array([u.district for u in specs], object), np.array(src, object),
+                  la.copy(), lo.copy(), Schedule.random(len(specs), period, rng),
+                  {"base_lat": la, "base_lon": lo,
+                   "kind": np.array([u.kind for u in specs], object),
+                   "caps": np.array([u.capabilities for u in specs] + [None], object)[:-1]})
 
 
 def _build_hazmat(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,
