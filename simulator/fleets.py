@@ -265,6 +265,13 @@ class Fleets:
     def stop_vehicle(self, v: int, t: int, until: int) -> tuple[int, float, float]:
         return hazmat_fleet.stop_vehicle(self, v, t, until)
 
+    def hazmat_segment(self, v: int) -> int:
+        """The road segment hazmat vehicle ``v`` stands on (graph mode)."""
+        mot, net = self.hz.mot, self.w.roads
+        assert mot is not None and net is not None
+        e = int(mot.park.edge[v])
+        return int(net.seg_of[e]) if e >= 0 else net.segment_near(self.hz.lat[v], self.hz.lon[v])
+
 
 def _set(u: Unit, idx: np.ndarray, mask: np.ndarray, status: int) -> np.ndarray:
     u.status[idx[mask]] = status

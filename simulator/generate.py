@@ -245,20 +245,20 @@ class Simulation:
         if inc.vehicle >= 0:
             v, inc.lat, inc.lon = self.fleets.stop_vehicle(inc.vehicle, t, inc.end_ms)
             inc.district = self.profile.nearest_district(inc.lat, inc.lon)
-            roads = self.world.roads
-            if roads is not None:  # the leaking tanker closes the road it stands on
-                seg = roads.segment_near(inc.lat, inc.lon)
-                closed = inc_mod.Effect("segments", np.array([seg]), np.array([0.0]), t,
-                                        inc.end_ms, 60_000)
-                inc.effects.append(closed)
-                self._effects.append(closed)
-                self._effects_version += 1
             if v != inc.vehicle:
                 inc.vehicle = v
                 for e in inc.effects:
                     e.idx = np.array([v])
                 h = self.world.hazmat
                 inc.entities[:2] = [str(h.ids[v]), str(h.p["tank_ids"][v])]
+            roads = self.world.roads
+            if roads is not None:  # the leaking tanker closes the road it stands on
+                seg = self.fleets.hazmat_segment(v)
+                closed = inc_mod.Effect("segments", np.array([seg]), np.array([0.0]), t,
+                                        inc.end_ms, 60_000)
+                inc.effects.append(closed)
+                self._effects.append(closed)
+                self._effects_version += 1
         fire_id = opaque_id("FI", self.seed, inc.incident_id, t)
         cos = 111_320.0 * math.cos(math.radians(inc.lat))
         for i, act in enumerate(inc.actions):

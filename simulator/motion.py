@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dispatch.graph import RoadGraph
+from schemas.validate import format_event_time
 
 from .incidents import Effect
 from .roadnet import MIN_KMH, RoadNet
@@ -139,10 +139,12 @@ class GraphMotion:
             ends = np.cumsum(cnt)
             for i, (u, (leg, ref)) in enumerate(zip(idx.tolist(), record)):
                 sl = slice(ends[i] - cnt[i], ends[i])
+                e = parts["edge"][sl]
                 self.meta[u] = _truth(str(self.ids[u]), leg, ref, int(start.node[i]),
                                       int(dest[i]), int(t[i]), float(arrive[i]),
                                       float(parts["m"][sl].sum()), float(free[i]),
-                                      bool(routes.reachable[i]))
+                                      bool(routes.reachable[i]),
+                                      int(self.g.crossing[e[e >= 0]].sum()))
         return arrive
 
     def _timing(self, parts: dict[str, np.ndarray], cnt: np.ndarray, depart: np.ndarray,
@@ -157,7 +159,7 @@ class GraphMotion:
         dur = free_ms.copy()
         for _ in range(PASSES):
             t = _seg_starts(dur, grp, start, depart)
-            kmh = np.maximum(self.net.edge_kmh(e, t, effects), MIN_KMH)
+            kmh = np.clip(self.net.edge_kmh(e, t, effects), MIN_KMH, self.g.free_kmh[e])
             dur = np.where(drive, m / (kmh / 3.6) * 1000.0, dwell)
         t = _seg_starts(dur, grp, start, depart)
         free = np.bincount(grp, free_ms, len(cnt)) / 1000.0
@@ -177,15 +179,12 @@ def _seg_starts(dur: np.ndarray, grp: np.ndarray, start: np.ndarray, depart: np.
 
 
 def _truth(unit: str, leg: str, ref: str, a: int, b: int, t0: int, t1: float, metres: float,
-           free_s: float, reachable: bool) -> dict[str, Any]:
-    from schemas.validate import format_event_time
+           free_s: float, reachable: bool, crossings: int) -> dict[str, Any]:
     arrive = int(round(t1))
     return {"unit_id": unit, "leg": leg, "ref": ref, "start_node": a, "dest_node": b,
             "start_ms": t0, "start_time": format_event_time(t0), "arrival_ms": arrive,
             "arrival_time": format_event_time(arrive), "travel_s": round((t1 - t0) / 1000, 3),
             "route_m": round(metres, 1), "free_flow_s": round(free_s, 3),
-            "reachable": reachable}
+            "crossings": crossings, "reachable": reachable}
 
 
-def graph_of(net: RoadNet | None) -> RoadGraph | None:
-    return None if net is None else net.g

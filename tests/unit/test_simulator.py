@@ -374,7 +374,8 @@ def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_spa
     # segments can be 5-8 km apart: another supply zone or another road, not this incident
     import simulator.incidents as SI
     world, limit = build_world(PROFILE, 1.0, 5), getattr(SI, reach)
-    pts = getattr(world, group)
+    # a queue slows road segments (all of the graph's, not only those with a detector)
+    pts = world.roadsegs if group == "segments" else getattr(world, group)
 
     def planned(k: int) -> tuple[SI.Incident, list[float]]:
         inc = SI.plan(kind, world, f"T{k}", START, np.random.default_rng([5, k]),
