@@ -373,7 +373,9 @@ def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_spa
     # in the county-level cities (Liuyang: 5,000 km²) the k nearest pressure sensors or road
     # segments can be 5-8 km apart: another supply zone or another road, not this incident
     import simulator.incidents as SI
-    world, limit = build_world(PROFILE, 1.0, 5), getattr(SI, reach)
+    # scattered segments (a city without a road graph) are where the k nearest can be far
+    # off; on the graph, segments follow the roads (<= ~450 m apart) and stay within reach
+    world, limit = build_world(PROFILE, 1.0, 5, graph=None), getattr(SI, reach)
     # a queue slows road segments (all of the graph's, not only those with a detector)
     pts = world.roadsegs if group == "segments" else getattr(world, group)
 
