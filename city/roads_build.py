@@ -204,6 +204,10 @@ def build(src: dict[str, Any]) -> dict[str, Any]:
 
     _join_crossings(roads, allowed)
     _snap_ends(roads, allowed, float(src.get("snap_m", 250)))
+    by_id = {r["id"]: set(r["line"]) for r in roads}
+    for names in sorted(sorted(p) for p in inter):
+        if not by_id[names[0]] & by_id[names[-1]]:
+            raise BuildError(f"interchange {names} is declared but the roads never meet")
     half = {k: float(v) for k, v in src.get("bridge_half_m", {}).items()}
     step = float(src.get("densify_m", 400))
     features = [_feature({"id": r["id"], "kind": "river", "name_zh": r["name_zh"],
