@@ -91,10 +91,13 @@ class Fleets:
     def _hazmat(self, u: Unit, idx: np.ndarray, t: np.ndarray, out: Any) -> None:
         hazmat_fleet.step(self, u, idx, t, out)
 
-    def take_trips(self) -> list[dict[str, Any]]:
-        """Ground truth of the dispatched trips completed since the last call."""
+    def take_trips(self, now_ms: int) -> list[dict[str, Any]]:
+        """Ground truth of the dispatched trips completed since the last call: those that
+        ended a full report period before ``now_ms`` (so the set and its order do not
+        depend on how the timeline is cut into ticks)."""
+        wait = max(self.amb.pts.schedule.period_ms, self.eng.pts.schedule.period_ms)
         done = [r for u in (self.amb, self.eng) if u.mot is not None
-                for r in u.mot.take_done()]
+                for r in u.mot.take_done(now_ms - wait)]
         return sorted(done, key=lambda r: (r["arrival_ms"], r["unit_id"]))
 
     def fleet(self, name: str) -> Unit:

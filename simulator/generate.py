@@ -142,7 +142,7 @@ class Simulation:
                 getattr(self, "_on_" + name)(t, key, params, out)
         self.fleets.advance(a, until_ms, out)
         self.now_ms = until_ms
-        self._trips.extend(self.fleets.take_trips())
+        self._trips.extend(self.fleets.take_trips(until_ms))
         return out.finish()
 
     def inject(self, kind: str, at_ms: int, *, lat: float | None = None,

@@ -248,9 +248,13 @@ def _plan_traffic_accident(inc: Incident, w: World, rng: np.random.Generator, at
     det = _choose(w, rng, g.lat, g.lon, g.district, g.p["cap"] >= 3000, at, dist)
     seg = int(g.p["seg"][det])                    # on a detector's segment: it shows
     inc.lat, inc.lon = float(r.lat[seg]), float(r.lon[seg])
-    near = [int(i) for i in nearest(r.lat, r.lon, inc.lat, inc.lon, None, int(rng.integers(4, 9)))]
-    if seg not in near:
-        near = [seg, *near[:-1]]
+    k = int(rng.integers(4, 9))
+    # the k nearest road segments, and the k nearest that carry a detector (which show the
+    # queue; on the graph, at small scales, few segments have one)
+    near = list(dict.fromkeys([seg] + [int(i) for i in nearest(r.lat, r.lon, inc.lat, inc.lon,
+                                                                None, k)] +
+                              [int(g.p["seg"][i]) for i in nearest(g.lat, g.lon, inc.lat,
+                                                                   inc.lon, None, k)]))
     factors = [rng.uniform(0.1, 0.2) if i == seg else rng.uniform(0.25, 0.5) for i in near]
     near, factors = _within(r, inc, near, factors, QUEUE_REACH_KM)
     sid = str(r.ids[seg])

@@ -89,6 +89,7 @@ class GraphMotion:
 
     def halt(self, idx: np.ndarray, t: int) -> None:
         """Stop units where they are now (inside an edge if need be)."""
+        self._finish(idx, np.full(len(idx), t))
         leg = self.leg(idx, np.full(len(idx), t))
         for c in ("lat", "lon", "node", "edge", "m"):
             getattr(self.park, c)[idx] = getattr(leg, c)
@@ -105,6 +106,7 @@ class GraphMotion:
         if len(idx) == 0:
             return np.zeros(0)
         t = np.asarray(t, np.int64)
+        self._finish(idx, t)
         effects, version = self.effects()
         start = self.leg(idx, t)
         dest, dest_m = self.g.nearest(lat, lon)
@@ -165,9 +167,22 @@ class GraphMotion:
         free = np.bincount(grp, free_ms, len(cnt)) / 1000.0
         return t, free
 
-    def take_done(self) -> list[dict[str, Any]]:
-        out, self.done = self.done, []
-        return out
+    def _finish(self, idx: np.ndarray, t: np.ndarray) -> None:
+        """Keep the truth of trips that ended before ``t`` though no report saw it yet (a
+        unit sent on before its next report); a trip cut short has none."""
+        ended = self.book.active(idx) & (self.book.end_t[idx] <= t)
+        for u in idx[ended].tolist():
+            rec = self.meta.pop(u, None)
+            if rec is not None:
+                self.done.append(rec)
+
+    def take_done(self, before_ms: float) -> list[dict[str, Any]]:
+        """Truth records of trips that ended by ``before_ms`` (all of them are known once
+        every unit has reported after it), in (arrival, unit) order."""
+        ready = sorted((r for r in self.done if r["arrival_ms"] <= before_ms),
+                       key=lambda r: (r["arrival_ms"], r["unit_id"]))
+        self.done = [r for r in self.done if r["arrival_ms"] > before_ms]
+        return ready
 
 
 def _seg_starts(dur: np.ndarray, grp: np.ndarray, start: np.ndarray, depart: np.ndarray

@@ -110,7 +110,9 @@ def segment_values(w: "World", idx: np.ndarray, t: np.ndarray, effects: list[Eff
     if w.roads is not None:  # detectors on graph segments read the true speed, with noise
         seg = g["seg"][idx]
         v, v0, vc = w.roads.seg_kmh(seg, t, effects)
-        speed = v * (1 + 0.04 * hash_normal(w.seed * 31 + 2, idx, t))
+        # what a detector counts in 30 s scatters around the true demand, as before
+        vc = np.clip(vc * (1 + 0.08 * hash_normal(w.seed * 31 + 2, idx, t)), 0.01, 1.3)
+        speed = g["vf"][idx] * (1 - 0.7 * vc ** 4 / (0.4 + vc ** 4)) * v / v0
         flow = g["cap"][idx] * vc * (0.5 + 0.5 * v / v0)
         occ = np.clip(flow / g["lanes"][idx] / np.maximum(speed, 3.0) * 0.0065, 0, 0.95)
         return np.maximum(speed, 1.0).round(1), flow.round(0), occ.round(3)

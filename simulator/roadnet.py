@@ -27,7 +27,7 @@ from .incidents import Effect, apply_effects
 from .readings import curves, hash_normal
 
 KNOT_MS = 15 * 60_000     # the drifting per-segment congestion factor: knots every 15 min
-DRIFT = 0.12              # ... its standard deviation (x the demand)
+DRIFT = 0.06              # ... its standard deviation (x the demand)
 MIN_KMH = 5.0             # a unit already on a closed segment squeezes past at walking pace
 CAP_PER_LANE = {"expressway": 2000.0, "ring": 1900.0, "arterial": 1700.0, "collector": 1400.0,
                 "bridge": 1900.0, "tunnel": 1800.0, "local": 1000.0}

@@ -178,7 +178,7 @@ def test_a_trip_across_the_river_uses_a_bridge_and_stays_on_the_route() -> None:
         assert d[0] > 1.0 or int(node[0]) in route
         last = (lat[0], lon[0])
     assert last is not None and GRAPH.nearest(np.array([last[0]]), np.array([last[1]]))[1][0] < 1
-    (rec,) = mot.take_done()
+    (rec,) = mot.take_done(float(arrive[0]))
     assert rec["crossings"] == 1 and rec["ref"] == "C-1" and rec["travel_s"] >= rec["free_flow_s"]
 
 
