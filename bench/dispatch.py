@@ -36,7 +36,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -63,7 +63,8 @@ TIE_S = 1.0
 
 
 def opened(iid: str, at_ms: int, category: str, severity: str, lat: float, lon: float,
-           district: str, tags: list[str] = (), calls: list[str] = ()) -> dict[str, Any]:
+           district: str, tags: Sequence[str] = (), calls: Sequence[str] = ()
+           ) -> dict[str, Any]:
     """An alerting ``IncidentEvent.to_row()`` of kind "opened" for a simulated incident."""
     payload = {"category": category, "severity": severity, "lat": lat, "lon": lon,
                "district": district, "opened_ms": at_ms,

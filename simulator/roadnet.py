@@ -25,6 +25,7 @@ from dispatch.graph import RoadGraph
 
 from .incidents import Effect, apply_effects
 from .readings import curves, hash_normal
+from .world import PERIOD_MS, Points, Schedule
 
 KNOT_MS = 15 * 60_000     # the drifting per-segment congestion factor: knots every 15 min
 DRIFT = 0.06              # ... its standard deviation (x the demand)
@@ -77,7 +78,7 @@ class RoadNet:
         # pair (src, dst) -> directed edges, for turning a node path into edges
         n = graph.nodes
         self._pair = graph.src.astype(np.int64) * n + graph.dst
-        self._csr_t: float | None = None
+        self._csr_t: tuple[float, int] | None = None
         self._csr: tuple[csr_matrix, np.ndarray, np.ndarray] | None = None
 
     # -- true speeds ---------------------------------------------------------------------
@@ -144,7 +145,8 @@ class RoadNet:
         n = self.g.nodes
         for i, (r, b) in enumerate(zip(row.tolist(), np.asarray(dst).tolist())):
             if not ok[i]:
-                nodes.append(np.array([src[i]])), edges.append(np.zeros(0, np.int64))
+                nodes.append(np.array([src[i]]))
+                edges.append(np.zeros(0, np.int64))
                 continue
             p, path = pred[r], [b]
             while p[path[-1]] >= 0:
@@ -175,3 +177,23 @@ def graph_for(profile: CityProfile) -> RoadGraph | None:
         return None
     raw: Any = load_roads(profile)
     return None if raw is None else parse_roads(raw)
+
+
+def road_points(profile: CityProfile, ab: dict[str, str], graph: "RoadGraph", seed: int,
+                   n: int, tz_hours: float) -> tuple["RoadNet", Points, Points]:
+    """The graph's segments (all of them) and the ``n`` that carry a traffic detector
+    (major roads first, by capacity; all when the graph has fewer), named ``"F:k"``."""
+    rng = np.random.default_rng([seed, 0x20AD])
+    net = RoadNet(graph, profile, seed, rng, tz_hours)
+    ns = len(net.seg_ids)
+    none = Schedule(PERIOD_MS["segments"], np.zeros(0, np.int64), np.zeros(0, np.int64))
+    p = {"vf": net.vf, "lanes": net.lanes, "cap": net.cap, "demand": net.demand,
+         "seg": np.arange(ns)}
+    roads = Points(net.seg_ids, net.district, np.full(ns, "", object), net.lat, net.lon, none, p)
+    w = net.cap / net.cap.sum()
+    pick = np.sort(rng.choice(ns, n, replace=False, p=w)) if n < ns else np.arange(ns)
+    src = np.array([f"its-{ab[d]}-{i % 4}" for i, d in enumerate(net.district[pick])], object)
+    det = Points(net.seg_ids[pick], net.district[pick], src, net.lat[pick], net.lon[pick],
+                 Schedule.random(len(pick), PERIOD_MS["segments"], rng),
+                 {k: v[pick] for k, v in p.items()})
+    return net, roads, det

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -223,46 +223,27 @@ def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7,
         graph = graph_for(profile)
     net, roadsegs = None, segments
     if graph is not None:  # (the draws above are made anyway: the rest of the world stays)
-        net, roadsegs, segments = _road_segments(profile, ab, graph, seed, n_seg, tz_hours)
+        from .roadnet import road_points
+        net, roadsegs, segments = road_points(profile, ab, graph, seed, n_seg, tz_hours)
     lat, lon = scatter(profile, rng, n["panels"])
     panels = _points(ab, profile, "FAP", lat, lon, "fas-gw", PERIOD_MS["panels"], rng, 5, 4)
     hosp = profile.hospitals
     per_d = {d: sum(h.district == d for h in hosp) for d in profile.district_codes}
-    specs = _registry_units(profile, scale)
+    from .stations import fleet_at_stations, registry_fleet, registry_units
+    specs = registry_units(profile, scale)
     if specs is None:  # a city without a fleet configuration: one kind per fleet, as before
-        amb = _fleet(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
+        amb = fleet_at_stations(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
                      [profile.district(h.district).weight / per_d[h.district] for h in hosp],
                      PERIOD_MS["ambulances"])
-        eng = _fleet(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
+        eng = fleet_at_stations(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
                      [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
     else:
-        amb = _registry_fleet(profile, rng, [s for s in specs if s.stream == "ems"],
+        amb = registry_fleet(profile, rng, [s for s in specs if s.stream == "ems"],
                               "ems-avl", PERIOD_MS["ambulances"])
-        eng = _registry_fleet(profile, rng, [s for s in specs if s.stream == "fire"],
+        eng = registry_fleet(profile, rng, [s for s in specs if s.stream == "fire"],
                               "fire-avl", PERIOD_MS["engines"])
     return World(profile, scale, seed, tz_hours, ab, sensors, segments, panels, amb, eng,
                  _build_hazmat(profile, ab, rng, n["hazmat"]), net, roadsegs)
-
-
-def _road_segments(profile: CityProfile, ab: dict[str, str], graph: "RoadGraph", seed: int,
-                   n: int, tz_hours: float) -> tuple["RoadNet", Points, Points]:
-    """The graph's segments (all of them) and the ``n`` that carry a traffic detector
-    (major roads first, by capacity; all when the graph has fewer), named ``"F:k"``."""
-    from .roadnet import RoadNet
-    rng = np.random.default_rng([seed, 0x20AD])
-    net = RoadNet(graph, profile, seed, rng, tz_hours)
-    ns = len(net.seg_ids)
-    none = Schedule(PERIOD_MS["segments"], np.zeros(0, np.int64), np.zeros(0, np.int64))
-    p = {"vf": net.vf, "lanes": net.lanes, "cap": net.cap, "demand": net.demand,
-         "seg": np.arange(ns)}
-    roads = Points(net.seg_ids, net.district, np.full(ns, "", object), net.lat, net.lon, none, p)
-    w = net.cap / net.cap.sum()
-    pick = np.sort(rng.choice(ns, n, replace=False, p=w)) if n < ns else np.arange(ns)
-    src = np.array([f"its-{ab[d]}-{i % 4}" for i, d in enumerate(net.district[pick])], object)
-    det = Points(net.seg_ids[pick], net.district[pick], src, net.lat[pick], net.lon[pick],
-                 Schedule.random(len(pick), PERIOD_MS["segments"], rng),
-                 {k: v[pick] for k, v in p.items()})
-    return net, roads, det
 
 
 def _build_sensors(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,
@@ -303,48 +284,6 @@ def _build_sensors(profile: CityProfile, ab: dict[str, str], rng: np.random.Gene
              "kind_s": np.array([s[0] for s in spec], object),
              "unit": np.array([x.unit for x in m], object)}
     return pts
-
-
-def _fleet(profile: CityProfile, rng: np.random.Generator, prefix: str, source: str,
-           bases: tuple, n: int, weights: list[float], period: int) -> Points:
-    per = apportion(n, weights)
-    ids, src, lat, lon = [], [], [], []
-    for f, k in zip(bases, per):
-        tag = f.id.split("-", 1)[-1]
-        for j in range(k):
-            ids.append(f"{prefix}-{tag}-{j + 1:02d}"), src.append(f"{source}-{tag}")
-            lat.append(f.lat), lon.append(f.lon)
-    la, lo = np.array(lat), np.array(lon)
-    return Points(np.array(ids, object), np.array(profile.nearest_districts(la, lo), object),
-                  np.array(src, object), la.copy(), lo.copy(), Schedule.random(n, period, rng),
-                  {"base_lat": la, "base_lon": lo})
-
-
-def _registry_units(profile: CityProfile, scale: float) -> list[Any] | None:
-    """The dispatch registry's units (dispatch.units; None if the city has no fleet file):
-    the simulator's ambulances and fire units ARE these, same ids, same stations."""
-    from city.dispatch_config import load_fleet
-    from dispatch.errors import DispatchConfigError
-    from dispatch.units import build_registry
-    try:
-        fleet = load_fleet(profile.name)
-    except DispatchConfigError:
-        return None
-    return list(build_registry(profile, scale, fleet).units)
-
-
-def _registry_fleet(profile: CityProfile, rng: np.random.Generator, specs: list[Any],
-                    source: str, period: int) -> Points:
-    """A fleet of registry units: sources are their station's AVL feed."""
-    la = np.array([u.home_lat for u in specs], float)
-    lo = np.array([u.home_lon for u in specs], float)
-    src = [f"{source}-{u.station_id.split('-', 1)[-1]}" for u in specs]
-    return Points(np.array([u.id for u in specs], object),
-                  np.array([u.district for u in specs], object), np.array(src, object),
-                  la.copy(), lo.copy(), Schedule.random(len(specs), period, rng),
-                  {"base_lat": la, "base_lon": lo,
-                   "kind": np.array([u.kind for u in specs], object),
-                   "caps": np.array([u.capabilities for u in specs] + [None], object)[:-1]})
 
 
 def _build_hazmat(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,
