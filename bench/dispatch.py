@@ -87,6 +87,14 @@ class Banks:
     def east(self, lat: float, lon: float) -> bool:
         return bool(lon > np.interp(lat, self.lat, self.lon))
 
+    def near(self, rng: np.random.Generator, n: int, lat_range: tuple[float, float],
+             off_km: tuple[float, float] = (0.3, 2.5)) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` points 0.3-2.5 km east or west of the river, between the given latitudes."""
+        lat = rng.uniform(*lat_range, n)
+        off = rng.uniform(*off_km, n) * rng.choice([-1.0, 1.0], n)
+        lon = np.interp(lat, self.lat, self.lon) + off / (111.32 * np.cos(np.radians(lat)))
+        return lat, lon
+
 
 class Truth:
     """The simulator's true drive times of all its units at each of its dispatches."""
@@ -163,18 +171,24 @@ def score(pkg: dict[str, Any], truth: dict[str, Any], board: Board, banks: Banks
             out["cov_d"][target].append((d["before"], d["after"], best, bool(moves)))
 
 
+def _bucket() -> dict[str, Any]:
+    return {"n": 0, "fastest": 0, "empty": 0, "unscored": 0, "excess": [], "gain": [],
+            "gain_cross": [], "cov": defaultdict(list), "cov_d": defaultdict(list),
+            "build_ms": [], "packages": 0}
+
+
 def quality(profile: CityProfile, graph: RoadGraph, roads: dict[str, Any], scale: float,
-            hours: float, seed: int) -> dict[str, Any]:
+            hours: float, seed: int, probes_per_hour: float
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
     sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=0)
     truth = Truth(sim)
     registry = registry_for(profile, scale)
     board = Board(profile, graph, registry, load_runcards(profile.name))
     caps = {u.id: u.capabilities for u in registry.units}
     banks = Banks(roads)
-    out: dict[str, Any] = {"n": 0, "fastest": 0, "empty": 0, "unscored": 0, "excess": [],
-                           "gain": [], "gain_cross": [], "cov": defaultdict(list),
-                           "cov_d": defaultdict(list),
-                           "build_ms": [], "packages": 0}
+    out, probe = _bucket(), _bucket()
+    rng = np.random.default_rng([seed, 0x9B])
+    every = int(3_600_000 / probes_per_hour) if probes_per_hour > 0 else 0
     end, t = START_MS + int(hours * 3_600_000), START_MS
     while t < end:
         t = min(t + STEP_MS, end)
@@ -202,7 +216,28 @@ def quality(profile: CityProfile, graph: RoadGraph, roads: dict[str, Any], scale
                     score(r["payload"], truth.at[e["entity_id"]], board, banks, e["lat"],
                           e["lon"], caps, out)
         board.tick(t)
-    return out
+        if every and t // every != (t - STEP_MS) // every:
+            _probe(sim, truth, board, banks, caps, rng, t, probe)
+    return out, probe
+
+
+def _probe(sim: Simulation, truth: Truth, board: Board, banks: Banks,
+           caps: dict[str, frozenset[str]], rng: np.random.Generator, t: int,
+           out: dict[str, Any]) -> None:
+    """A 120 call at a random point near the Xiang (within 2.5 km of either bank): the
+    calls where straight-line ranking is most often wrong."""
+    (lat,), (lon,) = banks.near(rng, 1, (28.08, 28.32))
+    lat, lon = round(float(lat), 6), round(float(lon), 6)
+    pid = f"PROBE-{t}"
+    truth.record(t, "probe", pid, lat, lon)
+    row = opened(pid, t, "ems", "critical", lat, lon, sim.profile.nearest_district(lat, lon))
+    began = time.perf_counter()
+    recs = board.observe_incident(row)
+    out["build_ms"].append((time.perf_counter() - began) * 1000)
+    for r in recs:
+        if r["kind"] == "package_recommended":
+            out["packages"] += 1
+            score(r["payload"], truth.at.pop(pid), board, banks, lat, lon, caps, out)
 
 
 def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: int
@@ -238,6 +273,15 @@ def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: in
     return len(registry), times
 
 
+def _add(total: dict[str, Any], r: dict[str, Any]) -> None:
+    for k, v in r.items():
+        if k in ("cov", "cov_d"):
+            for tk, rows in v.items():
+                total[k][tk] += rows
+        else:
+            total[k] += v
+
+
 def _p(x: list[float], q: float) -> float:
     return float(np.percentile(x, q)) if x else float("nan")
 
@@ -249,6 +293,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="7,8,9")
     ap.add_argument("--speed-scales", default="0.5,1,2,4")
     ap.add_argument("--speed-incidents", type=int, default=200)
+    ap.add_argument("--probes-per-hour", type=float, default=60.0,
+                    help="extra 120 calls near the Xiang, scored the same way (0: none)")
     args = ap.parse_args()
     profile = load_profile()
     roads = load_roads(profile)
@@ -257,39 +303,44 @@ def main() -> int:
         return 1
     graph = parse_roads(roads)
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    total: dict[str, Any] = {"n": 0, "fastest": 0, "empty": 0, "unscored": 0, "excess": [],
-                             "gain": [], "gain_cross": [], "cov": defaultdict(list),
-                             "cov_d": defaultdict(list),
-                             "build_ms": [], "packages": 0}
+    total, probes = _bucket(), _bucket()
     began = time.process_time()
     for seed in seeds:
-        r = quality(profile, graph, roads, args.scale, args.hours, seed)
-        for k, v in r.items():
-            if k in ("cov", "cov_d"):
-                for tk, rows in v.items():
-                    total[k][tk] += rows
-            else:
-                total[k] += v
-        print(f"  seed {seed}: {r['packages']} packages, {r['n']} scored, first unit true "
-              f"fastest {r['fastest'] / max(r['n'], 1):.1%}")
+        r, p = quality(profile, graph, roads, args.scale, args.hours, seed,
+                       args.probes_per_hour)
+        _add(total, r)
+        _add(probes, p)
+        print(f"  seed {seed}: {r['packages']} call packages ({r['n']} scored, first unit true "
+              f"fastest {r['fastest'] / max(r['n'], 1):.1%}); {p['packages']} river probes "
+              f"({p['fastest'] / max(p['n'], 1):.1%})")
     print(f"citycc dispatch benchmark — city-{args.scale:g}x, {args.hours:g} h x "
           f"{len(seeds)} seeds from {format_event_time(START_MS)} "
           f"({time.process_time() - began:.0f} s cpu)")
-    n = total["n"]
-    ex = np.array(total["excess"])
-    print(f"  1. first unit = true fastest available capable unit: {total['fastest']}/{n} = "
-          f"{total['fastest'] / max(n, 1):.1%} (target >= 95%); when not, "
-          f"{_p(list(ex[ex > TIE_S]), 50):.0f} s slower (median)")
-    print(f"     packages {total['packages']}, empty {total['empty']}, "
-          f"unscored (first unit not simulated) {total['unscored']}")
-    print(f"  2. ETA gain over straight-line nearest unit (true travel s):")
-    print(f"     {'calls':<22} {'n':>5} {'mean':>7} {'p90':>7} {'share > 0':>10}")
-    for name, g in (("all", total["gain"]), ("across the Xiang", total["gain_cross"])):
+    print("  1. first unit = the true fastest available capable unit (target >= 95%):")
+    print(f"     {'packages':<34} {'n':>5} {'fastest':>8} {'median s lost when not':>23}")
+    for name, b in (("simulated 120/119 calls", total), ("river probes (120, near the Xiang)",
+                                                          probes)):
+        ex = np.array(b["excess"])
+        print(f"     {name:<34} {b['n']:>5} {b['fastest'] / max(b['n'], 1):>8.1%} "
+              f"{_p(list(ex[ex > TIE_S]), 50):>23.0f}")
+    print(f"     (packages {total['packages'] + probes['packages']}, empty "
+          f"{total['empty'] + probes['empty']}, first unit not simulated "
+          f"{total['unscored'] + probes['unscored']})")
+    print("  2. ETA gain over straight-line nearest-unit ranking (true travel s saved):")
+    print(f"     {'calls':<42} {'n':>5} {'mean':>7} {'p90':>7} {'differs':>8}")
+    rows = (("simulated calls, all", total["gain"]),
+            ("simulated calls, across the Xiang", total["gain_cross"]),
+            ("river probes, all", probes["gain"]),
+            ("river probes, across the Xiang", probes["gain_cross"]),
+            ("all, across the Xiang", total["gain_cross"] + probes["gain_cross"]))
+    for name, g in rows:
         a = np.array(g)
-        print(f"     {name:<22} {len(a):>5} {a.mean() if len(a) else np.nan:>7.0f} "
-              f"{_p(g, 90):>7.0f} {np.mean(a > 0) if len(a) else np.nan:>10.0%}")
+        print(f"     {name:<42} {len(a):>5} {a.mean() if len(a) else np.nan:>7.0f} "
+              f"{_p(g, 90):>7.0f} {np.mean(a != 0) if len(a) else np.nan:>8.0%}")
+    print("     (across: the unit a straight-line CAD would send is on the other bank)")
+    _add(total, probes)
     print("  3. coverage (share of a district's demand points some available unit reaches in "
-          "its target time: EMS 480 s, first engine 240 s):")
+          "its target time: EMS 480 s, first engine 240 s), all packages:")
     print(f"     {'target':<6} {'packages':>8} {'city before':>12} {'after':>7} {'+move-ups':>10}"
           f" | {'weakened districts':>18} {'before':>7} {'after':>7} {'+move-ups':>10}"
           f" {'with a move-up':>15}")
