@@ -151,6 +151,8 @@ def score(pkg: dict[str, Any], truth: dict[str, Any], board: Board, banks: Banks
         return
     best = min(cand)
     out["n"] += 1
+    if first.get("eta_s") and eta[uid] > 0:
+        out["eta_ratio"].append(first["eta_s"] / eta[uid])
     out["fastest"] += eta[uid] <= best + TIE_S
     out["excess"].append(eta[uid] - best)
     s = straight_pick(board, cap, lat, lon)
@@ -174,7 +176,7 @@ def score(pkg: dict[str, Any], truth: dict[str, Any], board: Board, banks: Banks
 def _bucket() -> dict[str, Any]:
     return {"n": 0, "fastest": 0, "empty": 0, "unscored": 0, "excess": [], "gain": [],
             "gain_cross": [], "cov": defaultdict(list), "cov_d": defaultdict(list),
-            "build_ms": [], "packages": 0}
+            "build_ms": [], "packages": 0, "eta_ratio": []}
 
 
 def quality(profile: CityProfile, graph: RoadGraph, roads: dict[str, Any], scale: float,
@@ -326,6 +328,9 @@ def main() -> int:
     print(f"     (packages {total['packages'] + probes['packages']}, empty "
           f"{total['empty'] + probes['empty']}, first unit not simulated "
           f"{total['unscored'] + probes['unscored']})")
+    ratio = total["eta_ratio"] + probes["eta_ratio"]
+    print(f"     the Board's ETA of its first unit / the true travel time: median "
+          f"{_p(ratio, 50):.2f}, p10 {_p(ratio, 10):.2f}, p90 {_p(ratio, 90):.2f}")
     print("  2. ETA gain over straight-line nearest-unit ranking (true travel s saved):")
     print(f"     {'calls':<42} {'n':>5} {'mean':>7} {'p90':>7} {'differs':>8}")
     rows = (("simulated calls, all", total["gain"]),

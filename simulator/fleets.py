@@ -110,6 +110,20 @@ class Fleets:
         return assign.true_etas(u, np.arange(len(u.lat)), t, lat, lon, effects, version)
 
     # -- moving ----------------------------------------------------------------------------
+    def _closures(self) -> list[tuple[int, int, np.ndarray]]:
+        """(from, to, directed edges) of every complete closure by an incident."""
+        net = self.w.roads
+        if net is None:
+            return []
+        out = []
+        for e in self.road_effects()[0]:
+            shut = e.idx[e.target <= 0] if e.group == "segments" else ()
+            if len(shut):
+                ramp = max(e.ramp_ms, 1)
+                out.append((e.t0 + ramp, e.t1 - ramp,
+                            np.flatnonzero(np.isin(net.seg_of, shut))))
+        return out
+
     def _go(self, u: Unit, idx: np.ndarray, t: np.ndarray | int, lat: np.ndarray,
             lon: np.ndarray, leg: str | None = None) -> None:
         """Send units ``idx`` towards (lat, lon) from ``t``; ``leg`` names the trip for the
@@ -128,6 +142,9 @@ class Fleets:
               moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Move units to where they are at their reports ``t``: (arrived, speed km/h)."""
         if u.mot is not None:
+            closures = self._closures()
+            if closures:
+                u.mot.reroute(idx, t, closures)
             lat, lon, speed, heading, _ = u.mot.move(idx, t)
             arrived = moving & ~u.mot.book.active(idx)   # at the target: like the grid
         else:

@@ -14,11 +14,12 @@ import numpy as np
 from schemas.validate import format_event_time
 
 from .incidents import Effect
-from .roadnet import MIN_KMH, RoadNet
+from .roadnet import MIN_KMH, RoadNet, Routes
 from .trips import Leg, TripBook
 
 _KM_DEG = 111.32
 PASSES = 3  # entry time -> speed -> entry time: converged to well under a second
+ROUTE_SNAP_MS = 60_000   # routes are chosen under the speeds of the minute a trip starts
 
 
 def grid_move(lat: np.ndarray, lon: np.ndarray, tlat: np.ndarray, tlon: np.ndarray,
@@ -46,6 +47,7 @@ class GraphMotion:
         self.park = Leg(net.g.lat[node].copy(), net.g.lon[node].copy(), node.copy(),
                         np.full(n, -1, np.int64), np.zeros(n))
         self.meta: dict[int, dict[str, Any]] = {}   # unit -> truth of its recorded trip
+        self.dest = (self.park.lat.copy(), self.park.lon.copy())   # where each trip goes
         self.done: list[dict[str, Any]] = []
 
     def parked_at(self) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +112,9 @@ class GraphMotion:
         effects, version = self.effects()
         start = self.leg(idx, t)
         dest, dest_m = self.g.nearest(lat, lon)
-        routes = self.net.routes(start.node, dest, float(t.min()), effects, version)
+        routes = self._routes(start.node, dest, t, effects, version)
         access = self.g.access_s(dest_m)
+        self.dest[0][idx], self.dest[1][idx] = lat, lon
         pts: dict[str, list[np.ndarray]] = {c: [] for c in ("lat", "lon", "node", "edge", "m")}
         counts = []
         g = self.g
@@ -149,6 +152,75 @@ class GraphMotion:
                                       bool(routes.reachable[i]),
                                       int(self.g.crossing[e[e >= 0]].sum()))
         return arrive
+
+    def _routes(self, src: np.ndarray, dst: np.ndarray, t: np.ndarray,
+                effects: Sequence[Effect], version: int) -> Routes:
+        """Fastest routes under the true speeds at each trip's start, taken on a grid of
+        ROUTE_SNAP_MS (so a route never depends on which units report together)."""
+        snap = t // ROUTE_SNAP_MS * ROUTE_SNAP_MS
+        nodes: list[np.ndarray] = [np.zeros(0, np.int64)] * len(t)
+        edges: list[np.ndarray] = [np.zeros(0, np.int64)] * len(t)
+        ok = np.zeros(len(t), bool)
+        for s in np.unique(snap).tolist():
+            at = np.flatnonzero(snap == s)
+            r = self.net.routes(src[at], dst[at], float(s), effects, version)
+            for j, i in enumerate(at.tolist()):
+                nodes[i], edges[i] = r.nodes[j], r.edges[j]
+            ok[at] = r.reachable
+        return Routes(nodes, edges, ok)
+
+    def reroute(self, idx: np.ndarray, t: np.ndarray,
+                closures: Sequence[tuple[int, int, np.ndarray]]) -> np.ndarray:
+        """Units whose route ahead enters an edge closed at their time (``closures``: from,
+        to, edges) take the fastest open route to the same place from where they are; their
+        truth record stays one trip (its start, metres and free-flow seconds include what
+        was driven). Returns the units."""
+        act = self.book.active(idx)
+        ids, tt = idx[act], np.asarray(t)[act]
+        if len(ids):
+            closures = [c for c in closures if c[0] <= tt.max() and c[1] >= tt.min()]
+        if len(ids) == 0 or not closures:
+            return ids[:0]
+        b = self.book
+        k = b.locate(ids, tt)
+        hit = []
+        for j in range(len(ids)):
+            shut = [e for lo, hi, e in closures if lo <= tt[j] <= hi]
+            if shut and np.isin(b.buf["edge"][k[j] + 1:b.hi[ids[j]]],
+                                np.concatenate(shut)).any():
+                hit.append(j)
+        if not hit:
+            return ids[:0]
+        ids, tt, k = ids[hit], tt[hit], k[hit]
+        leg = b.where(ids, tt)[4]
+        carry = {}
+        for j, u in enumerate(ids.tolist()):
+            old = self.meta.pop(u, None)
+            if old is None:
+                continue
+            e = b.buf["edge"][b.lo[u]:k[j] + 1]
+            m = b.buf["m"][b.lo[u]:k[j] + 1].copy()
+            m[-1] -= leg.m[j]                        # the part of this edge not yet driven
+            drive = e >= 0
+            free = float((m[drive] / (self.g.free_kmh[e[drive]] / 3.6)).sum())
+            carry[u] = (old, float(m[drive].sum()), free,
+                        int(self.g.crossing[e[drive]].sum()) - int(
+                            self.g.crossing[e[-1]] and leg.m[j] > 0 and e[-1] >= 0))
+        record = [(carry[u][0]["leg"], carry[u][0]["ref"]) for u in ids.tolist()] \
+            if len(carry) == len(ids) else None
+        self.go(ids, tt, self.dest[0][ids].copy(), self.dest[1][ids].copy(), record)
+        for u, (old, metres, free, crossed) in carry.items():
+            new = self.meta.get(u)
+            if new is None:
+                continue
+            new.update(start_ms=old["start_ms"], start_time=old["start_time"],
+                       start_node=old["start_node"],
+                       travel_s=round((new["arrival_ms"] - old["start_ms"]) / 1000, 3),
+                       route_m=round(new["route_m"] + metres, 1),
+                       free_flow_s=round(new["free_flow_s"] + free, 3),
+                       crossings=new["crossings"] + crossed,
+                       rerouted=old.get("rerouted", 0) + 1)
+        return ids
 
     def _timing(self, parts: dict[str, np.ndarray], cnt: np.ndarray, depart: np.ndarray,
                 dwell: np.ndarray, effects: Sequence[Effect]) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +273,6 @@ def _truth(unit: str, leg: str, ref: str, a: int, b: int, t0: int, t1: float, me
             "start_ms": t0, "start_time": format_event_time(t0), "arrival_ms": arrive,
             "arrival_time": format_event_time(arrive), "travel_s": round((t1 - t0) / 1000, 3),
             "route_m": round(metres, 1), "free_flow_s": round(free_s, 3),
-            "crossings": crossings, "reachable": reachable}
+            "crossings": crossings, "reachable": reachable, "rerouted": 0}
 
 

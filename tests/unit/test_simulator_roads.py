@@ -199,6 +199,28 @@ def test_a_closed_segment_is_avoided() -> None:
     assert _crossings(mot) == [28.2]
 
 
+def test_a_unit_on_its_way_is_rerouted_around_a_road_closed_after_it_left() -> None:
+    effects: list[Effect] = []
+    mot, net = _motion(28.23, 112.94, effects)
+    arrive = mot.go(np.array([0]), np.array([START]), np.array([28.23]), np.array([112.99]),
+                    [("respond", "C-2")])
+    assert _crossings(mot) == [28.2]
+    bridge = np.flatnonzero(GRAPH.crossing & np.isclose(GRAPH.lat[GRAPH.src], 28.2))
+    effects.append(Effect("segments", np.unique(net.seg_of[bridge]), np.array([0.0]),
+                          START + 30_000, START + 60 * MIN, 1))    # closed after it left
+    t = np.array([START + 60_000])
+    lat, lon, _, _, _ = mot.move(np.array([0]), t)
+    shut = [(START, START + 60 * MIN, bridge)]
+    assert len(mot.reroute(np.array([0]), t, shut)) == 1
+    assert _crossings(mot) == [28.28]
+    assert len(mot.reroute(np.array([0]), t, shut)) == 0     # the new route avoids it
+    (rec,) = [mot.move(np.array([0]), np.array([x]))[4][0] and mot.take_done(np.inf)
+              for x in [mot.book.end_t[0]]][0]
+    assert rec["start_ms"] == START and rec["rerouted"] == 1 and rec["crossings"] == 1
+    assert rec["arrival_ms"] > arrive[0] and rec["travel_s"] >= rec["free_flow_s"]
+    assert rec["route_m"] > 4000
+
+
 def test_incidents_slow_and_close_segments() -> None:
     sim = Simulation(PROFILE, scale=0.05, seed=9, start_ms=START, incidents=0, roads=GRAPH)
     inc = sim.inject("hazmat_leak", START + MIN, duration_s=1200)
