@@ -232,16 +232,18 @@ def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7,
     from .stations import fleet_at_stations, registry_fleet, registry_units
     specs = registry_units(profile, scale)
     if specs is None:  # a city without a fleet configuration: one kind per fleet, as before
-        amb = fleet_at_stations(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
-                     [profile.district(h.district).weight / per_d[h.district] for h in hosp],
-                     PERIOD_MS["ambulances"])
-        eng = fleet_at_stations(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
-                     [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
+        amb = fleet_at_stations(
+            profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
+            [profile.district(h.district).weight / per_d[h.district] for h in hosp],
+            PERIOD_MS["ambulances"])
+        eng = fleet_at_stations(
+            profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
+            [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
     else:
         amb = registry_fleet(profile, rng, [s for s in specs if s.stream == "ems"],
-                              "ems-avl", PERIOD_MS["ambulances"])
+                             "ems-avl", PERIOD_MS["ambulances"])
         eng = registry_fleet(profile, rng, [s for s in specs if s.stream == "fire"],
-                              "fire-avl", PERIOD_MS["engines"])
+                             "fire-avl", PERIOD_MS["engines"])
     return World(profile, scale, seed, tz_hours, ab, sensors, segments, panels, amb, eng,
                  _build_hazmat(profile, ab, rng, n["hazmat"]), net, roadsegs)
 
