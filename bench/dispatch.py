@@ -15,12 +15,15 @@ and the package is scored:
      the positions the Board knows) minus that of the package's unit; mean and p90,
      overall and for calls across the Xiang (that unit and the incident on opposite banks);
   3. coverage: each package's district coverage before the assignment, after it, and after
-     it with the package's move-ups (the Board's own reach model);
+     it with the package's move-ups (the Board's own reach model), for the simulated calls
+     and for a burst of incidents in the city core whose packages are confirmed one after
+     another (stations empty, so move-ups are asked for);
   4. speed: package build time (``observe_incident``, run card to coverage and move-ups)
      per incident, p50/p99, on one core, for fleets of 0.5x, 1x, 2x and 4x city-1x.
 
 Usage: python bench/dispatch.py [--hours 1] [--seeds 7,8,9] [--scale 1]
                                 [--speed-scales 0.5,1,2,4] [--speed-incidents 200]
+                                [--probes-per-hour 60] [--burst 24 --burst-scales 1,0.2]
 """
 
 from __future__ import annotations
@@ -275,6 +278,51 @@ def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: in
     return len(registry), times
 
 
+def burst(profile: CityProfile, graph: RoadGraph, scale: float, seed: int, n: int = 12
+          ) -> tuple[dict[str, list[tuple[float, ...]]], int]:
+    """Coverage under load: ``n`` structure fires and cardiac arrests, one after another,
+    in the city core (Furong, Tianxin, Kaifu, Yuhua, Yuelu), each package confirmed, on a
+    Board warmed with 10 simulated minutes. Rows per weakened district and target:
+    (before, after, with the package's best move-up, has a move-up)."""
+    sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=0)
+    board = Board(profile, graph, registry_for(profile, scale), load_runcards(profile.name))
+    t = START_MS
+    while t < START_MS + 600_000:
+        t += 30_000
+        batch = sim.tick(t)
+        for s in FED:
+            for e in batch[s]:
+                if e["type"] in FED[s]:
+                    board.observe(s, e)
+    rng = np.random.default_rng([seed, 0xB5])
+    core = [d for d in profile.districts if d.code in
+            ("furong", "tianxin", "kaifu", "yuhua", "yuelu")]
+    rows: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    confirmed = 0
+    for k in range(n):
+        d = core[k % len(core)]
+        lat = d.lat + float(rng.normal(0, 0.01))
+        lon = d.lon + float(rng.normal(0, 0.01))
+        cat, tags = ("fire", ["structure_fire"]) if k % 2 == 0 else ("ems", [])
+        at = t + k * 1000
+        row = opened(f"BURST-{k}", at, cat, "critical", lat, lon, d.code, tags=tags)
+        for r in board.observe_incident(row):
+            if r["kind"] != "package_recommended":
+                continue
+            pkg = r["payload"]
+            for target, cov in (pkg.get("coverage") or {}).items():
+                moves = [m for m in pkg.get("moveups") or () if m["target"] == target]
+                for code, dd in cov["districts"].items():
+                    best = max([dd["after"]] + [m["districts"][code]["with"] for m in moves
+                                                if code in m["districts"]])
+                    rows[target].append((dd["before"], dd["after"], best, bool(moves)))
+            res = board.command({"command_id": f"c{k}", "actor": "bench", "at": at,
+                                 "action": "dispatch_confirm", "incident_id": f"BURST-{k}",
+                                 "package_id": pkg["package_id"]}, at)
+            confirmed += res.code == ""
+    return rows, confirmed
+
+
 def _add(total: dict[str, Any], r: dict[str, Any]) -> None:
     for k, v in r.items():
         if k in ("cov", "cov_d"):
@@ -295,6 +343,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="7,8,9")
     ap.add_argument("--speed-scales", default="0.5,1,2,4")
     ap.add_argument("--speed-incidents", type=int, default=200)
+    ap.add_argument("--burst", type=int, default=24, help="incidents in the coverage burst")
+    ap.add_argument("--burst-scales", default="1,0.2")
     ap.add_argument("--probes-per-hour", type=float, default=60.0,
                     help="extra 120 calls near the Xiang, scored the same way (0: none)")
     args = ap.parse_args()
@@ -356,6 +406,18 @@ def main() -> int:
         print(f"     {target:<6} {len(a):>8} {a[:, 0].mean():>12.3f} {a[:, 1].mean():>7.3f} "
               f"{a[:, 2].mean():>10.3f} | {len(d):>18} {dm(0):>7} {dm(1):>7} {dm(2):>10} "
               f"{(d[:, 3].mean() if len(d) else 0):>15.0%}")
+    for scale in [float(x) for x in args.burst_scales.split(",") if x]:
+        rows, confirmed = burst(profile, graph, scale, seeds[0], args.burst)
+        print(f"     burst at city-{scale:g}x: {args.burst} incidents in the city core one "
+              f"after another, {confirmed} packages confirmed; weakened districts:")
+        for target in ("ems", "fire"):
+            d = np.array(rows.get(target, [])) if rows.get(target) else np.zeros((0, 4))
+            if len(d):
+                print(f"       {target:<5} {len(d):>3} x before {d[:, 0].mean():.3f} after "
+                      f"{d[:, 1].mean():.3f} with a move-up {d[:, 2].mean():.3f} "
+                      f"(move-up offered for {d[:, 3].mean():.0%})")
+            else:
+                print(f"       {target:<5}   0 (no district lost coverage)")
     b = total["build_ms"]
     print(f"  4. package build (observe_incident) during the runs: p50 {_p(b, 50):.1f} ms, "
           f"p99 {_p(b, 99):.1f} ms over {len(b)}")
