@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from itertools import repeat
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .fleets import Fleets
 from .incidents import Incident, opaque_id
 from .readings import PER_DAY, background_hour, panel_signals, segment_values, sensor_values
 from .world import World, build_world
+
+if TYPE_CHECKING:
+    from dispatch.graph import RoadGraph
 
 HOUR_MS = 3_600_000
 DEFAULT_INCIDENTS_PER_HOUR = 1.0
@@ -90,18 +93,22 @@ class Simulation:
     def __init__(self, profile: CityProfile, scale: float = 1.0, seed: int = 7,
                  start_ms: int | None = None,
                  incidents: float | Iterable[Incident | Mapping[str, Any]] =
-                 DEFAULT_INCIDENTS_PER_HOUR) -> None:
+                 DEFAULT_INCIDENTS_PER_HOUR, roads: "RoadGraph | None | str" = "profile"
+                 ) -> None:
         if start_ms is None:
             raise TypeError("start_ms is required: the generator never reads the clock")
         self.profile, self.scale, self.seed = profile, scale, seed
-        self.world: World = build_world(profile, scale, seed)
+        self.world: World = build_world(profile, scale, seed, roads)
         self.start_ms = self.now_ms = int(start_ms)
-        self.fleets = Fleets(self.world, self.start_ms)
+        self._effects: list[inc_mod.Effect] = []
+        self._effects_version = 0
+        self.fleets = Fleets(self.world, self.start_ms, self._road_effects)
         self._clock = self.start_ms  # time of the action being handled: nothing goes before
         self._heap: list[tuple[int, str, str, dict[str, Any]]] = []
-        self._effects: list[inc_mod.Effect] = []
         self._truth: list[dict[str, Any]] = []
         self._truth_read = 0
+        self._trips: list[dict[str, Any]] = []
+        self._trips_read = 0
         self._injected = 0
         self._next_hour = self.start_ms // HOUR_MS
         self._per_hour = incidents if isinstance(incidents, (int, float)) else 0.0
@@ -135,6 +142,7 @@ class Simulation:
                 getattr(self, "_on_" + name)(t, key, params, out)
         self.fleets.advance(a, until_ms, out)
         self.now_ms = until_ms
+        self._trips.extend(self.fleets.take_trips(until_ms))
         return out.finish()
 
     def inject(self, kind: str, at_ms: int, *, lat: float | None = None,
@@ -162,6 +170,22 @@ class Simulation:
         self._truth_read = len(self._truth)
         return new
 
+    @property
+    def trips(self) -> list[dict[str, Any]]:
+        """Ground truth of every dispatched trip completed so far (on the road graph): unit,
+        ``ref`` (call or fire incident), ``leg`` (respond, transport, return), start and
+        destination node, start and arrival time, true travel, route metres, free-flow s."""
+        return list(self._trips)
+
+    def pop_trips(self) -> list[dict[str, Any]]:
+        """Trip records completed since the last call."""
+        new = self._trips[self._trips_read:]
+        self._trips_read = len(self._trips)
+        return new
+
+    def _road_effects(self) -> tuple[list[inc_mod.Effect], int]:
+        return self._effects, self._effects_version
+
     def expected_rates(self) -> dict[str, float]:
         """Target events/s per stream: periodic reports plus background calls and reports."""
         r = self.world.expected_rates()
@@ -177,6 +201,7 @@ class Simulation:
 
     def _register(self, inc: Incident) -> None:
         self._effects.extend(e for e in inc.effects if not e.group.startswith("tank"))
+        self._effects_version += 1
         self.fleets.effects.extend(e for e in inc.effects if e.group.startswith("tank"))
         self._push(inc.start_ms, inc.incident_id, "activate", {"incident": inc})
 
@@ -226,6 +251,14 @@ class Simulation:
                     e.idx = np.array([v])
                 h = self.world.hazmat
                 inc.entities[:2] = [str(h.ids[v]), str(h.p["tank_ids"][v])]
+            roads = self.world.roads
+            if roads is not None:  # the leaking tanker closes the road it stands on
+                seg = self.fleets.hazmat_segment(v)
+                closed = inc_mod.Effect("segments", np.array([seg]), np.array([0.0]), t,
+                                        inc.end_ms, 60_000)
+                inc.effects.append(closed)
+                self._effects.append(closed)
+                self._effects_version += 1
         fire_id = opaque_id("FI", self.seed, inc.incident_id, t)
         cos = 111_320.0 * math.cos(math.radians(inc.lat))
         for i, act in enumerate(inc.actions):

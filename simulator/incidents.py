@@ -89,6 +89,12 @@ class Incident:
                 "signals": list(self.signals)}
 
 
+def signal_id(segment_id: str) -> str:
+    """The traffic signal at a segment: ``SEG-FR-0001`` -> ``SIG-FR-0001``, ``F:k`` ->
+    ``SIG-F:k``."""
+    return "SIG" + segment_id[3:] if segment_id.startswith("SEG-") else "SIG-" + segment_id
+
+
 def opaque_id(prefix: str, seed: int, key: str, t_ms: int) -> str:
     """An id like ``C120-202611250633-3FA91C`` that does not reveal whether it is injected."""
     stamp = datetime.fromtimestamp(t_ms // 1000, tz=timezone.utc).strftime("%Y%m%d%H%M")
@@ -238,22 +244,33 @@ def _plan_structure_fire(inc: Incident, w: World, rng: np.random.Generator, at: 
 
 def _plan_traffic_accident(inc: Incident, w: World, rng: np.random.Generator, at: Any,
                            dist: str | None) -> None:
-    g = w.segments
-    seg = _choose(w, rng, g.lat, g.lon, g.district, g.p["cap"] >= 3000, at, dist)
-    inc.lat, inc.lon = float(g.lat[seg]), float(g.lon[seg])
-    near = [int(i) for i in nearest(g.lat, g.lon, inc.lat, inc.lon, None, int(rng.integers(4, 9)))]
+    g, r = w.segments, w.roadsegs or w.segments   # detectors; all road segments
+    det = _choose(w, rng, g.lat, g.lon, g.district, g.p["cap"] >= 3000, at, dist)
+    seg = int(g.p["seg"][det])                    # on a detector's segment: it shows
+    inc.lat, inc.lon = float(r.lat[seg]), float(r.lon[seg])
+    k = int(rng.integers(4, 9))
+    # the k nearest road segments, and the k nearest that carry a detector (which show the
+    # queue; on the graph, at small scales, few segments have one)
+    near = list(dict.fromkeys([seg] + [int(i) for i in nearest(r.lat, r.lon, inc.lat, inc.lon,
+                                                                None, k)] +
+                              [int(g.p["seg"][i]) for i in nearest(g.lat, g.lon, inc.lat,
+                                                                   inc.lon, None, k)]))
     factors = [rng.uniform(0.1, 0.2) if i == seg else rng.uniform(0.25, 0.5) for i in near]
-    near, factors = _within(g, inc, near, factors, QUEUE_REACH_KM)
-    inc.effects = [_effect("segments", near, factors, inc.start_ms, inc.end_ms, 2 * _MIN)]
-    sid = str(g.ids[seg])
-    inc.actions = [Action(int(rng.uniform(0, 90) * 1000), "accident", {
-        "severity": int(rng.integers(2, 5)), "lanes_blocked": int(rng.integers(1, 4)),
-        "segment_id": sid}, *rng.normal(0, 30, 2)),
+    near, factors = _within(r, inc, near, factors, QUEUE_REACH_KM)
+    sid = str(r.ids[seg])
+    off, sev, blocked = int(rng.uniform(0, 90) * 1000), int(rng.integers(2, 5)), \
+        int(rng.integers(1, 4))
+    inc.actions = [Action(off, "accident", {
+        "severity": sev, "lanes_blocked": blocked, "segment_id": sid}, *rng.normal(0, 30, 2)),
         Action(int(rng.uniform(60, 240) * 1000), "signal_fault", {
-            "signal": sid.replace("SEG", "SIG", 1), "fault": "flashing"})]
+            "signal": signal_id(sid), "fault": "flashing"})]
+    if w.roads is not None and blocked >= r.p["lanes"][seg]:
+        factors[near.index(seg)] = 0.0    # every lane blocked: the segment is closed
+    inc.effects = [_effect("segments", near, factors, inc.start_ms, inc.end_ms, 2 * _MIN)]
     if rng.random() < 0.7:
         _ems_call(inc, rng, "trauma", int(rng.uniform(0.5, 3) * _MIN))
-    inc.entities = [str(g.ids[i]) for i in near]
+    with_detector = set(g.p["seg"].tolist()) if w.roads is not None else None
+    inc.entities = [str(r.ids[i]) for i in near if with_detector is None or i in with_detector]
     inc.signals = ["traffic_accident", "traffic_congestion"]
 
 

@@ -145,6 +145,7 @@ async def run_producer(settings: Settings, sim: Simulation, *, rate: float = 1.0
                     n_bytes += len(value)
                 n_msgs += len(batch)
                 append_truth(truth, sim.pop_truth())
+                append_truth(truth, [{"record": "trip", **r} for r in sim.pop_trips()])
             if time.monotonic() >= next_log:
                 next_log += LOG_EVERY_S
                 log.info("simulator: %d events, %d messages, sim time %+.0f s",

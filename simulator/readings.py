@@ -13,7 +13,7 @@ import numpy as np
 
 from schemas.catalog import EMS_COMPLAINTS
 
-from .incidents import Effect, apply_effects
+from .incidents import Effect, apply_effects, signal_id
 from .world import CURVES, scatter
 
 if TYPE_CHECKING:
@@ -107,6 +107,15 @@ def segment_values(w: "World", idx: np.ndarray, t: np.ndarray, effects: list[Eff
     """(speed km/h, flow veh/h, occupancy) of road segments from the demand curve; an
     incident scales the speed down, and flow falls and occupancy rises with it."""
     g = w.segments.p
+    if w.roads is not None:  # detectors on graph segments read the true speed, with noise
+        seg = g["seg"][idx]
+        v, v0, vc = w.roads.seg_kmh(seg, t, effects)
+        # what a detector counts in 30 s scatters around the true demand, as before
+        vc = np.clip(vc * (1 + 0.08 * hash_normal(w.seed * 31 + 2, idx, t)), 0.01, 1.3)
+        speed = g["vf"][idx] * (1 - 0.7 * vc ** 4 / (0.4 + vc ** 4)) * v / v0
+        flow = g["cap"][idx] * vc * (0.5 + 0.5 * v / v0)
+        occ = np.clip(flow / g["lanes"][idx] / np.maximum(speed, 3.0) * 0.0065, 0, 0.95)
+        return np.maximum(speed, 1.0).round(1), flow.round(0), occ.round(3)
     d = curves(t, w.tz_hours)["traffic"]
     vc = np.clip(d * g["demand"][idx] * (1 + 0.08 * hash_normal(w.seed * 31 + 2, idx, t)),
                  0.01, 1.3)
@@ -168,7 +177,7 @@ def background_hour(w: "World", hour: int) -> list[tuple[int, str, str, dict[str
             else:
                 s = int(seg[k])
                 p.update(lat=float(g.lat[s]), lon=float(g.lon[s]),
-                         signal=str(g.ids[s]).replace("SEG", "SIG", 1),
+                         signal=signal_id(str(g.ids[s])),
                          fault=FAULTS[rng.choice(len(FAULTS), p=[f[1] for f in FAULTS])][0])
             out.append((int(ts[k]), f"{hour}/{name}/{k}", name, p))
     return sorted(out, key=lambda x: (x[0], x[1]))

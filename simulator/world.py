@@ -7,12 +7,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from city.profile import CityProfile, haversine_km
 from schemas.catalog import MEASUREMENTS
+
+if TYPE_CHECKING:
+    from dispatch.graph import RoadGraph
+
+    from .roadnet import RoadNet
 
 # Entities at scale 1.0 and their reporting periods (ms).
 COUNTS_1X = {"sensors": 20_000, "segments": 2_000, "ambulances": 300, "engines": 250,
@@ -107,6 +113,10 @@ class World:
     ambulances: Points
     engines: Points
     hazmat: Points
+    # the road graph and its true speeds (None: a city without a graph; units then move on
+    # a Manhattan grid and ``roadsegs`` is ``segments``, scattered points)
+    roads: "RoadNet | None" = None
+    roadsegs: Points | None = None
 
     def expected_rates(self) -> dict[str, float]:
         """Periodic events per second by stream (calls and status changes come on top)."""
@@ -183,8 +193,12 @@ def _points(world_ab: dict[str, str], profile: CityProfile, prefix: list[str] | 
                   lat, lon, Schedule.random(len(lat), period, rng))
 
 
-def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7) -> World:
-    """Build every entity of the simulated city; same (profile, scale, seed), same world."""
+def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7,
+                graph: "RoadGraph | None | str" = "profile") -> World:
+    """Build every entity of the simulated city; same (profile, scale, seed), same world.
+
+    ``graph``: the road graph units drive on and detectors sit on ("profile": the city's
+    own, from its ``roads`` key; None: none, the Manhattan grid of old)."""
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     rng = np.random.default_rng([seed, 0x57])
@@ -203,18 +217,35 @@ def build_world(profile: CityProfile, scale: float = 1.0, seed: int = 7) -> Worl
     segments.p = {"vf": np.array([80.0, 55.0, 40.0])[road] * rng.uniform(0.9, 1.1, n_seg),
                   "lanes": lanes, "cap": np.array([2000.0, 1700.0, 1400.0])[road] * lanes,
                   "demand": np.array([dfac[d] for d in segments.district]) *
-                  rng.uniform(0.75, 1.05, n_seg)}
+                  rng.uniform(0.75, 1.05, n_seg), "seg": np.arange(n_seg)}
+    if isinstance(graph, str):
+        from .roadnet import graph_for
+        graph = graph_for(profile)
+    net, roadsegs = None, segments
+    if graph is not None:  # (the draws above are made anyway: the rest of the world stays)
+        from .roadnet import road_points
+        net, roadsegs, segments = road_points(profile, ab, graph, seed, n_seg, tz_hours)
     lat, lon = scatter(profile, rng, n["panels"])
     panels = _points(ab, profile, "FAP", lat, lon, "fas-gw", PERIOD_MS["panels"], rng, 5, 4)
     hosp = profile.hospitals
     per_d = {d: sum(h.district == d for h in hosp) for d in profile.district_codes}
-    amb = _fleet(profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
-                 [profile.district(h.district).weight / per_d[h.district] for h in hosp],
-                 PERIOD_MS["ambulances"])
-    eng = _fleet(profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
-                 [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
+    from .stations import fleet_at_stations, registry_fleet, registry_units
+    specs = registry_units(profile, scale)
+    if specs is None:  # a city without a fleet configuration: one kind per fleet, as before
+        amb = fleet_at_stations(
+            profile, rng, "AMB", "ems-avl", hosp, n["ambulances"],
+            [profile.district(h.district).weight / per_d[h.district] for h in hosp],
+            PERIOD_MS["ambulances"])
+        eng = fleet_at_stations(
+            profile, rng, "ENG", "fire-avl", profile.fire_stations, n["engines"],
+            [max(f.engines, 1) for f in profile.fire_stations], PERIOD_MS["engines"])
+    else:
+        amb = registry_fleet(profile, rng, [s for s in specs if s.stream == "ems"],
+                             "ems-avl", PERIOD_MS["ambulances"])
+        eng = registry_fleet(profile, rng, [s for s in specs if s.stream == "fire"],
+                             "fire-avl", PERIOD_MS["engines"])
     return World(profile, scale, seed, tz_hours, ab, sensors, segments, panels, amb, eng,
-                 _build_hazmat(profile, ab, rng, n["hazmat"]))
+                 _build_hazmat(profile, ab, rng, n["hazmat"]), net, roadsegs)
 
 
 def _build_sensors(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,
@@ -255,21 +286,6 @@ def _build_sensors(profile: CityProfile, ab: dict[str, str], rng: np.random.Gene
              "kind_s": np.array([s[0] for s in spec], object),
              "unit": np.array([x.unit for x in m], object)}
     return pts
-
-
-def _fleet(profile: CityProfile, rng: np.random.Generator, prefix: str, source: str,
-           bases: tuple, n: int, weights: list[float], period: int) -> Points:
-    per = apportion(n, weights)
-    ids, src, lat, lon = [], [], [], []
-    for f, k in zip(bases, per):
-        tag = f.id.split("-", 1)[-1]
-        for j in range(k):
-            ids.append(f"{prefix}-{tag}-{j + 1:02d}"), src.append(f"{source}-{tag}")
-            lat.append(f.lat), lon.append(f.lon)
-    la, lo = np.array(lat), np.array(lon)
-    return Points(np.array(ids, object), np.array(profile.nearest_districts(la, lo), object),
-                  np.array(src, object), la.copy(), lo.copy(), Schedule.random(n, period, rng),
-                  {"base_lat": la, "base_lon": lo})
 
 
 def _build_hazmat(profile: CityProfile, ab: dict[str, str], rng: np.random.Generator,

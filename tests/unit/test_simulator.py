@@ -15,6 +15,8 @@ from schemas.catalog import STREAMS
 from schemas.validate import EventValidator, Policy, parse_event_time
 from schemas.wire import decode_message
 from citycc.settings import Settings
+from city.dispatch_config import load_fleet
+from dispatch.units import build_registry
 from simulator.generate import PER_DAY, Simulation
 from simulator.incidents import KINDS, schedule_hour
 from simulator.producer import messages
@@ -150,11 +152,17 @@ def test_world_is_plausible() -> None:
     for pts in (w.sensors, w.segments, w.panels, w.hazmat):
         assert ((pts.lat > b.lat_min) & (pts.lat < b.lat_max)).all()
         assert ((pts.lon > b.lon_min) & (pts.lon < b.lon_max)).all()
-    # fire engines in proportion to the profile's engines per station (250 at 1x)
-    per_station = Counter(i.split("-")[1] for i in w.engines.ids)
+    # fire units (ENG-/LAD-/RSC-/HZT-<station>-<nn>) in proportion to the profile's engines
+    # per station (250 at 1x); they and the ambulances are the dispatch registry's units
+    per_station = Counter(i.split("-", 1)[1].rsplit("-", 1)[0] for i in w.engines.ids)
     for f in PROFILE.fire_stations:
-        assert per_station[f.id.split("-", 1)[1]] == f.engines
+        assert per_station[f.id] == f.engines
     assert len(w.ambulances.ids) == 300
+    registry = build_registry(PROFILE, 1.0, load_fleet("changsha"))
+    for fleet, stream in ((w.ambulances, "ems"), (w.engines, "fire")):
+        units = [u for u in registry.units if u.stream == stream]
+        assert fleet.ids.tolist() == [u.id for u in units]
+        assert fleet.p["base_lat"].tolist() == [u.home_lat for u in units]
     assert {"1203", "1075", "1005", "1830", "1017"} <= set(w.hazmat.p["un"])
     assert dict(zip(w.hazmat.p["un"], w.hazmat.p["hclass"]))["1075"] == "2.1"
     # bridge strain sensors sit on the Xiang river, between Yuelu and the east bank
@@ -365,8 +373,11 @@ def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_spa
     # in the county-level cities (Liuyang: 5,000 km²) the k nearest pressure sensors or road
     # segments can be 5-8 km apart: another supply zone or another road, not this incident
     import simulator.incidents as SI
-    world, limit = build_world(PROFILE, 1.0, 5), getattr(SI, reach)
-    pts = getattr(world, group)
+    # scattered segments (a city without a road graph) are where the k nearest can be far
+    # off; on the graph, segments follow the roads (<= ~450 m apart) and stay within reach
+    world, limit = build_world(PROFILE, 1.0, 5, graph=None), getattr(SI, reach)
+    # a queue slows road segments (all of the graph's, not only those with a detector)
+    pts = world.roadsegs if group == "segments" else getattr(world, group)
 
     def planned(k: int) -> tuple[SI.Incident, list[float]]:
         inc = SI.plan(kind, world, f"T{k}", START, np.random.default_rng([5, k]),
