@@ -46,7 +46,7 @@ CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_a
          # who may: not signed in (or no longer); the role may not; over the command rate
          "unauthenticated", "forbidden", "rate_limited")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
-KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id")
+KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id", "unit_id", "moveup_id")
 
 
 class _Bad(Exception):
@@ -189,6 +189,13 @@ def matchers(v: Any, now_ms: int = 0) -> list[str]:
     return items
 
 
+def unit_ids(v: Any, now_ms: int = 0) -> list[str]:
+    """Unit ids, each once (an empty list is fine: an edit may only add or only remove)."""
+    if v == []:
+        return []
+    return list(dict.fromkeys(_list(v, MAX_LIST, ident, now_ms)))
+
+
 @dataclass(frozen=True)
 class Arg:
     name: str
@@ -202,6 +209,21 @@ def _alert_args(comment_required: bool) -> tuple[Arg, ...]:
     return (Arg("fingerprint", ident),
             Arg("comment", text(MAX_COMMENT, comment_required), comment_required),
             Arg("occurrence", occurrence, False))
+
+
+def dispatch_actions() -> dict[str, tuple[Arg, ...]]:
+    """The dispatch board's actions (``dispatch.board``; it checks them again against its
+    state: unknown incident, stale package, unit unavailable or not capable...)."""
+    from dispatch.status import BASE_STATUSES
+    package = (Arg("incident_id", ident), Arg("package_id", ident))
+    reason = Arg("reason", text(MAX_COMMENT, True))
+    return {"dispatch_confirm": package,
+            "dispatch_edit": (*package, Arg("add", unit_ids, False, [], True),
+                              Arg("remove", unit_ids, False, [], True), reason),
+            "dispatch_reject": (*package, reason),
+            "unit_status": (Arg("unit_id", ident), Arg("status", choice(*BASE_STATUSES)),
+                            reason),
+            "moveup_confirm": (Arg("moveup_id", ident),)}
 
 
 # action -> its arguments; the one place the cockpit's command vocabulary is declared
@@ -218,7 +240,9 @@ ACTIONS: Mapping[str, tuple[Arg, ...]] = {
                   Arg("stream", choice(*CALL_STREAMS))),
     "add_note": (Arg("incident_id", ident), Arg("text", text(MAX_NOTE, True))),
     "resolve_incident": (Arg("incident_id", ident), Arg("comment", text(MAX_COMMENT), False)),
+    **dispatch_actions(),
 }
+DISPATCH_ACTIONS = tuple(dispatch_actions())
 
 
 @dataclass(frozen=True)
@@ -297,6 +321,14 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
     if action == "merge_incidents" and out["target"] == out["source"]:
         raise CommandRejected("bad_value", "source", "cannot merge an incident into itself",
                               echo)
+    if action == "dispatch_edit":
+        if not out["add"] and not out["remove"]:
+            raise CommandRejected("empty", "add", "an edit adds or removes at least one unit",
+                                  echo)
+        both = set(out["add"]) & set(out["remove"])
+        if both:
+            raise CommandRejected("bad_value", "remove", f"added and removed at once: "
+                                  f"{sorted(both)[:5]}", echo)
     out["at"] = format_event_time(now_ms)
     key = next((out[k] for k in KEY_FIELDS if k in out), out["command_id"])
     return ValidCommand(out, key)

@@ -33,6 +33,7 @@ from .auth.tokens import load_secret
 from .auth.users import UserError, UserStore
 from .client import Cockpit, Limits, make_handler
 from .command_sink import CommandSender, CommandSink
+from .dispatch_view import DispatchView, unit_rows
 from .feed import run_feed
 from .history_load import load_history
 from .hub import AlertHub
@@ -135,10 +136,25 @@ def places_of(profile: CityProfile) -> dict[str, Any]:
             "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts}}
 
 
+def dispatch_view(settings: Settings, profile: CityProfile) -> DispatchView:
+    """The unit board of the city's registry (the worker's board has the same units); an
+    empty one when dispatch is off or its configuration cannot be read (said loudly)."""
+    if not settings.dispatch_enabled:
+        return DispatchView()
+    try:
+        from city.dispatch_config import registry_for
+        return DispatchView(unit_rows(registry_for(profile, settings.dispatch_scale)))
+    except Exception:   # the picture without the registry: units appear as they report
+        log.exception("cockpit: cannot build the unit registry; the unit board shows only "
+                      "the units the dispatch records name")
+        return DispatchView()
+
+
 async def run(settings: Settings) -> None:
     """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
-    hub = AlertHub(places=places_of(load_profile(settings.city)))
+    profile = load_profile(settings.city)
+    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

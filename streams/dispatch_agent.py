@@ -41,12 +41,10 @@ def build_board(settings: Settings, profile: CityProfile) -> Any:
     no road graph, and the board ranks by straight line with a detour factor, and says
     so). Raises when the city's dispatch configuration cannot be used: a worker must not
     run a board it cannot explain."""
-    from city.dispatch_config import load_fleet, load_runcards
+    from city.dispatch_config import load_runcards, registry_for
     from dispatch.board import Board as DispatchBoard
-    from dispatch.runcards import parse_runcards
-    from dispatch.units import build_registry
-    registry = build_registry(profile, load_fleet(profile), scale=settings.dispatch_scale)
-    runcards = parse_runcards(load_runcards(profile))
+    registry = registry_for(profile, settings.dispatch_scale)
+    runcards = load_runcards(profile.name)
     return DispatchBoard(profile, _graph(profile), registry, runcards)
 
 
