@@ -131,9 +131,12 @@ def authenticator(settings: Settings) -> Authenticator:
 
 
 def places_of(profile: CityProfile) -> dict[str, Any]:
-    """The names the page shows for the city and its district codes."""
+    """The names the page shows for the city, its district codes and the units' home
+    stations (hospitals, fire stations)."""
     return {"city": {"zh": profile.name_zh, "en": profile.name_en},
-            "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts}}
+            "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts},
+            "stations": {f.id: {"zh": f.zh, "en": f.en}
+                         for f in (*profile.hospitals, *profile.fire_stations)}}
 
 
 def dispatch_view(settings: Settings, profile: CityProfile) -> DispatchView:
