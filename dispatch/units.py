@@ -22,6 +22,13 @@ from dispatch.errors import DispatchConfigError
 CAPABILITIES = ("als", "bls", "negative_pressure", "engine", "ladder", "rescue", "hazmat",
                 "traffic_control", "gas_repair", "water_repair", "env_monitoring")
 CAP_INDEX = {c: i for i, c in enumerate(CAPABILITIES)}
+CAPABILITY_TEXT = {   # capability -> (zh, en): the one vocabulary the cockpit shows
+    "als": ("高级生命支持", "ALS"), "bls": ("基础生命支持", "BLS"),
+    "negative_pressure": ("负压救护", "negative pressure"), "engine": ("水罐消防车", "engine"),
+    "ladder": ("举高消防车", "ladder"), "rescue": ("抢险救援", "rescue"),
+    "hazmat": ("危化品处置", "hazmat team"), "traffic_control": ("交通管制", "traffic control"),
+    "gas_repair": ("燃气抢修", "gas repair"), "water_repair": ("供水抢修", "water repair"),
+    "env_monitoring": ("环境监测", "environmental monitoring")}
 UNIT_KINDS = ("ambulance", "engine", "ladder", "rescue", "hazmat", "traffic_police",
               "gas_crew", "water_crew", "env_monitor")
 FIRE_KINDS = ("engine", "ladder", "rescue", "hazmat")

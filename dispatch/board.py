@@ -1,0 +1,273 @@
+"""The dispatch board: units, incidents, packages and move-ups, driven by events and commands.
+
+API (the shell in ``streams/`` wires it; every method is pure: time comes from the inputs)::
+
+    board = Board(profile, graph_or_None, registry, runcards, config=DispatchConfig())
+    board.observe(stream, event) -> list[Record]      # validated input events: ems
+        # unit_status/unit_gps/call, fire engine_status/engine_gps/call, traffic
+        # segment/accident; anything else is ignored ([])
+    board.observe_incident(row) -> list[Record]       # an alerting IncidentEvent.to_row()
+    board.command(cmd, now_ms) -> CommandResult       # cmd: {command_id, actor, at, action,
+        # ...args} (dispatch.actions.ACTIONS); code "" = applied, else a refusal code
+    board.tick(now_ms) -> list[Record]                # timers, stale GPS, expiry
+    board.snapshot() -> dict / board.restore(dict)    # JSON-able state
+    board.view(now_ms=None) -> {"units", "packages", "moveups", "calls"}
+
+A Record is a dict (dispatch.records.record): record_id, kind, at, at_ms, incident_id,
+unit_id, actor, payload. ``preemption_request`` records also go to ``signal_requests``.
+Same inputs in the same order give the same records, ids included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from dispatch.config import DispatchConfig
+from dispatch.decisions import Decisions
+from dispatch.eta import etas_to
+from dispatch.fleet import Fleet
+from dispatch.graph import RoadGraph
+from dispatch.greenwave import requests as preemptions
+from dispatch.incidents import Incidents, TrackedIncident
+from dispatch.planner import Planner
+from dispatch.records import record
+from dispatch.runcards import RunCards
+from dispatch.status import STATUS_ZH
+from dispatch.traffic import TrafficState
+from dispatch.units import Registry
+from schemas.validate import parse_event_time
+
+Record = dict[str, Any]
+SNAPSHOT_VERSION = 1
+KEEP_CLOSED_MS = 3_600_000       # packages and calls of closed incidents are kept an hour
+MAX_CALLS_VIEW = 200
+
+
+@dataclass
+class CommandResult:
+    records: list[Record] = field(default_factory=list)
+    code: str = ""               # "" applied; else a stable refusal code (dispatch.actions)
+    field: str = ""
+    reason: str = ""
+
+
+class Board(Decisions):
+    def __init__(self, profile: Any, graph: RoadGraph | None, registry: Registry,
+                 runcards: RunCards, config: DispatchConfig = DispatchConfig()) -> None:
+        self.profile, self.graph, self.config = profile, graph, config
+        self.planner = Planner(profile, graph, runcards, config)
+        self.fleet = Fleet(registry)
+        self.incidents = Incidents()
+        self.traffic = TrafficState(graph, config.traffic) if graph is not None else None
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.moveups: dict[str, dict[str, Any]] = {}
+        self.now_ms = 0
+
+    # -- inputs ---------------------------------------------------------------------------
+    def observe(self, stream: str, event: Mapping[str, Any]) -> list[Record]:
+        try:
+            at = parse_event_time(event.get("event_time"))
+        except ValueError:
+            return []
+        self.now_ms = max(self.now_ms, at)
+        etype, eid = event.get("type"), str(event.get("entity_id", ""))
+        lat, lon = event.get("lat"), event.get("lon")
+        if stream in ("ems", "fire") and etype in ("unit_status", "engine_status"):
+            inc = self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
+            before = self.fleet.state.get(eid)
+            was = before.status if before is not None else ""
+            out = self.fleet.observe_status(stream, eid, str(event.get("status")), at, lat,
+                                            lon, inc or None)
+            if out and self.fleet.state[eid].status == "en_route" and was != "en_route":
+                out += self.green_wave(eid, at)
+            return out
+        if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
+            self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
+            self.fleet.observe_gps(eid, float(lat), float(lon), at)
+            return []
+        if stream in ("ems", "fire") and etype == "call":
+            self.incidents.observe_call(stream, event, at)
+            return []
+        if stream == "traffic" and self.traffic is not None:
+            if etype == "segment":
+                self.traffic.observe_segment(eid, float(event["speed_kmh"]), float(lat),
+                                             float(lon), at)
+            elif etype == "accident":
+                self.traffic.observe_accident(eid, int(event.get("lanes_blocked", 0)),
+                                              float(lat), float(lon), at,
+                                              event.get("segment_id"))
+        return []
+
+    def observe_incident(self, row: Mapping[str, Any]) -> list[Record]:
+        inc, kind = self.incidents.apply(row)
+        if inc is None:
+            return []
+        at = int(row.get("at_ms", 0))
+        self.now_ms = max(self.now_ms, at)
+        if kind == "merged_into":
+            return self._withdraw(inc, at, "merged") + self._move_units(inc, at)
+        if kind == "resolved":
+            return self._withdraw(inc, at, "incident_resolved") + self._release(inc, at)
+        if inc.status != "open":
+            return []
+        return self.replan(inc, at)
+
+    def replan(self, inc: TrackedIncident, at: int, actor: str = "dispatch",
+               force: bool = False) -> list[Record]:
+        """A new package when the incident is new or what it needs changed (grown)."""
+        patients = self.incidents.patients(inc)
+        _card, _why, key = self.planner.card(inc, patients, at)
+        if (key == inc.plan_key and not force) or \
+                inc.packages >= self.config.max_packages_per_incident:
+            return []
+        keep = self.fleet.on_incident(inc.incident_id)
+        pkg = self.planner.plan(inc, patients, self.fleet, self.traffic, at, inc.packages,
+                                keep=keep)
+        inc.plan_key = key
+        if pkg is None:
+            return []
+        if keep and not any(not it["kept"] for it in pkg["items"]):
+            return []         # the units already there answer the grown plan
+        out = self._withdraw(inc, at, "superseded")
+        inc.packages += 1
+        inc.package_id = pkg["package_id"]
+        self.packages[pkg["package_id"]] = pkg
+        return out + [record("package_recommended", at, incident_id=inc.incident_id,
+                             actor=actor, payload=pkg, key=(pkg["package_id"],))]
+
+    def _withdraw(self, inc: TrackedIncident, at: int, why: str) -> list[Record]:
+        pkg = self.packages.get(inc.package_id)
+        if pkg is None or pkg["status"] != "recommended":
+            return []
+        pkg["status"] = "superseded" if why == "superseded" else "withdrawn"
+        return [record("package_rejected", at, incident_id=inc.incident_id,
+                       payload={"package_id": pkg["package_id"], "reason": why},
+                       key=(pkg["package_id"], why))]
+
+    def _move_units(self, inc: TrackedIncident, at: int) -> list[Record]:
+        out: list[Record] = []
+        for uid in self.fleet.on_incident(inc.incident_id):
+            self.fleet.state[uid].incident_id = inc.merged_into
+            out.append(record("unit_assigned", at, incident_id=inc.merged_into, unit_id=uid,
+                              payload={"from_incident": inc.incident_id, "reason": "merged"},
+                              key=("merged", inc.incident_id)))
+        return out
+
+    def _release(self, inc: TrackedIncident, at: int) -> list[Record]:
+        """Units no stream reports on go back to available when their incident resolves
+        (stream units report it themselves)."""
+        out: list[Record] = []
+        for uid in self.fleet.on_incident(inc.incident_id):
+            spec = self.fleet.spec(uid)
+            if spec is not None and spec.stream is None:
+                out += self.fleet.set_status(uid, "available", at, actor="dispatch",
+                                             source="board", reason="incident_resolved")
+        return out
+
+    def green_wave(self, unit_id: str, at: int) -> list[Record]:
+        """Pre-emption requests along the route of a unit en route to a priority incident."""
+        s = self.fleet.state[unit_id]
+        inc = self.incidents.get(s.incident_id)
+        pkg = self.packages.get(inc.package_id) if inc is not None else None
+        if inc is None or pkg is None or not pkg.get("priority") or self.graph is None:
+            return []
+        where = self.planner.where(inc)
+        speeds = self.planner.speeds(self.traffic, at)
+        if where is None or speeds is None:
+            return []
+        e = etas_to(self.graph, speeds, where[0], where[1], [s.lat], [s.lon],
+                    self.config.eta)
+        nodes, edges, _ = e.route(0)
+        lead = float(self.graph.access_s(e.access_m)[0]) if e.access_m is not None else 0.0
+        return [record("preemption_request", at, incident_id=inc.incident_id,
+                       unit_id=unit_id, payload=req, key=(req["node"], req["seq"]))
+                for req in preemptions(speeds, nodes, edges, at, lead)]
+
+    # -- time -----------------------------------------------------------------------------
+    def tick(self, now_ms: int) -> list[Record]:
+        self.now_ms = max(self.now_ms, now_ms)
+        out: list[Record] = []
+        for uid in sorted(self.fleet.state):
+            s, spec = self.fleet.state[uid], self.fleet.spec(uid)
+            if spec is None:
+                continue
+            if s.gps_ms is not None and not s.stale and \
+                    self.config.stale.is_stale(s.gps_ms, now_ms):
+                s.stale = True
+                out.append(record("unit_stale", now_ms, incident_id=s.incident_id,
+                                  unit_id=uid, payload={"gps_ms": s.gps_ms,
+                                                        "after_s": self.config.stale.after_s},
+                                  key=(s.gps_ms,)))
+            rule = self.config.timer_for(s.status, spec.agency)
+            if rule is not None and rule.timer not in s.fired and \
+                    now_ms - s.since_ms > rule.after_s * 1000:
+                s.fired.append(rule.timer)
+                out.append(record("timer_escalated", now_ms, incident_id=s.incident_id,
+                                  unit_id=uid, key=(rule.timer, s.since_ms), payload={
+                                      "timer": rule.timer, "status": s.status,
+                                      "since_ms": s.since_ms, "after_s": rule.after_s,
+                                      "waited_s": (now_ms - s.since_ms) / 1000,
+                                      "zh": rule.zh, "en": rule.en}))
+        if self.traffic is not None:
+            self.traffic.expire(now_ms)
+        self._prune(now_ms)
+        return out
+
+    def _prune(self, now_ms: int) -> None:
+        cut = now_ms - KEEP_CLOSED_MS
+        for pid in [p for p, v in self.packages.items() if v["at_ms"] < cut and
+                    (self.incidents.get(v["incident_id"]) is None or
+                     self.incidents.by_id[v["incident_id"]].status != "open")]:
+            del self.packages[pid]
+        for cid in [c for c, v in self.incidents.calls.items() if v["at_ms"] < cut]:
+            del self.incidents.calls[cid]
+        for mid in [m for m, v in self.moveups.items() if v["at_ms"] < cut]:
+            del self.moveups[mid]
+
+    # -- persistence and view -------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": SNAPSHOT_VERSION, "now_ms": self.now_ms,
+                "fleet": self.fleet.snapshot(), "incidents": self.incidents.snapshot(),
+                "packages": dict(sorted(self.packages.items())),
+                "moveups": dict(sorted(self.moveups.items())),
+                "traffic": self.traffic.snapshot() if self.traffic is not None else {}}
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        if snap.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"dispatch snapshot version {snap.get('version')!r} is not "
+                             f"{SNAPSHOT_VERSION}")
+        self.now_ms = int(snap["now_ms"])
+        self.fleet.restore(snap["fleet"])
+        self.incidents.restore(snap["incidents"])
+        self.packages = {k: dict(v) for k, v in snap["packages"].items()}
+        self.moveups = {k: dict(v) for k, v in snap["moveups"].items()}
+        if self.traffic is not None:
+            self.traffic.restore(snap.get("traffic") or {})
+
+    def view(self, now_ms: int | None = None) -> dict[str, Any]:
+        now = self.now_ms if now_ms is None else now_ms
+        units = []
+        for u in self.fleet.registry.units:
+            s = self.fleet.state[u.id]
+            units.append({"unit_id": u.id, "kind": u.kind, "agency": u.agency,
+                          "station_id": u.station_id, "district": u.district,
+                          "capabilities": sorted(u.capabilities), "status": s.status,
+                          "status_zh": STATUS_ZH[s.status], "since_ms": s.since_ms,
+                          "incident_id": s.incident_id, "lat": s.lat, "lon": s.lon,
+                          "gps_ms": s.gps_ms, "stale": s.stale, "posted": s.posted})
+        packages = [p for p in self.packages.values()
+                    if p["status"] in ("recommended", "confirmed")]
+        calls = sorted(({"call_id": c, "stream": v["stream"], "at_ms": v["at_ms"],
+                         "age_s": max(now - v["at_ms"], 0) / 1000,
+                         "incident_id": v["incident_id"], "category": v["category"],
+                         "served": self._served(v)}
+                        for c, v in self.incidents.calls.items()),
+                       key=lambda c: (-c["at_ms"], c["call_id"]))[:MAX_CALLS_VIEW]
+        return {"units": units, "packages": sorted(packages, key=lambda p: p["at_ms"]),
+                "moveups": [m for m in self.moveups.values() if m["status"] == "suggested"],
+                "calls": calls}
+
+    def _served(self, call: Mapping[str, Any]) -> bool:
+        inc = self.incidents.get(call.get("incident_id") or "")
+        return inc is not None and bool(self.fleet.on_incident(inc.incident_id))

@@ -1,0 +1,184 @@
+"""Live road conditions on the graph: traffic detector speeds and accidents, per edge.
+
+A traffic ``segment`` event's entity id names an undirected segment ``"F:k"`` of the road
+graph (both directed edges ``F:k`` and ``F:k:r``); an id the graph does not know is snapped
+to the edge whose midpoint is nearest the event's position (and the snap is remembered). A
+reading older than ``reading_max_age_s`` is ignored. An ``accident`` slows the edges within
+``accident_radius_m`` of it in proportion to the lanes it blocks, and closes them when it
+blocks every lane; it lasts until a report of the same id with no lane blocked, or until
+``accident_max_age_s`` after its last report.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from dispatch.graph import RoadGraph, _xy
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    reading_max_age_s: float = 600.0
+    snap_max_m: float = 300.0          # an unknown segment farther than this from any edge
+    accident_radius_m: float = 150.0
+    accident_max_age_s: float = 3 * 3600.0
+    accident_floor: float = 0.15       # speed factor when all but the last lane are blocked
+    live_floor_kmh: float = 3.0        # a detector reading 0 is a jam, not a closure
+
+
+class GraphIndex:
+    """Per-graph lookups: undirected segment -> its edges, edge midpoints for snapping."""
+
+    def __init__(self, graph: RoadGraph) -> None:
+        seg: dict[str, list[int]] = {}
+        for i, eid in enumerate(graph.edge_id):
+            base = eid[:-2] if eid.endswith(":r") else eid
+            seg.setdefault(base, []).append(i)
+        self.segments = {k: np.asarray(v, np.int64) for k, v in seg.items()}
+        self.lat0 = float(np.mean(graph.lat))
+        mid_lat = (graph.lat[graph.src] + graph.lat[graph.dst]) / 2
+        mid_lon = (graph.lon[graph.src] + graph.lon[graph.dst]) / 2
+        self.mid_tree = cKDTree(_xy(mid_lat, mid_lon, self.lat0))
+        self.edge_base = [eid[:-2] if eid.endswith(":r") else eid for eid in graph.edge_id]
+
+        self._pairs: dict[tuple[int, int], np.ndarray] | None = None
+        self._graph = weakref.ref(graph)
+
+    def pairs(self) -> dict[tuple[int, int], np.ndarray]:
+        """(from node, to node) -> the directed edges between them (parallel roads)."""
+        if self._pairs is None:
+            g = self._graph()
+            assert g is not None
+            acc: dict[tuple[int, int], list[int]] = {}
+            for i, (a, b) in enumerate(zip(g.src.tolist(), g.dst.tolist())):
+                acc.setdefault((a, b), []).append(i)
+            self._pairs = {k: np.asarray(v, np.int64) for k, v in acc.items()}
+        return self._pairs
+
+    def xy(self, lat: float, lon: float) -> np.ndarray:
+        return _xy(np.array([lat]), np.array([lon]), self.lat0)[0]
+
+    def segment_edges(self, seg_id: str, lat: float, lon: float,
+                      snap_max_m: float) -> np.ndarray:
+        """The edges of ``seg_id`` (or of the segment nearest (lat, lon)); empty if none."""
+        hit = self.segments.get(seg_id)
+        if hit is not None:
+            return hit
+        dist, i = self.mid_tree.query(self.xy(lat, lon))
+        if not np.isfinite(dist) or dist > snap_max_m:
+            return np.zeros(0, np.int64)
+        return self.segments[self.edge_base[int(i)]]
+
+    def edges_near(self, lat: float, lon: float, radius_m: float) -> np.ndarray:
+        return np.asarray(sorted(self.mid_tree.query_ball_point(self.xy(lat, lon), radius_m)),
+                          np.int64)
+
+
+_INDEX: "weakref.WeakKeyDictionary[RoadGraph, GraphIndex]" = weakref.WeakKeyDictionary()
+
+
+def graph_index(graph: RoadGraph) -> GraphIndex:
+    idx = _INDEX.get(graph)
+    if idx is None:
+        idx = _INDEX[graph] = GraphIndex(graph)
+    return idx
+
+
+class TrafficState:
+    """Live speeds and accidents of one graph. State is plain data (:meth:`snapshot`)."""
+
+    def __init__(self, graph: RoadGraph, config: TrafficConfig = TrafficConfig()) -> None:
+        self.graph = graph
+        self.config = config
+        self.index = graph_index(graph)
+        self.live_kmh = np.full(graph.edges, np.nan)
+        self.live_ms = np.full(graph.edges, np.iinfo(np.int64).min // 2, np.int64)
+        # accident id -> {lat, lon, lanes_blocked, at_ms, segment_id}
+        self.accidents: dict[str, dict[str, Any]] = {}
+        self._acc_edges: dict[str, np.ndarray] = {}
+
+    def observe_segment(self, seg_id: str, speed_kmh: float, lat: float, lon: float,
+                        at_ms: int) -> int:
+        """Take a detector reading; returns how many edges it applies to (0: off the graph)."""
+        edges = self.index.segment_edges(seg_id, lat, lon, self.config.snap_max_m)
+        if len(edges):
+            newer = edges[self.live_ms[edges] <= at_ms]   # late readings do not overwrite
+            self.live_kmh[newer] = max(float(speed_kmh), self.config.live_floor_kmh)
+            self.live_ms[newer] = at_ms
+        return len(edges)
+
+    def observe_accident(self, acc_id: str, lanes_blocked: int, lat: float, lon: float,
+                         at_ms: int, segment_id: str | None = None) -> None:
+        old = self.accidents.get(acc_id)
+        if old is not None and old["at_ms"] > at_ms:
+            return
+        if lanes_blocked <= 0:
+            self.accidents.pop(acc_id, None)
+            self._acc_edges.pop(acc_id, None)
+            return
+        self.accidents[acc_id] = {"lat": lat, "lon": lon, "lanes_blocked": int(lanes_blocked),
+                                  "at_ms": int(at_ms), "segment_id": segment_id or ""}
+        self._acc_edges.pop(acc_id, None)
+
+    def expire(self, now_ms: int) -> list[str]:
+        """Forget accidents not reported for ``accident_max_age_s``; their ids."""
+        cut = now_ms - self.config.accident_max_age_s * 1000
+        gone = sorted(a for a, v in self.accidents.items() if v["at_ms"] < cut)
+        for a in gone:
+            del self.accidents[a]
+            self._acc_edges.pop(a, None)
+        return gone
+
+    def _accident_edges(self, acc_id: str) -> np.ndarray:
+        edges = self._acc_edges.get(acc_id)
+        if edges is None:
+            a = self.accidents[acc_id]
+            near = self.index.edges_near(a["lat"], a["lon"], self.config.accident_radius_m)
+            named = self.index.segments.get(a["segment_id"], np.zeros(0, np.int64))
+            edges = self._acc_edges[acc_id] = np.union1d(near, named).astype(np.int64)
+        return edges
+
+    def apply(self, base_kmh: np.ndarray, now_ms: int) -> np.ndarray:
+        """Edge speeds: fresh live readings over ``base_kmh``, then accidents (0: closed)."""
+        kmh = base_kmh.copy()
+        fresh = (now_ms - self.live_ms <= self.config.reading_max_age_s * 1000) & \
+            (self.live_ms <= now_ms) & np.isfinite(self.live_kmh)
+        kmh[fresh] = self.live_kmh[fresh]
+        cut = now_ms - self.config.accident_max_age_s * 1000
+        for acc_id in sorted(self.accidents):
+            a = self.accidents[acc_id]
+            if a["at_ms"] > now_ms or a["at_ms"] < cut:
+                continue
+            edges = self._accident_edges(acc_id)
+            lanes = self.graph.lanes[edges].astype(np.float64)
+            left = np.maximum(lanes - a["lanes_blocked"], 0.0)
+            factor = np.where(left <= 0, 0.0,
+                              np.maximum(left / np.maximum(lanes, 1.0) * 0.6,
+                                         self.config.accident_floor))
+            kmh[edges] = kmh[edges] * factor
+        return np.minimum(kmh, self.graph.free_kmh)
+
+    def closed_edges(self, now_ms: int) -> list[str]:
+        kmh = self.apply(self.graph.free_kmh, now_ms)
+        return [self.graph.edge_id[i] for i in np.flatnonzero(kmh <= 0)]
+
+    def snapshot(self) -> dict[str, Any]:
+        live = np.flatnonzero(np.isfinite(self.live_kmh))
+        return {"live": [[self.graph.edge_id[i], float(self.live_kmh[i]), int(self.live_ms[i])]
+                         for i in live],
+                "accidents": {k: dict(v) for k, v in sorted(self.accidents.items())}}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.live_kmh[:] = np.nan
+        self.live_ms[:] = np.iinfo(np.int64).min // 2
+        for eid, kmh, ms in snap.get("live", ()):
+            i = self.graph.edge_index(eid)
+            if i is not None:
+                self.live_kmh[i], self.live_ms[i] = kmh, ms
+        self.accidents = {k: dict(v) for k, v in snap.get("accidents", {}).items()}
+        self._acc_edges = {}
