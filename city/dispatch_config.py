@@ -42,3 +42,13 @@ def registry_for(profile: Any, scale: float = 1.0) -> Any:
     """The unit registry of ``profile``'s city at ``scale`` (fleet file + profile)."""
     from dispatch.units import build_registry
     return build_registry(profile, scale, load_fleet(profile.name))
+
+
+@lru_cache(maxsize=8)
+def load_runcards(city: str = "changsha") -> Any:
+    """The checked run cards of ``city`` (``dispatch/<city>_runcards.yaml``), their areas
+    checked against the city profile's districts."""
+    from city.profile import load_profile
+    from dispatch.runcards import parse_runcards
+    return parse_runcards(load_dispatch_yaml(f"{city}_runcards"), f"dispatch/{city}_runcards.yaml",
+                          load_profile(city).district_codes)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from dispatch.actions import ACTIONS
 from dispatch.config import DispatchConfig
 from dispatch.decisions import Decisions
 from dispatch.eta import etas_to
@@ -38,6 +39,7 @@ from dispatch.traffic import TrafficState
 from dispatch.units import Registry
 from schemas.validate import parse_event_time
 
+__all__ = ["ACTIONS", "Board", "CommandResult", "Record"]
 Record = dict[str, Any]
 SNAPSHOT_VERSION = 1
 KEEP_CLOSED_MS = 3_600_000       # packages and calls of closed incidents are kept an hour
@@ -220,8 +222,7 @@ class Board(Decisions):
                     (self.incidents.get(v["incident_id"]) is None or
                      self.incidents.by_id[v["incident_id"]].status != "open")]:
             del self.packages[pid]
-        for cid in [c for c, v in self.incidents.calls.items() if v["at_ms"] < cut]:
-            del self.incidents.calls[cid]
+        self.incidents.prune(cut)
         for mid in [m for m, v in self.moveups.items() if v["at_ms"] < cut]:
             del self.moveups[mid]
 

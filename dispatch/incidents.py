@@ -27,6 +27,7 @@ class TrackedIncident:
     district: str = ""
     opened_ms: int = 0
     status: str = "open"            # open | resolved | merged
+    closed_ms: int = 0
     merged_into: str = ""
     seq: int = -1
     kinds: list[str] = field(default_factory=list)
@@ -66,10 +67,11 @@ class Incidents:
         cid = str(event.get("entity_id", ""))
         if not cid or cid in self.calls:
             return
+        linked = next((i for i, inc in sorted(self.by_id.items()) if cid in inc.calls), "")
         self.calls[cid] = {"stream": stream, "at_ms": at_ms, "lat": event.get("lat"),
                            "lon": event.get("lon"), "patients": int(event.get("patients") or 1),
                            "category": event.get("category") or event.get("complaint") or "",
-                           "incident_id": "", "served": False}
+                           "incident_id": linked}
 
     def patients(self, inc: TrackedIncident) -> int:
         return sum(int(self.calls.get(c, {}).get("patients", 1)) for c in inc.calls)
@@ -108,10 +110,19 @@ class Incidents:
             inc.severity = str(payload.get("to", inc.severity))
         elif kind == "merged_into":
             inc.status, inc.merged_into = "merged", str(payload.get("target", ""))
+            inc.closed_ms = int(row.get("at_ms", 0))
         elif kind == "resolved":
-            inc.status = "resolved"
+            inc.status, inc.closed_ms = "resolved", int(row.get("at_ms", 0))
         inc.seq = max(inc.seq, seq)
         return inc, kind
+
+    def prune(self, before_ms: int) -> None:
+        """Forget incidents closed and calls received before ``before_ms``."""
+        for iid in [i for i, v in self.by_id.items() if v.status != "open" and
+                    v.closed_ms < before_ms]:
+            del self.by_id[iid]
+        for cid in [c for c, v in self.calls.items() if v["at_ms"] < before_ms]:
+            del self.calls[cid]
 
     def _link(self, inc: TrackedIncident, cid: str) -> None:
         if cid and cid not in inc.calls:

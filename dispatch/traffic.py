@@ -32,7 +32,7 @@ class TrafficConfig:
 
 
 class GraphIndex:
-    """Per-graph lookups: undirected segment -> its edges, edge midpoints for snapping."""
+    """Per-graph lookups: undirected segment -> its edges, nearest edges to a point."""
 
     def __init__(self, graph: RoadGraph) -> None:
         seg: dict[str, list[int]] = {}
@@ -41,11 +41,11 @@ class GraphIndex:
             seg.setdefault(base, []).append(i)
         self.segments = {k: np.asarray(v, np.int64) for k, v in seg.items()}
         self.lat0 = float(np.mean(graph.lat))
-        mid_lat = (graph.lat[graph.src] + graph.lat[graph.dst]) / 2
-        mid_lon = (graph.lon[graph.src] + graph.lon[graph.dst]) / 2
-        self.mid_tree = cKDTree(_xy(mid_lat, mid_lon, self.lat0))
+        xy = _xy(graph.lat, graph.lon, self.lat0)
+        self.a, self.b = xy[graph.src], xy[graph.dst]
+        self.mid_tree = cKDTree((self.a + self.b) / 2)
+        self.half = float(np.max(np.hypot(*(self.b - self.a).T))) / 2
         self.edge_base = [eid[:-2] if eid.endswith(":r") else eid for eid in graph.edge_id]
-
         self._pairs: dict[tuple[int, int], np.ndarray] | None = None
         self._graph = weakref.ref(graph)
 
@@ -63,20 +63,40 @@ class GraphIndex:
     def xy(self, lat: float, lon: float) -> np.ndarray:
         return _xy(np.array([lat]), np.array([lon]), self.lat0)[0]
 
-    def segment_edges(self, seg_id: str, lat: float, lon: float,
-                      snap_max_m: float) -> np.ndarray:
-        """The edges of ``seg_id`` (or of the segment nearest (lat, lon)); empty if none."""
+    def distances(self, lat: float, lon: float, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """(edges, metres from the point to each edge's line) for edges within
+        ``radius_m`` (the candidates are found by midpoint, then measured exactly)."""
+        p = self.xy(lat, lon)
+        cand = np.asarray(sorted(self.mid_tree.query_ball_point(p, radius_m + self.half)),
+                          np.int64)
+        if not len(cand):
+            return cand, np.zeros(0)
+        a, b = self.a[cand], self.b[cand]
+        ab = b - a
+        t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(
+            np.einsum("ij,ij->i", ab, ab), 1e-9), 0.0, 1.0)
+        d = np.hypot(*(a + ab * t[:, None] - p).T)
+        keep = d <= radius_m
+        return cand[keep], d[keep]
+
+    def segment_edges(self, seg_id: str, lat: float, lon: float, snap_max_m: float,
+                      snapped: dict[str, np.ndarray]) -> np.ndarray:
+        """The edges of ``seg_id`` (or of the segment nearest (lat, lon), remembered in
+        ``snapped``); empty if none."""
         hit = self.segments.get(seg_id)
+        if hit is None:
+            hit = snapped.get(seg_id)
         if hit is not None:
             return hit
-        dist, i = self.mid_tree.query(self.xy(lat, lon))
-        if not np.isfinite(dist) or dist > snap_max_m:
+        edges, d = self.distances(lat, lon, snap_max_m)
+        if not len(edges):
             return np.zeros(0, np.int64)
-        return self.segments[self.edge_base[int(i)]]
+        best = int(edges[np.lexsort((edges, d))[0]])
+        hit = snapped[seg_id] = self.segments[self.edge_base[best]]
+        return hit
 
     def edges_near(self, lat: float, lon: float, radius_m: float) -> np.ndarray:
-        return np.asarray(sorted(self.mid_tree.query_ball_point(self.xy(lat, lon), radius_m)),
-                          np.int64)
+        return self.distances(lat, lon, radius_m)[0]
 
 
 _INDEX: "weakref.WeakKeyDictionary[RoadGraph, GraphIndex]" = weakref.WeakKeyDictionary()
@@ -101,11 +121,13 @@ class TrafficState:
         # accident id -> {lat, lon, lanes_blocked, at_ms, segment_id}
         self.accidents: dict[str, dict[str, Any]] = {}
         self._acc_edges: dict[str, np.ndarray] = {}
+        self.snapped: dict[str, np.ndarray] = {}     # unknown segment id -> its edges
 
     def observe_segment(self, seg_id: str, speed_kmh: float, lat: float, lon: float,
                         at_ms: int) -> int:
         """Take a detector reading; returns how many edges it applies to (0: off the graph)."""
-        edges = self.index.segment_edges(seg_id, lat, lon, self.config.snap_max_m)
+        edges = self.index.segment_edges(seg_id, lat, lon, self.config.snap_max_m,
+                                         self.snapped)
         if len(edges):
             newer = edges[self.live_ms[edges] <= at_ms]   # late readings do not overwrite
             self.live_kmh[newer] = max(float(speed_kmh), self.config.live_floor_kmh)
@@ -171,7 +193,9 @@ class TrafficState:
         live = np.flatnonzero(np.isfinite(self.live_kmh))
         return {"live": [[self.graph.edge_id[i], float(self.live_kmh[i]), int(self.live_ms[i])]
                          for i in live],
-                "accidents": {k: dict(v) for k, v in sorted(self.accidents.items())}}
+                "accidents": {k: dict(v) for k, v in sorted(self.accidents.items())},
+                "snapped": {k: self.index.edge_base[int(v[0])]
+                            for k, v in sorted(self.snapped.items())}}
 
     def restore(self, snap: dict[str, Any]) -> None:
         self.live_kmh[:] = np.nan
@@ -182,3 +206,5 @@ class TrafficState:
                 self.live_kmh[i], self.live_ms[i] = kmh, ms
         self.accidents = {k: dict(v) for k, v in snap.get("accidents", {}).items()}
         self._acc_edges = {}
+        self.snapped = {k: self.index.segments[v] for k, v in snap.get("snapped", {}).items()
+                        if v in self.index.segments}
