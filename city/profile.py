@@ -107,6 +107,8 @@ class CityProfile:
     tunnels: tuple[Zone, ...] = ()
     hazmat_depots: tuple[Zone, ...] = ()
     utc_offset_hours: float = 0.0
+    # Optional: the road network, a GeoJSON file next to the profile (see load_roads)
+    roads: str | None = None
 
     def district(self, code: str) -> District:
         for d in self.districts:
@@ -169,6 +171,15 @@ def utc_offset_hours(tz_name: str) -> float:
     return off.total_seconds() / 3600 if off is not None else 0.0
 
 
+def _roads_name(name: Any) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".geojson"):
+        raise ValueError(f"'roads' must be a .geojson file name next to the profile, "
+                         f"got {name!r}")
+    return name
+
+
 def parse_profile(raw: dict[str, Any]) -> CityProfile:
     if not isinstance(raw, dict):
         raise ProfileError(f"a city profile must be a JSON object, got {type(raw).__name__}")
@@ -190,7 +201,8 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
             tunnels=tuple(_zone(z) for z in raw.get("tunnels", ())),
             hazmat_depots=tuple(_zone(z) for z in raw.get("hazmat_depots", ())),
             utc_offset_hours=float(raw.get("utc_offset_hours",
-                                           utc_offset_hours(str(raw["timezone"])))))
+                                           utc_offset_hours(str(raw["timezone"])))),
+            roads=_roads_name(raw.get("roads")))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         # OverflowError: an integer too large for a float (10**400)
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
@@ -213,3 +225,22 @@ def load_profile(name: str = "changsha") -> CityProfile:
     if not math.isclose(sum(d.weight for d in profile.districts), 1.0, abs_tol=0.01):
         raise ProfileError(f"{path}: district weights must sum to 1")
     return profile
+
+
+def load_roads(profile: CityProfile) -> dict[str, Any] | None:
+    """The profile's road network as parsed GeoJSON (None when the city has none); build the
+    graph with :func:`dispatch.roads.parse_roads`. Every call reads the file afresh."""
+    if profile.roads is None:
+        return None
+    path = PROFILE_DIR / profile.roads
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"city {profile.name!r}: road network {path} unreadable: {exc}") from exc
+    except ValueError as exc:
+        raise ProfileError(f"{path}: not a JSON document: {exc}") from exc
+    except RecursionError as deep:
+        raise ProfileError(f"{path}: nested too deeply to be a road network") from deep
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: a road network must be a JSON object")
+    return raw

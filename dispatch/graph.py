@@ -60,10 +60,14 @@ class RoadGraph:
     crossing: np.ndarray       # bool (m,): a bridge or tunnel over water
     _tree: cKDTree = field(init=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False)
+    _pairs: dict[tuple[int, int], list[int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._tree = cKDTree(_xy(self.lat, self.lon, float(np.mean(self.lat))))
         self._index = {e: i for i, e in enumerate(self.edge_id)}
+        self._pairs = {}     # (src, dst) -> parallel edges; a route step picks the fastest
+        for i, (u, v) in enumerate(zip(self.src.tolist(), self.dst.tolist())):
+            self._pairs.setdefault((u, v), []).append(i)
 
     @classmethod
     def from_edges(cls, lat: Sequence[float], lon: Sequence[float], src: Sequence[int],
@@ -173,5 +177,5 @@ class RoadGraph:
                      float(dist[b]))
 
     def _fastest_edge(self, u: int, v: int, sec: np.ndarray) -> int:
-        cand = np.flatnonzero((self.src == u) & (self.dst == v))
-        return int(cand[np.argmin(sec[cand])])
+        cand = self._pairs[(u, v)]
+        return cand[0] if len(cand) == 1 else min(cand, key=lambda e: (sec[e], e))
