@@ -191,9 +191,10 @@ def matchers(v: Any, now_ms: int = 0) -> list[str]:
 
 def unit_ids(v: Any, now_ms: int = 0) -> list[str]:
     """Unit ids, each once (an empty list is fine: an edit may only add or only remove)."""
+    from dispatch.actions import MAX_UNITS
     if v == []:
         return []
-    return list(dict.fromkeys(_list(v, MAX_LIST, ident, now_ms)))
+    return list(dict.fromkeys(_list(v, MAX_UNITS, ident, now_ms)))
 
 
 @dataclass(frozen=True)
@@ -212,18 +213,26 @@ def _alert_args(comment_required: bool) -> tuple[Arg, ...]:
 
 
 def dispatch_actions() -> dict[str, tuple[Arg, ...]]:
-    """The dispatch board's actions (``dispatch.board``; it checks them again against its
-    state: unknown incident, stale package, unit unavailable or not capable...)."""
+    """The dispatch board's actions, as declared once in :data:`dispatch.actions.ACTIONS`
+    (names, arguments, which are required), with this door's checks of each kind of
+    argument (and a unit status one of the APCO statuses); the board's own
+    :func:`~dispatch.actions.check_args` runs after them (:func:`validate_command`)."""
+    from dispatch.actions import ACTIONS as BOARD_ACTIONS
+    from dispatch.actions import MAX_REASON
     from dispatch.status import BASE_STATUSES
-    package = (Arg("incident_id", ident), Arg("package_id", ident))
-    reason = Arg("reason", text(MAX_COMMENT, True))
-    return {"dispatch_confirm": package,
-            "dispatch_edit": (*package, Arg("add", unit_ids, False, [], True),
-                              Arg("remove", unit_ids, False, [], True), reason),
-            "dispatch_reject": (*package, reason),
-            "unit_status": (Arg("unit_id", ident), Arg("status", choice(*BASE_STATUSES)),
-                            reason),
-            "moveup_confirm": (Arg("moveup_id", ident),)}
+    out: dict[str, tuple[Arg, ...]] = {}
+    for action in BOARD_ACTIONS.values():
+        args = []
+        for a in action.args:
+            if a.kind == "ids":
+                args.append(Arg(a.name, unit_ids, a.required, [], not a.required))
+            elif a.kind == "text":
+                args.append(Arg(a.name, text(MAX_REASON, a.required), a.required))
+            else:
+                args.append(Arg(a.name, choice(*BASE_STATUSES) if a.name == "status" else ident,
+                                a.required))
+        out[action.name] = tuple(args)
+    return out
 
 
 # action -> its arguments; the one place the cockpit's command vocabulary is declared
@@ -321,6 +330,8 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
     if action == "merge_incidents" and out["target"] == out["source"]:
         raise CommandRejected("bad_value", "source", "cannot merge an incident into itself",
                               echo)
+    if action in DISPATCH_ACTIONS:
+        _board_check(out, echo)
     if action == "dispatch_edit":
         if not out["add"] and not out["remove"]:
             raise CommandRejected("empty", "add", "an edit adds or removes at least one unit",
@@ -332,6 +343,17 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
     out["at"] = format_event_time(now_ms)
     key = next((out[k] for k in KEY_FIELDS if k in out), out["command_id"])
     return ValidCommand(out, key)
+
+
+def _board_check(command: dict[str, Any], echo: str | None) -> None:
+    """The board's own check of a dispatch command's arguments, after this door's: a
+    safety net (the door's checks are at least as strict; a refusal here keeps the board's
+    code)."""
+    from dispatch.actions import ActionError, check_args
+    try:
+        check_args(command)
+    except ActionError as exc:
+        raise CommandRejected(exc.code, exc.field, exc.reason, echo) from None
 
 
 def _field(obj: Mapping[str, Any], arg: Arg, now_ms: int) -> Any:

@@ -26,12 +26,15 @@ from .errors import MalformedMessage, require_ids
 KINDS = ("package_recommended", "package_confirmed", "package_edited", "package_rejected",
          "unit_assigned", "unit_status", "unit_stale", "timer_escalated", "moveup_suggested",
          "moveup_confirmed", "preemption_request")
+# the state a package record leaves its package in (an edit: the state the board gives the
+# edited package, ``payload.status``: still to decide, or committed)
 PACKAGE_STATES = {"package_recommended": "recommended", "package_confirmed": "confirmed",
-                  "package_edited": "edited", "package_rejected": "rejected"}
+                  "package_edited": "", "package_rejected": "rejected"}
 OPEN_STATES = frozenset({"recommended"})   # a dispatcher may still decide on it
 DEFAULT_MAX_PACKAGES, DEFAULT_TIMELINE, MAX_TIMELINES = 500, 30, 2000
 MAX_SEEN, MAX_UNITS, MAX_MOVEUPS = 50_000, 20_000, 500
-_PACKAGE_PARTS = ("card", "method", "items", "unfilled", "skipped", "coverage", "moveups")
+_PACKAGE_PARTS = ("card", "method", "items", "unfilled", "skipped", "coverage", "moveups",
+                  "priority", "edit")
 _UNIT_FIELDS = ("status", "lat", "lon")
 
 
@@ -75,12 +78,17 @@ def _units_of(payload: Mapping[str, Any]) -> list[str]:
 def timeline_entry(rec: Mapping[str, Any]) -> dict[str, Any]:
     """What an incident's timeline shows of a record (the package's units, not its all)."""
     p = rec["payload"]
-    detail: dict[str, Any] = {k: p[k] for k in ("package_id", "status", "reason", "moveup_id",
-                                                "timer", "add", "remove")
-                              if k in p and (isinstance(p[k], (str, int, float)) or
-                                             isinstance(p[k], list) and len(p[k]) <= 20)}
+    edit = p.get("edit") if isinstance(p.get("edit"), Mapping) else {}
+    detail: dict[str, Any] = {k: v for k, v in (*p.items(), *edit.items())
+                              if k in ("package_id", "status", "from", "reason", "moveup_id",
+                                       "timer", "add", "remove", "to_station", "zh", "en",
+                                       "waited_s")
+                              and (isinstance(v, (str, int, float)) or
+                                   isinstance(v, list) and len(v) <= 20)}
     if "items" in p:
         detail["units"] = _units_of(p)[:20]
+    elif isinstance(p.get("units"), list):
+        detail["units"] = [str(u) for u in p["units"][:20]]
     return {"record_id": rec["record_id"], "kind": rec["kind"], "at_ms": rec["at_ms"],
             "unit_id": rec["unit_id"], "actor": rec["actor"], "detail": detail}
 
@@ -161,12 +169,17 @@ class DispatchView:
         iid, p = rec["incident_id"], rec["payload"]
         held = self._packages.get(iid)
         pid = str(p.get("package_id") or "")
+        whole = "items" in p   # a recommended or edited package, not a decision on one
+        if held is not None and held["package_id"] != pid and not whole:
+            return held        # a decision on an older package: the timeline's only
         base = held if held is not None and held["package_id"] == pid else \
             {"incident_id": iid, "package_id": pid, "items": [], "unfilled": [],
              "skipped": [], "coverage": {}, "moveups": [], "card": {}, "method": ""}
+        state = PACKAGE_STATES[rec["kind"]] or str(p.get("status") or "recommended")
         pkg = {**base, **{k: p[k] for k in _PACKAGE_PARTS if k in p},
-               "state": PACKAGE_STATES[rec["kind"]], "at_ms": rec["at_ms"],
-               "actor": rec["actor"], "reason": str(p.get("reason") or "")}
+               "state": state, "at_ms": rec["at_ms"], "actor": rec["actor"],
+               "reason": str(p.get("reason") or ""), "edited": rec["kind"] == "package_edited"
+               or bool(base.get("edited"))}
         pkg["open"] = pkg["state"] in OPEN_STATES
         self._packages[iid] = pkg
         self._packages.move_to_end(iid)

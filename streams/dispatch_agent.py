@@ -135,5 +135,5 @@ def install_dispatch(app: faust.App, settings: Settings, profile: CityProfile,
     if not settings.dispatch_enabled:
         log.info("dispatch: off (CITYCC_DISPATCH_ENABLED=0)")
         return None
-    from dispatch.board import ACTIONS
-    return DispatchStage(app, settings, build_board(settings, profile), engine, ACTIONS)
+    from dispatch.actions import ACTIONS
+    return DispatchStage(app, settings, build_board(settings, profile), engine, tuple(ACTIONS))

@@ -33,7 +33,19 @@ Object.assign(I18N.zh, {
   dk_unit_stale: "定位超时", dk_timer_escalated: "超时升级", dk_moveup_suggested: "建议移防",
   dk_moveup_confirmed: "确认移防", dk_preemption_request: "信号优先请求",
   preemptionsN: "信号优先请求 {n} 个路口", reasonUnknown: "（原因未说明）",
-  dr_none_available: "无可用力量",
+  dr_none_available: "无可用力量", dr_no_unit: "无具备该能力的可用力量", dr_superseded: "已被新方案取代",
+  dr_withdrawn: "方案已撤回", dr_assigned: "调派", dr_incident_resolved: "事件已结案，力量归队",
+  dr_merged: "事件合并", dr_excluded: "调度员已移除", dr_unavailable: "状态不可派",
+  dr_in_package: "已在本方案中", dr_station_cap: "该站已达派出上限", dr_unreachable: "道路不可达",
+  covTarget: "{cap} {m} 分钟可达",
+  why_unknown_incident: "事件不存在或已结束", why_unknown_package: "调派方案不存在",
+  why_stale_package: "方案已更新，请按最新方案操作", why_incident_closed: "事件已结案",
+  why_unknown_unit: "力量不存在", why_unit_unavailable: "该力量当前不可派（已被调派或停用）",
+  why_not_capable: "该力量不具备预案所需能力", why_not_in_package: "该力量不在本方案中",
+  why_unknown_status: "未知的力量状态", why_bad_transition: "不允许的状态变更",
+  why_unknown_moveup: "移防建议不存在", why_stale_moveup: "移防建议已过时",
+  why_nothing_to_do: "没有需要变更的内容", why_reused_command_id: "指令编号重复",
+  why_dispatch_internal: "调度服务内部错误",
 });
 Object.assign(I18N.en, {
   unitBoard: "Units", availableN: "{n} available", committedN: "{n} committed",
@@ -68,7 +80,20 @@ Object.assign(I18N.en, {
   dk_timer_escalated: "Timer escalated", dk_moveup_suggested: "Move-up suggested",
   dk_moveup_confirmed: "Move-up confirmed", dk_preemption_request: "Signal pre-emption",
   preemptionsN: "Signal pre-emption at {n} intersections", reasonUnknown: "(no reason given)",
-  dr_none_available: "no unit available",
+  dr_none_available: "no unit available", dr_no_unit: "no available unit with this capability",
+  dr_superseded: "superseded by a new package", dr_withdrawn: "withdrawn", dr_assigned: "assigned",
+  dr_incident_resolved: "incident closed, unit released", dr_merged: "incidents merged",
+  dr_excluded: "removed by the dispatcher", dr_unavailable: "not available",
+  dr_in_package: "already in this package", dr_station_cap: "its station already sends its share",
+  dr_unreachable: "no open road to the incident", covTarget: "{cap} within {m} min",
+  why_unknown_incident: "No such open incident", why_unknown_package: "No such package",
+  why_stale_package: "The package changed: act on the current one", why_incident_closed: "The incident is closed",
+  why_unknown_unit: "No such unit", why_unit_unavailable: "The unit cannot be sent now (assigned or out of service)",
+  why_not_capable: "The unit has none of the capabilities the run card needs", why_not_in_package: "The unit is not in this package",
+  why_unknown_status: "Unknown unit status", why_bad_transition: "This status change is not allowed",
+  why_unknown_moveup: "No such move-up", why_stale_moveup: "The move-up is out of date",
+  why_nothing_to_do: "Nothing to change", why_reused_command_id: "This command id was already used",
+  why_dispatch_internal: "Internal dispatch error",
 });
 const UNIT_AGENCIES = ["fire", "ems", "police", "gas", "water", "environment"];
 const APCO = ["available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital",
@@ -116,8 +141,10 @@ function word(prefix, value) {  // a vocabulary word for a code, or a neutral "u
   const key = prefix + value;
   return key in I18N.zh ? t(key) : t("unknown");
 }
-function reasonText(why) {  // a board's reason: {zh, en}, a vocabulary code, or plain words
-  if (why && typeof why === "object") return str(why[state.lang]) ?? str(why.zh) ?? str(why.en) ?? t("reasonUnknown");
+function reasonText(why) {  // a board's reason: {zh, en[, reason]}, a vocabulary code, or words
+  if (why && typeof why === "object") {
+    return str(why[state.lang]) ?? str(why.zh) ?? str(why.en) ?? reasonText(why.reason);
+  }
   if (!str(why)) return t("reasonUnknown");
   if (("dr_" + why) in I18N.zh) return t("dr_" + why);
   return CODE.test(why) ? t("reasonUnknown") : why;
@@ -130,7 +157,7 @@ function stationName(id, unit) {
 }
 function cardName(card) {
   if (!card || typeof card !== "object") return t("unknown");
-  return str(state.lang === "en" ? card.name_en : card.name_zh) ?? str(card.name_zh) ?? str(card.name_en) ?? t("unknown");
+  return str(state.lang === "en" ? card.en : card.zh) ?? str(card.zh) ?? str(card.en) ?? t("unknown");
 }
 function duration(ms) {
   const s = Math.max(0, Math.floor(ms / 1000)), h = Math.floor(s / 3600);
@@ -219,7 +246,7 @@ function packagePanel(inc) {
   for (const u of p.unfilled ?? []) {
     const tr = el("tr", "unfilled");
     tr.append(el("td", "cap", word("cap_", u.capability)), el("td", "uid", t("unfilled")),
-      el("td", "why", reasonText(u.reason)));
+      el("td", "why", reasonText(u)));
     tr.lastChild.colSpan = 5;
     body.append(tr);
   }
@@ -231,23 +258,22 @@ function packagePanel(inc) {
     const ul = el("ul");
     for (const s of p.skipped) {
       const li = el("li");
-      li.append(el("span", "uid", s.unit_id ?? "—"), el("span", "why", reasonText(s.reason)));
+      li.append(el("span", "uid", s.unit_id ?? "—"), el("span", "why", reasonText(s)));
       ul.append(li);
     }
     det.append(ul);
     box.append(det);
   }
-  const cov = coverageOf(p.coverage);
+  const cov = coverageLines(p.coverage);
   if (cov.length) {
     const c = el("div", "pkg-coverage");
-    c.append(el("span", "sub", t("coverage")), ...cov.map(([d, share]) =>
-      el("span", "cov", `${placeName(d) ?? t("unknown")} ${Math.round(share * 100)}%`)));
+    c.append(el("span", "sub", t("coverage")), ...cov.map((line) => el("span", "cov", line)));
     box.append(c);
   }
   if ((p.moveups ?? []).length) {
     const m = el("div", "pkg-moveups");
     m.append(el("span", "sub", t("moveups")), ...p.moveups.map((mu) => el("span", "mu",
-      t("moveupTo", { unit: mu.unit_id ?? "—", station: stationName(mu.to_station ?? mu.station_id, null) }))));
+      t("moveupTo", { unit: mu.unit_id ?? "—", station: stationName(mu.to_station, null) }))));
     box.append(m);
   }
   if (p.open) {
@@ -258,10 +284,19 @@ function packagePanel(inc) {
   }
   return box;
 }
-function coverageOf(cov) {  // [[district, share after]] from {district: share} or {after: {...}}
+const pct = (x) => (typeof x === "number" ? `${Math.round(x * 100)}%` : "—");
+function coverageLines(cov) {  // per target: the city's and each district's share, before → after
   if (!cov || typeof cov !== "object") return [];
-  const src = cov.after && typeof cov.after === "object" ? cov.after : cov.districts && typeof cov.districts === "object" ? cov.districts : cov;
-  return Object.entries(src).filter(([, v]) => typeof v === "number").slice(0, 12);
+  const out = [];
+  for (const tg of Object.values(cov)) {
+    if (!tg || typeof tg !== "object") continue;
+    const head = t("covTarget", { cap: word("cap_", tg.capability), m: minutes(tg.target_s) });
+    out.push(`${head}${t("whySep")}${t("wholeCity")} ${pct(tg.city?.before)} → ${pct(tg.city?.after)}`);
+    for (const [d, v] of Object.entries(tg.districts ?? {}).slice(0, 8)) {
+      out.push(`${placeName(d) ?? t("unknown")} ${pct(v?.before)} → ${pct(v?.after)}`);
+    }
+  }
+  return out;
 }
 function dispatchEntries(iid) {  // the incident timeline's dispatch records, in its form
   return (disp.timelines.get(iid) ?? []).map((e) => ({ ...e, dispatch: true }));
@@ -270,16 +305,19 @@ function dispatchEntryText(e) {
   const d = e.detail ?? {}, parts = [];
   if (str(e.unit_id)) parts.push(e.unit_id);
   if (Array.isArray(d.units) && d.units.length) parts.push(d.units.join(t("listSep")));
-  if (str(d.status)) parts.push(word("st_", d.status));
+  if (str(d.status)) parts.push(str(d.from) ? `${word("st_", d.from)} → ${word("st_", d.status)}` : word("st_", d.status));
+  if (str(d.to_station)) parts.push(stationName(d.to_station, null));
+  if (str(d.zh) || str(d.en)) parts.push(reasonText(d));
   if (Array.isArray(d.add) && d.add.length) parts.push(`+${d.add.join(t("listSep"))}`);
   if (Array.isArray(d.remove) && d.remove.length) parts.push(`−${d.remove.join(t("listSep"))}`);
-  if (str(d.reason)) parts.push(reasonText(d.reason));
+  if (str(d.reason) && !str(d.zh)) parts.push(reasonText(d.reason));
   return parts.join(" · ");
 }
 
 // --- the commands ------------------------------------------------------------------------------
 function editForm(inc, p) {
   const inPkg = new Set((p.items ?? []).map((i) => i.unit_id));
+  const needed = new Set((p.card?.needs ?? []).map((n) => n.capability));  // the board adds only these
   return {
     placeholder: "editReasonPh", need: "needWhy",
     build(box) {
@@ -291,7 +329,8 @@ function editForm(inc, p) {
       }
       const add = el("select");
       add.id = "edit-add"; add.multiple = true; add.size = 6;
-      for (const u of [...disp.units.values()].filter((u) => u.status === "available" && !inPkg.has(u.unit_id))
+      for (const u of [...disp.units.values()].filter((u) => u.status === "available" && !inPkg.has(u.unit_id)
+        && (!needed.size || (u.capabilities ?? []).some((c) => needed.has(c))))
         .sort((a, b) => (a.agency + a.unit_id).localeCompare(b.agency + b.unit_id)).slice(0, 400)) {
         const o = el("option", null, `${u.unit_id} · ${(u.capabilities ?? []).map((c) => word("cap_", c)).join(t("listSep"))}`);
         o.value = u.unit_id; add.append(o);

@@ -53,20 +53,30 @@ def slot(unit: str, cap: str, agency: str, station: str, eta_s: int, route_m: in
 
 
 PACKAGE = record("r-1", "package_recommended", 5_000, package_id="PKG-1",
-                 method="road_graph", card={"id": "structure_fire", "name_zh": "建筑火灾",
-                                            "name_en": "Structure fire"},
+                 method="road_graph", card={"id": "structure_fire", "zh": "建筑火灾",
+                                            "en": "Structure fire",
+                                            "why": "type=fire, subtype=structure_fire",
+                                            "needs": [{"capability": "engine", "count": 2},
+                                                      {"capability": "ladder", "count": 1},
+                                                      {"capability": "als", "count": 1}]},
                  items=[slot("ENG-F-FR-01", "engine", "fire", "F-FR", 240, 2100),
                         slot("AMB-H-XY1-01", "als", "ems", "H-XY1", 420, 5300)],
-                 unfilled=[{"capability": "ladder", "reason": "none_available"}],
-                 skipped=[{"unit_id": "ENG-F-FR-02",
-                           "reason": {"zh": "定位超时，行车时间不可信",
-                                      "en": "location stale"}}],
-                 coverage={"after": {"furong": 0.92}}, moveups=[])
+                 unfilled=[{"capability": "ladder", "missing": 1, "reason": "no_unit",
+                            "zh": "无具备该能力的可用单位",
+                            "en": "no available unit with this capability"}],
+                 skipped=[{"unit_id": "ENG-F-FR-02", "capability": "engine",
+                           "status": "available", "eta_s": 200.0, "reason": "station_cap",
+                           "zh": "该站已达派出上限", "en": "its station already sends its share"}],
+                 coverage={"ems_8min": {"target_s": 480, "capability": "als",
+                                        "districts": {"furong": {"before": 0.97,
+                                                                 "after": 0.92}},
+                                        "city": {"before": 0.95, "after": 0.94}}},
+                 moveups=[])
 # codes the board speaks that must never reach the screen (in English, "available" and
 # "engine" are words of the vocabulary too: only the snake_case codes and station ids)
-EN_CODES = re.compile(r"road_graph|structure_fire|none_available|package_recommended|"
+EN_CODES = re.compile(r"road_graph|structure_fire|no_unit|station_cap|ems_8min|package_recommended|"
                       r"(?<![\w-])(F-FR|H-XY1)(?![\w-])")
-CODES = re.compile(r"road_graph|structure_fire|none_available|\bavailable\b|\bengine\b|"
+CODES = re.compile(r"road_graph|structure_fire|no_unit|station_cap|ems_8min|\bavailable\b|\bengine\b|"
                    r"\bals\b|package_recommended|(?<![\w-])(F-FR|H-XY1)(?![\w-])")
 
 
@@ -105,14 +115,15 @@ def test_a_dispatcher_sees_the_package_explained_and_confirms_it(
         expect(engine).to_contain_text(text)
     expect(pkg.locator('tr[data-unit="AMB-H-XY1-01"]')).to_contain_text("高级生命支持")
     expect(pkg.locator("tr.unfilled")).to_contain_text("云梯车")
-    expect(pkg.locator("tr.unfilled")).to_contain_text("无可用力量")
+    expect(pkg.locator("tr.unfilled")).to_contain_text("无具备该能力的可用单位")
     expect(pkg).to_contain_text("建筑火灾")
     expect(pkg).to_contain_text("按实时路况行车时间排序")
-    expect(pkg).to_contain_text("芙蓉区 92%")
+    expect(pkg).to_contain_text("高级生命支持 8.0 分钟可达：全市 95% → 94%")
+    expect(pkg).to_contain_text("芙蓉区 97% → 92%")
     skipped = pkg.locator(".pkg-skipped")
     expect(skipped.locator("ul")).to_be_hidden()   # collapsed until asked
     skipped.locator("summary").click()
-    expect(skipped).to_contain_text("定位超时，行车时间不可信")
+    expect(skipped).to_contain_text("该站已达派出上限")
     expect(card).to_have_attribute("aria-expanded", "true")   # the panel's click: no toggle
     assert not CODES.search(pkg.inner_text()), pkg.inner_text()
 

@@ -240,3 +240,26 @@ def test_a_120_dispatcher_may_not_confirm_a_package_without_its_units() -> None:
     with pytest.raises(CommandRejected) as refused:
         authorize(Principal("u", "dispatcher", "120"), CONFIRM, HubBoard(hub))
     assert (refused.value.code, refused.value.field) == ("forbidden", "package_id")
+
+
+def test_an_edited_package_is_the_incidents_package_still_to_decide() -> None:
+    """The board's edit of a recommended package is a new package (new id) still to be
+    confirmed; a decision on the older one, arriving late, changes nothing but the timeline."""
+    hub = hub_with_package()
+    edited = rec("r-ed", "package_edited", 20, "INC-F", "", "消防调度", **{
+        **PACKAGE["payload"], "package_id": "PKG-2", "status": "recommended",
+        "items": [item("ENG-S1-01", "engine", "fire"), item("LAD-S1-01", "ladder", "fire")],
+        "edit": {"from": "PKG-1", "add": ["LAD-S1-01"], "remove": ["AMB-H1-01"],
+                 "reason": "就近", "actor": "消防调度"}})
+    hub.publish_dispatch_record(edited)
+    hub.publish_dispatch_record(rec("r-late", "package_rejected", 21, "INC-F",
+                                    package_id="PKG-1", reason="superseded"))
+    pkg = hub.dispatch.package("INC-F")
+    assert (pkg["package_id"], pkg["state"], pkg["open"], pkg["edited"]) == \
+        ("PKG-2", "recommended", True, True)
+    entries = hub.snapshot()["dispatch"]["timelines"]["INC-F"]
+    assert [e["kind"] for e in entries] == ["package_recommended", "package_edited",
+                                            "package_rejected"]
+    assert entries[1]["detail"]["add"] == ["LAD-S1-01"] and entries[1]["detail"]["reason"] == "就近"
+    assert authorize(Principal("u", "dispatcher", "119"), {**CONFIRM, "package_id": "PKG-2"},
+                     HubBoard(hub)) is None
