@@ -220,6 +220,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                                                   settings.take_within_s):
                 now = clock()
                 values = [e.value for e in events]
+                made: BoardOut | None
                 if board is not None and topic is dispatch_topic:   # (its records: both)
                     out, made, refused = board.events(apply, values, now)
                 else:
