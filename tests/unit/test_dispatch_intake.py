@@ -197,3 +197,45 @@ def test_a_dispatch_command_without_an_id_is_dead_lettered_unanswered() -> None:
                                         package_id="P")], T0, AT, engine.counters)
     assert made.answers == [] and board.log == []
     assert [(r.index, r.code, r.field) for r in dead] == [(0, "missing_field", "command_id")]
+
+
+# --- one checkpoint for the engine and the board ------------------------------------------
+def test_the_board_is_checkpointed_and_restored_with_the_engine(tmp_path: Any) -> None:
+    import asyncio
+
+    from city.dispatch_config import load_runcards, registry_for
+    from city.profile import load_profile
+    from dispatch.board import Board
+    from streams.alerting_agent import EngineStore
+    from streams.notifiers import Delivery
+
+    profile = load_profile("changsha")
+
+    def stage() -> tuple[Engine, Board, EngineStore]:
+        engine = Engine(default_config(), profile)
+        board = Board(profile, None, registry_for(profile, 0.05), load_runcards("changsha"))
+        delivery = Delivery(engine.outbox, lambda r: asyncio.sleep(0))
+        return engine, board, EngineStore(tmp_path / "alerting.json", engine, delivery,
+                                          board)  # type: ignore[arg-type]
+
+    engine, board, store = stage()
+    out = engine.alerts([gas_alert()], T0)
+    follow_incidents(board, out, engine.counters)
+    unit = board.fleet.registry.units[0]
+    board.observe(unit.stream or "ems", {"event_id": "g1", "type": "unit_gps",
+                                         "entity_id": unit.id, "lat": 28.2, "lon": 112.95,
+                                         "event_time": format_event_time(T0)})
+    asyncio.run(store.save())
+    engine2, board2, store2 = stage()
+    assert board2.snapshot() != board.snapshot()
+    assert store2.load()
+    assert board2.snapshot() == board.snapshot()
+    assert engine2.snapshot() == engine.snapshot()
+    # a checkpoint from before the board was kept: the engine restores, the board starts anew
+    state = orjson.loads((tmp_path / "alerting.json").read_bytes())
+    del state["board"]
+    (tmp_path / "alerting.json").write_bytes(orjson.dumps(state))
+    engine3, board3, store3 = stage()
+    fresh = board3.snapshot()
+    assert store3.load() and board3.snapshot() == fresh
+    assert engine3.snapshot() == engine.snapshot()
