@@ -130,7 +130,8 @@ function dispatchClear() { dispatchSnapshot(null); }
 // what an incident card shows of dispatch changes when this does (cockpit.js's reconcile)
 const dispatchSig = (iid) => {
   const p = disp.packages.get(iid);
-  const units = p ? (p.items ?? []).map((i) => disp.units.get(i.unit_id)?.status ?? "").join(",") : "";
+  const units = p ? (p.items ?? []).map((i) => disp.units.get(i.unit_id)?.status ?? "").join(",") +
+    (p.moveups ?? []).map((m) => disp.moveups.get(m.moveup_id)?.state ?? "").join(",") : "";
   return `${p ? `${p.package_id}@${p.state}@${p.at_ms}` : ""}|${units}|${(disp.timelines.get(iid) ?? []).length}|${disp.preemptions.get(iid) ?? 0}`;
 };
 
@@ -174,7 +175,8 @@ function renderUnitBoard() {
   const now = Date.now(), byAgency = new Map(), byDistrict = new Map(), busy = [];
   let stale = 0;
   for (const u of disp.units.values()) {
-    const a = byAgency.get(u.agency) ?? { available: 0, committed: 0 };
+    const a = byAgency.get(u.agency) ?? { available: 0, committed: 0, statuses: new Map() };
+    a.statuses.set(u.status, (a.statuses.get(u.status) ?? 0) + 1);
     if (u.status === "available") {
       a.available++;
       byDistrict.set(u.district, (byDistrict.get(u.district) ?? 0) + 1);
@@ -190,7 +192,10 @@ function renderUnitBoard() {
     row.dataset.agency = ag;
     row.append(el("span", "name", word("ua_", ag)), el("span", "avail", t("availableN", { n: a.available })),
       el("span", "busy", t("committedN", { n: a.committed })));
+    const split = APCO.filter((st) => st !== "available" && a.statuses.get(st))
+      .map((st) => `${word("st_", st)} ${a.statuses.get(st)}`).join(" · ");
     agencies.append(row);
+    if (split) agencies.append(el("div", "ub-split", split));
   }
   const head = el("div", "ub-head");
   if (stale) head.append(el("span", "badge stale", t("staleN", { n: stale })));
@@ -272,8 +277,15 @@ function packagePanel(inc) {
   }
   if ((p.moveups ?? []).length) {
     const m = el("div", "pkg-moveups");
-    m.append(el("span", "sub", t("moveups")), ...p.moveups.map((mu) => el("span", "mu",
-      t("moveupTo", { unit: mu.unit_id ?? "—", station: stationName(mu.to_station, null) }))));
+    for (const mu of p.moveups) {
+      const item = el("span", "mu", t("moveupTo", { unit: mu.unit_id ?? "—", station: stationName(mu.to_station, null) }));
+      item.dataset.moveup = mu.moveup_id ?? "";
+      const held = disp.moveups.get(mu.moveup_id);   // suggested once the package is confirmed
+      const b = held && held.state === "suggested" ? actButton("moveup_confirm", true) : null;
+      if (b) item.append(" ", b);
+      m.append(item);
+    }
+    m.prepend(el("span", "sub", t("moveups")));
     box.append(m);
   }
   if (p.open) {
@@ -347,6 +359,13 @@ function editForm(inc, p) {
 }
 $("incidents").addEventListener("click", (ev) => {
   const button = ev.target.closest("button[data-act]"), card = ev.target.closest(".inc");
+  if (button && card && button.dataset.act === "moveup_confirm") {
+    ev.stopImmediatePropagation();
+    const mu = disp.moveups.get(button.closest("[data-moveup]")?.dataset.moveup);
+    if (mu) sendCommand("moveup_confirm", { moveup_id: mu.moveup_id },
+      t("moveupTo", { unit: mu.unit_id ?? "—", station: stationName(mu.to_station, null) }));
+    return;
+  }
   if (!button || !card || !button.dataset.act.startsWith("dispatch_")) {
     if (ev.target.closest(".pkg")) ev.stopPropagation();  // (the panel's own controls: no toggle)
     return;

@@ -28,6 +28,7 @@ UNITS = [
      "status_ms": None, "incident_id": "", "stale": False},
 ]
 PLACES_STATIONS = {"F-FR": {"zh": "芙蓉消防救援站", "en": "Furong Fire Station"},
+                   "F-YH": {"zh": "雨花消防救援站", "en": "Yuhua Fire Station"},
                    "H-XY1": {"zh": "中南大学湘雅医院", "en": "Xiangya Hospital"}}
 FIRE_MEMBER = {"fingerprint": "f02-fire", "alert_id": "x1", "kind": "fire_alarm",
                "stream": "fire", "severity": "major", "status": "firing",
@@ -52,6 +53,9 @@ def slot(unit: str, cap: str, agency: str, station: str, eta_s: int, route_m: in
             "why": {"zh": "路网行车时间最短", "en": "fastest by road"}}
 
 
+MOVEUP = {"moveup_id": "MU-1", "unit_id": "ENG-F-FR-02", "from_station": "F-FR",
+          "to_station": "F-YH", "to_lat": 28.15, "to_lon": 113.03, "target": "fire_first_engine",
+          "gain": 0.04, "districts": {}}
 PACKAGE = record("r-1", "package_recommended", 5_000, package_id="PKG-1",
                  method="road_graph", card={"id": "structure_fire", "zh": "建筑火灾",
                                             "en": "Structure fire",
@@ -71,7 +75,7 @@ PACKAGE = record("r-1", "package_recommended", 5_000, package_id="PKG-1",
                                         "districts": {"furong": {"before": 0.97,
                                                                  "after": 0.92}},
                                         "city": {"before": 0.95, "after": 0.94}}},
-                 moveups=[])
+                 moveups=[MOVEUP])
 # codes the board speaks that must never reach the screen (in English, "available" and
 # "engine" are words of the vocabulary too: only the snake_case codes and station ids)
 EN_CODES = re.compile(r"road_graph|structure_fire|no_unit|station_cap|ems_8min|package_recommended|"
@@ -147,6 +151,16 @@ def test_a_dispatcher_sees_the_package_explained_and_confirms_it(
     expect(card.locator(".timeline")).to_contain_text("确认调派")
     expect(card.locator(".timeline")).to_contain_text("推荐调派方案")
     expect(board.locator('li[data-unit="ENG-F-FR-01"]')).to_contain_text("已派出")
+    expect(board).to_contain_text("已派出 1")
+    # the move-up the board suggests once the package is committed: confirmed in one click
+    move = pkg.locator('[data-moveup="MU-1"]')
+    expect(move).to_contain_text("ENG-F-FR-02 → 雨花消防救援站")
+    expect(move.locator("button")).to_have_count(0)
+    server.call("publish_dispatch_record", record("r-4", "moveup_suggested", 9_002,
+                                                  "ENG-F-FR-02", **MOVEUP))
+    move.locator('button[data-act="moveup_confirm"]').click()
+    _, cmd = server.commands.next()  # type: ignore[union-attr]
+    assert (cmd["action"], cmd["moveup_id"]) == ("moveup_confirm", "MU-1")
     page.locator("#lang-toggle").click()
     expect(pkg.locator(".pkg-head")).to_contain_text("Dispatched")
     expect(engine).to_contain_text("Furong Fire Station")
