@@ -33,7 +33,8 @@ Object.assign(I18N.zh, {
   dk_unit_stale: "定位超时", dk_timer_escalated: "超时升级", dk_moveup_suggested: "建议移防",
   dk_moveup_confirmed: "确认移防", dk_preemption_request: "信号优先请求",
   preemptionsN: "信号优先请求 {n} 个路口", reasonUnknown: "（原因未说明）",
-  dr_none_available: "无可用力量", dr_no_unit: "无具备该能力的可用力量", dr_superseded: "已被新方案取代",
+  dr_none_available: "无可用力量", btn_unit_status: "改状态", statusOn: "更改力量状态：{what}",
+  newStatus: "新状态", statusReasonPh: "原因（选填），如：车辆故障", needStatus: "请选择新状态", dr_no_unit: "无具备该能力的可用力量", dr_superseded: "已被新方案取代",
   dr_withdrawn: "方案已撤回", dr_assigned: "调派", dr_incident_resolved: "事件已结案，力量归队",
   dr_merged: "事件合并", dr_excluded: "调度员已移除", dr_unavailable: "状态不可派",
   dr_in_package: "已在本方案中", dr_station_cap: "该站已达派出上限", dr_unreachable: "道路不可达",
@@ -80,7 +81,8 @@ Object.assign(I18N.en, {
   dk_timer_escalated: "Timer escalated", dk_moveup_suggested: "Move-up suggested",
   dk_moveup_confirmed: "Move-up confirmed", dk_preemption_request: "Signal pre-emption",
   preemptionsN: "Signal pre-emption at {n} intersections", reasonUnknown: "(no reason given)",
-  dr_none_available: "no unit available", dr_no_unit: "no available unit with this capability",
+  dr_none_available: "no unit available", btn_unit_status: "Status", statusOn: "Change unit status: {what}",
+  newStatus: "New status", statusReasonPh: "Reason (optional), e.g. vehicle fault", needStatus: "Choose the new status", dr_no_unit: "no available unit with this capability",
   dr_superseded: "superseded by a new package", dr_withdrawn: "withdrawn", dr_assigned: "assigned",
   dr_incident_resolved: "incident closed, unit released", dr_merged: "incidents merged",
   dr_excluded: "removed by the dispatcher", dr_unavailable: "not available",
@@ -126,7 +128,7 @@ function onDispatch(msg) {
   if (typeof msg.preemptions === "number" && str(iid)) disp.preemptions.set(iid, msg.preemptions);
   disp.seq++;
 }
-function dispatchClear() { dispatchSnapshot(null); }
+function dispatchClear() { dispatchSnapshot(null); boardSig = ""; }
 // what an incident card shows of dispatch changes when this does (cockpit.js's reconcile)
 const dispatchSig = (iid) => {
   const p = disp.packages.get(iid);
@@ -169,9 +171,11 @@ const minutes = (s) => (typeof s === "number" ? (Math.round(s / 6) / 10).toFixed
 const km = (m) => (typeof m === "number" ? (Math.round(m / 100) / 10).toFixed(1) : "—");
 
 // --- the unit board panel -------------------------------------------------------------------
-function renderUnitBoard() {
-  const box = $("units");
-  if (!box) return;
+let boardSig = "";
+function renderUnitBoard() {  // rebuilt when the units change; the timers tick in place
+  const box = $("units"), sig = `${disp.seq}|${state.lang}|${state.session?.role ?? ""}`;
+  if (!box || sig === boardSig) return;
+  boardSig = sig;
   const now = Date.now(), byAgency = new Map(), byDistrict = new Map(), busy = [];
   let stale = 0;
   for (const u of disp.units.values()) {
@@ -209,9 +213,12 @@ function renderUnitBoard() {
   for (const u of busy.slice(0, MAX_BUSY_SHOWN)) {
     const li = el("li", `st-${APCO.includes(u.status) ? u.status : "unknown"}`);
     li.dataset.unit = u.unit_id;
-    li.append(el("span", "uid", u.unit_id), el("span", "st", word("st_", u.status)),
-      el("span", "timer", typeof u.status_ms === "number" ? t("since", { d: duration(now - u.status_ms) }) : ""));
+    const timer = el("span", "timer", typeof u.status_ms === "number" ? t("since", { d: duration(now - u.status_ms) }) : "");
+    if (typeof u.status_ms === "number") timer.dataset.since = String(u.status_ms);
+    li.append(el("span", "uid", u.unit_id), el("span", "st", word("st_", u.status)), timer);
     if (u.stale) li.append(el("span", "badge stale", t("stale")));
+    const b = actButton("unit_status", true, "btn_unit_status");
+    if (b) li.append(b);
     list.append(li);
   }
   if (!busy.length) list.append(el("li", "empty", t("noBusy")));
@@ -246,6 +253,8 @@ function packagePanel(inc) {
       el("td", "stn", stationName(it.station_id, unit)), el("td", "eta", t("etaMin", { m: minutes(it.eta_s) })),
       el("td", "km", t("routeKm", { km: km(it.route_m) })),
       el("td", "st", word("st_", unit?.status ?? it.status)), el("td", "why", reasonText(it.why)));
+    const b = p.state === "confirmed" ? actButton("unit_status", true, "btn_unit_status") : null;
+    if (b) { const td = el("td", "acts"); td.append(b); tr.append(td); }
     body.append(tr);
   }
   for (const u of p.unfilled ?? []) {
@@ -327,6 +336,30 @@ function dispatchEntryText(e) {
 }
 
 // --- the commands ------------------------------------------------------------------------------
+function statusForm(u) {  // a dispatcher's manual change: the new status (the reason: the text)
+  return {
+    placeholder: "statusReasonPh",
+    build(box) {
+      const sel = selectOf("unit-status", [["", t("choose"), "choose"],
+        ...APCO.filter((st) => st !== u.status).map((st) => [st, t("st_" + st), "st_" + st])]);
+      box.append(formRow("newStatus", "unit-status", sel));
+    },
+    collect() {
+      const status = $("unit-status").value;
+      return status ? { args: { status } } : { error: "needStatus" };
+    },
+  };
+}
+function openStatus(unitId) {
+  const u = disp.units.get(unitId);
+  if (!u) return;
+  openDialog("statusOn", `${u.unit_id} · ${word("st_", u.status)}`, "unit_status", "reason",
+    { unit_id: u.unit_id }, true, statusForm(u));
+}
+$("units").addEventListener("click", (ev) => {
+  const button = ev.target.closest('button[data-act="unit_status"]'), li = ev.target.closest("[data-unit]");
+  if (button && li) openStatus(li.dataset.unit);
+});
 function editForm(inc, p) {
   const inPkg = new Set((p.items ?? []).map((i) => i.unit_id));
   const needed = new Set((p.card?.needs ?? []).map((n) => n.capability));  // the board adds only these
@@ -359,6 +392,11 @@ function editForm(inc, p) {
 }
 $("incidents").addEventListener("click", (ev) => {
   const button = ev.target.closest("button[data-act]"), card = ev.target.closest(".inc");
+  if (button && card && button.dataset.act === "unit_status") {
+    ev.stopImmediatePropagation();
+    openStatus(button.closest("[data-unit]")?.dataset.unit);
+    return;
+  }
   if (button && card && button.dataset.act === "moveup_confirm") {
     ev.stopImmediatePropagation();
     const mu = disp.moveups.get(button.closest("[data-moveup]")?.dataset.moveup);
@@ -381,4 +419,9 @@ $("incidents").addEventListener("click", (ev) => {
       { placeholder: "rejectPh", need: "needWhy" }); break;
   }
 }, true);
-setInterval(() => { if (state.session) renderUnitBoard(); }, 1000);
+setInterval(() => {
+  const now = Date.now();
+  for (const e of document.querySelectorAll("#units .timer[data-since]")) {
+    e.textContent = t("since", { d: duration(now - Number(e.dataset.since)) });
+  }
+}, 1000);

@@ -201,3 +201,29 @@ def test_an_edit_needs_a_change_and_a_reason(server: ServerThread, chromium: Any
         "action": "dispatch_edit", "incident_id": IID, "package_id": "PKG-1",
         "add": ["ENG-F-FR-02"], "remove": ["AMB-H-XY1-01"], "reason": "二号车在附近"}
     assert errors == []
+
+
+def test_a_units_status_is_changed_by_hand_from_the_unit_board(
+        server: ServerThread, chromium: Any) -> None:
+    from playwright.sync_api import expect
+    with_dispatch(server)
+    server.call("publish_dispatch_record", record("r-9", "unit_status", 9_000, "ENG-F-FR-01",
+                                                  "消防调度", status="en_route",
+                                                  **{"from": "dispatched"}))
+    errors: list[str] = []
+    page = open_cockpit(chromium, server, errors, "消防调度")
+    row = page.locator('#units li[data-unit="ENG-F-FR-01"]')
+    expect(row).to_contain_text("途中", timeout=WAIT_MS)
+    expect(row.locator(".timer")).to_contain_text("已 ")
+    row.locator('button[data-act="unit_status"]').click()
+    expect(page.locator("#comment-dlg")).to_be_visible()
+    page.locator("#dlg-send").click()
+    expect(page.locator("#dlg-error")).to_contain_text("请选择新状态")
+    page.locator("#unit-status").select_option("on_scene")
+    page.locator("#dlg-text").fill("已到达现场")
+    page.locator("#dlg-send").click()
+    _, cmd = server.commands.next()  # type: ignore[union-attr]
+    assert {k: cmd[k] for k in ("action", "unit_id", "status", "reason", "actor")} == {
+        "action": "unit_status", "unit_id": "ENG-F-FR-01", "status": "on_scene",
+        "reason": "已到达现场", "actor": "消防调度"}
+    assert errors == []
