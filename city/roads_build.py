@@ -204,6 +204,10 @@ def build(src: dict[str, Any]) -> dict[str, Any]:
 
     _join_crossings(roads, allowed)
     _snap_ends(roads, allowed, float(src.get("snap_m", 250)))
+    by_id = {r["id"]: set(r["line"]) for r in roads}
+    for names in sorted(sorted(p) for p in inter):
+        if not by_id[names[0]] & by_id[names[-1]]:
+            raise BuildError(f"interchange {names} is declared but the roads never meet")
     half = {k: float(v) for k, v in src.get("bridge_half_m", {}).items()}
     step = float(src.get("densify_m", 400))
     features = [_feature({"id": r["id"], "kind": "river", "name_zh": r["name_zh"],
@@ -239,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     names = [a for a in args if not a.startswith("--")] or ["changsha"]
-    src = yaml.safe_load((SRC_DIR / f"{names[0]}.yaml").read_text(encoding="utf-8"))
-    text = dumps(build(src))
+    try:
+        src = yaml.safe_load((SRC_DIR / f"{names[0]}.yaml").read_text(encoding="utf-8"))
+        text = dumps(build(src))
+    except (OSError, yaml.YAMLError, BuildError, KeyError, TypeError, ValueError) as exc:
+        print(f"cannot build the {names[0]} road network: {exc}", file=sys.stderr)
+        return 2
     out = OUT_DIR / f"{names[0]}_roads.geojson"
     if check:
         current = out.is_file() and out.read_text(encoding="utf-8") == text

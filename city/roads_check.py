@@ -1,7 +1,8 @@
 """Checks a city's road GeoJSON must pass (the builder refuses to write one that fails, the
 unit tests run them on the committed file). Each returns a list of readable problems.
 
-- water: only crossing features (bridge/tunnel) may cut a river line, and each must cut one;
+- water: only crossing features (bridge/tunnel) may cut a river line, and each must cut one,
+  and lead somewhere (both ends on another road);
 - connectivity: one strongly connected component (else the islands, with a feature in each);
 - coverage: every hospital and fire station of the profile is near a node.
 """
@@ -35,6 +36,23 @@ def check_water(obj: dict[str, Any]) -> list[str]:
             out.append(f"{p['id']}: a {p['crossing']} that crosses no river")
         elif not p.get("crossing") and wet:
             out.append(f"{p['id']}: crosses {', '.join(wet)} without a bridge or tunnel")
+    return out
+
+
+def check_crossing_ends(obj: dict[str, Any]) -> list[str]:
+    """A bridge or tunnel must lead somewhere: both its ends are on another road."""
+    ends: dict[tuple[float, float], int] = {}
+    for f in obj["features"]:
+        if f["properties"].get("kind") == "road":
+            for c in {tuple(c[:2]) for c in f["geometry"]["coordinates"]}:
+                ends[c] = ends.get(c, 0) + 1
+    out = []
+    for f in obj["features"]:
+        p = f["properties"]
+        if p.get("kind") == "road" and p.get("crossing"):
+            for c in (f["geometry"]["coordinates"][0], f["geometry"]["coordinates"][-1]):
+                if ends[tuple(c[:2])] < 2:
+                    out.append(f"{p['id']}: the {p['crossing']} ends at {c[:2]} on no other road")
     return out
 
 
@@ -74,4 +92,5 @@ def check_facilities(graph: RoadGraph, profile: CityProfile,
 
 def check_all(obj: dict[str, Any], profile: CityProfile) -> list[str]:
     graph = parse_roads(obj)
-    return check_water(obj) + check_connected(graph) + check_facilities(graph, profile)
+    return (check_water(obj) + check_crossing_ends(obj) + check_connected(graph)
+            + check_facilities(graph, profile))

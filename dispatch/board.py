@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from dispatch.actions import ACTIONS
 from dispatch.config import DispatchConfig
-from dispatch.decisions import Decisions
+from dispatch.decisions import apply_command
 from dispatch.eta import etas_to
 from dispatch.fleet import Fleet
 from dispatch.graph import RoadGraph
@@ -54,7 +56,7 @@ class CommandResult:
     reason: str = ""
 
 
-class Board(Decisions):
+class Board:
     def __init__(self, profile: Any, graph: RoadGraph | None, registry: Registry,
                  runcards: RunCards, config: DispatchConfig = DispatchConfig()) -> None:
         self.profile, self.graph, self.config = profile, graph, config
@@ -66,17 +68,27 @@ class Board(Decisions):
         self.moveups: dict[str, dict[str, Any]] = {}
         self.now_ms = 0
 
+    def command(self, cmd: Mapping[str, Any], now_ms: int) -> CommandResult:
+        """Apply a dispatcher's command (:mod:`dispatch.decisions`) or refuse it."""
+        return apply_command(self, cmd, now_ms)
+
     # -- inputs ---------------------------------------------------------------------------
     def observe(self, stream: str, event: Mapping[str, Any]) -> list[Record]:
         try:
             at = parse_event_time(event.get("event_time"))
         except ValueError:
             return []
+        etype, eid = event.get("type"), str(event.get("entity_id") or "")
+        lat, lon = _num(event.get("lat")), _num(event.get("lon"))
+        if not eid:
+            return []       # (validated events always name their entity)
         self.now_ms = max(self.now_ms, at)
-        etype, eid = event.get("type"), str(event.get("entity_id", ""))
-        lat, lon = event.get("lat"), event.get("lon")
         if stream in ("ems", "fire") and etype in ("unit_status", "engine_status"):
-            inc = self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
+            # the incident it works: one the board knows by id (a fire unit may name it), or
+            # the incident its call is linked to; else it keeps the one it has
+            named = str(event.get("incident_id") or "")
+            inc = named if self.incidents.get(named) is not None else \
+                self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
             before = self.fleet.state.get(eid)
             was = before.status if before is not None else ""
             out = self.fleet.observe_status(stream, eid, str(event.get("status")), at, lat,
@@ -85,20 +97,21 @@ class Board(Decisions):
                 out += self.green_wave(eid, at)
             return out
         if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
-            self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
-            self.fleet.observe_gps(eid, float(lat), float(lon), at)
+            if lat is not None and lon is not None:
+                self.fleet.ensure(eid, stream, lat, lon, str(event.get("district", "")))
+                return self.fleet.observe_gps(eid, lat, lon, at)
             return []
         if stream in ("ems", "fire") and etype == "call":
             self.incidents.observe_call(stream, event, at)
             return []
-        if stream == "traffic" and self.traffic is not None:
-            if etype == "segment":
-                self.traffic.observe_segment(eid, float(event["speed_kmh"]), float(lat),
-                                             float(lon), at)
-            elif etype == "accident":
-                self.traffic.observe_accident(eid, int(event.get("lanes_blocked", 0)),
-                                              float(lat), float(lon), at,
-                                              event.get("segment_id"))
+        if stream == "traffic" and self.traffic is not None and lat is not None \
+                and lon is not None:
+            speed, lanes = _num(event.get("speed_kmh")), _num(event.get("lanes_blocked"))
+            if etype == "segment" and speed is not None:
+                self.traffic.observe_segment(eid, speed, lat, lon, at)
+            elif etype == "accident" and lanes is not None:
+                self.traffic.observe_accident(eid, int(lanes), lat, lon, at,
+                                              str(event.get("segment_id") or ""))
         return []
 
     def observe_incident(self, row: Mapping[str, Any]) -> list[Record]:
@@ -178,8 +191,8 @@ class Board(Decisions):
         speeds = self.planner.speeds(self.traffic, at)
         if where is None or speeds is None:
             return []
-        e = etas_to(self.graph, speeds, where[0], where[1], [s.lat], [s.lon],
-                    self.config.eta)
+        e = etas_to(self.graph, speeds, where[0], where[1], np.array([s.lat]),
+                    np.array([s.lon]), self.config.eta)
         nodes, edges, _ = e.route(0)
         lead = float(self.graph.access_s(e.access_m)[0]) if e.access_m is not None else 0.0
         return [record("preemption_request", at, incident_id=inc.incident_id,
@@ -198,9 +211,10 @@ class Board(Decisions):
                     self.config.stale.is_stale(s.gps_ms, now_ms):
                 s.stale = True
                 out.append(record("unit_stale", now_ms, incident_id=s.incident_id,
-                                  unit_id=uid, payload={"gps_ms": s.gps_ms,
-                                                        "after_s": self.config.stale.after_s},
-                                  key=(s.gps_ms,)))
+                                  unit_id=uid, key=(s.gps_ms,), payload={
+                                      "stale": True, "gps_ms": s.gps_ms,
+                                      "age_s": (now_ms - s.gps_ms) / 1000,
+                                      "after_s": self.config.stale.after_s}))
             rule = self.config.timer_for(s.status, spec.agency)
             if rule is not None and rule.timer not in s.fired and \
                     now_ms - s.since_ms > rule.after_s * 1000:
@@ -258,7 +272,8 @@ class Board(Decisions):
                           "incident_id": s.incident_id, "lat": s.lat, "lon": s.lon,
                           "gps_ms": s.gps_ms, "stale": s.stale, "posted": s.posted})
         packages = [p for p in self.packages.values()
-                    if p["status"] in ("recommended", "confirmed")]
+                    if p["status"] in ("recommended", "confirmed") and
+                    getattr(self.incidents.get(p["incident_id"]), "status", "") == "open"]
         calls = sorted(({"call_id": c, "stream": v["stream"], "at_ms": v["at_ms"],
                          "age_s": max(now - v["at_ms"], 0) / 1000,
                          "incident_id": v["incident_id"], "category": v["category"],
@@ -272,3 +287,10 @@ class Board(Decisions):
     def _served(self, call: Mapping[str, Any]) -> bool:
         inc = self.incidents.get(call.get("incident_id") or "")
         return inc is not None and bool(self.fleet.on_incident(inc.incident_id))
+
+
+def _num(v: Any) -> float | None:
+    """A finite number as a float, else None (validated events have them; replay may not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        return None
+    return float(v)

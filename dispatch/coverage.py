@@ -58,15 +58,17 @@ def demand_for(profile: Any, graph: RoadGraph | None, per_district: int = 64) ->
             dem = _DEMAND[graph] = Demand(dist, codes, np.arange(graph.nodes))
         return dem
     side = int(np.sqrt(per_district))
-    lat, lon, dist = [], [], []
+    lat: list[float] = []
+    lon: list[float] = []
+    where: list[str] = []
     for d in profile.districts:   # a square grid inside the district's radius
         k = d.radius_km / 111.195 * 0.7
         for a in np.linspace(-k, k, side):
             for b in np.linspace(-k, k, side):
-                lat.append(d.lat + a)
-                lon.append(d.lon + b / np.cos(np.radians(d.lat)))
-                dist.append(d.code)
-    return Demand(tuple(dist), codes, None, np.array(lat), np.array(lon))
+                lat.append(float(d.lat + a))
+                lon.append(float(d.lon + b / np.cos(np.radians(d.lat))))
+                where.append(d.code)
+    return Demand(tuple(where), codes, None, np.array(lat), np.array(lon))
 
 
 def reached(speeds: Speeds | None, demand: Demand, lat: np.ndarray, lon: np.ndarray,
@@ -132,9 +134,9 @@ def _moveups(speeds: Speeds | None, demand: Demand, registry: Registry, pool: np
     most such units left, nearest first) whose move there restores the most coverage."""
     units = registry.units
     left: dict[str, list[int]] = {}
-    for i in np.flatnonzero(pool):
+    for i in np.flatnonzero(pool).tolist():
         if units[i].station_id:
-            left.setdefault(units[i].station_id, []).append(int(i))
+            left.setdefault(units[i].station_id, []).append(i)
     stations = registry.stations()
     out: list[dict[str, Any]] = []
     emptied = sorted({units[i].station_id for i in proposed
@@ -151,10 +153,11 @@ def _moveups(speeds: Speeds | None, demand: Demand, registry: Registry, pool: np
                                           to_lat, to_lon)[0]), s) for n, s in donors
                         if n == top))
         donor_station = cands[0][1]
-        i = next((j for j in sorted(left[donor_station], key=lambda j: units[j].id)
-                  if j not in moved), None)
-        if i is None:
+        free = [j for j in sorted(left[donor_station], key=lambda j: units[j].id)
+                if j not in moved]
+        if not free:
             continue
+        i = free[0]
         mlat, mlon = lat.copy(), lon.copy()
         mlat[i], mlon[i] = to_lat, to_lon
         hit_m = reached(speeds, demand, mlat[pool], mlon[pool], tg.target_s, config)

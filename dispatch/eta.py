@@ -1,8 +1,9 @@
 """Drive-time ETAs of units to an incident, on the road graph under current edge speeds.
 
-Edge speeds are the live detector speeds where fresh (:mod:`dispatch.traffic`), else a
-time-of-day baseline by road class (local hour from the profile's UTC offset: rush hours
-slower), with accidents slowing or closing edges on top. An ETA is the access leg from the
+Edge speeds are the live detector speeds where fresh (:mod:`dispatch.traffic`), else the
+congestion fresh readings show on the same class of road, else a time-of-day baseline by
+road class (local hour from the profile's UTC offset: rush hours slower), with accidents
+slowing or closing edges on top. An ETA is the access leg from the
 unit's position to its nearest node, the graph time to the incident's node (one
 scipy.sparse.csgraph search on the reversed graph for all units) and the access leg at the
 incident. With no graph, the straight-line distance x a detour factor at a class speed,
@@ -20,7 +21,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from dispatch.graph import ACCESS_DETOUR, RoadGraph
-from dispatch.traffic import TrafficState, graph_index
+from dispatch.traffic import TrafficState
 
 EARTH_M = 6_371_008.8
 
@@ -113,11 +114,9 @@ class UnitEtas:
         if not np.isfinite(self.eta_s[i]):
             return (), (), float("inf")
         nodes, edges = [v], []
-        pairs = graph_index(g).pairs()
         while v != self.incident_node:
             nxt = int(self.pred[v])
-            cand = pairs[(v, nxt)]
-            edges.append(int(cand[np.argmin(self.speeds.seconds[cand])]))
+            edges.append(g._fastest_edge(v, nxt, self.speeds.seconds))
             nodes.append(nxt)
             v = nxt
         assert self.access_m is not None

@@ -85,7 +85,10 @@ class Fleet:
             s.fired = []
             s.since_ms = at_ms
         s.status, s.incident_id = new, inc
-        payload: dict[str, Any] = {"status": new, "from": old, "source": source}
+        spec = self.registry.get(unit_id)
+        payload: dict[str, Any] = {"status": new, "from": old, "source": source,
+                                   "unit_kind": spec.kind if spec else "",
+                                   "agency": spec.agency if spec else ""}
         if reason:
             payload["reason"] = reason
         if stream_status:
@@ -103,16 +106,24 @@ class Fleet:
         except StatusError:
             return []      # (the stream validated it: a status outside its catalogue)
         self.ensure(unit_id, stream, lat, lon)
-        if lat is not None and lon is not None:
-            self.observe_gps(unit_id, lat, lon, at_ms)
-        return self.set_status(unit_id, base, at_ms, actor=stream, source="stream",
-                               incident_id=incident_id or None, stream_status=status)
+        out = self.observe_gps(unit_id, lat, lon, at_ms) \
+            if lat is not None and lon is not None else []
+        return out + self.set_status(unit_id, base, at_ms, actor=stream, source="stream",
+                                     incident_id=incident_id or None, stream_status=status)
 
-    def observe_gps(self, unit_id: str, lat: float, lon: float, at_ms: int) -> None:
+    def observe_gps(self, unit_id: str, lat: float, lon: float, at_ms: int
+                    ) -> list[dict[str, Any]]:
+        """Take a position; a ``unit_stale`` record (stale: false) if it was stale."""
         s = self.state[unit_id]
         if s.gps_ms is not None and at_ms < s.gps_ms:
-            return
+            return []
+        was = s.stale
         s.lat, s.lon, s.gps_ms, s.stale = float(lat), float(lon), at_ms, False
+        if not was:
+            return []
+        return [record("unit_stale", at_ms, incident_id=s.incident_id, unit_id=unit_id,
+                       payload={"stale": False, "gps_ms": at_ms, "age_s": 0.0},
+                       key=("fresh", at_ms))]
 
     # -- persistence ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

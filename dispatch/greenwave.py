@@ -44,7 +44,7 @@ def requests(speeds: Speeds, nodes: Sequence[int], edges: Sequence[int], start_m
         return []
     cum = lead_s + np.concatenate([[0.0], np.cumsum(speeds.seconds[list(edges)])])
     jn = junctions(g)
-    out = []
+    out: list[dict[str, Any]] = []
     for k, (node, t) in enumerate(zip(nodes, cum)):
         if k == 0 or not jn[node]:     # the unit is already at its first node
             continue

@@ -1,9 +1,12 @@
 """Live road conditions on the graph: traffic detector speeds and accidents, per edge.
 
 A traffic ``segment`` event's entity id names an undirected segment ``"F:k"`` of the road
-graph (both directed edges ``F:k`` and ``F:k:r``); an id the graph does not know is snapped
-to the edge whose midpoint is nearest the event's position (and the snap is remembered). A
-reading older than ``reading_max_age_s`` is ignored. An ``accident`` slows the edges within
+graph (both directed edges ``F:k`` and ``F:k:r``; ``F:k:r`` names the reverse direction
+alone); an id the graph does not know is snapped
+to the edge nearest the event's position (and the snap is remembered). A reading older than
+``reading_max_age_s`` is ignored. Roads without a reading take the share of free flow the
+fresh readings show on roads of their class (a city's detectors sit on its main roads; the
+time-of-day prior is only for when there are too few). An ``accident`` slows the edges within
 ``accident_radius_m`` of it in proportion to the lanes it blocks, and closes them when it
 blocks every lane; it lasts until a report of the same id with no lane blocked, or until
 ``accident_max_age_s`` after its last report.
@@ -26,9 +29,10 @@ class TrafficConfig:
     reading_max_age_s: float = 600.0
     snap_max_m: float = 300.0          # an unknown segment farther than this from any edge
     accident_radius_m: float = 150.0
-    accident_max_age_s: float = 3 * 3600.0
+    accident_max_age_s: float = 3600.0   # after its last report (urban clearance ~30-60 min)
     accident_floor: float = 0.15       # speed factor when all but the last lane are blocked
     live_floor_kmh: float = 3.0        # a detector reading 0 is a jam, not a closure
+    learn_min_edges: int = 10          # fresh readings (edges) a class needs to set its level
 
 
 class GraphIndex:
@@ -46,19 +50,8 @@ class GraphIndex:
         self.mid_tree = cKDTree((self.a + self.b) / 2)
         self.half = float(np.max(np.hypot(*(self.b - self.a).T))) / 2
         self.edge_base = [eid[:-2] if eid.endswith(":r") else eid for eid in graph.edge_id]
-        self._pairs: dict[tuple[int, int], np.ndarray] | None = None
-        self._graph = weakref.ref(graph)
-
-    def pairs(self) -> dict[tuple[int, int], np.ndarray]:
-        """(from node, to node) -> the directed edges between them (parallel roads)."""
-        if self._pairs is None:
-            g = self._graph()
-            assert g is not None
-            acc: dict[tuple[int, int], list[int]] = {}
-            for i, (a, b) in enumerate(zip(g.src.tolist(), g.dst.tolist())):
-                acc.setdefault((a, b), []).append(i)
-            self._pairs = {k: np.asarray(v, np.int64) for k, v in acc.items()}
-        return self._pairs
+        self.classes = sorted(set(graph.road_class))
+        self.class_of = np.array([self.classes.index(c) for c in graph.road_class], np.int64)
 
     def xy(self, lat: float, lon: float) -> np.ndarray:
         return _xy(np.array([lat]), np.array([lon]), self.lat0)[0]
@@ -126,8 +119,9 @@ class TrafficState:
     def observe_segment(self, seg_id: str, speed_kmh: float, lat: float, lon: float,
                         at_ms: int) -> int:
         """Take a detector reading; returns how many edges it applies to (0: off the graph)."""
-        edges = self.index.segment_edges(seg_id, lat, lon, self.config.snap_max_m,
-                                         self.snapped)
+        one = self.graph.edge_index(seg_id) if seg_id.endswith(":r") else None
+        edges = np.array([one], np.int64) if one is not None else self.index.segment_edges(
+            seg_id, lat, lon, self.config.snap_max_m, self.snapped)
         if len(edges):
             newer = edges[self.live_ms[edges] <= at_ms]   # late readings do not overwrite
             self.live_kmh[newer] = max(float(speed_kmh), self.config.live_floor_kmh)
@@ -166,10 +160,14 @@ class TrafficState:
         return edges
 
     def apply(self, base_kmh: np.ndarray, now_ms: int) -> np.ndarray:
-        """Edge speeds: fresh live readings over ``base_kmh``, then accidents (0: closed)."""
-        kmh = base_kmh.copy()
+        """Edge speeds: fresh live readings; elsewhere the congestion the fresh readings
+        show on roads of the same class (all classes when one has too few), or, without
+        enough live data, ``base_kmh``; then accidents (0: closed). A live reading already
+        shows an accident's slowdown, so only a full closure is applied on top of it."""
+        g = self.graph
         fresh = (now_ms - self.live_ms <= self.config.reading_max_age_s * 1000) & \
             (self.live_ms <= now_ms) & np.isfinite(self.live_kmh)
+        kmh = self.observed_baseline(fresh, base_kmh)
         kmh[fresh] = self.live_kmh[fresh]
         cut = now_ms - self.config.accident_max_age_s * 1000
         for acc_id in sorted(self.accidents):
@@ -177,13 +175,29 @@ class TrafficState:
             if a["at_ms"] > now_ms or a["at_ms"] < cut:
                 continue
             edges = self._accident_edges(acc_id)
-            lanes = self.graph.lanes[edges].astype(np.float64)
+            lanes = g.lanes[edges].astype(np.float64)
             left = np.maximum(lanes - a["lanes_blocked"], 0.0)
             factor = np.where(left <= 0, 0.0,
                               np.maximum(left / np.maximum(lanes, 1.0) * 0.6,
                                          self.config.accident_floor))
+            factor = np.where(fresh[edges] & (factor > 0), 1.0, factor)
             kmh[edges] = kmh[edges] * factor
-        return np.minimum(kmh, self.graph.free_kmh)
+        return np.minimum(kmh, g.free_kmh)
+
+    def observed_baseline(self, fresh: np.ndarray, base_kmh: np.ndarray) -> np.ndarray:
+        """Speeds for edges without a reading, from the readings there are (share of free
+        flow, median per road class), else ``base_kmh`` (the time-of-day prior)."""
+        cfg, g = self.config, self.graph
+        if int(fresh.sum()) < cfg.learn_min_edges:
+            return base_kmh.copy()
+        ratio = np.clip(self.live_kmh[fresh] / g.free_kmh[fresh], 0.0, 1.0)
+        overall = float(np.median(ratio))
+        cls = self.index.class_of
+        share = np.full(len(self.index.classes), overall)
+        counts = np.bincount(cls[fresh], minlength=len(share))
+        for c in np.flatnonzero(counts >= cfg.learn_min_edges):
+            share[c] = float(np.median(ratio[cls[fresh] == c]))
+        return g.free_kmh * share[cls]
 
     def closed_edges(self, now_ms: int) -> list[str]:
         kmh = self.apply(self.graph.free_kmh, now_ms)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from city.profile import ProfileError, load_roads
-from city.roads_check import check_all, check_connected, check_facilities, check_water
+from city.roads_check import (check_all, check_connected, check_crossing_ends,
+                               check_facilities, check_water)
 from city.roads_geom import dist_m
 from dispatch.graph import RoadGraphError
 from dispatch.roads import parse_roads, rivers
@@ -156,6 +157,13 @@ def test_only_crossings_may_cut_a_river_and_each_must_cut_one() -> None:
     dry = _road("D", [[112.94, 28.18], [112.94, 28.16]], crossing="tunnel")
     assert check_water(_fc(RIVER, WEST, EAST, BRIDGE, wet, dry)) == [
         "W: crosses r without a bridge or tunnel", "D: a tunnel that crosses no river"]
+
+
+def test_a_bridge_must_lead_somewhere() -> None:
+    assert check_crossing_ends(GOOD) == []
+    short = copy.deepcopy(GOOD)
+    short["features"][3]["geometry"]["coordinates"][-1] = [112.965, 28.20]
+    assert check_crossing_ends(short) == ["X: the bridge ends at [112.965, 28.2] on no other road"]
 
 
 def test_islands_are_reported_with_a_node_and_an_edge() -> None:

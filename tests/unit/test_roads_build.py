@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from city.roads_build import OUT_DIR, SRC_DIR, BuildError, build, dumps
+from city.roads_build import OUT_DIR, SRC_DIR, BuildError, build, dumps, main
 from city.roads_check import check_water
 from city.roads_geom import dist_m, gcj02_to_wgs84, wgs84_to_gcj02
 from dispatch.roads import parse_roads
@@ -67,6 +67,9 @@ def test_an_expressway_meets_roads_only_at_declared_interchanges() -> None:
     assert set(lines["xw"]) & set(lines["ew"]) and not set(lines["xw"]) & set(lines["ns"])
     with pytest.raises(BuildError, match="unknown road"):
         build(_src(EXPRESSWAY, interchanges=[["xw", "nowhere"]]))
+    far = dict(EXPRESSWAY, line=[[28.30, 113.0], [28.31, 113.1]])
+    with pytest.raises(BuildError, match=r"\['ew', 'xw'\] is declared but the roads never"):
+        build(_src(far, interchanges=[["xw", "ew"]]))
 
 
 def test_a_declared_river_crossing_becomes_a_bridge_piece() -> None:
@@ -123,6 +126,13 @@ def test_gcj02_sources_are_converted_to_wgs84() -> None:
     assert dist_m(line[0], (28.15, 112.90)) < 0.2 and dist_m(line[-1], (28.25, 112.90)) < 0.2
     with pytest.raises(BuildError, match="crs must be"):
         build(_src(crs="epsg3857"))
+
+
+def test_the_command_line_checks_the_committed_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changsha", "--check"]) == 0
+    assert "current" in capsys.readouterr().out
+    assert main(["atlantis", "--check"]) == 2
+    assert "cannot build the atlantis road network" in capsys.readouterr().err
 
 
 def test_the_changsha_build_is_deterministic_and_every_road_is_used() -> None:

@@ -42,6 +42,13 @@ def test_a_live_reading_sets_both_directions_of_its_segment() -> None:
     assert np.sum(kmh != G.free_kmh) == 2
 
 
+def test_a_directed_edge_id_sets_that_direction_only() -> None:
+    ts = TrafficState(G)
+    assert ts.observe_segment("row0:2:r", 7.0, 0.0, 0.0, T) == 1
+    kmh = ts.apply(G.free_kmh, T)
+    assert kmh[G.edge_index("row0:2:r")] == 7.0 and kmh[G.edge_index("row0:2")] > 7.0
+
+
 def test_an_unknown_segment_is_snapped_to_the_nearest_edge() -> None:
     ts = TrafficState(G)
     (la, lo), (lb, lb_lon) = node(3, 4), node(3, 5)
@@ -74,7 +81,7 @@ def test_accidents_slow_or_close_edges_until_cleared_or_expired() -> None:
     ts.observe_accident("A1", 0, lat, lon, T + 2000)           # cleared
     assert not ts.closed_edges(T + 2000)
     ts.observe_accident("A2", 3, lat, lon, T)
-    assert ts.expire(T + 3 * 3_600_000 + 1) == ["A2"] and not ts.closed_edges(T)
+    assert ts.expire(T + 3_600_001) == ["A2"] and not ts.closed_edges(T)
 
 
 def test_a_closed_bridge_makes_the_far_bank_slower() -> None:
@@ -135,3 +142,31 @@ def test_no_eta_is_below_the_free_flow_time(inc, units, readings, accidents, hou
                   period(hour)).eta_s
     free = free_flow_etas(graph, ilat, ilon, ulat, ulon)
     assert np.all(eta >= free - 1e-6)
+
+
+def test_roads_without_a_reading_follow_the_readings_of_their_class() -> None:
+    ts = TrafficState(G)
+    arterial = [e for e in range(G.edges) if G.road_class[e] == "arterial"
+                and not G.edge_id[e].endswith(":r")]
+    for e in arterial[:6]:                               # 12 directed edges at 90% free
+        ts.observe_segment(G.edge_id[e], 0.9 * G.free_kmh[e], 0, 0, T)
+    rush = baseline_kmh(G, "rush")
+    kmh = ts.apply(rush, T + 1000)
+    other = arterial[10]
+    local = next(e for e in range(G.edges) if G.road_class[e] == "local")
+    assert abs(kmh[other] - 0.9 * G.free_kmh[other]) < 1e-6    # not the rush prior (0.45)
+    assert abs(kmh[local] - 0.9 * G.free_kmh[local]) < 1e-6    # too few: all classes' level
+    few = TrafficState(G)
+    few.observe_segment(G.edge_id[arterial[0]], 10.0, 0, 0, T)
+    assert few.apply(rush, T)[other] == rush[other]           # too little data: the prior
+
+
+def test_a_live_reading_near_an_accident_is_not_slowed_twice() -> None:
+    ts = TrafficState(G)
+    lat, lon = node(5, 0)
+    ts.observe_accident("A1", 1, lat, lon, T)
+    e = int(ts.index.edges_near(lat, lon, ts.config.accident_radius_m)[0])
+    ts.observe_segment(G.edge_id[e].removesuffix(":r"), 20.0, 0, 0, T + 1000)
+    assert ts.apply(G.free_kmh, T + 2000)[e] == 20.0
+    ts.observe_accident("A1", 3, lat, lon, T + 3000)            # a closure still closes
+    assert ts.apply(G.free_kmh, T + 4000)[e] == 0.0
