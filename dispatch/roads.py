@@ -38,7 +38,8 @@ class River:
 
 
 def _where(i: int, feature: Any) -> str:
-    fid = feature.get("properties", {}).get("id") if isinstance(feature, Mapping) else None
+    props = feature.get("properties") if isinstance(feature, Mapping) else None
+    fid = props.get("id") if isinstance(props, Mapping) else None
     fid = fid if isinstance(fid, str) and fid else None
     return f"feature {i}" + (f" ({fid!r})" if fid else "")
 
@@ -48,8 +49,9 @@ def _features(obj: Any) -> list[Any]:
         raise RoadGraphError("a road network must be a GeoJSON FeatureCollection")
     crs = obj.get("crs")
     if crs is not None:
-        name = crs.get("properties", {}).get("name") if isinstance(crs, Mapping) else crs
-        if name not in _WGS84:
+        props = crs.get("properties") if isinstance(crs, Mapping) else None
+        name = props.get("name") if isinstance(props, Mapping) else crs
+        if not isinstance(name, str) or name not in _WGS84:
             raise RoadGraphError(f"coordinates must be WGS-84 longitude/latitude, "
                                  f"not crs {name!r}")
     feats = obj.get("features")

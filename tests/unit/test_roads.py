@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from city.profile import ProfileError, load_roads
 from city.roads_check import (check_all, check_connected, check_crossing_ends,
@@ -69,6 +71,17 @@ def test_one_way_roads_have_only_the_forward_edge() -> None:
     assert g.edge_id == ("O:0", "O:1")
 
 
+def test_a_route_over_parallel_roads_takes_the_fastest_open_one() -> None:
+    ends = [[112.90, 28.10], [112.91, 28.10]]
+    g = parse_roads(_fc(_road("slow", ends, speed_kmh=30), _road("fast", ends, speed_kmh=80)))
+    assert g.nodes == 2
+    route = g.route(0, 1)
+    assert route is not None and [g.edge_id[e] for e in route.edges] == ["fast:0"]
+    kmh = np.where(np.array(g.edge_id) == "fast:0", 0.0, g.free_kmh)
+    route = g.route(0, 1, kmh)
+    assert route is not None and [g.edge_id[e] for e in route.edges] == ["slow:0"]
+
+
 def test_a_river_may_be_a_polygon() -> None:
     poly = {"type": "Feature", "properties": {"id": "lake", "kind": "river", "name_zh": "湖",
                                               "name_en": "Lake"},
@@ -97,6 +110,9 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("no features", lambda fc: fc.update(features=[]), "non-empty 'features'"),
     ("projected crs", lambda fc: fc.update(crs={"type": "name", "properties":
                                                 {"name": "EPSG:3857"}}), "WGS-84"),
+    ("crs without a name", lambda fc: fc.update(crs={"properties": 5}), "WGS-84"),
+    ("properties as a list", lambda fc: fc["features"][2].update(properties=[1]),
+     "feature 2: needs 'properties'"),
     ("not a feature", lambda fc: fc["features"][2].update(type="Point"), "feature 2 ('B')"),
     ("missing id", _set("p.id", _DROP), "'id' must be"),
     ("id with a colon", _set("p.id", "B:1"), "without ':'"),
@@ -266,3 +282,39 @@ def test_bench_times_to_on_the_changsha_graph(changsha: dict[str, Any]) -> None:
         assert np.isfinite(g.times_to(int(t))).all()     # strongly connected: all reach it
     per = (time.perf_counter() - t0) / len(targets) * 1e3
     print(f"\nbench: times_to on {g.nodes} nodes / {g.edges} edges: {per:.2f} ms per call")
+
+
+_KEYS = ("type", "crs", "features", "properties", "geometry", "id", "kind", "class", "lanes",
+         "speed_kmh", "oneway", "crossing", "coordinates", "name_zh")
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda kids: st.lists(kids, max_size=4)
+                     | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=8), kids,
+                                       max_size=4), max_leaves=12)
+
+
+_PLACES = ([], ["features"]) + tuple(
+    ["features", i, *rest] for i in range(4)
+    for rest in ([], ["properties"], ["geometry"], ["geometry", "coordinates"],
+                 ["geometry", "coordinates", 0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(place=st.sampled_from(_PLACES), key=st.sampled_from(_KEYS) | st.integers(0, 2),
+       value=_JSON, crs=st.none() | _JSON)
+def test_any_damage_to_a_network_is_a_road_graph_error_never_a_crash(
+        place: list[Any], key: Any, value: Any, crs: Any) -> None:
+    fc: Any = copy.deepcopy(GOOD)
+    if crs is not None:
+        fc["crs"] = crs
+    target = fc
+    for step in place:
+        target = target[step]
+    try:
+        target[key] = value
+    except (IndexError, TypeError):
+        return
+    for parse in (parse_roads, rivers):
+        try:
+            parse(fc)
+        except RoadGraphError:
+            pass

@@ -144,3 +144,36 @@ def test_the_changsha_build_is_deterministic_and_every_road_is_used() -> None:
     g = parse_roads(a)
     deg = np.bincount(np.concatenate([g.src, g.dst]), minlength=g.nodes)
     assert (deg > 0).all()
+
+
+def test_changsha_expressways_and_tunnels_meet_roads_only_where_the_source_says() -> None:
+    """Grade separation on the real network: every node an expressway or tunnel shares with
+    another road is a waypoint both lines list, or a crossing of a declared interchange."""
+    src = yaml.safe_load((SRC_DIR / "changsha.yaml").read_text(encoding="utf-8"))
+    raw = {r["id"]: r for r in src["roads"]}
+    declared = {frozenset(p) for p in src["interchanges"]}
+    waypoints = {rid: {(round(p[1], 6), round(p[0], 6)) for p in r["line"]}
+                 for rid, r in raw.items()}
+    nodes: dict[str, set[tuple[float, float]]] = {}
+    for f in build(src)["features"]:
+        if f["properties"]["kind"] == "road":
+            base = f["properties"]["id"].split(".")[0]
+            nodes.setdefault(base, set()).update(tuple(c) for c in f["geometry"]["coordinates"])
+    separated = [rid for rid, r in raw.items()
+                 if r["class"] == "expressway" or r.get("crossing") == "tunnel"]
+    checked = 0
+    for a in separated:
+        for b, theirs in nodes.items():
+            if b == a:
+                continue
+            for node in nodes[a] & theirs:
+                checked += 1
+                assert (node in waypoints[a] and node in waypoints[b]) or \
+                    frozenset((a, b)) in declared, (a, b, node)
+    assert checked > 20
+    # G4 passes over Xiangfu Road without an interchange, and the tunnels pass under the
+    # riverside avenues without a junction
+    assert not nodes["g4"] & nodes["xiangfu"]
+    for tunnel in ("yingpan_tunnel", "nanhu_tunnel"):
+        assert len(nodes[tunnel] & nodes["xiangjiang_e"]) == 0
+        assert len(nodes[tunnel] & nodes["xiaoxiang"]) == 1      # the west portal
