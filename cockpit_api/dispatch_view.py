@@ -82,7 +82,7 @@ def timeline_entry(rec: Mapping[str, Any]) -> dict[str, Any]:
     detail: dict[str, Any] = {k: v for k, v in (*p.items(), *edit.items())
                               if k in ("package_id", "status", "from", "reason", "moveup_id",
                                        "timer", "add", "remove", "to_station", "zh", "en",
-                                       "waited_s")
+                                       "waited_s", "stale", "age_s")
                               and (isinstance(v, (str, int, float)) or
                                    isinstance(v, list) and len(v) <= 20)}
     if "items" in p:

@@ -396,7 +396,7 @@ function renderIncident(inc) {
     for (const e of entries) {
       const li = el("li", e.dispatch ? "dispatch" : null);
       li.append(el("span", "when", clockMs(e.at_ms)),
-        el("span", "what", e.dispatch ? word("dk_", e.kind) : t("k_" + e.kind)),
+        el("span", "what", e.dispatch ? word("dk_", e.kind === "unit_stale" && e.detail?.stale === false ? "unit_fresh" : e.kind) : t("k_" + e.kind)),
         el("span", "who", e.actor ?? ""), el("span", "detail", e.dispatch ? dispatchEntryText(e) : entryText(e)));
       ul.append(li);
     }

@@ -104,8 +104,12 @@ def test_confirmation_and_unit_statuses_change_the_picture_once() -> None:
     hub.publish_dispatch_record(rec("r-old", "unit_status", 5, "", "ENG-S1-01",
                                     status="available"))
     assert hub.dispatch.unit("ENG-S1-01")["status"] == "dispatched"
-    hub.publish_dispatch_record(rec("r-stale", "unit_stale", 30, "", "LAD-S1-01", age_s=95))
+    hub.publish_dispatch_record(rec("r-stale", "unit_stale", 30, "", "LAD-S1-01", stale=True,
+                                    age_s=95))
     assert hub.dispatch.unit("LAD-S1-01")["stale"] is True
+    hub.publish_dispatch_record(rec("r-fresh", "unit_stale", 31, "", "LAD-S1-01", stale=False,
+                                    age_s=2))
+    assert hub.dispatch.unit("LAD-S1-01")["stale"] is False   # a fresh position: no badge
     kinds = [e["kind"] for e in hub.snapshot()["dispatch"]["timelines"]["INC-F"]]
     assert kinds == ["package_recommended", "package_confirmed", "unit_status"]
 
