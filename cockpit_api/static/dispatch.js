@@ -244,27 +244,27 @@ function packagePanel(inc) {
   if (str(p.actor) && p.state !== "recommended") head.append(el("span", "who", t("pkgBy", { who: p.actor })));
   box.append(head, el("div", "pkg-card", `${t("runCard")}${t("whySep")}${cardName(p.card)} · ${word("m_", p.method)}`));
   if (str(p.reason)) box.append(el("div", "pkg-reason", t("pkgReason", { why: p.reason })));
-  const slots = el("table", "pkg-items"), body = el("tbody");
+  // one slot: what and who, then how far (ETA, route, from where), then why
+  const slots = el("div", "pkg-items");
   for (const it of p.items ?? []) {
     const unit = disp.units.get(it.unit_id);
-    const tr = el("tr");
-    tr.dataset.unit = it.unit_id ?? "";
-    tr.append(el("td", "cap", word("cap_", it.capability)), el("td", "uid", it.unit_id ?? "—"),
-      el("td", "stn", stationName(it.station_id, unit)), el("td", "eta", t("etaMin", { m: minutes(it.eta_s) })),
-      el("td", "km", t("routeKm", { km: km(it.route_m) })),
-      el("td", "st", word("st_", unit?.status ?? it.status)), el("td", "why", reasonText(it.why)));
+    const slot = el("div", "slot"), l1 = el("div", "l1"), l2 = el("div", "l2");
+    slot.dataset.unit = it.unit_id ?? "";
+    l1.append(el("span", "cap", word("cap_", it.capability)), el("span", "uid", it.unit_id ?? "—"),
+      el("span", "st", word("st_", unit?.status ?? it.status)));
     const b = p.state === "confirmed" ? actButton("unit_status", true, "btn_unit_status") : null;
-    if (b) { const td = el("td", "acts"); td.append(b); tr.append(td); }
-    body.append(tr);
+    if (b) l1.append(b);
+    l2.append(el("span", "eta", t("etaMin", { m: minutes(it.eta_s) })),
+      el("span", "km", t("routeKm", { km: km(it.route_m) })), el("span", "stn", stationName(it.station_id, unit)));
+    slot.append(l1, l2, el("div", "why", reasonText(it.why)));
+    slots.append(slot);
   }
   for (const u of p.unfilled ?? []) {
-    const tr = el("tr", "unfilled");
-    tr.append(el("td", "cap", word("cap_", u.capability)), el("td", "uid", t("unfilled")),
-      el("td", "why", reasonText(u)));
-    tr.lastChild.colSpan = 5;
-    body.append(tr);
+    const slot = el("div", "slot unfilled"), l1 = el("div", "l1");
+    l1.append(el("span", "cap", word("cap_", u.capability)), el("span", "uid", t("unfilled")));
+    slot.append(l1, el("div", "why", reasonText(u)));
+    slots.append(slot);
   }
-  slots.append(body);
   box.append(slots);
   if ((p.skipped ?? []).length) {
     const det = el("details", "pkg-skipped");

@@ -114,12 +114,12 @@ def test_a_dispatcher_sees_the_package_explained_and_confirms_it(
     expect(board).to_contain_text("定位超时 1")
     card = expand(page)
     pkg = card.locator(".pkg")
-    engine = pkg.locator('tr[data-unit="ENG-F-FR-01"]')
+    engine = pkg.locator('.slot[data-unit="ENG-F-FR-01"]')
     for text in ("水罐消防车", "芙蓉消防救援站", "4.0 分钟", "2.1 公里", "可用", "路网行车时间最短"):
         expect(engine).to_contain_text(text)
-    expect(pkg.locator('tr[data-unit="AMB-H-XY1-01"]')).to_contain_text("高级生命支持")
-    expect(pkg.locator("tr.unfilled")).to_contain_text("云梯车")
-    expect(pkg.locator("tr.unfilled")).to_contain_text("无具备该能力的可用单位")
+    expect(pkg.locator('.slot[data-unit="AMB-H-XY1-01"]')).to_contain_text("高级生命支持")
+    expect(pkg.locator(".slot.unfilled")).to_contain_text("云梯车")
+    expect(pkg.locator(".slot.unfilled")).to_contain_text("无具备该能力的可用单位")
     expect(pkg).to_contain_text("建筑火灾")
     expect(pkg).to_contain_text("按实时路况行车时间排序")
     expect(pkg).to_contain_text("高级生命支持 8.0 分钟可达：全市 95% → 94%")
@@ -175,7 +175,7 @@ def test_a_viewer_sees_the_package_and_no_button(server: ServerThread, chromium:
     errors: list[str] = []
     page = open_cockpit(chromium, server, errors, "大屏")
     pkg = expand(page).locator(".pkg")
-    expect(pkg.locator('tr[data-unit="ENG-F-FR-01"]')).to_contain_text("4.0 分钟")
+    expect(pkg.locator('.slot[data-unit="ENG-F-FR-01"]')).to_contain_text("4.0 分钟")
     expect(pkg.locator("button")).to_have_count(0)
     assert errors == []
 
