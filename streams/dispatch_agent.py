@@ -15,6 +15,7 @@ ReplacingMergeTree and the cockpit collapse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import partial
 from typing import Any, Awaitable, Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ from schemas.topics import TOPICS
 from streams.alerting_intake import Apply, Refusal
 from streams.dispatch_intake import (Board, BoardOut, follow_incidents, guarded,
                                      route_commands, route_dispatch_events)
-from streams.flush import SendFn
+from streams.flush import SendFn, send_now
 
 log = logging.getLogger(__name__)
 PREEMPTION = "preemption_request"
@@ -114,18 +115,26 @@ class DispatchStage:
     # -- output --------------------------------------------------------------------------
     async def publish(self, made: BoardOut, send: Send) -> None:
         """The records (``dispatch``; pre-emption requests also ``signal_requests``), then
-        the answers to dispatch commands (``command_results``), through ``send``."""
+        the answers to dispatch commands (``command_results``), through ``send`` (a
+        buffer's, or :func:`~streams.flush.send_now`: then all are started in order and
+        waited for together, not one broker round trip each: a tick may mark hundreds of
+        units stale at once)."""
+        starts: list[SendFn] = []
         for record in made.records:
             value = orjson.dumps(record)
-            await send(partial(self.topics["dispatch"].send, key=record_key(record),
-                               value=value))
+            starts.append(partial(self.topics["dispatch"].send, key=record_key(record),
+                                  value=value))
             if record.get("kind") == PREEMPTION:
-                await send(partial(self.topics["signal_requests"].send,
-                                   key=signal_key(record), value=value))
-        for result in made.answers:
-            await send(partial(self.topics["command_results"].send,
-                               key=str(result["command_id"]).encode(),
-                               value=orjson.dumps(result)))
+                starts.append(partial(self.topics["signal_requests"].send,
+                                      key=signal_key(record), value=value))
+        starts += [partial(self.topics["command_results"].send,
+                           key=str(result["command_id"]).encode(), value=orjson.dumps(result))
+                   for result in made.answers]
+        if send is send_now:
+            await asyncio.gather(*[await start() for start in starts])
+        else:
+            for start in starts:
+                await send(start)
         self.published += len(made.records)
 
 

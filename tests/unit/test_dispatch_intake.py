@@ -239,3 +239,50 @@ def test_the_board_is_checkpointed_and_restored_with_the_engine(tmp_path: Any) -
     fresh = board3.snapshot()
     assert store3.load() and board3.snapshot() == fresh
     assert engine3.snapshot() == engine.snapshot()
+
+
+# --- where the board's output goes --------------------------------------------------------
+class FakeTopic:
+    """A topic's ``send``: records what it was given; its delivery resolves at once."""
+
+    def __init__(self, name: str, log: list[tuple[str, bytes, dict[str, Any]]]) -> None:
+        self.name, self.log = name, log
+
+    async def send(self, key: bytes, value: bytes) -> Any:
+        import asyncio
+        self.log.append((self.name, key, orjson.loads(value)))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@pytest.mark.parametrize("through", ["send_now", "buffer"])
+def test_records_go_to_dispatch_preemptions_also_to_signal_requests_answers_to_results(
+        through: str) -> None:
+    import asyncio
+
+    from streams.dispatch_agent import DispatchStage
+    from streams.dispatch_intake import BoardOut, answer
+    from streams.flush import send_now
+
+    log: list[tuple[str, bytes, dict[str, Any]]] = []
+    stage = DispatchStage.__new__(DispatchStage)
+    stage.topics = {n: FakeTopic(n, log) for n in ("dispatch", "signal_requests",
+                                                    "command_results")}
+    stage.published = 0
+    status = {**record("r1"), "incident_id": "INC-1"}
+    preempt = {**record("r2"), "kind": "preemption_request", "incident_id": "INC-1",
+               "payload": {"node": 417, "seq": 0}}
+    stale = {**record("r3"), "incident_id": ""}
+    made = BoardOut([status, preempt, stale], [answer("c1", "", "", "", AT, [status])])
+    started: list[Any] = []
+
+    async def buffered(start: Any) -> None:   # a FlushBuffer's send: started now
+        started.append(await start())
+
+    asyncio.run(stage.publish(made, send_now if through == "send_now" else buffered))
+    assert [(topic, key) for topic, key, _ in log] == [
+        ("dispatch", b"INC-1"), ("dispatch", b"INC-1"), ("signal_requests", b"417"),
+        ("dispatch", b"U1"), ("command_results", b"c1")]
+    assert log[2][2] == preempt and log[4][2]["events"] == ["r1"]
+    assert stage.published == 3
