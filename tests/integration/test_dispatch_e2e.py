@@ -82,6 +82,16 @@ def test_a_structure_fire_is_dispatched_by_a_119_dispatcher(
                 elif m["unit"] is not None and m["unit"]["unit_id"] in units:
                     seen[m["unit"]["unit_id"]] = m["unit"]["status"]
             out["statuses"] = seen
+            # the farthest engine leaves: a green wave along its route (a priority card)
+            engine = max((i for i in pkg["items"] if i["capability"] == "engine"),
+                         key=lambda i: i["eta_s"])["unit_id"]
+            await ws.send(orjson.dumps({"type": "command", "command": {
+                "command_id": str(uuid.uuid4()), "action": "unit_status", "unit_id": engine,
+                "status": "en_route", "reason": "出动"}}).decode())
+            out["en_route"] = await dispatch_message(
+                ws, lambda m: m["unit"] is not None and m["unit"]["unit_id"] == engine and
+                m["unit"]["status"] == "en_route")
+            out["green"] = await dispatch_message(ws, lambda m: "preemptions" in m)
         async with signed_in(settings.cockpit_port, "张伟") as fresh:
             out["snapshot"] = await next_of(fresh, "snapshot")
 
@@ -107,6 +117,12 @@ def test_a_structure_fire_is_dispatched_by_a_119_dispatcher(
     assert kinds[:2] == ["package_recommended", "package_confirmed"], kinds
     assert {"unit_assigned", "unit_status"} <= set(kinds)
     assert iid in {i["incident_id"] for i in out["snapshot"]["incidents"]}
+    engine = out["en_route"]["unit"]["unit_id"]
+    assert out["green"]["incident_id"] == iid and out["green"]["preemptions"] >= 1
+    signals = [orjson.loads(m.value) for m in asyncio.run(read_topic(settings, "signal_requests",
+                                                                     1))]
+    assert signals and all(r["kind"] == "preemption_request" and r["unit_id"] == engine and
+                           r["incident_id"] == iid for r in signals), signals
 
     def logged() -> list[tuple[Any, ...]]:
         return rows(settings, f"SELECT kind, unit_id, actor FROM {db}.dispatch_log FINAL "
