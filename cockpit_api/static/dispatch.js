@@ -2,101 +2,9 @@
 // Dispatch (cockpit_api/dispatch_view.py): the unit board panel, the package of an incident
 // on its card (recommended units and why, unfilled slots, skipped units, coverage, move-ups)
 // with Confirm / Edit / Reject for the roles that may, and the dispatch records in the
-// incident's timeline. Loaded after cockpit.js (its state, vocabulary and helpers); every
-// status, capability, reason and run card reaches the screen through the vocabulary below.
-Object.assign(I18N.zh, {
-  unitBoard: "力量调度", availableN: "可用 {n}", committedN: "执勤 {n}", staleN: "定位超时 {n}",
-  availByDistrict: "各区县可用力量", busyUnits: "执勤中力量", noBusy: "暂无执勤力量",
-  stale: "定位超时", since: "已 {d}", pkgTitle: "推荐调派方案", pkgState_recommended: "待确认",
-  pkgState_confirmed: "已确认调派", pkgState_edited: "已调整", pkgState_rejected: "已驳回",
-  m_road_graph: "按实时路况行车时间排序", m_straight_line: "无路网：按直线距离×绕行系数估算",
-  runCard: "调派预案", etaMin: "{m} 分钟", routeKm: "{km} 公里", unfilled: "未满足",
-  skippedN: "未选力量 {n}（原因）", coverage: "调派后覆盖率", moveups: "建议移防",
-  moveupTo: "{unit} → {station}", pkgBy: "{who}", pkgReason: "原因：{why}",
-  act_dispatch_confirm: "确认调派", act_dispatch_edit: "调整方案", act_dispatch_reject: "驳回方案",
-  act_unit_status: "更改力量状态", act_moveup_confirm: "确认移防",
-  editOn: "调整调派方案：{what}", editRemove: "移出力量", editAdd: "增派力量",
-  editReasonPh: "调整原因（必填），如：一号车更熟悉该小区", needEdit: "请至少增派或移出一个力量",
-  rejectOn: "驳回调派方案：{what}", rejectPh: "驳回原因（必填）", needWhy: "请填写原因",
-  noPackage: "暂无调派方案", pkgUnits: "调派 {n} 个力量",
-  st_available: "可用", st_dispatched: "已派出", st_en_route: "途中", st_on_scene: "到场",
-  st_transporting: "转运中", st_at_hospital: "在医院", st_returning: "返回中",
-  st_out_of_service: "停用",
-  cap_als: "高级生命支持", cap_bls: "基础生命支持", cap_negative_pressure: "负压救护",
-  cap_engine: "水罐消防车", cap_ladder: "云梯车", cap_rescue: "抢险救援", cap_hazmat: "危化品处置",
-  cap_traffic_control: "交通管制", cap_gas_repair: "燃气抢修", cap_water_repair: "供水抢修",
-  cap_env_monitoring: "环境监测",
-  ua_ems: "120 急救", ua_fire: "119 消防", ua_police: "交警", ua_gas: "燃气", ua_water: "供水",
-  ua_environment: "生态环境",
-  dk_package_recommended: "推荐调派方案", dk_package_confirmed: "确认调派", dk_package_edited: "调整方案",
-  dk_package_rejected: "驳回方案", dk_unit_assigned: "力量派出", dk_unit_status: "力量状态",
-  dk_unit_stale: "定位超时", dk_unit_fresh: "定位恢复", dk_timer_escalated: "超时升级", dk_moveup_suggested: "建议移防",
-  dk_moveup_confirmed: "确认移防", dk_preemption_request: "信号优先请求",
-  preemptionsN: "信号优先请求 {n} 个路口", reasonUnknown: "（原因未说明）",
-  dr_none_available: "无可用力量", btn_unit_status: "改状态", statusOn: "更改力量状态：{what}",
-  newStatus: "新状态", statusReasonPh: "原因（选填），如：车辆故障", needStatus: "请选择新状态", dr_no_unit: "无具备该能力的可用力量", dr_superseded: "已被新方案取代",
-  dr_withdrawn: "方案已撤回", dr_assigned: "调派", dr_incident_resolved: "事件已结案，力量归队",
-  dr_merged: "事件合并", dr_excluded: "调度员已移除", dr_unavailable: "状态不可派",
-  dr_in_package: "已在本方案中", dr_station_cap: "该站已达派出上限", dr_unreachable: "道路不可达",
-  covTarget: "{cap} {m} 分钟可达",
-  why_unknown_incident: "事件不存在或已结束", why_unknown_package: "调派方案不存在",
-  why_stale_package: "方案已更新，请按最新方案操作", why_incident_closed: "事件已结案",
-  why_unknown_unit: "力量不存在", why_unit_unavailable: "该力量当前不可派（已被调派或停用）",
-  why_not_capable: "该力量不具备预案所需能力", why_not_in_package: "该力量不在本方案中",
-  why_unknown_status: "未知的力量状态", why_bad_transition: "不允许的状态变更",
-  why_unknown_moveup: "移防建议不存在", why_stale_moveup: "移防建议已过时",
-  why_nothing_to_do: "没有需要变更的内容", why_reused_command_id: "指令编号重复",
-  why_dispatch_internal: "调度服务内部错误",
-});
-Object.assign(I18N.en, {
-  unitBoard: "Units", availableN: "{n} available", committedN: "{n} committed",
-  staleN: "{n} stale", availByDistrict: "Available by district", busyUnits: "Committed units",
-  noBusy: "No committed units", stale: "Location stale", since: "for {d}",
-  pkgTitle: "Recommended response", pkgState_recommended: "Awaiting decision",
-  pkgState_confirmed: "Dispatched", pkgState_edited: "Edited", pkgState_rejected: "Rejected",
-  m_road_graph: "Ranked by drive time under live traffic",
-  m_straight_line: "No road graph: straight line × detour factor",
-  runCard: "Run card", etaMin: "{m} min", routeKm: "{km} km", unfilled: "Unfilled",
-  skippedN: "{n} units not chosen (why)", skippedN_one: "{n} unit not chosen (why)", coverage: "Coverage after dispatch",
-  moveups: "Suggested move-ups", moveupTo: "{unit} → {station}", pkgBy: "{who}",
-  pkgReason: "Reason: {why}",
-  act_dispatch_confirm: "Confirm", act_dispatch_edit: "Edit", act_dispatch_reject: "Reject",
-  act_unit_status: "Change unit status", act_moveup_confirm: "Confirm move-up",
-  editOn: "Edit the response: {what}", editRemove: "Remove units", editAdd: "Add units",
-  editReasonPh: "Reason (required), e.g. engine 1 knows the estate", needEdit: "Add or remove at least one unit",
-  rejectOn: "Reject the response: {what}", rejectPh: "Reason (required)", needWhy: "Give a reason",
-  noPackage: "No response yet", pkgUnits: "{n} units", pkgUnits_one: "{n} unit",
-  st_available: "Available", st_dispatched: "Dispatched", st_en_route: "En route",
-  st_on_scene: "On scene", st_transporting: "Transporting", st_at_hospital: "At hospital",
-  st_returning: "Returning", st_out_of_service: "Out of service",
-  cap_als: "ALS", cap_bls: "BLS", cap_negative_pressure: "Negative pressure", cap_engine: "Engine",
-  cap_ladder: "Ladder", cap_rescue: "Rescue", cap_hazmat: "Hazmat team",
-  cap_traffic_control: "Traffic control", cap_gas_repair: "Gas repair",
-  cap_water_repair: "Water repair", cap_env_monitoring: "Environmental monitoring",
-  ua_ems: "120 EMS", ua_fire: "119 Fire", ua_police: "Traffic police", ua_gas: "Gas",
-  ua_water: "Water", ua_environment: "Environment",
-  dk_package_recommended: "Response recommended", dk_package_confirmed: "Response confirmed",
-  dk_package_edited: "Response edited", dk_package_rejected: "Response rejected",
-  dk_unit_assigned: "Unit assigned", dk_unit_status: "Unit status", dk_unit_stale: "Location stale", dk_unit_fresh: "Location back",
-  dk_timer_escalated: "Timer escalated", dk_moveup_suggested: "Move-up suggested",
-  dk_moveup_confirmed: "Move-up confirmed", dk_preemption_request: "Signal pre-emption",
-  preemptionsN: "Signal pre-emption at {n} intersections", reasonUnknown: "(no reason given)",
-  dr_none_available: "no unit available", btn_unit_status: "Status", statusOn: "Change unit status: {what}",
-  newStatus: "New status", statusReasonPh: "Reason (optional), e.g. vehicle fault", needStatus: "Choose the new status", dr_no_unit: "no available unit with this capability",
-  dr_superseded: "superseded by a new package", dr_withdrawn: "withdrawn", dr_assigned: "assigned",
-  dr_incident_resolved: "incident closed, unit released", dr_merged: "incidents merged",
-  dr_excluded: "removed by the dispatcher", dr_unavailable: "not available",
-  dr_in_package: "already in this package", dr_station_cap: "its station already sends its share",
-  dr_unreachable: "no open road to the incident", covTarget: "{cap} within {m} min",
-  why_unknown_incident: "No such open incident", why_unknown_package: "No such package",
-  why_stale_package: "The package changed: act on the current one", why_incident_closed: "The incident is closed",
-  why_unknown_unit: "No such unit", why_unit_unavailable: "The unit cannot be sent now (assigned or out of service)",
-  why_not_capable: "The unit has none of the capabilities the run card needs", why_not_in_package: "The unit is not in this package",
-  why_unknown_status: "Unknown unit status", why_bad_transition: "This status change is not allowed",
-  why_unknown_moveup: "No such move-up", why_stale_moveup: "The move-up is out of date",
-  why_nothing_to_do: "Nothing to change", why_reused_command_id: "This command id was already used",
-  why_dispatch_internal: "Internal dispatch error",
-});
+// incident's timeline. Loaded after cockpit.js (its state, vocabulary and helpers) and
+// dispatch_words.js (its words): every status, capability, reason and run card reaches the
+// screen through the vocabulary.
 const UNIT_AGENCIES = ["fire", "ems", "police", "gas", "water", "environment"];
 const APCO = ["available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital",
   "returning", "out_of_service"];
@@ -169,61 +77,6 @@ function duration(ms) {
 }
 const minutes = (s) => (typeof s === "number" ? (Math.round(s / 6) / 10).toFixed(1) : "—");
 const km = (m) => (typeof m === "number" ? (Math.round(m / 100) / 10).toFixed(1) : "—");
-
-// --- the unit board panel -------------------------------------------------------------------
-let boardSig = "";
-function renderUnitBoard() {  // rebuilt when the units change; the timers tick in place
-  const box = $("units"), sig = `${disp.seq}|${state.lang}|${state.session?.role ?? ""}`;
-  if (!box || sig === boardSig) return;
-  boardSig = sig;
-  const now = Date.now(), byAgency = new Map(), byDistrict = new Map(), busy = [];
-  let stale = 0;
-  for (const u of disp.units.values()) {
-    const a = byAgency.get(u.agency) ?? { available: 0, committed: 0, statuses: new Map() };
-    a.statuses.set(u.status, (a.statuses.get(u.status) ?? 0) + 1);
-    if (u.status === "available") {
-      a.available++;
-      byDistrict.set(u.district, (byDistrict.get(u.district) ?? 0) + 1);
-    } else { a.committed++; busy.push(u); }
-    byAgency.set(u.agency, a);
-    if (u.stale) stale++;
-  }
-  const agencies = el("div", "ub-agencies");
-  for (const ag of [...UNIT_AGENCIES, ...[...byAgency.keys()].filter((k) => !UNIT_AGENCIES.includes(k))]) {
-    const a = byAgency.get(ag);
-    if (!a) continue;
-    const row = el("div", "ub-agency");
-    row.dataset.agency = ag;
-    row.append(el("span", "name", word("ua_", ag)), el("span", "avail", t("availableN", { n: a.available })),
-      el("span", "busy", t("committedN", { n: a.committed })));
-    const split = APCO.filter((st) => st !== "available" && a.statuses.get(st))
-      .map((st) => `${word("st_", st)} ${a.statuses.get(st)}`).join(" · ");
-    agencies.append(row);
-    if (split) agencies.append(el("div", "ub-split", split));
-  }
-  const head = el("div", "ub-head");
-  if (stale) head.append(el("span", "badge stale", t("staleN", { n: stale })));
-  const districts = el("div", "ub-districts");
-  districts.append(i18nEl("div", "sub", "availByDistrict"));
-  for (const [d, n] of [...byDistrict].sort((x, y) => y[1] - x[1])) {
-    districts.append(el("span", "ub-district", `${placeName(d) ?? t("unknown")} ${n}`));
-  }
-  busy.sort((x, y) => (y.status_ms ?? 0) - (x.status_ms ?? 0));
-  const list = el("ul", "ub-busy");
-  for (const u of busy.slice(0, MAX_BUSY_SHOWN)) {
-    const li = el("li", `st-${APCO.includes(u.status) ? u.status : "unknown"}`);
-    li.dataset.unit = u.unit_id;
-    const timer = el("span", "timer", typeof u.status_ms === "number" ? t("since", { d: duration(now - u.status_ms) }) : "");
-    if (typeof u.status_ms === "number") timer.dataset.since = String(u.status_ms);
-    li.append(el("span", "uid", u.unit_id), el("span", "st", word("st_", u.status)), timer);
-    if (u.stale) li.append(el("span", "badge stale", t("stale")));
-    const b = actButton("unit_status", true, "btn_unit_status");
-    if (b) li.append(b);
-    list.append(li);
-  }
-  if (!busy.length) list.append(el("li", "empty", t("noBusy")));
-  box.replaceChildren(head, agencies, districts, i18nEl("div", "sub", "busyUnits"), list);
-}
 
 // --- the package on an incident card ----------------------------------------------------------
 function packageSummary(iid) {
@@ -336,30 +189,6 @@ function dispatchEntryText(e) {
 }
 
 // --- the commands ------------------------------------------------------------------------------
-function statusForm(u) {  // a dispatcher's manual change: the new status (the reason: the text)
-  return {
-    placeholder: "statusReasonPh",
-    build(box) {
-      const sel = selectOf("unit-status", [["", t("choose"), "choose"],
-        ...APCO.filter((st) => st !== u.status).map((st) => [st, t("st_" + st), "st_" + st])]);
-      box.append(formRow("newStatus", "unit-status", sel));
-    },
-    collect() {
-      const status = $("unit-status").value;
-      return status ? { args: { status } } : { error: "needStatus" };
-    },
-  };
-}
-function openStatus(unitId) {
-  const u = disp.units.get(unitId);
-  if (!u) return;
-  openDialog("statusOn", `${u.unit_id} · ${word("st_", u.status)}`, "unit_status", "reason",
-    { unit_id: u.unit_id }, true, statusForm(u));
-}
-$("units").addEventListener("click", (ev) => {
-  const button = ev.target.closest('button[data-act="unit_status"]'), li = ev.target.closest("[data-unit]");
-  if (button && li) openStatus(li.dataset.unit);
-});
 function editForm(inc, p) {
   const inPkg = new Set((p.items ?? []).map((i) => i.unit_id));
   const needed = new Set((p.card?.needs ?? []).map((n) => n.capability));  // the board adds only these
@@ -419,9 +248,3 @@ $("incidents").addEventListener("click", (ev) => {
       { placeholder: "rejectPh", need: "needWhy" }); break;
   }
 }, true);
-setInterval(() => {
-  const now = Date.now();
-  for (const e of document.querySelectorAll("#units .timer[data-since]")) {
-    e.textContent = t("since", { d: duration(now - Number(e.dataset.since)) });
-  }
-}, 1000);
