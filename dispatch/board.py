@@ -30,7 +30,7 @@ from dispatch.config import DispatchConfig
 from dispatch.decisions import apply_command
 from dispatch.eta import etas_to
 from dispatch.fleet import Fleet
-from dispatch.graph import RoadGraph
+from dispatch.graph import ACCESS_KMH, RoadGraph
 from dispatch.greenwave import requests as preemptions
 from dispatch.incidents import Incidents, TrackedIncident
 from dispatch.planner import Planner
@@ -194,7 +194,8 @@ class Board:
         e = etas_to(self.graph, speeds, where[0], where[1], np.array([s.lat]),
                     np.array([s.lon]), self.config.eta)
         nodes, edges, _ = e.route(0)
-        lead = float(self.graph.access_s(e.access_m)[0]) if e.access_m is not None else 0.0
+        # the drive to the first node: the access leg (its metres already include the detour)
+        lead = float(e.access_m[0]) / (ACCESS_KMH / 3.6) if e.access_m is not None else 0.0
         return [record("preemption_request", at, incident_id=inc.incident_id,
                        unit_id=unit_id, payload=req, key=(req["node"], req["seq"]))
                 for req in preemptions(speeds, nodes, edges, at, lead)]

@@ -10,7 +10,7 @@ centre with straight-line times. Reach is one multi-source scipy dijkstra per fl
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,6 +44,12 @@ class Demand:
     nodes: np.ndarray | None = None
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
+    index: np.ndarray = field(init=False)      # each point's district, as a code index
+
+    def __post_init__(self) -> None:
+        pos = {c: i for i, c in enumerate(self.codes)}
+        object.__setattr__(self, "index", np.array([pos.get(d, 0) for d in self.district],
+                                                   np.int64))
 
 
 _DEMAND: "weakref.WeakKeyDictionary[RoadGraph, Demand]" = weakref.WeakKeyDictionary()
@@ -72,29 +78,33 @@ def demand_for(profile: Any, graph: RoadGraph | None, per_district: int = 64) ->
 
 
 def reached(speeds: Speeds | None, demand: Demand, lat: np.ndarray, lon: np.ndarray,
-            target_s: float, config: EtaConfig = EtaConfig()) -> np.ndarray:
-    """Whether each demand point is within ``target_s`` of some unit at (lat, lon)."""
+            target_s: float, config: EtaConfig = EtaConfig(),
+            nodes: np.ndarray | None = None) -> np.ndarray:
+    """Whether each demand point is within ``target_s`` of some unit at (lat, lon)
+    (``nodes``: the units' nearest graph nodes, if known already)."""
     n_pts = len(demand.district)
     if len(lat) == 0:
         return np.zeros(n_pts, bool)
     if speeds is None or demand.nodes is None:
         assert demand.lat is not None and demand.lon is not None
-        kmh = config.straight_kmh / 3.6
-        best = np.full(n_pts, np.inf)
-        for la, lo in zip(lat, lon):
-            best = np.minimum(best, straight_m(demand.lat, demand.lon, la, lo)
-                              * config.detour_factor / kmh)
-        return best <= target_s
-    nodes, _ = speeds.graph.nearest(lat, lon)
+        metres = straight_m(np.asarray(lat)[:, None], np.asarray(lon)[:, None],
+                            demand.lat[None, :], demand.lon[None, :])
+        return metres.min(axis=0) * config.detour_factor / (config.straight_kmh / 3.6) \
+            <= target_s
+    if nodes is None:
+        nodes, _ = speeds.graph.nearest(lat, lon)
     t = dijkstra(speeds.matrix(reverse=False), directed=True, indices=np.unique(nodes),
                  min_only=True, limit=target_s)
     return np.asarray(t)[demand.nodes] <= target_s
 
 
 def shares(hit: np.ndarray, demand: Demand) -> dict[str, float]:
-    dist = np.asarray(demand.district)
-    return {c: round(float(hit[dist == c].mean()), 4) if np.any(dist == c) else 1.0
-            for c in demand.codes}
+    idx = demand.index
+    n = len(demand.codes)
+    got = np.bincount(idx, weights=hit.astype(np.float64), minlength=n)
+    total = np.bincount(idx, minlength=n)
+    return {c: round(float(got[i] / total[i]), 4) if total[i] else 1.0
+            for i, c in enumerate(demand.codes)}
 
 
 def assess(speeds: Speeds | None, demand: Demand, registry: Registry, available: np.ndarray,
@@ -107,29 +117,33 @@ def assess(speeds: Speeds | None, demand: Demand, registry: Registry, available:
     moves: list[dict[str, Any]] = []
     gone = np.zeros(len(registry), bool)
     gone[list(proposed)] = True
+    nodes = speeds.graph.nearest(lat, lon)[0] if speeds is not None else None
     for tg in targets:
         cap = registry.caps[:, CAP_INDEX[tg.capability]]
         if not np.any(cap & gone):
             continue
         before_m = available & cap
         after_m = before_m & ~gone
-        hit_b = reached(speeds, demand, lat[before_m], lon[before_m], tg.target_s, config)
-        hit_a = reached(speeds, demand, lat[after_m], lon[after_m], tg.target_s, config)
+        hit_b = reached(speeds, demand, lat[before_m], lon[before_m], tg.target_s, config,
+                        None if nodes is None else nodes[before_m])
+        hit_a = reached(speeds, demand, lat[after_m], lon[after_m], tg.target_s, config,
+                        None if nodes is None else nodes[after_m])
         sb, sa = shares(hit_b, demand), shares(hit_a, demand)
         out[tg.name] = {"target_s": tg.target_s, "capability": tg.capability,
                         "districts": {c: {"before": sb[c], "after": sa[c]}
-                                      for c in demand.codes if sb[c] - sa[c] > 1e-9},
+                                      for c in demand.codes},
                         "city": {"before": round(float(hit_b.mean()), 4),
                                  "after": round(float(hit_a.mean()), 4)}}
         if any(sb[c] - sa[c] > DROP_TO_ACT for c in demand.codes):
-            moves += _moveups(speeds, demand, registry, after_m, lat, lon, proposed, tg,
-                              hit_a, config, key)
+            moves += _moveups(speeds, demand, registry, after_m, lat, lon, nodes, proposed,
+                              tg, hit_a, config, key)
     return out, moves[:MAX_MOVEUPS]
 
 
 def _moveups(speeds: Speeds | None, demand: Demand, registry: Registry, pool: np.ndarray,
-             lat: np.ndarray, lon: np.ndarray, proposed: Sequence[int], tg: Target,
-             hit_after: np.ndarray, config: EtaConfig, key: str) -> list[dict[str, Any]]:
+             lat: np.ndarray, lon: np.ndarray, nodes: np.ndarray | None,
+             proposed: Sequence[int], tg: Target, hit_after: np.ndarray, config: EtaConfig,
+             key: str) -> list[dict[str, Any]]:
     """For each station the package empties: the available unit (from the station with the
     most such units left, nearest first) whose move there restores the most coverage."""
     units = registry.units
@@ -160,7 +174,12 @@ def _moveups(speeds: Speeds | None, demand: Demand, registry: Registry, pool: np
         i = free[0]
         mlat, mlon = lat.copy(), lon.copy()
         mlat[i], mlon[i] = to_lat, to_lon
-        hit_m = reached(speeds, demand, mlat[pool], mlon[pool], tg.target_s, config)
+        mnodes = None
+        if nodes is not None and speeds is not None:
+            mnodes = nodes.copy()
+            mnodes[i] = speeds.graph.nearest(np.array([to_lat]), np.array([to_lon]))[0][0]
+        hit_m = reached(speeds, demand, mlat[pool], mlon[pool], tg.target_s, config,
+                        None if mnodes is None else mnodes[pool])
         gain = float(hit_m.mean() - hit_after.mean())
         if gain <= 0:
             continue

@@ -21,7 +21,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from dispatch.graph import ACCESS_DETOUR, RoadGraph
-from dispatch.traffic import TrafficState
+from dispatch.traffic import TrafficState, graph_index
 
 EARTH_M = 6_371_008.8
 
@@ -57,8 +57,9 @@ def period(hour: int, config: EtaConfig = EtaConfig()) -> str:
 
 def baseline_kmh(graph: RoadGraph, when: str, config: EtaConfig = EtaConfig()) -> np.ndarray:
     f = config.factors[when]
-    share = np.array([f.get(c, 0.7) for c in graph.road_class], np.float64)
-    return graph.free_kmh * share
+    idx = graph_index(graph)
+    share = np.array([f.get(c, 0.7) for c in idx.classes], np.float64)
+    return graph.free_kmh * share[idx.class_of]
 
 
 class Speeds:
@@ -84,7 +85,9 @@ def edge_speeds(graph: RoadGraph, traffic: TrafficState | None, now_ms: int,
     return Speeds(graph, base if traffic is None else traffic.apply(base, now_ms), when)
 
 
-def straight_m(lat1: np.ndarray, lon1: np.ndarray, lat2: float, lon2: float) -> np.ndarray:
+def straight_m(lat1: np.ndarray, lon1: np.ndarray, lat2: float | np.ndarray,
+               lon2: float | np.ndarray) -> np.ndarray:
+    """Great-circle metres (numpy broadcasting over the arguments)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     a = (np.sin((p2 - p1) / 2) ** 2
          + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - np.asarray(lon1)) / 2) ** 2)
@@ -127,8 +130,10 @@ class UnitEtas:
 
 def etas_to(graph: RoadGraph | None, speeds: Speeds | None, lat: float, lon: float,
             unit_lat: np.ndarray, unit_lon: np.ndarray,
-            config: EtaConfig = EtaConfig(), when: str = "day") -> UnitEtas:
-    """ETAs of the units at (unit_lat, unit_lon) to the incident at (lat, lon)."""
+            config: EtaConfig = EtaConfig(), when: str = "day",
+            near: tuple[np.ndarray, np.ndarray] | None = None) -> UnitEtas:
+    """ETAs of the units at (unit_lat, unit_lon) to the incident at (lat, lon); ``near``:
+    the units' (nearest nodes, metres to them) if known already."""
     ulat, ulon = np.asarray(unit_lat, np.float64), np.asarray(unit_lon, np.float64)
     crow = straight_m(ulat, ulon, lat, lon)
     if graph is None or speeds is None:
@@ -140,7 +145,9 @@ def etas_to(graph: RoadGraph | None, speeds: Speeds | None, lat: float, lon: flo
     inc_node = int(inc_node_a[0])
     dist, pred = dijkstra(speeds.matrix(reverse=True), directed=True, indices=inc_node,
                           return_predecessors=True)
-    if len(ulat):
+    if near is not None:
+        unode, ud = near
+    elif len(ulat):
         unode, ud = graph.nearest(ulat, ulon)
     else:
         unode, ud = np.zeros(0, np.int64), np.zeros(0)

@@ -59,6 +59,7 @@ class Incidents:
     def __init__(self) -> None:
         self.by_id: dict[str, TrackedIncident] = {}
         self.calls: dict[str, dict[str, Any]] = {}     # call id -> what the call said
+        self.linked: dict[str, str] = {}               # call id -> its incident (derived)
 
     def get(self, incident_id: str) -> TrackedIncident | None:
         return self.by_id.get(incident_id)
@@ -67,7 +68,7 @@ class Incidents:
         cid = str(event.get("entity_id", ""))
         if not cid or cid in self.calls:
             return
-        linked = next((i for i, inc in sorted(self.by_id.items()) if cid in inc.calls), "")
+        linked = self.linked.get(cid, "")
         self.calls[cid] = {"stream": stream, "at_ms": at_ms, "lat": event.get("lat"),
                            "lon": event.get("lon"), "patients": int(event.get("patients") or 1),
                            "category": event.get("category") or event.get("complaint") or "",
@@ -93,7 +94,10 @@ class Incidents:
                 int(payload.get("opened_ms", row.get("at_ms", 0))))
             for m in payload.get("members") or ():
                 inc.learn_member(m)
+            was = self.by_id.get(str(payload.get("split_from") or ""))
             for cid in payload.get("calls") or {}:
+                if was is not None and str(cid) in was.calls:   # split off with its calls
+                    was.calls.remove(str(cid))
                 self._link(inc, str(cid))
         elif inc is None or seq <= inc.seq:
             return None, ""
@@ -105,7 +109,19 @@ class Incidents:
             for cid in (payload.get("calls") or {}) if kind == "merged" else ():
                 self._link(inc, str(cid))
         elif kind == "call_linked":
-            self._link(inc, str(payload.get("call_id", "")))
+            cid = str(payload.get("call_id", ""))
+            was = self.by_id.get(str(payload.get("moved_from") or ""))
+            if was is not None and cid in was.calls:
+                was.calls.remove(cid)
+            self._link(inc, cid)
+        elif kind == "call_unlinked":
+            cid = str(payload.get("call_id", ""))
+            if cid in inc.calls:
+                inc.calls.remove(cid)
+            if self.linked.get(cid) == iid:
+                del self.linked[cid]
+                if cid in self.calls:
+                    self.calls[cid]["incident_id"] = ""
         elif kind == "severity_changed":
             inc.severity = str(payload.get("to", inc.severity))
         elif kind == "merged_into":
@@ -114,19 +130,25 @@ class Incidents:
         elif kind == "resolved":
             inc.status, inc.closed_ms = "resolved", int(row.get("at_ms", 0))
         inc.seq = max(inc.seq, seq)
+        for cid in inc.calls:        # (members' calls too)
+            self._link(inc, cid)
         return inc, kind
 
     def prune(self, before_ms: int) -> None:
         """Forget incidents closed and calls received before ``before_ms``."""
         for iid in [i for i, v in self.by_id.items() if v.status != "open" and
                     v.closed_ms < before_ms]:
-            del self.by_id[iid]
+            for cid in self.by_id.pop(iid).calls:
+                if self.linked.get(cid) == iid:
+                    del self.linked[cid]
         for cid in [c for c, v in self.calls.items() if v["at_ms"] < before_ms]:
             del self.calls[cid]
 
     def _link(self, inc: TrackedIncident, cid: str) -> None:
         if cid and cid not in inc.calls:
             inc.calls.append(cid)
+        if cid:
+            self.linked[cid] = inc.incident_id
         if cid in self.calls:
             self.calls[cid]["incident_id"] = inc.incident_id
 
@@ -137,3 +159,5 @@ class Incidents:
     def restore(self, snap: Mapping[str, Any]) -> None:
         self.by_id = {k: TrackedIncident(**v) for k, v in snap.get("incidents", {}).items()}
         self.calls = {k: dict(v) for k, v in snap.get("calls", {}).items()}
+        self.linked = {cid: iid for iid, inc in sorted(self.by_id.items())
+                       for cid in inc.calls}

@@ -30,6 +30,8 @@ class Planner:
     def __init__(self, profile: Any, graph: RoadGraph | None, runcards: RunCards,
                  config: DispatchConfig) -> None:
         self.profile, self.graph, self.runcards, self.config = profile, graph, runcards, config
+        self._near_key = b""
+        self._near: tuple[np.ndarray, np.ndarray] | None = None
 
     def speeds(self, traffic: TrafficState | None, at_ms: int) -> Speeds | None:
         if self.graph is None:
@@ -60,7 +62,19 @@ class Planner:
         _, _, ulat, ulon = fleet.arrays()
         when = speeds.when if speeds is not None else \
             period(local_hour(at_ms, self.profile.utc_offset_hours), self.config.eta)
-        return etas_to(self.graph, speeds, lat, lon, ulat, ulon, self.config.eta, when)
+        return etas_to(self.graph, speeds, lat, lon, ulat, ulon, self.config.eta, when,
+                       self.nearest(ulat, ulon))
+
+    def nearest(self, lat: np.ndarray, lon: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The units' nearest nodes, reused while no unit has moved (a pure cache: the
+        same positions give the same answer)."""
+        if self.graph is None:
+            return None
+        key = lat.tobytes() + lon.tobytes()
+        if key != self._near_key:
+            self._near_key, self._near = key, self.graph.nearest(lat, lon)
+        return self._near
 
     def plan(self, inc: TrackedIncident, patients: int, fleet: Fleet,
              traffic: TrafficState | None, at_ms: int, version: int, *,

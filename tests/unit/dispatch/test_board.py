@@ -371,3 +371,56 @@ def test_any_command_is_applied_or_refused_with_a_known_code(action, args) -> No
 
 def test_every_refusal_code_of_the_board_is_declared() -> None:
     assert {code for _, code, _ in REFUSALS} <= set(CODES)
+
+
+def test_green_wave_times_agree_with_the_units_eta() -> None:
+    from dispatch.eta import etas_to
+    b = make_board()
+    pkg = fire(b)                          # the incident sits on node 300 (a junction)
+    b.command(cmd("dispatch_confirm", incident_id="INC-1", package_id=pkg["package_id"]), T0)
+    eng = pkg["items"][0]["unit_id"]
+    far = 300 + 24 * 8 + 6                 # 8 rows north, 6 columns east, then 300 m off
+    lat, lon = float(GRID.lat[far]) + 0.0027, float(GRID.lon[far])
+    b.observe("fire", event("fire", "engine_gps", eng, T0 + 1, lat=lat, lon=lon))
+    out = b.observe("fire", event("fire", "engine_status", eng, T0 + 2, status="en_route"))
+    waves = [r["payload"] for r in out if r["kind"] == "preemption_request"]
+    speeds = b.planner.speeds(b.traffic, T0 + 2)
+    eta = etas_to(GRID, speeds, LAT, LON, [lat], [lon]).eta_s[0]
+    assert waves[-1]["node"] == 300
+    assert abs(waves[-1]["eta_s"] - eta) < 0.2            # the last junction is the scene
+
+
+def test_a_call_moved_or_unlinked_follows_its_incident() -> None:
+    b = make_board()
+    b.observe("ems", event("ems", "call", "C1", T0, lat=LAT, lon=LON, complaint="trauma",
+                           priority=1, patients=4))
+    b.observe_incident(opened("INC-A", "ems", T0 + 1, LAT, LON, kinds=("ems_calls",),
+                              calls={"C1": {"stream": "ems"}}))
+    b.observe_incident(opened("INC-B", "ems", T0 + 2, LAT, LON, kinds=("ems_calls",)))
+    a, bb = b.incidents.get("INC-A"), b.incidents.get("INC-B")
+    assert a is not None and bb is not None and b.incidents.patients(a) == 4
+    b.observe_incident(row("INC-B", "call_linked", 1, T0 + 3,
+                           {"call_id": "C1", "stream": "ems", "moved_from": "INC-A"}))
+    assert (b.incidents.patients(a), b.incidents.patients(bb)) == (0, 4)
+    assert b.view()["calls"][0]["incident_id"] == "INC-B"
+    b.observe_incident(row("INC-B", "call_unlinked", 2, T0 + 4, {"call_id": "C1"}))
+    assert b.incidents.patients(bb) == 0 and b.view()["calls"][0]["incident_id"] == ""
+    # a call heard after its link still finds its incident
+    b.observe_incident(row("INC-B", "call_linked", 3, T0 + 5, {"call_id": "C2"}))
+    b.observe("ems", event("ems", "call", "C2", T0 + 6, lat=LAT, lon=LON, complaint="fall",
+                           priority=3))
+    assert {c["call_id"]: c["incident_id"] for c in b.view()["calls"]}["C2"] == "INC-B"
+
+
+def test_a_split_takes_its_calls_with_it() -> None:
+    b = make_board()
+    b.observe_incident(opened("INC-A", "ems", T0, LAT, LON, kinds=("ems_calls",),
+                              calls={"C1": {"stream": "ems"}, "C2": {"stream": "ems"}}))
+    split = opened("INC-S", "ems", T0 + 5, LAT, LON, kinds=("ems_calls",),
+                   calls={"C2": {"stream": "ems"}})
+    split["payload_json"] = json.dumps({**json.loads(split["payload_json"]),
+                                        "split_from": "INC-A"})
+    b.observe_incident(split)
+    a, s = b.incidents.get("INC-A"), b.incidents.get("INC-S")
+    assert a is not None and s is not None
+    assert (a.calls, s.calls) == (["C1"], ["C2"])

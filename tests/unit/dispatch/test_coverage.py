@@ -47,6 +47,8 @@ def test_sending_the_only_east_bank_unit_suggests_a_move_up_that_restores_it() -
                         [reg.index("B1")], key="PKG-1")
     ems = cov["ems"]
     assert ems["city"]["after"] < ems["city"]["before"] and "fire" not in cov
+    assert set(ems["districts"]) == PROFILE.district_codes
+    assert any(v["after"] < v["before"] for v in ems["districts"].values())
     assert len(moves) == 1
     mv = moves[0]
     assert (mv["from_station"], mv["to_station"], mv["target"]) == ("W", "E", "ems")
