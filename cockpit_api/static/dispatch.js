@@ -166,8 +166,12 @@ function coverageLines(cov) {  // per target: the city's and each district's sha
     if (!tg || typeof tg !== "object") continue;
     const head = t("covTarget", { cap: word("cap_", tg.capability), m: minutes(tg.target_s) });
     out.push(`${head}${t("whySep")}${t("wholeCity")} ${pct(tg.city?.before)} → ${pct(tg.city?.after)}`);
-    for (const [d, v] of Object.entries(tg.districts ?? {}).slice(0, 8)) {
-      out.push(`${placeName(d) ?? t("unknown")} ${pct(v?.before)} → ${pct(v?.after)}`);
+    // the districts the assignment leaves less covered, the largest drop first
+    const drops = Object.entries(tg.districts ?? {}).filter(([, v]) => typeof v?.before === "number"
+      && typeof v?.after === "number" && v.before - v.after >= 0.005)
+      .sort((x, y) => (y[1].before - y[1].after) - (x[1].before - x[1].after));
+    for (const [d, v] of drops.slice(0, 6)) {
+      out.push(`${placeName(d) ?? t("unknown")} ${pct(v.before)} → ${pct(v.after)}`);
     }
   }
   return out;

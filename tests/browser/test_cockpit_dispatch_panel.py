@@ -73,7 +73,9 @@ PACKAGE = record("r-1", "package_recommended", 5_000, package_id="PKG-1",
                            "zh": "该站已达派出上限", "en": "its station already sends its share"}],
                  coverage={"ems_8min": {"target_s": 480, "capability": "als",
                                         "districts": {"furong": {"before": 0.97,
-                                                                 "after": 0.92}},
+                                                                 "after": 0.92},
+                                                      "yuelu": {"before": 0.9,
+                                                                "after": 0.9}},
                                         "city": {"before": 0.95, "after": 0.94}}},
                  moveups=[MOVEUP])
 # codes the board speaks that must never reach the screen (in English, "available" and
@@ -124,6 +126,7 @@ def test_a_dispatcher_sees_the_package_explained_and_confirms_it(
     expect(pkg).to_contain_text("按实时路况行车时间排序")
     expect(pkg).to_contain_text("高级生命支持 8.0 分钟可达：全市 95% → 94%")
     expect(pkg).to_contain_text("芙蓉区 97% → 92%")
+    expect(pkg.locator(".pkg-coverage")).not_to_contain_text("岳麓区")   # not less covered
     skipped = pkg.locator(".pkg-skipped")
     expect(skipped.locator("ul")).to_be_hidden()   # collapsed until asked
     skipped.locator("summary").click()
