@@ -5,7 +5,11 @@
   commands) -> the engine -> ``alert_events`` / ``incident_events`` / ``command_results``
   topics (sunk into ClickHouse by the worker's sink agents);
 * a timer ticks the engine (group flushes, ack timeouts, escalation, incidents resolving)
-  and runs notification delivery (:mod:`streams.notifiers`).
+  and runs notification delivery (:mod:`streams.notifiers`);
+* the dispatch board beside the engine (:mod:`streams.dispatch_agent`): the same agents
+  hand it its records, the engine's incident events and the dispatch commands
+  (:mod:`streams.dispatch_intake`), the timer ticks it, and its state is in the engine's
+  checkpoint.
 
 Exactly-once effects without transactions: inputs are acked only after the events they
 caused are on the broker *and* the engine state that includes them is checkpointed (a
