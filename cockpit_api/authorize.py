@@ -7,10 +7,12 @@ A user limited to an agency or to districts acts only on what it sees
 district, a call line by its agency; a district-limited supervisor silences only with a
 ``district="..."`` matcher of its own districts, and changes only such silences. A
 dispatcher commits its agency's units only (:data:`~cockpit_api.auth.roles.AGENCY_OF_UNIT`):
-it confirms or rejects the current package of an incident it sees when that package holds
-a unit of its agency (the package is one decision; the agency sending units to it may take
-it), adds to or removes from a package only units of its agency, and changes the status or
-confirms the move-up of those only. Something the hub does not hold cannot be shown to be
+it confirms or rejects the current package of an incident it sees when its agency leads
+that package (sends the most of its units; on a tie, the first slot's: the run card lists
+the leading capability first). A package is one decision the board applies whole, so the
+119 dispatcher commits a structure fire's engines with its ambulance, and a 120 dispatcher
+who sees that incident does not commit 119's engines. It adds to or removes from a package
+only units of its agency, and changes the status or confirms the move-up of those only. Something the hub does not hold cannot be shown to be
 the user's, so it is refused too.
 """
 
@@ -129,6 +131,18 @@ def unit_agency(unit: Mapping[str, Any] | None) -> str | None:
     return None if unit is None else AGENCY_OF_UNIT.get(str(unit.get("agency") or ""))
 
 
+def lead_agency(items: Any, board: Board) -> str:
+    """The cockpit agency sending the most units of a package (a tie: the earliest slot's);
+    "" for a package without units."""
+    counts: dict[str, int] = {}
+    for item in items:
+        unit = board.unit(str(item.get("unit_id") or ""))
+        agency = unit_agency(unit if unit is not None else item)
+        if agency:
+            counts[agency] = counts.get(agency, 0) + 1
+    return max(counts, key=lambda a: counts[a], default="")   # (max keeps the first of a tie)
+
+
 def _own_units(view: View, command: Mapping[str, Any], board: Board, refuse: Any) -> None:
     """A dispatch command of a limited user names units it may commit (see the module)."""
     def mine(unit_id: str) -> bool:
@@ -144,10 +158,10 @@ def _own_units(view: View, command: Mapping[str, Any], board: Board, refuse: Any
         if held is None or held.get("package_id") != command["package_id"]:
             raise refuse("package_id", f"package {command['package_id']!r} is not the "
                                        f"incident's current package here")
-        units = [str(i.get("unit_id")) for i in held.get("items") or () if i.get("unit_id")]
-        if view.agencies is not None and not any(map(mine, units)):
-            raise refuse("package_id", f"package {command['package_id']!r} sends none of "
-                                       f"your agency's units")
+        lead = lead_agency(held.get("items") or (), board)
+        if view.agencies is not None and lead not in view.agencies:
+            raise refuse("package_id", f"package {command['package_id']!r} is led by "
+                                       f"{lead or 'no agency'}'s units, not yours")
     for field in ("add", "remove"):
         for uid in command.get(field) or ():
             if not mine(uid):

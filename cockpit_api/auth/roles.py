@@ -4,9 +4,9 @@
 * ``dispatcher`` of one agency (:data:`AGENCIES`) -- sees the alerts of its agency's streams
   and the incidents they are part of, and acknowledges, claims, comments, resolves, notes
   and links calls on those (:data:`ROLE_ACTIONS`); commits its agency's units
-  (:data:`DISPATCH_ACTIONS`: confirms, edits or rejects the package of an incident it sees
-  that holds units of its agency, adds or removes only its agency's units, changes their
-  status, confirms their move-ups; :data:`AGENCY_OF_UNIT`).
+  (:data:`DISPATCH_ACTIONS`: confirms or rejects the package of an incident it sees that its
+  agency leads, adds or removes only its agency's units, changes their status, confirms
+  their move-ups; :data:`AGENCY_OF_UNIT`, :mod:`cockpit_api.authorize`).
 * ``supervisor`` -- every alert and incident command, and silences.
 * ``admin`` -- what a supervisor may; users are administered with the ``citycc`` command.
 

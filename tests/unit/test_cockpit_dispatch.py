@@ -267,3 +267,23 @@ def test_an_edited_package_is_the_incidents_package_still_to_decide() -> None:
     assert entries[1]["detail"]["add"] == ["LAD-S1-01"] and entries[1]["detail"]["reason"] == "就近"
     assert authorize(Principal("u", "dispatcher", "119"), {**CONFIRM, "package_id": "PKG-2"},
                      HubBoard(hub)) is None
+
+
+def test_a_mixed_package_is_committed_by_the_agency_that_leads_it() -> None:
+    """A structure fire's package (two engines, an ambulance): the 119 dispatcher commits it
+    whole; a 120 dispatcher who sees the incident (a 120 call is linked) does not commit
+    119's engines, though its ambulance is in it."""
+    hub = AlertHub(dispatch=DispatchView(UNITS))
+    hub.publish_incident_event({**FIRE_OPENED, "payload_json": json.dumps({
+        "category": "fire", "severity": "major", "district": "furong", "calls": {
+            "C120-1": {"stream": "ems"}},
+        "members": [{"fingerprint": "fp-f", "stream": "fire", "severity": "major",
+                     "status": "firing"}]})})
+    hub.publish_dispatch_record({**PACKAGE, "payload": {**PACKAGE["payload"], "items": [
+        item("ENG-S1-01", "engine", "fire"), item("LAD-S1-01", "ladder", "fire"),
+        item("AMB-H1-01", "als", "ems")]}})
+    authorize(Principal("u", "dispatcher", "119"), CONFIRM, HubBoard(hub))
+    with pytest.raises(CommandRejected) as refused:
+        authorize(Principal("u", "dispatcher", "120"), CONFIRM, HubBoard(hub))
+    assert (refused.value.code, refused.value.field) == ("forbidden", "package_id")
+    assert "119" in refused.value.reason
