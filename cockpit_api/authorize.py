@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from alerting.labels import LabelError, parse_matchers
 
-from .auth.roles import (AGENCY_OF_STREAM, AGENCY_OF_UNIT, DISPATCH_ACTIONS,
-                         INCIDENT_ACTIONS, Principal, View)
+from .auth.roles import AGENCY_OF_STREAM, DISPATCH_ACTIONS, INCIDENT_ACTIONS, Principal, View
+from .dispatch_view import lead_agency, unit_agency
 from .errors import CommandRejected
 
 INCIDENT_FIELDS = ("incident_id", "target", "source")
@@ -126,23 +126,6 @@ def _own_districts(view: View, matchers: list[str], refuse: Any, field: str) -> 
                             f"districts {sorted(view.districts)}")
 
 
-def unit_agency(unit: Mapping[str, Any] | None) -> str | None:
-    """The cockpit agency that commits ``unit`` (None: not a unit the hub holds)."""
-    return None if unit is None else AGENCY_OF_UNIT.get(str(unit.get("agency") or ""))
-
-
-def lead_agency(items: Any, board: Board) -> str:
-    """The cockpit agency sending the most units of a package (a tie: the earliest slot's);
-    "" for a package without units."""
-    counts: dict[str, int] = {}
-    for item in items:
-        unit = board.unit(str(item.get("unit_id") or ""))
-        agency = unit_agency(unit if unit is not None else item)
-        if agency:
-            counts[agency] = counts.get(agency, 0) + 1
-    return max(counts, key=lambda a: counts[a], default="")   # (max keeps the first of a tie)
-
-
 def _own_units(view: View, command: Mapping[str, Any], board: Board, refuse: Any) -> None:
     """A dispatch command of a limited user names units it may commit (see the module)."""
     def mine(unit_id: str) -> bool:
@@ -158,7 +141,7 @@ def _own_units(view: View, command: Mapping[str, Any], board: Board, refuse: Any
         if held is None or held.get("package_id") != command["package_id"]:
             raise refuse("package_id", f"package {command['package_id']!r} is not the "
                                        f"incident's current package here")
-        lead = lead_agency(held.get("items") or (), board)
+        lead = lead_agency(held.get("items") or (), board.unit)
         if view.agencies is not None and lead not in view.agencies:
             raise refuse("package_id", f"package {command['package_id']!r} is led by "
                                        f"{lead or 'no agency'}'s units, not yours")

@@ -18,9 +18,10 @@ one held is a timeline entry only.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .auth.roles import AGENCY_OF_UNIT
 from .errors import MalformedMessage, require_ids
 
 KINDS = ("package_recommended", "package_confirmed", "package_edited", "package_rejected",
@@ -67,6 +68,24 @@ def unit_rows(units: Iterable[Any]) -> list[dict[str, Any]]:
              "district": u.district, "home_lat": u.home_lat, "home_lon": u.home_lon,
              "crew": u.crew, "status": "available", "status_ms": None, "incident_id": "",
              "stale": False, "lat": u.home_lat, "lon": u.home_lon} for u in units]
+
+
+def unit_agency(unit: Mapping[str, Any] | None) -> str | None:
+    """The cockpit agency that commits ``unit`` (None: not a unit the hub holds)."""
+    return None if unit is None else AGENCY_OF_UNIT.get(str(unit.get("agency") or ""))
+
+
+def lead_agency(items: Iterable[Mapping[str, Any]],
+                unit: Callable[[str], Mapping[str, Any] | None]) -> str:
+    """The cockpit agency sending the most units of a package (a tie: the earliest slot's;
+    a unit's agency as the unit board holds it, else as its slot says); "" without units."""
+    counts: dict[str, int] = {}
+    for item in items:
+        held = unit(str(item.get("unit_id") or ""))
+        agency = unit_agency(held if held is not None else item)
+        if agency:
+            counts[agency] = counts.get(agency, 0) + 1
+    return max(counts, key=lambda a: counts[a], default="")   # (max keeps the first of a tie)
 
 
 def _units_of(payload: Mapping[str, Any]) -> list[str]:
@@ -181,6 +200,7 @@ class DispatchView:
                "reason": str(p.get("reason") or ""), "edited": rec["kind"] == "package_edited"
                or bool(base.get("edited"))}
         pkg["open"] = pkg["state"] in OPEN_STATES
+        pkg["lead"] = lead_agency(pkg["items"], self.unit)   # who may decide (authorize)
         self._packages[iid] = pkg
         self._packages.move_to_end(iid)
         while len(self._packages) > self.max_packages:

@@ -150,10 +150,11 @@ function packagePanel(inc) {
     m.prepend(el("span", "sub", t("moveups")));
     box.append(m);
   }
-  if (p.open) {
+  if (p.open) {  // a dispatcher decides the packages its agency leads (cockpit_api/authorize.py)
+    const decides = state.session?.role !== "dispatcher" || state.session?.agency === p.lead;
     const acts = el("div", "acts pkg-acts");
-    acts.append(...[actButton("dispatch_confirm", true), actButton("dispatch_edit", true),
-      actButton("dispatch_reject", true)].filter(Boolean));
+    acts.append(...[decides ? actButton("dispatch_confirm", true) : null, actButton("dispatch_edit", true),
+      decides ? actButton("dispatch_reject", true) : null].filter(Boolean));
     if (acts.children.length) box.append(acts);
   }
   return box;

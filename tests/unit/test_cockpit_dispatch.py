@@ -79,6 +79,7 @@ def test_a_new_client_gets_the_unit_board_and_the_open_package() -> None:
     assert (pkg["incident_id"], pkg["package_id"], pkg["state"], pkg["open"]) == \
         ("INC-F", "PKG-1", "recommended", True)
     assert pkg["unfilled"] == [{"capability": "ladder", "reason": "none_available"}]
+    assert pkg["lead"] == "119"   # an engine and an ambulance: the first slot's agency leads
     assert [e["kind"] for e in snap["timelines"]["INC-F"]] == ["package_recommended"]
     assert snap["timelines"]["INC-F"][0]["detail"]["units"] == ["ENG-S1-01", "AMB-H1-01"]
 
