@@ -67,6 +67,11 @@ class Settings:
     webhook_url: str = ""
     webhook_secret: str = ""
     alerting_tick_s: float = 1.0
+    # Dispatch (dispatch.board, next to the alerting engine in the worker; its tick is the
+    # alerting tick): off, or the fleet's scale (1.0: the city's fleet configuration as
+    # written; the worker, the cockpit and the simulator must agree on it).
+    dispatch_enabled: bool = True
+    dispatch_scale: float = 1.0
     # Faust group timings (see README: how fast a restarted worker gets its partitions).
     worker_id: str = "worker-1"
     session_timeout_s: float = 6.0
@@ -200,6 +205,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
                             f"CITYCC_REASSERT_INTERVAL_S={settings.reassert_interval_s} > 0 "
                             f"(else a firing alert expires between two re-assertions)")
     _check_security(settings)
+    if not settings.dispatch_scale > 0:
+        raise SettingsError(f"CITYCC_DISPATCH_SCALE={settings.dispatch_scale} must be > 0")
     if settings.clickhouse_url:
         settings.clickhouse  # validate early: a bad URL fails at start, not at first insert
     problem = webhook_problem(settings.webhook_url, settings.webhook_secret)

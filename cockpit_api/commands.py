@@ -15,28 +15,27 @@ and answers on ``command_results``; this layer only refuses what can never be va
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from alerting.incident_model import CALL_STREAMS
-from alerting.labels import LabelError, parse_matchers
 from alerting.lifecycle import COMMANDS as ALERT_COMMANDS
-from alerting.lifecycle import MAX_ACTOR, MAX_COMMENT, MAX_ID
-from alerting.matchers import MATCHES_EVERYTHING, check_silence_matchers
-from alerting.regex import BAD_REGEX, REGEX_CODES
-from alerting.window import MAX_AHEAD_MS, OUT_OF_WINDOW
-from schemas.chars import bad_character
+from alerting.lifecycle import MAX_COMMENT, MAX_ID
+from alerting.matchers import MATCHES_EVERYTHING
+from alerting.regex import BAD_REGEX
+from alerting.window import OUT_OF_WINDOW
 from schemas.errors import ValidationError
 from schemas.jsonin import decode
-from schemas.validate import format_event_time, parse_event_time
+from schemas.validate import format_event_time
 
+from .command_args import (Arg, Bad, actor, boolean, choice, fingerprints, future_time,
+                           ident, matchers, occurrence, text, type_name)
+from .dispatch_commands import board_check, check_edit, dispatch_actions
 from .errors import CommandRejected
 
 MAX_MESSAGE_BYTES = 8 * 1024
 MAX_NOTE = 4000          # alerting.incident_ops.add_note's limit
-MAX_MATCHERS, MAX_MATCHER_CHARS, MAX_LIST = 20, 256, 200
 CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_action",
          "missing_field", "unknown_field", "wrong_type", "empty", "too_long", "unknown_value",
          "bad_time", "bad_value", MATCHES_EVERYTHING, BAD_REGEX, OUT_OF_WINDOW,
@@ -46,156 +45,7 @@ CODES = ("malformed_json", "too_large", "not_object", "unknown_type", "unknown_a
          # who may: not signed in (or no longer); the role may not; over the command rate
          "unauthenticated", "forbidden", "rate_limited")
 COMMON_FIELDS = ("command_id", "actor", "action", "at")
-KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id")
-
-
-class _Bad(Exception):
-    """A check's failure; the caller adds the field and the command id."""
-
-    def __init__(self, code: str, reason: str, field: str | None = None) -> None:
-        super().__init__(reason)
-        self.code, self.reason, self.field = code, reason, field
-
-
-Check = Callable[[Any, int], Any]  # (value, now_ms) -> normalised value, or raise _Bad
-
-
-def _string(v: Any, limit: int) -> str:
-    if not isinstance(v, str):
-        raise _Bad("wrong_type", f"must be a string, not {_type(v)}")
-    if len(v) > limit:
-        raise _Bad("too_long", f"{len(v)} characters; at most {limit}")
-    return v
-
-
-def _chars(s: str, text: bool = False) -> str:
-    """``s`` unless it holds a character ``schemas.chars`` refuses (``bad_characters``)."""
-    bad = bad_character(s, text=text)
-    if bad is not None:
-        raise _Bad("bad_characters", f"holds {bad}: no control"
-                   f"{' or' if text else ', invisible or'} bidi characters")
-    return s
-
-
-def ident(v: Any, now_ms: int = 0) -> str:
-    """An id: 1..MAX_ID characters, no control, invisible or bidi characters, no
-    surrounding spaces."""
-    s = _chars(_string(v, MAX_ID))
-    if not s.strip():
-        raise _Bad("empty", "must not be empty")
-    if s != s.strip():
-        raise _Bad("bad_value", "has surrounding spaces")
-    return s
-
-
-def actor(v: Any, now_ms: int = 0) -> str:
-    s = _chars(_string(v, MAX_ACTOR)).strip()
-    if not s:
-        raise _Bad("empty", "who gives the command must be named")
-    return s
-
-
-def text(limit: int, required: bool = False) -> Check:
-    """Free text of at most ``limit`` characters (``required``: not blank); newlines and
-    tabs are fine."""
-    def check(v: Any, now_ms: int = 0) -> str:
-        s = _chars(_string(v, limit), text=True).strip()
-        if required and not s:
-            raise _Bad("empty", "must not be blank")
-        return s
-    return check
-
-
-def choice(*values: str) -> Check:
-    def check(v: Any, now_ms: int = 0) -> str:
-        if v not in values:
-            raise _Bad("unknown_value" if isinstance(v, str) else "wrong_type",
-                       f"must be one of {list(values)}, not {v!r}"[:200])
-        return str(v)
-    return check
-
-
-def boolean(v: Any, now_ms: int = 0) -> bool:
-    if not isinstance(v, bool):
-        raise _Bad("wrong_type", f"must be true or false, not {_type(v)}")
-    return v
-
-
-def occurrence(v: Any, now_ms: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _Bad("wrong_type", f"must be an integer, not {_type(v)}")
-    if v < 0:
-        raise _Bad("bad_value", "must be >= 0 (0: the current occurrence)")
-    return v
-
-
-def future_time(v: Any, now_ms: int) -> str | None:
-    """ISO 8601 with an offset, later than now (``null``: open-ended); canonical UTC form."""
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise _Bad("wrong_type", f"must be an ISO 8601 time or null, not {_type(v)}")
-    _string(v, 64)
-    try:
-        ms = parse_event_time(v)
-    except (ValidationError, OverflowError) as exc:
-        raise _Bad("bad_time", getattr(exc, "reason", str(exc))) from None
-    if ms <= now_ms:
-        raise _Bad("bad_value", f"{v} is not in the future")
-    if ms > now_ms + MAX_AHEAD_MS:   # (the engine's bound: alerting.window)
-        raise _Bad(OUT_OF_WINDOW, f"{v} is more than {MAX_AHEAD_MS // 86_400_000} days "
-                                  f"ahead: leave the end out (until expired) instead")
-    return format_event_time(ms)
-
-
-def _list(v: Any, limit: int, item: Callable[[Any, int], Any], now_ms: int) -> list[Any]:
-    if not isinstance(v, list):
-        raise _Bad("wrong_type", f"must be a list, not {_type(v)}")
-    if not v:
-        raise _Bad("empty", "must name at least one")
-    if len(v) > limit:
-        raise _Bad("too_long", f"{len(v)} items; at most {limit}")
-    out = []
-    for i, x in enumerate(v):
-        try:
-            out.append(item(x, now_ms))
-        except _Bad as exc:
-            raise _Bad(exc.code, exc.reason, f"[{i}]") from None
-    return out
-
-
-def fingerprints(v: Any, now_ms: int = 0) -> list[str]:
-    return list(dict.fromkeys(_list(v, MAX_LIST, ident, now_ms)))
-
-
-def _matcher(v: Any, now_ms: int) -> str:
-    s = _chars(_string(v, MAX_MATCHER_CHARS), text=True)   # (as the engine: alerting.intake)
-    try:
-        parse_matchers([s])
-    except LabelError as exc:   # (a refused regex: bad_regex or too_long, as the engine says)
-        raise _Bad(exc.code if exc.code in REGEX_CODES else "bad_value", str(exc)) from None
-    return s.strip()
-
-
-def matchers(v: Any, now_ms: int = 0) -> list[str]:
-    """Alertmanager's matchers, each item one or more: ``entity_id="GASC-YL-00183"``,
-    ``{kind="gas_leak", district="kaifu"}``; refused (``matches_everything``) when together
-    they match an alert without labels, by the function the engine asks too."""
-    items = _list(v, MAX_MATCHERS, _matcher, now_ms)
-    try:
-        check_silence_matchers(parse_matchers(items))
-    except LabelError as exc:
-        raise _Bad(exc.code, exc.reason) from None
-    return items
-
-
-@dataclass(frozen=True)
-class Arg:
-    name: str
-    check: Check
-    required: bool = True
-    default: Any = None
-    has_default: bool = False  # optional args with a default are always in the output
+KEY_FIELDS = ("fingerprint", "incident_id", "target", "silence_id", "unit_id", "moveup_id")
 
 
 def _alert_args(comment_required: bool) -> tuple[Arg, ...]:
@@ -218,7 +68,9 @@ ACTIONS: Mapping[str, tuple[Arg, ...]] = {
                   Arg("stream", choice(*CALL_STREAMS))),
     "add_note": (Arg("incident_id", ident), Arg("text", text(MAX_NOTE, True))),
     "resolve_incident": (Arg("incident_id", ident), Arg("comment", text(MAX_COMMENT), False)),
+    **dispatch_actions(),
 }
+DISPATCH_ACTIONS = tuple(dispatch_actions())
 
 
 @dataclass(frozen=True)
@@ -245,7 +97,7 @@ def parse_client_message(raw: str | bytes, now_ms: int, actor: str | None = None
     except ValidationError as exc:
         raise CommandRejected(exc.code, exc.field, exc.reason) from None
     if not isinstance(msg, dict):
-        raise CommandRejected("not_object", "", f"a message is a JSON object, not {_type(msg)}")
+        raise CommandRejected("not_object", "", f"a message is a JSON object, not {type_name(msg)}")
     if msg.get("type") != "command":
         raise CommandRejected("unknown_type", "type",
                               f"{msg.get('type')!r} is not a message type; send 'command'"[:200])
@@ -265,7 +117,7 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
     """A command object -> :class:`ValidCommand` with ``at`` = ``now_ms``; or CommandRejected."""
     if not isinstance(obj, dict):
         raise CommandRejected("not_object", "command",
-                              f"the command is a JSON object, not {_type(obj)}")
+                              f"the command is a JSON object, not {type_name(obj)}")
     raw_id = obj.get("command_id")
     echo = raw_id if isinstance(raw_id, str) and len(raw_id) <= MAX_ID else None
     out: dict[str, Any] = {}
@@ -273,11 +125,11 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
         out["command_id"] = _field(obj, Arg("command_id", ident), now_ms)
         action = obj.get("action")
         if action is None:
-            raise _Bad("missing_field", "required", "action")
+            raise Bad("missing_field", "required", "action")
         if not isinstance(action, str):
-            raise _Bad("wrong_type", f"must be a string, not {_type(action)}", "action")
+            raise Bad("wrong_type", f"must be a string, not {type_name(action)}", "action")
         if action not in ACTIONS:
-            raise _Bad("unknown_action", f"{action!r} is not one of {sorted(ACTIONS)}"[:300],
+            raise Bad("unknown_action", f"{action!r} is not one of {sorted(ACTIONS)}"[:300],
                        "action")
         out["action"] = action
         out["actor"] = _field(obj, Arg("actor", actor), now_ms)
@@ -285,18 +137,22 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
         allowed = set(COMMON_FIELDS) | {a.name for a in spec}
         for k in obj:
             if k not in allowed:
-                raise _Bad("unknown_field", f"not an argument of {action!r}; it takes "
+                raise Bad("unknown_field", f"not an argument of {action!r}; it takes "
                            f"{[a.name for a in spec]}", str(k)[:64])
         for arg in spec:
             if obj.get(arg.name) is not None or arg.required:
                 out[arg.name] = _field(obj, arg, now_ms)
             elif arg.has_default:
                 out[arg.name] = arg.default
-    except _Bad as exc:
+    except Bad as exc:
         raise CommandRejected(exc.code, exc.field or "", exc.reason, echo) from None
     if action == "merge_incidents" and out["target"] == out["source"]:
         raise CommandRejected("bad_value", "source", "cannot merge an incident into itself",
                               echo)
+    if action in DISPATCH_ACTIONS:
+        board_check(out, echo)
+    if action == "dispatch_edit":
+        check_edit(out, echo)
     out["at"] = format_event_time(now_ms)
     key = next((out[k] for k in KEY_FIELDS if k in out), out["command_id"])
     return ValidCommand(out, key)
@@ -305,18 +161,9 @@ def validate_command(obj: object, now_ms: int) -> ValidCommand:
 def _field(obj: Mapping[str, Any], arg: Arg, now_ms: int) -> Any:
     v = obj.get(arg.name)
     if v is None:
-        raise _Bad("missing_field", "required" if arg.name not in obj else
+        raise Bad("missing_field", "required" if arg.name not in obj else
                    "required, and null is not a value", arg.name)
     try:
         return arg.check(v, now_ms)
-    except _Bad as exc:
-        raise _Bad(exc.code, exc.reason, arg.name + (exc.field or "")) from None
-
-
-def _type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, float) and not math.isfinite(v):
-        return "a non-finite number"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+    except Bad as exc:
+        raise Bad(exc.code, exc.reason, arg.name + (exc.field or "")) from None

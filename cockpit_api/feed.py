@@ -33,6 +33,9 @@ DEFAULT_BACKFILL = 200
 # Silences are few (a record per operator action or end) and live long (until expired or
 # resolved): read far enough back that a silence made days ago is still shown.
 SILENCE_BACKFILL = 5000
+# Dispatch records: enough for the recent packages and unit changes (the units' latest
+# statuses and the open incidents' records older than that come from ClickHouse).
+DISPATCH_BACKFILL = 2000
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 MISSING_RECHECK_S = 5.0
@@ -77,7 +80,8 @@ def sources_for(hub: AlertHub) -> list[Source]:
             Source("incident_events", 2000, hub.publish_incident_event),
             Source("command_results", 0, hub.publish_command_result),
             Source("notifications", 50, hub.publish_notification),
-            Source("silence_events", SILENCE_BACKFILL, hub.publish_silence_event)]
+            Source("silence_events", SILENCE_BACKFILL, hub.publish_silence_event),
+            Source("dispatch", DISPATCH_BACKFILL, hub.publish_dispatch_record)]
 
 
 def decode_alert(value: bytes | None) -> Alert:

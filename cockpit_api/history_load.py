@@ -7,7 +7,8 @@ local Tansu keeps nothing) leaves the feed with no backfill at all, while the al
 engine still holds the alerts of the previous run. The current occurrence of every alert
 not resolved, the open incidents' events and the silence history are read from the
 warehouse first and folded into the hub exactly as the
-feed folds them; the feed's backfill then adds nothing the hub already has (the views
+feed folds them, and so are the units' latest statuses and the open incidents' dispatch
+records (:mod:`warehouse.dispatch_backfill`); the feed's backfill then adds nothing the hub already has (the views
 drop events at or before what they hold). If ClickHouse cannot be read, the cockpit
 starts from the feed alone and says so.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from citycc.settings import Settings
 from warehouse import queries
+from warehouse.dispatch_backfill import dispatch_history
 from warehouse.client import connect
 
 from .hub import AlertHub
@@ -35,7 +37,8 @@ def read_history(settings: Settings, max_incidents: int, max_alerts: int = 2000
     try:
         return {"alert_events": queries.current_alert_events(client, limit=max_alerts),
                 "incident_events": queries.open_incident_events(client, limit=max_incidents),
-                "silence_events": queries.silence_events(client)}
+                "silence_events": queries.silence_events(client),
+                "dispatch": dispatch_history(client, limit=max_incidents)}
     finally:
         client.disconnect()
 
@@ -48,7 +51,9 @@ def fold_history(hub: AlertHub, history: dict[str, list[dict[str, Any]]]) -> dic
             "incident_events": sum(hub.publish_incident_event(e, where)
                                    for e in history["incident_events"]),
             "silence_events": sum(hub.publish_silence_event(e, where)
-                                  for e in history["silence_events"])}
+                                  for e in history["silence_events"]),
+            "dispatch": sum(hub.publish_dispatch_record(r, where)
+                            for r in history.get("dispatch", []))}
 
 
 async def load_history(settings: Settings, hub: AlertHub, max_incidents: int = 1000

@@ -22,9 +22,11 @@ Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: 
 
 * ``{"type": "snapshot", "alerts": [...], "max_alerts": N, "alert_states": [...],
   "incidents": [...], "notifications": [...], "silences": [...], "silenced": {fp: [ids]},
-  "places": {...}}`` -- first message on every connection, each list most recently changed
-  first; ``silenced``: the muted alerts only; ``places``: the city's and its districts' names
-  (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``).
+  "places": {...}, "dispatch": {...}}`` -- first message on every connection, each list most
+  recently changed first; ``silenced``: the muted alerts only; ``places``: the city's and its
+  districts' names (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``);
+  ``dispatch``: the unit board, open packages, move-ups and incidents' dispatch timelines
+  (:mod:`cockpit_api.dispatch_view`).
 * ``{"type": "alert", "alert": {...}, "silenced_by": [ids]}`` -- a detector alert fired or
   changed (e.g. resolved).
 * ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...},
@@ -35,6 +37,9 @@ Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: 
 * ``{"type": "incident", "incident": {...}, "event": {...}}`` -- an incident changed; its
   ``status`` is ``open``, ``resolved`` or ``merged`` (the last two: drop it).
 * ``{"type": "notification", "notification": {...}}`` -- a notification to a receiver.
+* ``{"type": "dispatch", "record": {...}, "incident_id": id, "unit": {...} | null,
+  "package": {...} | null, "moveup": {...} | null, "entry": {...} | null}`` -- a dispatch
+  record (topic ``dispatch``) and what it changed.
 * ``{"type": "command_result", "result": {...}}`` -- what became of a command (to everyone;
   a client matches its own ``command_id``s).
 * ``{"type": "command_queued" | "command_error", ...}`` -- to the sender of a command only.
@@ -65,6 +70,7 @@ from schemas.limits import MAX_DEPTH
 
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
+from .dispatch_view import DispatchView, normalize_dispatch_record
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
@@ -78,7 +84,7 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_NOTIFICATIONS = 50
 OVERFLOW_REASON = "client too slow: send queue overflowed"
 SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
-           "silence event")
+           "silence event", "dispatch record")
 
 __all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
            "normalize_command_result", "normalize_notification"]
@@ -116,6 +122,7 @@ class AlertHub:
     alert_states: AlertStates = field(default_factory=AlertStates)
     incidents: IncidentBoard = field(default_factory=IncidentBoard)
     silences: SilenceBoard = field(default_factory=SilenceBoard)
+    dispatch: DispatchView = field(default_factory=DispatchView)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
     processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
@@ -128,7 +135,7 @@ class AlertHub:
     def __post_init__(self) -> None:
         if self.max_alerts < 1 or self.queue_size < 2:
             raise ValueError("max_alerts must be >= 1 and queue_size >= 2")
-        self.visibility = Visibility(self._labels)
+        self.visibility = Visibility(self._labels, self.incidents.get)
 
     # --- producer side -------------------------------------------------------------------
     def publish(self, alert: object, where: str = "") -> bool:
@@ -154,6 +161,10 @@ class AlertHub:
     def publish_silence_event(self, event: object, where: str = "") -> bool:
         return self._ingest("silence event", normalize_silence_event, self._on_silence_event,
                             event, where)
+
+    def publish_dispatch_record(self, record: object, where: str = "") -> bool:
+        return self._ingest("dispatch record", normalize_dispatch_record, self.dispatch.apply,
+                            record, where)
 
     def record_malformed(self, reason: str, source: str = "alert") -> None:
         """Count (and log) a message that could not be used."""
@@ -201,7 +212,8 @@ class AlertHub:
                 "alert_states": self.alert_states.states(),
                 "incidents": self.incidents.incidents(),
                 "notifications": self.notifications(), "silences": self.silences.silences(),
-                "silenced": self.silenced(), "places": self.places}
+                "silenced": self.silenced(), "places": self.places,
+                "dispatch": self.dispatch.snapshot()}
 
     def silenced_by(self, fingerprint: str) -> list[str]:
         """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""
@@ -318,6 +330,8 @@ class AlertHub:
         folded = self.incidents.apply(ev)
         if folded is None:
             return None
+        if folded[0]["status"] != "open":
+            self.dispatch.forget_incident(ev["incident_id"])
         return {"type": "incident", "incident": folded[0], "event": folded[1]}
 
     def _on_notification(self, note: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from .auth.tokens import load_secret
 from .auth.users import UserError, UserStore
 from .client import Cockpit, Limits, make_handler
 from .command_sink import CommandSender, CommandSink
+from .dispatch_view import DispatchView, unit_rows
 from .feed import run_feed
 from .history_load import load_history
 from .hub import AlertHub
@@ -130,15 +131,33 @@ def authenticator(settings: Settings) -> Authenticator:
 
 
 def places_of(profile: CityProfile) -> dict[str, Any]:
-    """The names the page shows for the city and its district codes."""
+    """The names the page shows for the city, its district codes and the units' home
+    stations (hospitals, fire stations)."""
     return {"city": {"zh": profile.name_zh, "en": profile.name_en},
-            "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts}}
+            "districts": {d.code: {"zh": d.zh, "en": d.en} for d in profile.districts},
+            "stations": {f.id: {"zh": f.zh, "en": f.en}
+                         for f in (*profile.hospitals, *profile.fire_stations)}}
+
+
+def dispatch_view(settings: Settings, profile: CityProfile) -> DispatchView:
+    """The unit board of the city's registry (the worker's board has the same units); an
+    empty one when dispatch is off or its configuration cannot be read (said loudly)."""
+    if not settings.dispatch_enabled:
+        return DispatchView()
+    try:
+        from city.dispatch_config import registry_for
+        return DispatchView(unit_rows(registry_for(profile, settings.dispatch_scale)))
+    except Exception:   # the picture without the registry: units appear as they report
+        log.exception("cockpit: cannot build the unit registry; the unit board shows only "
+                      "the units the dispatch records name")
+        return DispatchView()
 
 
 async def run(settings: Settings) -> None:
     """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
-    hub = AlertHub(places=places_of(load_profile(settings.city)))
+    profile = load_profile(settings.city)
+    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,8 +3,10 @@
 A client sees what its view (:class:`~cockpit_api.auth.roles.View`) covers: alerts by their
 labels' stream (its agency) and district, lifecycle states and notifications by their
 alert's labels, incidents by their streams and district, every current silence but only the
-marks of alerts it sees. Command results go to the user who sent the command (to a
-supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
+marks of alerts it sees. Dispatch: every unit of its districts (the unit board is shared
+by the agencies: who else is near matters to each), the packages, move-ups and dispatch
+records of the incidents it sees. Command results go to the user who sent the command (to
+a supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
 
 Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
 distinct result (an unrestricted audience gets the message itself).
@@ -24,6 +26,7 @@ from alerting.labels import labels_of
 from .auth.roles import SEES_EVERY_RESULT, Principal, View
 
 Labels = Callable[[str], "dict[str, str] | None"]
+Incident = Callable[[str], "Mapping[str, Any] | None"]
 MAX_SENDERS = 10_000
 
 
@@ -44,11 +47,13 @@ EVERYONE = Audience()
 
 
 class Visibility:
-    """The cutting rules, with the hub's labels of an alert (``labels(fingerprint)``) and
-    the senders of the commands this cockpit forwarded (:meth:`note_sender`)."""
+    """The cutting rules, with the hub's labels of an alert (``labels(fingerprint)``), its
+    view of an incident (``incident(incident_id)``) and the senders of the commands this
+    cockpit forwarded (:meth:`note_sender`)."""
 
-    def __init__(self, labels: Labels, max_senders: int = MAX_SENDERS) -> None:
-        self.labels, self.max_senders = labels, max_senders
+    def __init__(self, labels: Labels, incident: Incident = lambda _: None,
+                 max_senders: int = MAX_SENDERS) -> None:
+        self.labels, self.incident, self.max_senders = labels, incident, max_senders
         self._senders: OrderedDict[str, str] = OrderedDict()
 
     def note_sender(self, command_id: str, user: str) -> None:
@@ -85,6 +90,8 @@ class Visibility:
             return msg if self._sees_note(view, msg["notification"]) else None
         if kind == "silence":
             return {**msg, "silenced": self._marks(view, msg["silenced"])}
+        if kind == "dispatch":
+            return self._dispatch(view, msg)
         return None   # a kind nobody taught this module: not to a restricted client
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
@@ -99,7 +106,34 @@ class Visibility:
                 "incidents": [i for i in snap["incidents"] if view.sees_incident(i)],
                 "notifications": [n for n in snap["notifications"]
                                   if self._sees_note(view, n)],
-                "silenced": self._marks(view, snap["silenced"])}
+                "silenced": self._marks(view, snap["silenced"]),
+                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {})}
+
+    def sees_incident_id(self, view: View, incident_id: str) -> bool:
+        return view.sees_incident(self.incident(incident_id))
+
+    @staticmethod
+    def sees_unit(view: View, unit: Mapping[str, Any] | None) -> bool:
+        return unit is None or view.districts is None or unit.get("district") in view.districts
+
+    def _dispatch(self, view: View, msg: dict[str, Any]) -> dict[str, Any] | None:
+        unit_ok = self.sees_unit(view, msg["unit"])
+        if not msg["incident_id"] or self.sees_incident_id(view, msg["incident_id"]):
+            return msg if unit_ok else {**msg, "unit": None}
+        return {"type": "dispatch", "incident_id": "", "record": None, "package": None,
+                "moveup": None, "entry": None, "unit": msg["unit"]} \
+            if unit_ok and msg["unit"] is not None else None
+
+    def _dispatch_snapshot(self, view: View, part: Mapping[str, Any]) -> dict[str, Any]:
+        def sees(iid: Any) -> bool:
+            return not iid or self.sees_incident_id(view, str(iid))
+        return {"units": [u for u in part.get("units", ()) if self.sees_unit(view, u)],
+                "packages": [p for p in part.get("packages", ()) if sees(p["incident_id"])],
+                "moveups": [m for m in part.get("moveups", ())
+                            if sees(m.get("incident_id"))],
+                "timelines": {i: t for i, t in (part.get("timelines") or {}).items() if sees(i)},
+                "preemptions": {i: n for i, n in (part.get("preemptions") or {}).items()
+                                if sees(i)}}
 
     def encoded(self, msg: dict[str, Any], clients: Iterable[Any]
                 ) -> Iterator[tuple[Any, bytes]]:

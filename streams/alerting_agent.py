@@ -5,7 +5,11 @@
   commands) -> the engine -> ``alert_events`` / ``incident_events`` / ``command_results``
   topics (sunk into ClickHouse by the worker's sink agents);
 * a timer ticks the engine (group flushes, ack timeouts, escalation, incidents resolving)
-  and runs notification delivery (:mod:`streams.notifiers`).
+  and runs notification delivery (:mod:`streams.notifiers`);
+* the dispatch board beside the engine (:mod:`streams.dispatch_agent`): the same agents
+  hand it its records, the engine's incident events and the dispatch commands
+  (:mod:`streams.dispatch_intake`), the timer ticks it, and its state is in the engine's
+  checkpoint.
 
 Exactly-once effects without transactions: inputs are acked only after the events they
 caused are on the broker *and* the engine state that includes them is checkpointed (a
@@ -50,6 +54,8 @@ from schemas.records import Origin, dead_letter
 from schemas.topics import TOPICS
 from schemas.validate import format_event_time
 from streams.alerting_intake import Refusal, apply_commands, apply_records
+from streams.dispatch_agent import DispatchStage, install_dispatch
+from streams.dispatch_intake import BoardOut
 from streams.flush import FlushBuffer, SendFn, send_now
 from streams.notifiers import Delivery, WebhookChannel
 from warehouse import queries
@@ -68,10 +74,12 @@ def load_alerting_config(settings: Settings) -> AlertingConfig:
 
 
 class EngineStore:
-    """The engine and its delivery marks, checkpointed to a local file (tmp + rename)."""
+    """The engine, its delivery marks and the dispatch board (if any), checkpointed to one
+    local file (tmp + rename): the board and the engine restore to the same point."""
 
-    def __init__(self, path: Path, engine: Engine, delivery: Delivery) -> None:
-        self.path, self.engine, self.delivery = path, engine, delivery
+    def __init__(self, path: Path, engine: Engine, delivery: Delivery,
+                 board: DispatchStage | None = None) -> None:
+        self.path, self.engine, self.delivery, self.board = path, engine, delivery, board
         self.checkpoints = 0
 
     def load(self) -> bool:
@@ -81,6 +89,8 @@ class EngineStore:
             state = orjson.loads(self.path.read_bytes())
             self.engine.restore(state["engine"])
             self.delivery.restore(state.get("delivery", {}))
+            if self.board is not None and state.get("board") is not None:
+                self.board.restore(state["board"])   # (absent: a checkpoint before it)
             del state
             freeze_long_lived()   # the restored state: out of every later collection
             return True
@@ -90,8 +100,10 @@ class EngineStore:
             return False
 
     async def save(self) -> None:
-        data = orjson.dumps({"engine": self.engine.snapshot(),
-                             "delivery": self.delivery.snapshot()})
+        state = {"engine": self.engine.snapshot(), "delivery": self.delivery.snapshot()}
+        if self.board is not None:
+            state["board"] = self.board.snapshot()
+        data = orjson.dumps(state)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             f.write(data)
@@ -131,6 +143,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
               for name in ("commands", "command_results", "alert_events", "incident_events",
                            "notifications", "silence_events")}
     engine = Engine(load_alerting_config(settings), profile)
+    board = install_dispatch(app, settings, profile, engine)
 
     async def publish_notification(record: dict[str, Any]) -> None:
         fut = await topics["notifications"].send(
@@ -142,7 +155,7 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     delivery = Delivery(engine.outbox, publish_notification, webhook)
     path = settings.run_dir / "alerting" / f"{settings.topic_prefix}-{settings.worker_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = EngineStore(path, engine, delivery)
+    store = EngineStore(path, engine, delivery, board)
     if store.load():
         log.info("alerting state restored from %s", path)
     else:   # a new machine, a lost disk: rebuilt before the worker reads any input
@@ -167,10 +180,10 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         log.info("alerting: %d current alerts published again", len(current))
         republished.set()
 
-    async def publish(out: Output, now: int, send: Callable[[SendFn], Awaitable[None]]
-                      ) -> None:
+    async def publish(out: Output, now: int, send: Callable[[SendFn], Awaitable[None]],
+                      made: BoardOut | None = None) -> None:
         """Send what ``out`` holds through ``send`` (a buffer's, which retries and waits
-        for the deliveries at its flush, or :func:`send_now`)."""
+        for the deliveries at its flush, or :func:`send_now`), then the board's ``made``."""
         for ev in out.alert_events:
             await send(partial(topics["alert_events"].send,
                 key=ev.fingerprint.encode(), value=orjson.dumps(ev.to_dict())))
@@ -197,6 +210,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                     "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
                     "events": [] if duplicate else events, "at": at,
                     "duplicate": duplicate})))
+        if board is not None and made is not None:
+            await board.publish(made, send)
 
     def input_agent(topic: Any, name: str,
                     apply: Callable[[list[dict[str, Any]], int], Output]) -> None:
@@ -208,10 +223,15 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             async for events in stream.noack_take(settings.take_max_messages,
                                                   settings.take_within_s):
                 now = clock()
-                out, refused = apply_records(apply, [e.value for e in events], now,
-                                             engine.counters,
-                                             keep_undecodable=topic is not alerts_topic)
-                await publish(out, now, buf.send)
+                values = [e.value for e in events]
+                made: BoardOut | None
+                if board is not None and topic is dispatch_topic:   # (its records: both)
+                    out, made, refused = board.events(apply, values, now)
+                else:
+                    out, refused = apply_records(apply, values, now, engine.counters,
+                                                 keep_undecodable=topic is not alerts_topic)
+                    made = board.after(out) if board is not None else None
+                await publish(out, now, buf.send, made)
                 await publish_dead(buf, dead_letters(events, refused, now))
                 buf.add_events(list(events))
                 await buf.flush_if_due()
@@ -224,9 +244,13 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
         async for events in stream.noack_take(settings.take_max_messages,
                                               settings.take_within_s):
             now = clock()
-            out, refused = apply_commands(engine.command, [e.value for e in events], now,
-                                          engine.counters)
-            await publish(out, now, buf.send)
+            values = [e.value for e in events]
+            made = None
+            if board is not None:   # the dispatch actions to the board, the others here
+                out, made, refused = board.commands(values, now, format_event_time(now))
+            else:
+                out, refused = apply_commands(engine.command, values, now, engine.counters)
+            await publish(out, now, buf.send, made)
             await publish_dead(buf, dead_letters(events, refused, now))
             buf.add_events(list(events))
             await buf.flush()   # an operator waits for the answer: no batching delay
@@ -240,10 +264,12 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
             return
         now = clock()
         out = engine.tick(now)
-        await publish(out, now, send_now)
+        made = board.tick(out, now) if board is not None else None
+        await publish(out, now, send_now, made)
         if buf.pending:
             await buf.flush()
-        elif out.alert_events or out.incident_events or out.offered or out.silence_events:
+        elif out.alert_events or out.incident_events or out.offered or out.silence_events \
+                or (made is not None and made.records):
             await store.save()
         if await delivery.run(now):
             await store.save()

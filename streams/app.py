@@ -37,13 +37,14 @@ from detectors.plan import build_event_detectors, build_partition_detectors, tra
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep
 from streams.sink_decode import ALERTS_TABLE, decode_alerts, json_decoder
-from alerting.incident_calls import DISPATCH_TYPES
+from streams.dispatch_intake import forwarded
 from streams.alerting_agent import install_alerting
 from warehouse.rows import (alert_event_row, dead_letter_row, event_columns,
                             incident_event_row, notification_row, silence_event_row,
                             table_for_stream, to_columns)
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse
 from warehouse.audit_rows import audit_row, command_result_row
+from warehouse.dispatch_rows import dispatch_row
 
 log = logging.getLogger(__name__)
 DEAD_LETTERS_TABLE = "dead_letters"
@@ -164,7 +165,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                 ("notifications", "notifications", notification_row),
                                 ("silence_events", "silence_events", silence_event_row),
                                 ("audit", AUDIT_TABLE, audit_row),
-                                ("command_results", AUDIT_TABLE, command_result_row)):
+                                ("command_results", AUDIT_TABLE, command_result_row),
+                                ("dispatch", "dispatch_log", dispatch_row)):
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
         _sink_agent(app, settings, topic, buffer(name if name == table else f"{table}:{name}"),
@@ -259,8 +261,8 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                     await buf.send(partial(alerts_topic.send,
                                            key=alert["fingerprint"].encode(),
                                            value=orjson.dumps(alert)))
-            for e, _, _ in result.events:   # calls and unit status, for the incidents
-                if (stream, e.get("type")) in DISPATCH_TYPES:
+            for e, _, _ in result.events:   # calls, units, traffic: incidents and board
+                if forwarded(stream, e.get("type")):
                     await buf.send(partial(
                         dispatch_topic.send, key=str(e["entity_id"]).encode(),
                         value=orjson.dumps({"stream": stream, "event": e})))

@@ -3,7 +3,10 @@
 * ``viewer`` -- the big screen: sees, never commands.
 * ``dispatcher`` of one agency (:data:`AGENCIES`) -- sees the alerts of its agency's streams
   and the incidents they are part of, and acknowledges, claims, comments, resolves, notes
-  and links calls on those (:data:`ROLE_ACTIONS`).
+  and links calls on those (:data:`ROLE_ACTIONS`); commits its agency's units
+  (:data:`DISPATCH_ACTIONS`: confirms or rejects the package of an incident it sees that its
+  agency leads, adds or removes only its agency's units, changes their status, confirms
+  their move-ups; :data:`AGENCY_OF_UNIT`, :mod:`cockpit_api.authorize`).
 * ``supervisor`` -- every alert and incident command, and silences.
 * ``admin`` -- what a supervisor may; users are administered with the ``citycc`` command.
 
@@ -20,6 +23,8 @@ from types import MappingProxyType
 
 from alerting.alert_model import COMMANDS as ALERT_ACTIONS
 
+from ..commands import DISPATCH_ACTIONS
+
 VIEWER, DISPATCHER, SUPERVISOR, ADMIN = "viewer", "dispatcher", "supervisor", "admin"
 ROLES = (VIEWER, DISPATCHER, SUPERVISOR, ADMIN)
 
@@ -33,14 +38,21 @@ AGENCIES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 AGENCY_OF_STREAM: Mapping[str, str] = MappingProxyType(
     {stream: agency for agency, streams in AGENCIES.items() for stream in streams})
+# a unit's agency (dispatch.units, the fleet configuration) -> the cockpit agency whose
+# dispatchers commit it
+AGENCY_OF_UNIT: Mapping[str, str] = MappingProxyType({
+    "ems": "120", "fire": "119", "police": "traffic_police", "gas": "utilities",
+    "water": "utilities", "environment": "hazmat"})
 
 INCIDENT_ACTIONS = ("add_note", "link_call", "resolve_incident", "merge_incidents",
                     "split_incident")
 SILENCE_ACTIONS = ("silence", "expire_silence", "extend_silence")
-EVERY_ACTION = frozenset((*ALERT_ACTIONS, *INCIDENT_ACTIONS, *SILENCE_ACTIONS))
+EVERY_ACTION = frozenset((*ALERT_ACTIONS, *INCIDENT_ACTIONS, *SILENCE_ACTIONS,
+                          *DISPATCH_ACTIONS))
 ROLE_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType({
     VIEWER: frozenset(),
-    DISPATCHER: frozenset((*ALERT_ACTIONS, "add_note", "link_call", "resolve_incident")),
+    DISPATCHER: frozenset((*ALERT_ACTIONS, "add_note", "link_call", "resolve_incident",
+                           *DISPATCH_ACTIONS)),
     SUPERVISOR: EVERY_ACTION,
     ADMIN: EVERY_ACTION,
 })

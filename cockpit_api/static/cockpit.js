@@ -387,12 +387,17 @@ function renderIncident(inc) {
   facts.append(counts, el("span", "started", t("started", { t: fmtMs(inc.opened_ms) })));
   const streams = (inc.streams ?? []).map((s) => t("s_" + s)).join(t("listSep"));
   card.append(top, facts, el("div", "streams", streams));
+  const pkg = packageSummary(inc.incident_id);  // dispatch.js
+  if (pkg) card.append(pkg);
   if (open) {
     const ul = el("ul", "timeline");
-    for (const e of [...(inc.timeline ?? [])].reverse()) {
-      const li = el("li");
-      li.append(el("span", "when", clockMs(e.at_ms)), el("span", "what", t("k_" + e.kind)),
-        el("span", "who", e.actor ?? ""), el("span", "detail", entryText(e)));
+    const entries = [...(inc.timeline ?? []), ...dispatchEntries(inc.incident_id)]
+      .sort((a, b) => (b.at_ms ?? 0) - (a.at_ms ?? 0));
+    for (const e of entries) {
+      const li = el("li", e.dispatch ? "dispatch" : null);
+      li.append(el("span", "when", clockMs(e.at_ms)),
+        el("span", "what", e.dispatch ? word("dk_", e.kind === "unit_stale" && e.detail?.stale === false ? "unit_fresh" : e.kind) : t("k_" + e.kind)),
+        el("span", "who", e.actor ?? ""), el("span", "detail", e.dispatch ? dispatchEntryText(e) : entryText(e)));
       ul.append(li);
     }
     const acts = el("div", "acts inc-acts");
@@ -400,7 +405,7 @@ function renderIncident(inc) {
       actButton("merge_incidents", state.incidents.size > 1, "btn_merge_incidents"),
       actButton("split_incident", (inc.members ?? []).length > 1),
       actButton("resolve_incident", true)].filter(Boolean));
-    card.append(el("div", "meta", inc.incident_id), acts, ul);
+    card.append(el("div", "meta", inc.incident_id), acts, packagePanel(inc), ul);
   }
   return card;
 }
@@ -491,7 +496,7 @@ function restartText(p) {
   return parts.join(" · ");
 }
 function render() {
-  renderStatic(); renderConn(); renderSys(); renderNotes();
+  renderStatic(); renderConn(); renderSys(); renderNotes(); renderUnitBoard();
   const list = rows();
   const active = list.filter((a) => a.status !== "resolved");
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0]));
@@ -512,7 +517,7 @@ function render() {
   const incs = incidentsSorted();
   $("inc-count").textContent = `${incs.length}`;
   reconcile($("incidents"), incCache, incs.map((i) => [i.incident_id,
-    `${state.lang}|${role}|${i.seq}|${state.openIncident === i.incident_id}|${incs.length > 1}`,
+    `${state.lang}|${role}|${i.seq}|${state.openIncident === i.incident_id}|${incs.length > 1}|${dispatchSig(i.incident_id)}`,
     () => renderIncident(i)]),
     t("noIncidents"));
   const muting = new Map();  // silence id -> active alerts on the screen it mutes
@@ -847,7 +852,9 @@ function onMessage(ev) {
       state.places = msg.places ?? {};
       for (const s of msg.silences ?? []) setSilence(s.silence_id, s);
       for (const [fp, ids] of Object.entries(msg.silenced ?? {})) setMarks(fp, ids);
+      dispatchSnapshot(msg.dispatch);
       break;
+    case "dispatch": onDispatch(msg); break;
     case "alert": upsert(msg.alert, msg.alert?.reasserted !== true); setMarks(msg.alert?.fingerprint, msg.silenced_by); break;
     case "alert_state":
       setLife(msg.fingerprint, msg.state); setMarks(msg.fingerprint, msg.silenced_by); break;

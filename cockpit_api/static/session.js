@@ -57,7 +57,7 @@ function endSession(key) {
   token(null);
   state.session = null;
   state.alerts.clear(); state.life.clear(); state.incidents.clear(); state.notes = [];
-  state.silences.clear(); state.silenced.clear(); state.pending.clear();
+  state.silences.clear(); state.silenced.clear(); state.pending.clear(); dispatchClear();
   if (ws) { const sock = ws; ws = null; sock.close(1000, "signed out"); }
   showLogin(key);
   render();

@@ -314,7 +314,7 @@ def test_feed_retries_while_broker_unreachable() -> None:
 def test_feed_follows_registry_topics() -> None:
     names = [s.topic for s in sources_for(AlertHub())]
     assert names == ["alerts", "alert_events", "incident_events", "command_results",
-                     "notifications", "silence_events"]
+                     "notifications", "silence_events", "dispatch"]
     assert set(names) <= set(TOPICS)
     # silences live long: a fresh cockpit reads back further for them than for the rest
     backfill = {s.topic: s.backfill for s in sources_for(AlertHub())}

@@ -97,14 +97,22 @@ def test_a_bug_in_a_normaliser_costs_only_its_message(monkeypatch: pytest.Monkey
     assert [a["fingerprint"] for a in hub.alerts()] == ["fp1"]
 
 
+DISPATCH_RECORD = {"record_id": "d-1", "kind": "unit_status", "at": "2025-12-01T08:00:00Z",
+                   "at_ms": 1_764_576_000_000, "incident_id": "", "unit_id": "AMB-1",
+                   "actor": "", "payload": {"status": "dispatched"}}
+
+
 def test_history_from_clickhouse_passes_the_same_door() -> None:
     hub = AlertHub()
     counts = fold_history(hub, {
         "alert_events": [{**ALERT_EVENT, "labels": {"b": nested(300)}}, ALERT_EVENT],
         "incident_events": [{**INCIDENT_EVENT, "payload_json": "[" * 3000 + "]" * 3000}],
-        "silence_events": [SILENCE_EVENT]})
-    assert counts == {"alert_events": 1, "incident_events": 0, "silence_events": 1}
-    assert hub.counters.malformed == 2
+        "silence_events": [SILENCE_EVENT],
+        "dispatch": [{**DISPATCH_RECORD, "record_id": "deep", "payload": {"x": nested(300)}},
+                     DISPATCH_RECORD]})
+    assert counts == {"alert_events": 1, "incident_events": 0, "silence_events": 1,
+                      "dispatch": 1}
+    assert hub.counters.malformed == 3
     drain(hub.subscribe().queue)
 
 
