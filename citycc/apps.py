@@ -45,7 +45,9 @@ def status_path(settings: Settings) -> Path:
 def commands(settings: Settings, *, scale: float, seed: int) -> dict[str, list[str]]:
     """The ``citycc`` arguments of each app process, in start order."""
     truth = app_dir(settings) / "ground_truth.jsonl"
-    return {"worker": ["worker"], "cockpit": ["cockpit"],
+    # the worker's and the cockpit's unit registry is the simulated city's fleet
+    fleet = ["--dispatch-scale", str(scale)]
+    return {"worker": ["worker", *fleet], "cockpit": ["cockpit", *fleet],
             "simulator": ["simulate", "--scale", str(scale), "--seed", str(seed),
                           "--rate", "1", "--truth", str(truth), "--demo-after", "15"]}
 

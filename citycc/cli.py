@@ -176,8 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("infra", _infra, "start/stop/show the local broker and ClickHouse")
     sp.add_argument("action", choices=["up", "down", "status"])
-    add("worker", _worker, "run the Faust stream worker (validate, detect, sink)")
-    add("cockpit", _cockpit, "run the cockpit websocket server and page")
+    for name, fn, help_ in (
+            ("worker", _worker, "run the Faust stream worker (validate, detect, sink)"),
+            ("cockpit", _cockpit, "run the cockpit websocket server and page")):
+        sp = add(name, fn, help_)
+        sp.add_argument("--dispatch-scale", type=float, default=None, metavar="SCALE",
+                        help="size of the unit fleet (overrides CITYCC_DISPATCH_SCALE; "
+                             "`citycc run` passes the simulated city's scale)")
     sp = add("simulate", _simulate, "produce a simulated city into the input topics")
     sp.add_argument("--scale", type=float, default=1.0, help="1.0 = city-1x, ~2,500 ev/s")
     sp.add_argument("--seed", type=int, default=7)
@@ -221,10 +226,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def with_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``settings`` with what a command's arguments override (checked like the variable)."""
+    scale = getattr(args, "dispatch_scale", None)
+    if scale is None:
+        return settings
+    if not scale > 0:
+        raise SettingsError(f"--dispatch-scale={scale} must be > 0")
+    return settings.with_overrides(dispatch_scale=scale)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+    except SettingsError as exc:
+        print(f"citycc: {exc}", file=sys.stderr)
+        return 2
+    try:
+        settings = with_arguments(settings, args)
     except SettingsError as exc:
         print(f"citycc: {exc}", file=sys.stderr)
         return 2

@@ -73,7 +73,9 @@ TOPICS: Mapping[str, TopicSpec] = MappingProxyType({t.name: t for t in (
     TopicSpec("dispatch_events", 1, "entity_id", "dispatch event", 7 * DAY_MS,
               doc="Validated 120/119 calls, 119 incidents and unit status changes "
                   "({\"stream\": ..., \"event\": {...}}), for the alerting stage to link "
-                  "them to incidents; one partition, so a call comes before its units."),
+                  "them to incidents, and unit GPS reports and traffic segment/accident "
+                  "events for the dispatch board (streams.dispatch_intake routes them); one "
+                  "partition, so a call comes before its units."),
     TopicSpec("dispatch", 1, "incident_id or unit_id", "dispatch record", 30 * DAY_MS,
               doc="Every dispatch record of the worker's dispatch board (dispatch.board): "
                   "packages recommended, confirmed, edited or rejected, units assigned, unit "

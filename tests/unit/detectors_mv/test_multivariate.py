@@ -81,7 +81,7 @@ def model(sim_data: dict[str, Any]) -> AssetModel:
 def segments(inc: Any) -> list[str]:
     """The road segments an accident slows (its entities also list the accident report and
     any 120 call); the first is the accident's own segment."""
-    return [e for e in inc.entities if e.startswith("SEG-")]
+    return [e for e in inc.entities if ":" in e]
 
 
 def affected(sim_data: dict[str, Any]) -> set[str]:
