@@ -163,7 +163,7 @@ def test_kill9_worker_and_cockpit_under_run(prepared: Settings, own_topics: Any,
             after = pid_of(s, "cockpit")
             assert after not in (None, before) and f"pid {after}" in out.stdout
             cockpits = [p for p in os.listdir("/proc") if p.isdigit() and
-                        _cmdline(int(p))[-1:] == ["cockpit"] and
+                        _subcommand(_cmdline(int(p))) == "cockpit" and
                         f"CITYCC_COCKPIT_PORT={s.cockpit_port}\0" in _environ(int(p))]
             assert cockpits == [str(after)]
             record = json.loads((Path(s.run_dir) / "app" / "supervisor.json").read_text())
@@ -176,6 +176,13 @@ def test_kill9_worker_and_cockpit_under_run(prepared: Settings, own_topics: Any,
         for name in ("supervisor", "worker", "cockpit", "simulator"):
             assert after_stop[name]["pid"] is None, f"{name} still running"
         assert after_stop["broker"]["pid"] == broker_pid and after_stop["broker"]["healthy"]
+
+
+def _subcommand(cmdline: list[str]) -> str | None:
+    """``cockpit`` of ``python -m citycc.cli cockpit --dispatch-scale 0.1``."""
+    if "citycc.cli" not in cmdline[:-1]:
+        return None
+    return cmdline[cmdline.index("citycc.cli") + 1]
 
 
 def _cmdline(pid: int) -> list[str]:
