@@ -154,6 +154,11 @@ def score(pkg: dict[str, Any], truth: dict[str, Any], board: Board, banks: Banks
         return
     best = min(cand)
     out["n"] += 1
+    if eta[uid] > best + TIE_S:   # a miss: did the Board think the true fastest was busy?
+        quick = min((u for u in avail if cap in reg_caps.get(u, ())), key=lambda u: eta[u])
+        st = board.fleet.state.get(quick)
+        free = st is not None and st.status in ASSIGNABLE and not st.incident_id
+        out["miss_ranked" if free else "miss_busy"] += 1
     if first.get("eta_s") and eta[uid] > 0:
         out["eta_ratio"].append(first["eta_s"] / eta[uid])
     out["fastest"] += eta[uid] <= best + TIE_S
@@ -179,7 +184,7 @@ def score(pkg: dict[str, Any], truth: dict[str, Any], board: Board, banks: Banks
 def _bucket() -> dict[str, Any]:
     return {"n": 0, "fastest": 0, "empty": 0, "unscored": 0, "excess": [], "gain": [],
             "gain_cross": [], "cov": defaultdict(list), "cov_d": defaultdict(list),
-            "build_ms": [], "packages": 0, "eta_ratio": []}
+            "build_ms": [], "packages": 0, "eta_ratio": [], "miss_ranked": 0, "miss_busy": 0}
 
 
 def quality(profile: CityProfile, graph: RoadGraph, roads: dict[str, Any], scale: float,
@@ -375,6 +380,9 @@ def main() -> int:
         ex = np.array(b["excess"])
         print(f"     {name:<34} {b['n']:>5} {b['fastest'] / max(b['n'], 1):>8.1%} "
               f"{_p(list(ex[ex > TIE_S]), 50):>23.0f}")
+    print(f"     misses where the Board saw the true fastest unit as busy: "
+          f"{total['miss_busy'] + probes['miss_busy']}, ranked it slower: "
+          f"{total['miss_ranked'] + probes['miss_ranked']}")
     print(f"     (packages {total['packages'] + probes['packages']}, empty "
           f"{total['empty'] + probes['empty']}, first unit not simulated "
           f"{total['unscored'] + probes['unscored']})")

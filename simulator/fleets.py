@@ -169,7 +169,8 @@ class Fleets:
         out.rows(stream, etype, "u", t, u.pts.ids[idx].tolist(), u.pts.source[idx].tolist(),
                  self.w.profile.nearest_districts(la, lo), optional=(ref,), lat=la.tolist(),
                  lon=lo.tolist(), status=[names[s] for s in u.status[idx]],
-                 **{ref: u.ref[idx].tolist()})
+                 # an available unit is free: it names no call (not the one it just cleared)
+                 **{ref: np.where(u.status[idx] == AV, "", u.ref[idx]).tolist()})
 
     def _gps(self, stream: str, etype: str, u: Unit, idx: np.ndarray, t: np.ndarray,
              speed: np.ndarray, out: Any, **extra: list[Any]) -> list[str]:

@@ -396,3 +396,13 @@ def test_a_burst_or_a_queue_reaches_only_nearby_entities_even_where_they_are_spa
         # the same random draws otherwise: the rest of the labelled day does not move
         assert [a.offset_ms for a in inc.actions] == [a.offset_ms for a in free.actions]
     assert any(max(d) > limit for _, d in unbounded)   # the bound is what held them in
+
+
+def test_a_unit_reported_available_names_no_call(scenario: dict[str, Any]) -> None:
+    """A crew that clears a call and reports "available" is free (the simulator dispatches it
+    again at once): its status must not still name the call it cleared, or a CAD keeps it
+    committed to that call and never sends it (found by bench/dispatch.py's river probes)."""
+    avail = [e for s, e in scenario["kept"]
+             if e["type"] in ("unit_status", "engine_status") and e["status"] == "available"]
+    cleared = [e for e in avail if e.get("call_id") or e.get("incident_id")]
+    assert avail and not cleared, cleared[:3]
