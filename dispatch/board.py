@@ -36,16 +36,15 @@ from dispatch.incidents import Incidents, TrackedIncident
 from dispatch.planner import Planner
 from dispatch.records import record
 from dispatch.runcards import RunCards
-from dispatch.status import STATUS_ZH
 from dispatch.traffic import TrafficState
 from dispatch.units import Registry
+from dispatch.view import board_view
 from schemas.validate import parse_event_time
 
 __all__ = ["ACTIONS", "Board", "CommandResult", "Record"]
 Record = dict[str, Any]
 SNAPSHOT_VERSION = 1
 KEEP_CLOSED_MS = 3_600_000       # packages and calls of closed incidents are kept an hour
-MAX_CALLS_VIEW = 200
 
 
 @dataclass
@@ -86,15 +85,28 @@ class Board:
         if stream in ("ems", "fire") and etype in ("unit_status", "engine_status"):
             # the incident it works: one the board knows by id (a fire unit may name it), or
             # the incident its call is linked to; else it keeps the one it has
+            # (a 119 engine names the fire stream's own incident, which the correlator links
+            # to an incident as a call, like a 120 call an ambulance names)
             named = str(event.get("incident_id") or "")
+            ref = str(event.get("call_id") or named)
             inc = named if self.incidents.get(named) is not None else \
-                self.incidents.calls.get(str(event.get("call_id")), {}).get("incident_id")
+                self.incidents.linked.get(ref)
             before = self.fleet.state.get(eid)
             was = before.status if before is not None else ""
+            was_on = before.incident_id if before is not None else ""
             out = self.fleet.observe_status(stream, eid, str(event.get("status")), at, lat,
                                             lon, inc or None)
-            if out and self.fleet.state[eid].status == "en_route" and was != "en_route":
+            state = self.fleet.state.get(eid)
+            if state is None:
+                return out        # (a status outside its stream's catalogue: nothing known)
+            if state.status in ("available", "out_of_service"):
+                state.ref = ""
+            elif ref:
+                state.ref = ref
+            if out and state.status == "en_route" and was != "en_route":
                 out += self.green_wave(eid, at)
+            if state.incident_id and state.incident_id != was_on:
+                out += self._answered(state.incident_id, at)
             return out
         if stream in ("ems", "fire") and etype in ("unit_gps", "engine_gps"):
             if lat is not None and lon is not None:
@@ -126,7 +138,28 @@ class Board:
             return self._withdraw(inc, at, "incident_resolved") + self._release(inc, at)
         if inc.status != "open":
             return []
-        return self.replan(inc, at)
+        attached = self._attach(inc, at)
+        out = self.replan(inc, at)
+        if attached and not out:
+            out = self._answered(inc.incident_id, at)
+        return attached + out
+
+    def _attach(self, inc: TrackedIncident, at: int) -> list[Record]:
+        """Units whose status named one of the incident's calls before it was linked."""
+        return self.fleet.attach(set(inc.calls), inc.incident_id, at)
+
+    def _answered(self, incident_id: str, at: int) -> list[Record]:
+        """A unit now works ``incident_id``: a package still to decide is planned again
+        around the units already there (or withdrawn if they answer all of it)."""
+        inc = self.incidents.get(incident_id)
+        pkg = self.packages.get(inc.package_id) if inc is not None else None
+        if inc is None or inc.status != "open" or pkg is None or \
+                pkg["status"] != "recommended":
+            return []
+        there = set(self.fleet.on_incident(incident_id))
+        if there <= {it["unit_id"] for it in pkg["items"]}:
+            return []
+        return self.replan(inc, at, force=True) or self._withdraw(inc, at, "answered")
 
     def replan(self, inc: TrackedIncident, at: int, actor: str = "dispatch",
                force: bool = False) -> list[Record]:
@@ -262,32 +295,8 @@ class Board:
             self.traffic.restore(snap.get("traffic") or {})
 
     def view(self, now_ms: int | None = None) -> dict[str, Any]:
-        now = self.now_ms if now_ms is None else now_ms
-        units = []
-        for u in self.fleet.registry.units:
-            s = self.fleet.state[u.id]
-            units.append({"unit_id": u.id, "kind": u.kind, "agency": u.agency,
-                          "station_id": u.station_id, "district": u.district,
-                          "capabilities": sorted(u.capabilities), "status": s.status,
-                          "status_zh": STATUS_ZH[s.status], "since_ms": s.since_ms,
-                          "incident_id": s.incident_id, "lat": s.lat, "lon": s.lon,
-                          "gps_ms": s.gps_ms, "stale": s.stale, "posted": s.posted})
-        packages = [p for p in self.packages.values()
-                    if p["status"] in ("recommended", "confirmed") and
-                    getattr(self.incidents.get(p["incident_id"]), "status", "") == "open"]
-        calls = sorted(({"call_id": c, "stream": v["stream"], "at_ms": v["at_ms"],
-                         "age_s": max(now - v["at_ms"], 0) / 1000,
-                         "incident_id": v["incident_id"], "category": v["category"],
-                         "served": self._served(v)}
-                        for c, v in self.incidents.calls.items()),
-                       key=lambda c: (-c["at_ms"], c["call_id"]))[:MAX_CALLS_VIEW]
-        return {"units": units, "packages": sorted(packages, key=lambda p: p["at_ms"]),
-                "moveups": [m for m in self.moveups.values() if m["status"] == "suggested"],
-                "calls": calls}
-
-    def _served(self, call: Mapping[str, Any]) -> bool:
-        inc = self.incidents.get(call.get("incident_id") or "")
-        return inc is not None and bool(self.fleet.on_incident(inc.incident_id))
+        """Units, open packages, suggested move-ups and recent calls (see dispatch.view)."""
+        return board_view(self, self.now_ms if now_ms is None else now_ms)
 
 
 def _num(v: Any) -> float | None:

@@ -29,6 +29,7 @@ class UnitState:
     stale: bool = False
     fired: list[str] = field(default_factory=list)   # timers escalated in this status
     posted: str = ""                                 # station it was moved up to
+    ref: str = ""    # the call or the stream's own incident (119 FI-...) its status names
 
 
 class Fleet:
@@ -75,8 +76,9 @@ class Fleet:
         """Move a unit to ``new`` (no record if nothing changes)."""
         s = self.state[unit_id]
         inc = s.incident_id if incident_id is None else incident_id
-        if incident_id is None and new in ("available", "out_of_service"):
-            inc = ""      # free again: no longer working its incident
+        if new in ("available", "out_of_service"):
+            inc = ""      # free again: no longer working its incident, whatever call the
+            # status still names (a feed may send "available" with the call just cleared)
         if new == s.status and inc == s.incident_id:
             return []
         old = s.status
@@ -124,6 +126,17 @@ class Fleet:
         return [record("unit_stale", at_ms, incident_id=s.incident_id, unit_id=unit_id,
                        payload={"stale": False, "gps_ms": at_ms, "age_s": 0.0},
                        key=("fresh", at_ms))]
+
+    def attach(self, calls: set[str], incident_id: str, at_ms: int) -> list[dict[str, Any]]:
+        """Units still working a call of ``calls`` (named before it was linked) now work
+        ``incident_id``: a ``unit_status`` record each."""
+        out: list[dict[str, Any]] = []
+        for uid, s in sorted(self.state.items()):
+            if s.ref in calls and not s.incident_id and \
+                    s.status not in ("available", "out_of_service"):
+                out += self.set_status(uid, s.status, at_ms, actor="dispatch",
+                                       source="call_link", incident_id=incident_id)
+        return out
 
     # -- persistence ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -424,3 +424,44 @@ def test_a_split_takes_its_calls_with_it() -> None:
     a, s = b.incidents.get("INC-A"), b.incidents.get("INC-S")
     assert a is not None and s is not None
     assert (a.calls, s.calls) == (["C1"], ["C2"])
+
+
+def test_units_answering_a_linked_call_fill_the_package_instead_of_more_units() -> None:
+    """Seen on a live run: engines of the 119 incident a call was linked to (engines name
+    the 119 incident, FI-..., as their incident_id) and units that named a call before it
+    was linked were never attached, so the recommendation kept asking for more units."""
+    b = make_board()
+    pkg = fire(b)
+    engines = [it["unit_id"] for it in pkg["items"] if it["capability"] == "engine"]
+    assert len(engines) == 2
+    other = [u["unit_id"] for u in b.view()["units"]
+             if u["kind"] == "engine" and u["unit_id"] not in engines][:2]
+    # one engine names the 119 incident before the link, one after it
+    b.observe("fire", event("fire", "engine_status", other[0], T0 + 1, status="en_route",
+                            incident_id="FI-9"))
+    out = b.observe_incident(row("INC-1", "call_linked", 1, T0 + 2,
+                                 {"call_id": "FI-9", "stream": "fire"}))
+    out += b.observe("fire", event("fire", "engine_status", other[1], T0 + 3,
+                                   status="en_route", incident_id="FI-9"))
+    units = {u["unit_id"]: u for u in b.view()["units"]}
+    assert units[other[0]]["incident_id"] == units[other[1]]["incident_id"] == "INC-1"
+    [new] = [r["payload"] for r in out if r["kind"] == "package_recommended"][-1:]
+    got = {it["unit_id"]: it for it in new["items"]}
+    assert set(other) <= set(got) and all(got[u]["kept"] for u in other)
+    assert len([it for it in new["items"] if it["capability"] == "engine"]) == 2
+    assert not set(engines) & set(got), "no third and fourth engine"
+    check_records(out)
+
+
+def test_a_unit_reported_available_is_free_even_if_it_names_its_last_call() -> None:
+    """A feed may send "available" with the call just cleared (the simulator did): the unit
+    must be offered again, not kept on that call's incident."""
+    b = make_board()
+    pkg = fire(b)
+    unit = pkg["items"][0]["unit_id"]
+    b.command(cmd("dispatch_confirm", incident_id="INC-1", package_id=pkg["package_id"]),
+              T0 + 1000)
+    b.observe("fire", event("fire", "engine_status", unit, T0 + 60_000, status="available",
+                            incident_id="INC-1"))
+    view = {u["unit_id"]: u for u in b.view()["units"]}
+    assert (view[unit]["status"], view[unit]["incident_id"]) == ("available", "")
