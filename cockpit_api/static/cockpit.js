@@ -43,6 +43,8 @@ const I18N = {
     noNotifications: "暂无通知", n_firing: "告警", n_resolved: "恢复", n_acknowledged: "确认",
     n_escalation: "升级", noteEscalation: "第 {level} 级 · {what}",
     noteGroup: "{what}{firing} 条告警、{resolved} 条恢复",
+    actor_correlator: "自动关联", actor_dispatch: "调度辅助（自动）", actor_ems: "120 车载终端",
+    actor_fire: "119 车载终端", k_unit_status: "力量状态",
     k_opened: "事件开启", k_alert_attached: "告警并入", k_alert_resolved: "告警恢复",
     k_merged: "合并", k_merged_into: "并入其他事件", k_split: "拆分", k_severity_changed: "等级变更",
     k_call_linked: "关联呼叫", k_call_unlinked: "呼叫改关联", k_note_added: "备注", k_enriched: "补充研判信息", k_resolved: "事件关闭",
@@ -117,6 +119,8 @@ const I18N = {
     noNotifications: "No notifications", n_firing: "firing", n_resolved: "resolved",
     n_acknowledged: "acknowledged", n_escalation: "escalation", noteEscalation: "level {level} · {what}",
     noteGroup: "{what}{firing} firing, {resolved} resolved",
+    actor_correlator: "Correlator (automatic)", actor_dispatch: "Dispatch board (automatic)",
+    actor_ems: "120 unit terminal", actor_fire: "119 unit terminal", k_unit_status: "Unit status",
     k_opened: "Opened", k_alert_attached: "Alert attached", k_alert_resolved: "Alert resolved",
     k_merged: "Merged", k_merged_into: "Merged into another", k_split: "Split",
     k_severity_changed: "Severity changed", k_call_linked: "Call linked", k_call_unlinked: "Call moved out", k_note_added: "Note",
@@ -174,6 +178,8 @@ const t = (key, vars) => {
 // a count: "{n} alert" for one where the language has a singular form
 const tn = (key, n) => t(n === 1 && I18N[state.lang][key + "_one"] ? key + "_one" : key, { n });
 const str = (v) => (typeof v === "string" && v.trim() ? v : null);
+// who did it: a person's name as given; the system's own actors through the vocabulary
+const actorName = (a) => (str(a) && I18N.zh["actor_" + a] ? t("actor_" + a) : (a ?? ""));
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -397,7 +403,7 @@ function renderIncident(inc) {
       const li = el("li", e.dispatch ? "dispatch" : null);
       li.append(el("span", "when", clockMs(e.at_ms)),
         el("span", "what", e.dispatch ? word("dk_", e.kind === "unit_stale" && e.detail?.stale === false ? "unit_fresh" : e.kind) : t("k_" + e.kind)),
-        el("span", "who", e.actor ?? ""), el("span", "detail", e.dispatch ? dispatchEntryText(e) : entryText(e)));
+        el("span", "who", actorName(e.actor)), el("span", "detail", e.dispatch ? dispatchEntryText(e) : entryText(e)));
       ul.append(li);
     }
     const acts = el("div", "acts inc-acts");

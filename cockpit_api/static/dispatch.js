@@ -94,7 +94,7 @@ function packagePanel(inc) {
   if (!p) { box.append(el("div", "empty", t("noPackage"))); return box; }
   const head = el("div", "pkg-head");
   head.append(el("b", null, t("pkgTitle")), el("span", `pkg-state pkg-${p.state}`, t("pkgState_" + p.state)));
-  if (str(p.actor) && p.state !== "recommended") head.append(el("span", "who", t("pkgBy", { who: p.actor })));
+  if (str(p.actor) && p.state !== "recommended") head.append(el("span", "who", t("pkgBy", { who: actorName(p.actor) })));
   box.append(head, el("div", "pkg-card", `${t("runCard")}${t("whySep")}${cardName(p.card)} · ${word("m_", p.method)}`));
   if (str(p.reason)) box.append(el("div", "pkg-reason", t("pkgReason", { why: p.reason })));
   // one slot: what and who, then how far (ETA, route, from where), then why

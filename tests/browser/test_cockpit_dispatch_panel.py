@@ -56,7 +56,7 @@ def slot(unit: str, cap: str, agency: str, station: str, eta_s: int, route_m: in
 MOVEUP = {"moveup_id": "MU-1", "unit_id": "ENG-F-FR-02", "from_station": "F-FR",
           "to_station": "F-YH", "to_lat": 28.15, "to_lon": 113.03, "target": "fire_first_engine",
           "gain": 0.04, "districts": {}}
-PACKAGE = record("r-1", "package_recommended", 5_000, package_id="PKG-1",
+PACKAGE = record("r-1", "package_recommended", 5_000, "", "dispatch", package_id="PKG-1",
                  method="road_graph", card={"id": "structure_fire", "zh": "建筑火灾",
                                             "en": "Structure fire",
                                             "why": "type=fire, subtype=structure_fire",
@@ -133,6 +133,12 @@ def test_a_dispatcher_sees_the_package_explained_and_confirms_it(
     expect(skipped).to_contain_text("该站已达派出上限")
     expect(card).to_have_attribute("aria-expanded", "true")   # the panel's click: no toggle
     assert not CODES.search(pkg.inner_text()), pkg.inner_text()
+    # the system's own actors on the timeline are named, not shown as their codes
+    timeline = card.locator(".timeline")
+    expect(timeline).to_contain_text("自动关联")
+    expect(timeline).to_contain_text("调度辅助（自动）")
+    assert not re.search(r"\b(correlator|dispatch)\b", timeline.inner_text()), \
+        timeline.inner_text()
 
     pkg.locator('button[data-act="dispatch_confirm"]').click()
     key, cmd = server.commands.next()  # type: ignore[union-attr]
