@@ -34,7 +34,7 @@ from dispatch.graph import ACCESS_KMH, RoadGraph
 from dispatch.greenwave import requests as preemptions
 from dispatch.incidents import Incidents, TrackedIncident
 from dispatch.planner import Planner
-from dispatch.records import record
+from dispatch.records import CommandResult, record
 from dispatch.runcards import RunCards
 from dispatch.traffic import TrafficState
 from dispatch.units import Registry
@@ -45,14 +45,6 @@ __all__ = ["ACTIONS", "Board", "CommandResult", "Record"]
 Record = dict[str, Any]
 SNAPSHOT_VERSION = 1
 KEEP_CLOSED_MS = 3_600_000       # packages and calls of closed incidents are kept an hour
-
-
-@dataclass
-class CommandResult:
-    records: list[Record] = field(default_factory=list)
-    code: str = ""               # "" applied; else a stable refusal code (dispatch.actions)
-    field: str = ""
-    reason: str = ""
 
 
 class Board:

@@ -6,21 +6,37 @@ REFUSALS`) and nothing changed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from dispatch.actions import ActionError, check_args
-from dispatch.records import record
+from dispatch.fleet import Fleet
+from dispatch.incidents import Incidents, TrackedIncident
+from dispatch.planner import Planner
+from dispatch.records import CommandResult, record
 from dispatch.status import StatusError, check_manual
-
-if TYPE_CHECKING:
-    from dispatch.board import Board, CommandResult
-    from dispatch.incidents import TrackedIncident
+from dispatch.traffic import TrafficState
 
 Record = dict[str, Any]
 
 
-def apply_command(board: "Board", cmd: Mapping[str, Any], now_ms: int) -> "CommandResult":
-    from dispatch.board import CommandResult
+class Board(Protocol):
+    """What a decision reads and changes of the board (:class:`dispatch.board.Board`)."""
+
+    fleet: Fleet
+    incidents: Incidents
+    planner: Planner
+    traffic: TrafficState | None
+    packages: dict[str, dict[str, Any]]
+    moveups: dict[str, dict[str, Any]]
+    now_ms: int
+
+    def replan(self, inc: TrackedIncident, at: int, actor: str = ...,
+               force: bool = ...) -> list[Record]: ...
+
+    def green_wave(self, unit_id: str, at: int) -> list[Record]: ...
+
+
+def apply_command(board: Board, cmd: Mapping[str, Any], now_ms: int) -> CommandResult:
     try:
         action, args = check_args(cmd)
         actor = str(cmd.get("actor") or "dispatcher")
@@ -35,8 +51,8 @@ def apply_command(board: "Board", cmd: Mapping[str, Any], now_ms: int) -> "Comma
 # -- checks -------------------------------------------------------------------------------
 
 
-def _package(board: "Board", args: Mapping[str, Any], *states: str
-             ) -> tuple["TrackedIncident", dict[str, Any]]:
+def _package(board: Board, args: Mapping[str, Any], *states: str
+             ) -> tuple[TrackedIncident, dict[str, Any]]:
     inc = board.incidents.get(args["incident_id"])
     if inc is None:
         raise ActionError("unknown_incident", "incident_id", "no such incident")
@@ -52,7 +68,7 @@ def _package(board: "Board", args: Mapping[str, Any], *states: str
     return inc, pkg
 
 
-def _check_free(board: "Board", unit_ids: list[str], incident_id: str, field: str) -> None:
+def _check_free(board: Board, unit_ids: list[str], incident_id: str, field: str) -> None:
     for uid in unit_ids:
         s = board.fleet.state.get(uid)
         if s is None:
@@ -65,7 +81,7 @@ def _check_free(board: "Board", unit_ids: list[str], incident_id: str, field: st
 # -- actions ------------------------------------------------------------------------------
 
 
-def _do_dispatch_confirm(board: "Board", args: Mapping[str, Any], actor: str, at: int,
+def _do_dispatch_confirm(board: Board, args: Mapping[str, Any], actor: str, at: int,
                          key: str) -> list[Record]:
     inc, pkg = _package(board, args, "recommended")
     units = [it["unit_id"] for it in pkg["items"]]
@@ -88,7 +104,7 @@ def _do_dispatch_confirm(board: "Board", args: Mapping[str, Any], actor: str, at
     return out
 
 
-def _assign(board: "Board", incident_id: str, units: list[str], at: int, actor: str,
+def _assign(board: Board, incident_id: str, units: list[str], at: int, actor: str,
             package_id: str) -> list[Record]:
     out: list[Record] = []
     for uid in units:
@@ -102,7 +118,7 @@ def _assign(board: "Board", incident_id: str, units: list[str], at: int, actor: 
     return out
 
 
-def _do_dispatch_edit(board: "Board", args: Mapping[str, Any], actor: str, at: int,
+def _do_dispatch_edit(board: Board, args: Mapping[str, Any], actor: str, at: int,
                       key: str) -> list[Record]:
     inc, pkg = _package(board, args, "recommended", "confirmed")
     have = [it["unit_id"] for it in pkg["items"]]
@@ -150,7 +166,7 @@ def _do_dispatch_edit(board: "Board", args: Mapping[str, Any], actor: str, at: i
     return out
 
 
-def _do_dispatch_reject(board: "Board", args: Mapping[str, Any], actor: str, at: int,
+def _do_dispatch_reject(board: Board, args: Mapping[str, Any], actor: str, at: int,
                         key: str) -> list[Record]:
     inc, pkg = _package(board, args, "recommended")
     pkg["status"] = "rejected"
@@ -159,7 +175,7 @@ def _do_dispatch_reject(board: "Board", args: Mapping[str, Any], actor: str, at:
                    key=(pkg["package_id"], key))]
 
 
-def _do_unit_status(board: "Board", args: Mapping[str, Any], actor: str, at: int,
+def _do_unit_status(board: Board, args: Mapping[str, Any], actor: str, at: int,
                     key: str) -> list[Record]:
     uid, new = args["unit_id"], args["status"]
     s = board.fleet.state.get(uid)
@@ -179,7 +195,7 @@ def _do_unit_status(board: "Board", args: Mapping[str, Any], actor: str, at: int
     return out
 
 
-def _do_moveup_confirm(board: "Board", args: Mapping[str, Any], actor: str, at: int,
+def _do_moveup_confirm(board: Board, args: Mapping[str, Any], actor: str, at: int,
                        key: str) -> list[Record]:
     mu = board.moveups.get(args["moveup_id"])
     if mu is None:

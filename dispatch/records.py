@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from schemas.records import stable_id
@@ -24,3 +25,14 @@ def record(kind: str, at_ms: int, *, incident_id: str = "", unit_id: str = "",
             "kind": kind, "at": format_event_time(at_ms), "at_ms": int(at_ms),
             "incident_id": incident_id, "unit_id": unit_id, "actor": actor,
             "payload": dict(payload or {})}
+
+
+@dataclass
+class CommandResult:
+    """What became of a command: its records, or a refusal (``code`` a stable code of
+    :data:`dispatch.actions.REFUSALS`, "" when applied)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    code: str = ""
+    field: str = ""
+    reason: str = ""
