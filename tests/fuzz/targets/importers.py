@@ -10,12 +10,13 @@ matcher renders back to itself.
 
 from __future__ import annotations
 
-import atexit
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,18 @@ def documents(draw: st.DrawFn) -> tuple[Document, ...]:
                                min_size=1, max_size=3)))
 
 
-_DIR = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))   # the importers read files
-atexit.register(shutil.rmtree, _DIR, True)
+_DIRS: dict[int, Path] = {}   # the importers read files: a directory per process
+
+
+def _dir() -> Path:
+    """This process's directory (bench/fuzz.py forks workers after importing this module:
+    one shared directory had two workers overwrite each other's file)."""
+    pid = os.getpid()
+    if pid not in _DIRS:
+        _DIRS[pid] = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))
+        # (run at exit by multiprocessing in a worker too, where atexit is not)
+        Finalize(None, shutil.rmtree, (_DIRS[pid], True), exitpriority=0)
+    return _DIRS[pid]
 
 
 def check_documents(docs: tuple[Document, ...]) -> Tally:
@@ -185,7 +196,7 @@ def check_documents(docs: tuple[Document, ...]) -> Tally:
 def _import(doc: Document) -> str:
     """Import ``doc`` as the project does: "" if taken, else the refusal's code."""
     if doc.kind == "config":
-        path = _DIR / "alerting.yaml"
+        path = _dir() / "alerting.yaml"
         path.write_bytes(doc.raw)
         try:
             Engine(read_config(path), PROFILE)
@@ -195,7 +206,7 @@ def _import(doc: Document) -> str:
             return refused.code
         return ""
     if doc.kind == "profile":
-        path = _DIR / "city.json"
+        path = _dir() / "city.json"
         path.write_bytes(doc.raw)
         try:
             load_profile.__wrapped__(str(path))
