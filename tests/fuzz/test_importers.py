@@ -29,6 +29,9 @@ def test_alerting_configurations_are_taken_or_refused_with_config_error(doc: Doc
 @given(doc=profiles())
 @example(doc=Document("profile", json.dumps({**PROFILE_TREE, "center": [10 ** 400, 112.9]}
                                             ).encode(), either("a centre of 10^400")))
+@example(doc=Document("profile", json.dumps({**PROFILE_TREE, "schools": [
+    {**PROFILE_TREE["schools"][0], "radius_m": 10 ** 7}]}).encode(),
+    refuse("out_of_range", why="a school 10,000 km wide")))
 def test_city_profiles_are_taken_or_refused_with_profile_error(doc: Document) -> None:
     check_documents((doc,)).assert_clean()
 

@@ -4,8 +4,9 @@ and matcher text (Alertmanager's grammar, ``alerting.matchers``).
 
 The oracle: the shipped files and generated valid ones are taken; anything else is taken or
 refused with the importer's named error (``ConfigError``/``EscalationError``,
-``ProfileError``, ``LabelError``) -- never another exception, never a hang; a parsed
-matcher renders back to itself.
+``ProfileError``, ``LabelError``) -- never another exception, never a hang; a profile
+taken builds the detector that indexes its places on a grid (a zone 10,000 km wide once
+made that a MemoryError); a parsed matcher renders back to itself.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from alerting.escalation import EscalationError
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import parse_text, render_all
 from city.profile import PROFILE_DIR, ProfileError, load_profile
+from detectors.hazmat import HazmatDetector
 
 from ..strategies import BAD_UTF8, Deep, deep, ids, json_values
 from ..verdict import BROKEN, Expect, Tally, either, ok, refuse
@@ -208,10 +210,10 @@ def _import(doc: Document) -> str:
     if doc.kind == "profile":
         path = _dir() / "city.json"
         path.write_bytes(doc.raw)
-        try:
-            load_profile.__wrapped__(str(path))
-        except ProfileError:
-            return "profile_error"
+        try:   # and the detector that indexes its places on a grid (as the worker starts)
+            HazmatDetector(load_profile.__wrapped__(str(path)))
+        except ProfileError as refused:
+            return refused.code
         return ""
     text = doc.raw.decode("utf-8", "surrogatepass")
     try:
