@@ -17,7 +17,6 @@ import orjson
 from hypothesis import strategies as st
 
 from alerting.incident_model import CALL_STREAMS
-from dispatch.status import BASE_STATUSES
 from cockpit_api.command_sink import submit
 from cockpit_api.commands import ACTIONS, MAX_MESSAGE_BYTES, validate_command
 
@@ -29,8 +28,7 @@ from .events import BAD_CHARACTERS, DUPLICATE_KEY, TOO_DEEP
 from .alerts import OUT_OF_WINDOW
 from .records import MATCHES_EVERYTHING
 
-IDENTS = ("fingerprint", "silence_id", "target", "source", "incident_id", "call_id",
-          "unit_id", "package_id", "moveup_id")
+IDENTS = ("fingerprint", "silence_id", "target", "source", "incident_id", "call_id")
 LABELS = ("entity_id", "kind", "district", "severity", "stream")
 BAD_REGEX = "bad_regex"
 
@@ -60,17 +58,13 @@ def _arg(name: str, action: str) -> st.SearchStrategy[Any]:
         return st.lists(ids(40), min_size=1, max_size=5)
     if name == "stream":
         return st.sampled_from(CALL_STREAMS)
-    if name == "status":
-        return st.sampled_from(sorted(BASE_STATUSES))
-    if name in ("add", "remove"):   # (disjoint: an edit never adds and removes one unit)
-        return st.lists(ids(30).map(lambda s: f"{s}-{name}"), min_size=1, max_size=5)
     raise AssertionError(f"no strategy for the argument {name!r}: add one")
 
 
 def _wrong_type(name: str) -> st.SearchStrategy[Any]:
     """Values of the wrong JSON type for the argument ``name`` (never null: that is absent)."""
     lists = st.lists(st.text(max_size=3), max_size=2)
-    if name in ("matchers", "fingerprints", "add", "remove"):
+    if name in ("matchers", "fingerprints"):
         return st.integers() | st.booleans() | st.text(max_size=5)
     if name == "occurrence":
         return st.text(max_size=5) | st.booleans() | lists | st.floats(allow_nan=False)
@@ -85,8 +79,8 @@ def _command(draw: st.DrawFn) -> dict[str, Any]:
     cmd: dict[str, Any] = {"command_id": draw(ids(64)), "actor": draw(names()),
                            "action": action}
     for arg in ACTIONS[action]:
-        if arg.required or arg.name == "add" or draw(st.booleans()):   # (an edit adds or
-            cmd[arg.name] = draw(_arg(arg.name, action))                # removes a unit)
+        if arg.required or draw(st.booleans()):
+            cmd[arg.name] = draw(_arg(arg.name, action))
     return cmd
 
 
