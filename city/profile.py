@@ -229,6 +229,9 @@ def _check_places(p: CityProfile) -> None:
     """Bounds of a sane size, and every zone inside them at a bounded size (see
     :data:`MAX_SPAN_DEG`): else a ProfileError ``out_of_range`` naming the place."""
     b = p.bounds
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in (b.lat_min, b.lat_max, b.lon_min, b.lon_max)):
+        raise ProfileError(f"city profile {p.name!r}: bounds {b} must be numbers")
     if not (-90 <= b.lat_min < b.lat_max <= 90 and -180 <= b.lon_min < b.lon_max <= 180
             and b.lat_max - b.lat_min <= MAX_SPAN_DEG and b.lon_max - b.lon_min <= MAX_SPAN_DEG):
         raise ProfileError(f"city profile {p.name!r}: bounds {b} are not a city's (at most "

@@ -135,6 +135,7 @@ MALFORMED = {
     "district radius not a number": _set("big", "districts", 0, "radius_km"),
     "unknown bound key": _set(1.0, "bounds", "alt_max"),
     "missing bound": _drop("bounds", "lat_min"),
+    "bound not a number": _set([28.0], "bounds", "lat_min"),
     "hospital without lat": _drop("hospitals", 0, "lat"),
     "fire station engines not a number": _set("many", "fire_stations", 0, "engines"),
     "limit without severity": _drop("limits", "pm25", "severity"),
