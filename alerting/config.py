@@ -33,6 +33,7 @@ from alerting.silences import DAYS, MaintenanceWindow, SilenceError
 _UNITS_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000,
              "ms": 1}
 _DURATION = re.compile(r"(\d+)(ms|w|d|h|m|s)")
+_DURATION_DIGITS = 12   # a number of a duration (999,999,999,999 weeks is plenty)
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 GROUP_ALL = "..."  # group_by: ['...'] groups by every label (Alertmanager's spelling)
@@ -142,8 +143,10 @@ def duration_ms(value: Any, path: str, *, positive: bool = False,
     """``'30s'``, ``'5m'``, ``'1h30m'``, ``'500ms'``, ``'7d'``, ``'2w'`` -> milliseconds."""
     text = value if isinstance(value, str) else ""
     parts = _DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise error(path, f"bad duration {value!r}: write e.g. '30s', '5m', '4h', '1h30m'")
+    if not text or "".join(n + u for n, u in parts) != text or \
+            any(len(n) > _DURATION_DIGITS for n, _ in parts):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise error(path, f"bad duration {shown}: write e.g. '30s', '5m', '4h', '1h30m'")
     ms = sum(int(n) * _UNITS_MS[u] for n, u in parts)
     if positive and ms <= 0:
         raise error(path, f"must be longer than 0, got {value!r}")

@@ -68,5 +68,10 @@ def safe_load_bounded(text: str) -> Any:
         return loader.construct_document(node)
     except RecursionError as exc:   # the parser itself recurses on nesting
         raise YamlRefused(f"nested too deeply to read ({MAX_DEPTH} levels at most)") from exc
+    except YamlRefused:
+        raise
+    except ValueError as unbuildable:   # a scalar PyYAML cannot build: an integer of more
+        # than Python's 4,300 digits, a date such as 2025-13-45
+        raise YamlRefused(f"a value cannot be read: {str(unbuildable)[:120]}") from unbuildable
     finally:
         loader.dispose()

@@ -76,12 +76,14 @@ class Escalator:
         self.config = config
         self._policy_for = LabelMemo((m.name for p in config.policies for m in p.matchers),
                                      config.policy_for)
-        self._by_name: dict[str, Policy] = {}   # config.policy(name), and its page offsets
-        self._offsets: dict[str, tuple[int, ...]] = {}
+        # config.policy(name), and when each of its levels is due within a round (one entry
+        # per level, never per step: the steps of a policy are levels x (repeat + 1))
+        self._by_name: dict[str, Policy] = {}
+        self._level_ms: dict[str, tuple[int, ...]] = {}
         for p in config.policies:
             if p.name not in self._by_name:
                 self._by_name[p.name] = p
-                self._offsets[p.name] = tuple(p.offset_ms(k) for k in range(p.steps))
+                self._level_ms[p.name] = tuple(p.offset_ms(k) for k in range(len(p.levels) + 1))
         self._runs: dict[str, _Run] = {}
         self._flapping: set[str] = set()
         self._heap: list[tuple[int, int, str, str, int]] = []  # due, order, fp, start, step
@@ -115,7 +117,7 @@ class Escalator:
             # (a step already overdue is sent now, and the next ones keep their spacing:
             # a move never pages several levels at once)
             start = run.start_ms if step >= policy.steps else \
-                max(run.start_ms, ev.at_ms - self._offsets[policy.name][step])
+                max(run.start_ms, ev.at_ms - self._offset(policy.name, step))
             self._runs[fp] = _Run(policy.name, ev.event_id, start, run.occurrence, step,
                                   ev.labels)
             return self._advance(fp, ev.at_ms)
@@ -151,8 +153,7 @@ class Escalator:
         policy = self._by_name.get(run.policy)
         if policy is None or run.step >= policy.steps:
             return []
-        offsets = self._offsets[run.policy]
-        due = run.start_ms + offsets[run.step]
+        due = run.start_ms + self._offset(run.policy, run.step)
         if due > now_ms:
             heapq.heappush(self._heap, (due, next(self._order), fp, run.start_id, run.step))
             return []
@@ -161,11 +162,18 @@ class Escalator:
                     rnd, lvl + 1, policy.levels[lvl].notify, due, run.labels)
         run.step += 1
         if run.step < policy.steps:   # the next step's time, resumed from now if it is past
-            gap = offsets[run.step] - offsets[run.step - 1]
-            run.start_ms = next_due(due, gap, now_ms) - offsets[run.step]
-            heapq.heappush(self._heap, (run.start_ms + offsets[run.step], next(self._order),
+            nxt = self._offset(run.policy, run.step)
+            run.start_ms = next_due(due, nxt - self._offset(run.policy, run.step - 1),
+                                    now_ms) - nxt
+            heapq.heappush(self._heap, (run.start_ms + nxt, next(self._order),
                                         fp, run.start_id, run.step))
         return [page]
+
+    def _offset(self, name: str, step: int) -> int:
+        """:meth:`Policy.offset_ms` of the policy ``name``, from its table of levels."""
+        table = self._level_ms[name]   # the levels' offsets, then the round's length
+        rnd, lvl = divmod(step, len(table) - 1)
+        return rnd * table[-1] + table[lvl]
 
     def running(self, fingerprint: str) -> dict[str, Any] | None:
         run = self._runs.get(fingerprint)

@@ -14,14 +14,24 @@ from typing import Any, Mapping, Sequence
 from alerting.labels import LabelError, Matcher, matches_all, parse_matchers
 from schemas.records import SEVERITIES
 
+# Bounds on what one policy may ask for. Nothing is ever built per step (a page's time is
+# computed from its round and level), yet a policy is a promise to page people: past these
+# it is a mistake in the file (a 400-digit ``repeat`` once made the worker build a table of
+# every page and grow until the kernel killed it), refused with code ``out_of_range``.
+MAX_LEVELS = 100
+MAX_REPEAT = 1000
+BAD_CONFIG = "bad_config"        # the stable codes of an EscalationError
+OUT_OF_RANGE = "out_of_range"
+
 
 class EscalationError(ValueError):
     """Escalation configuration that cannot be used; ``path`` says where (``policies[1].
-    levels[0].after_s``), ``reason`` what is wrong."""
+    levels[0].after_s``), ``reason`` what is wrong, ``code`` is stable (``bad_config``, or
+    ``out_of_range`` for a count past its bound)."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
+    def __init__(self, path: str, reason: str, code: str = BAD_CONFIG) -> None:
+        super().__init__(f"{path}: {reason} [{code}]")
+        self.path, self.reason, self.code = path, reason, code
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,8 @@ class Policy:
         return len(self.levels) * (self.repeat + 1)
 
     def offset_ms(self, step: int) -> int:
-        """When page ``step`` (0-based, across rounds) is due, after the escalation started."""
+        """When page ``step`` (0-based, across rounds) is due, after the escalation started
+        (from its round and level: nothing is built per step)."""
         rnd, lvl = divmod(step, len(self.levels))
         round_ms = sum(_ms(x.after_s) for x in self.levels)
         return rnd * round_ms + sum(_ms(x.after_s) for x in self.levels[:lvl])
@@ -88,10 +99,21 @@ def _keys(d: Any, path: str, allowed: Sequence[str], required: Sequence[str] = (
             raise EscalationError(f"{path}.{k}" if path else k, "is required")
 
 
-def _int(v: Any, path: str, lo: int = 0) -> int:
+def _int(v: Any, path: str, lo: int = 0, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise EscalationError(path, f"must be an integer >= {lo}, got {v!r}")
+        raise EscalationError(path, f"must be an integer >= {lo}, got {_short(v)}")
+    if hi is not None and v > hi:
+        raise EscalationError(path, f"must be at most {hi}, got {_short(v)}", OUT_OF_RANGE)
     return v
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut: a number of thousands of digits is no message (nor can it be
+    printed past Python's 4,300 digits)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10 ** 30:
+        return f"a number of about {int(v.bit_length() * 0.30103) + 1} digits"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _list(v: Any, path: str, empty: bool = False) -> list[Any]:
@@ -124,19 +146,23 @@ def parse_escalation(config: Mapping[str, Any] | None) -> EscalationConfig:
         except LabelError as exc:
             raise EscalationError(f"{at}.matchers", str(exc)) from exc
         levels = []
-        for j, lv in enumerate(_list(p["levels"], f"{at}.levels")):
+        raw_levels = _list(p["levels"], f"{at}.levels")
+        if len(raw_levels) > MAX_LEVELS:
+            raise EscalationError(f"{at}.levels", f"at most {MAX_LEVELS} levels, got "
+                                                  f"{len(raw_levels)}", OUT_OF_RANGE)
+        for j, lv in enumerate(raw_levels):
             lat = f"{at}.levels[{j}]"
             _keys(lv, lat, ("after_s", "notify"), ("after_s", "notify"))
             after = lv["after_s"]
             if isinstance(after, bool) or not isinstance(after, (int, float)) \
                     or not 0 < after < 10 ** 7:
-                raise EscalationError(f"{lat}.after_s", f"must be seconds > 0, got {after!r}")
+                raise EscalationError(f"{lat}.after_s", f"must be seconds > 0, got {_short(after)}")
             targets = _list(lv["notify"], f"{lat}.notify")
             if not all(isinstance(t, str) and t.strip() for t in targets):
                 raise EscalationError(f"{lat}.notify", "targets must be non-empty strings")
             levels.append(Level(float(after), tuple(targets)))
         policies.append(Policy(name, matchers, tuple(levels),
-                               _int(p.get("repeat", 0), f"{at}.repeat")))
+                               _int(p.get("repeat", 0), f"{at}.repeat", hi=MAX_REPEAT)))
     rules = []
     for i, r in enumerate(_list(config.get("severity"), "severity", empty=True)):
         at = f"severity[{i}]"

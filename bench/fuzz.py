@@ -14,7 +14,14 @@ wrong codes, lost (neither accepted nor refused), broken (an invariant after acc
 and inputs/s; then the first findings of each kind. Exit status 1 if there was any crash,
 wrong accept, lost or broken input (target: none over 1,000,000 inputs).
 
+Each process that runs chunks has its address space capped (``--max-memory-mb``): an input
+that makes an entry point grow without bound is a MemoryError, hence a crash finding with its
+case, not a machine out of memory. A worker that dies anyway (killed by a signal, or a
+MemoryError outside any entry point) is reported with the chunk it was running, which is run
+again alone to tell it from the chunks that only shared its pool; the run goes on.
+
 Usage: python bench/fuzz.py [--inputs 1000000] [--seed 1] [--jobs 2] [--only ingest,hub]
+                            [--max-memory-mb 2048]
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ import argparse
 import logging
 import os
 import re
+import resource
 import sys
 import time
 import zlib
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +48,12 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from citycc import native  # noqa: E402
 from fuzz.targets import Target, targets  # noqa: E402
-from fuzz.verdict import FATAL, KINDS  # noqa: E402
+from fuzz.verdict import FATAL, KINDS, Tally  # noqa: E402
 
 CHUNK_INPUTS = 2_000
 SAMPLES = 3          # findings kept per entry point and kind
+MAX_MEMORY_MB = 2_048
+Chunk = tuple[str, int, int]   # (entry point, seed, inputs)
 
 
 class _Enough(BaseException):
@@ -98,7 +109,11 @@ def run_chunk(name: str, chunk_seed: int, quota: int) -> Result:
               suppress_health_check=list(HealthCheck))
     @given(case=target.cases())
     def one(case: Any) -> None:
-        tally = target.check(case)
+        try:
+            tally = target.check(case)
+        except MemoryError as exc:   # (an entry point's own MemoryError is its crash finding)
+            tally = Tally(1)
+            tally.crash("the check, out of memory", exc)
         result.inputs += tally.inputs
         for f in tally.findings:
             result.counts[f.kind] += 1
@@ -111,8 +126,22 @@ def run_chunk(name: str, chunk_seed: int, quota: int) -> Result:
         one()
     except _Enough:
         pass
+    except Exception as exc:   # the harness itself (a strategy, an oracle): the chunk stops
+        result.counts["crash"] += 1
+        result.sample("crash", f"crash in the fuzz harness, chunk {(name, chunk_seed, quota)} "
+                               f"after {result.inputs} inputs: {type(exc).__name__}: "
+                               f"{str(exc)[:300]}")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def cap_memory(mb: int) -> None:
+    """Cap this process's address space at ``mb`` MB (0: no cap): past it an allocation
+    fails with MemoryError instead of the kernel killing a process of the machine."""
+    if mb > 0:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
 
 
 def plan(names: list[str], inputs: int, base_seed: int) -> list[tuple[str, int, int]]:
@@ -150,7 +179,8 @@ def _progress(done: dict[str, Result], planned: int, started: float, final: bool
           file=sys.stderr, flush=True)
 
 
-def run(chunks: list[tuple[str, int, int]], jobs: int, stop_after: int) -> dict[str, Result]:
+def run(chunks: list[Chunk], jobs: int, stop_after: int, max_memory_mb: int = MAX_MEMORY_MB
+        ) -> dict[str, Result]:
     done = {name: Result(name) for name, _, _ in chunks}
     planned, started, last = sum(n for _, _, n in chunks), time.monotonic(), 0.0
     todo = list(chunks)
@@ -162,7 +192,7 @@ def run(chunks: list[tuple[str, int, int]], jobs: int, stop_after: int) -> dict[
             _progress(done, planned, started, False)
             last = time.monotonic()
 
-    def runnable() -> tuple[str, int, int] | None:
+    def runnable() -> Chunk | None:
         while todo:
             chunk = todo.pop(0)
             if done[chunk[0]].fatal < stop_after:
@@ -170,21 +200,66 @@ def run(chunks: list[tuple[str, int, int]], jobs: int, stop_after: int) -> dict[
         return None
 
     if jobs <= 1:
+        cap_memory(max_memory_mb)
         while (chunk := runnable()) is not None:
             take(run_chunk(*chunk))
     else:
-        with ProcessPoolExecutor(jobs) as pool:
-            running: set[Future[Result]] = set()
-            while True:
-                while len(running) < 2 * jobs and (chunk := runnable()) is not None:
-                    running.add(pool.submit(run_chunk, *chunk))
-                if not running:
-                    break
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    take(fut.result())
+        while todo:   # a pool, and a new one after a worker died
+            for chunk in _pool(jobs, max_memory_mb, runnable, take):
+                take(_alone(chunk, max_memory_mb))
     _progress(done, planned, started, True)
     return done
+
+
+def _pool(jobs: int, max_memory_mb: int, runnable: Any, take: Any) -> list[Chunk]:
+    """Run chunks in ``jobs`` capped processes until there are none left or one dies;
+    then the chunks that were running (one of them killed it)."""
+    running: dict[Future[Result], Chunk] = {}
+    procs: dict[int, Any] = {}   # the pool's processes (it forgets them once broken)
+    with ProcessPoolExecutor(jobs, initializer=cap_memory, initargs=(max_memory_mb,)) as pool:
+        while True:
+            while len(running) < 2 * jobs and (chunk := runnable()) is not None:
+                running[pool.submit(run_chunk, *chunk)] = chunk
+                procs.update(getattr(pool, "_processes", None) or {})
+            if not running:
+                return []
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                try:
+                    res = fut.result()
+                except BrokenProcessPool:
+                    lost = sorted(running.values(), key=str)
+                    print(f"\nfuzz: a worker process died ({_exit_codes(procs)}) while these "
+                          f"chunks ran: {lost}; each runs again alone", file=sys.stderr)
+                    return lost
+                del running[fut]
+                take(res)
+
+
+def _alone(chunk: Chunk, max_memory_mb: int) -> Result:
+    """``chunk`` in a process of its own: its result, or a crash finding naming the chunk
+    if that process dies too."""
+    with ProcessPoolExecutor(1, initializer=cap_memory, initargs=(max_memory_mb,)) as pool:
+        fut = pool.submit(run_chunk, *chunk)
+        procs = dict(getattr(pool, "_processes", None) or {})
+        try:
+            return fut.result()
+        except BrokenProcessPool:
+            how = _exit_codes(procs)
+    res = Result(chunk[0])
+    res.counts["crash"] += 1
+    res.sample("crash", f"crash of the worker process running chunk {chunk} ({how}; "
+                        f"memory capped at {max_memory_mb} MB): run it with "
+                        f"bench/fuzz.run_chunk{chunk} to see the input")
+    return res
+
+
+def _exit_codes(procs: dict[int, Any]) -> str:
+    """How a pool's processes ended (-9: SIGKILL, as from the kernel's OOM killer)."""
+    for p in procs.values():
+        p.join(5)
+    codes = [p.exitcode for p in procs.values() if p.exitcode]
+    return f"exit code {', '.join(map(str, codes))}" if codes else "exit code unknown"
 
 
 def report(done: dict[str, Result], elapsed: float, args: argparse.Namespace) -> int:
@@ -231,13 +306,17 @@ def main() -> int:
                     help=f"entry points to run, comma-separated (of {', '.join(names)})")
     ap.add_argument("--stop-after", type=int, default=500,
                     help="stop an entry point after this many failing findings")
+    ap.add_argument("--max-memory-mb", type=int, default=MAX_MEMORY_MB,
+                    help="address space of each process running chunks, in MB (0: no cap); "
+                         "past it an input's allocation is a MemoryError, a crash finding")
     args = ap.parse_args()
     chosen = [n for n in args.only.split(",") if n]
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         ap.error(f"unknown entry points {unknown}; known: {names}")
     started = time.monotonic()
-    done = run(plan(chosen, args.inputs, args.seed), args.jobs, args.stop_after)
+    done = run(plan(chosen, args.inputs, args.seed), args.jobs, args.stop_after,
+               args.max_memory_mb)
     return report(done, time.monotonic() - started, args)
 
 

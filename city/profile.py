@@ -22,8 +22,23 @@ PROFILE_DIR = Path(__file__).resolve().parent
 EARTH_RADIUS_KM = 6371.0088
 
 
+# What a profile's places may be: the detectors index each zone on a grid of ~1 km cells
+# (detectors.geo), so a zone's size and its points' spread are what that index costs. A
+# school zone 10,000 km wide once meant a grid of 10^8 cells (MemoryError) at start-up.
+MAX_SPAN_DEG = 10.0            # the city's bounds, each way
+MAX_ZONE_RADIUS_M = 50_000.0
+MAX_ZONE_WIDTH_M = 10_000.0
+MAX_PATH_POINTS = 1_000
+OUT_OF_RANGE = "out_of_range"
+
+
 class ProfileError(ValueError):
-    """A city profile is missing or malformed."""
+    """A city profile is missing or malformed; ``code``: ``bad_profile``, or
+    ``out_of_range`` for a place or a size past its bound."""
+
+    def __init__(self, message: str, code: str = "bad_profile") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,7 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
                      float(d["radius_km"]), float(d["weight"]))
             for d in raw["districts"])
         limits = {kind: Limit(kind=kind, **spec) for kind, spec in raw["limits"].items()}
-        return CityProfile(
+        profile = CityProfile(
             name=raw["name"], name_zh=raw["name_zh"], name_en=raw["name_en"],
             timezone=raw["timezone"], center=(float(raw["center"][0]), float(raw["center"][1])),
             bounds=Bounds(**raw["bounds"]), districts=districts,
@@ -206,6 +221,32 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         # OverflowError: an integer too large for a float (10**400)
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
+    _check_places(profile)
+    return profile
+
+
+def _check_places(p: CityProfile) -> None:
+    """Bounds of a sane size, and every zone inside them at a bounded size (see
+    :data:`MAX_SPAN_DEG`): else a ProfileError ``out_of_range`` naming the place."""
+    b = p.bounds
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in (b.lat_min, b.lat_max, b.lon_min, b.lon_max)):
+        raise ProfileError(f"city profile {p.name!r}: bounds {b} must be numbers")
+    if not (-90 <= b.lat_min < b.lat_max <= 90 and -180 <= b.lon_min < b.lon_max <= 180
+            and b.lat_max - b.lat_min <= MAX_SPAN_DEG and b.lon_max - b.lon_min <= MAX_SPAN_DEG):
+        raise ProfileError(f"city profile {p.name!r}: bounds {b} are not a city's (at most "
+                           f"{MAX_SPAN_DEG:g} degrees each way)", OUT_OF_RANGE)
+    for kind in ("schools", "water_sources", "tunnels", "hazmat_depots"):
+        for z in getattr(p, kind):
+            where = f"city profile {p.name!r}: {kind} {z.id!r}"
+            if not all(b.contains(lat, lon) for lat, lon in ((z.lat, z.lon), *z.path)):
+                raise ProfileError(f"{where} lies outside the city's bounds", OUT_OF_RANGE)
+            if not (0 <= z.radius_m <= MAX_ZONE_RADIUS_M and 0 <= z.width_m <= MAX_ZONE_WIDTH_M
+                    and len(z.path) <= MAX_PATH_POINTS):
+                raise ProfileError(f"{where}: radius {z.radius_m:g} m, width {z.width_m:g} m, "
+                                   f"{len(z.path)} path points: at most {MAX_ZONE_RADIUS_M:g} "
+                                   f"m, {MAX_ZONE_WIDTH_M:g} m and {MAX_PATH_POINTS}",
+                                   OUT_OF_RANGE)
 
 
 @lru_cache(maxsize=8)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 
 from .budget import fuzzed
-from .targets.importers import (PROFILE_TREE, RECURSIVE, Document, check_documents, configs,
-                                matcher_texts, profiles)
+from .targets.importers import (ENDLESS, PROFILE_TREE, RECURSIVE, Document, check_documents,
+                                configs, matcher_texts, profiles)
 from .verdict import either, refuse
 
 pytestmark = pytest.mark.fuzz
@@ -19,6 +19,8 @@ pytestmark = pytest.mark.fuzz
 @fuzzed(1.0)
 @given(doc=configs())
 @example(doc=Document("config", RECURSIVE.encode(), refuse(why="a route that contains itself")))
+@example(doc=Document("config", ENDLESS.encode(), refuse("out_of_range",
+                                                         why="escalation repeat of 10^400")))
 def test_alerting_configurations_are_taken_or_refused_with_config_error(doc: Document) -> None:
     check_documents((doc,)).assert_clean()
 
@@ -27,6 +29,9 @@ def test_alerting_configurations_are_taken_or_refused_with_config_error(doc: Doc
 @given(doc=profiles())
 @example(doc=Document("profile", json.dumps({**PROFILE_TREE, "center": [10 ** 400, 112.9]}
                                             ).encode(), either("a centre of 10^400")))
+@example(doc=Document("profile", json.dumps({**PROFILE_TREE, "schools": [
+    {**PROFILE_TREE["schools"][0], "radius_m": 10 ** 7}]}).encode(),
+    refuse("out_of_range", why="a school 10,000 km wide")))
 def test_city_profiles_are_taken_or_refused_with_profile_error(doc: Document) -> None:
     check_documents((doc,)).assert_clean()
 

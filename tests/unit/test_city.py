@@ -135,6 +135,7 @@ MALFORMED = {
     "district radius not a number": _set("big", "districts", 0, "radius_km"),
     "unknown bound key": _set(1.0, "bounds", "alt_max"),
     "missing bound": _drop("bounds", "lat_min"),
+    "bound not a number": _set([28.0], "bounds", "lat_min"),
     "hospital without lat": _drop("hospitals", 0, "lat"),
     "fire station engines not a number": _set("many", "fire_stations", 0, "engines"),
     "limit without severity": _drop("limits", "pm25", "severity"),
@@ -181,3 +182,48 @@ def test_unknown_profile_names_the_known_ones() -> None:
         load_profile("atlantis")
     with pytest.raises(ProfileError):
         load_profile("/nonexistent/dir/city.json")
+
+
+# A zone's size and its points' spread are what the detectors' grid index of it costs: a
+# school 10,000 km wide was a MemoryError when the worker built its detectors.
+OUT_OF_RANGE = {
+    "school 10,000 km wide": _set(1e7, "schools", 0, "radius_m"),
+    "tunnel corridor 100 km wide": _set(1e5, "tunnels", 0, "width_m"),
+    "tunnel path point at 10^300": _set([[1e300, 112.9], [28.2, 112.9]], "tunnels", 0, "path"),
+    "tunnel path of 1,001 points": _set([[28.2, 112.9]] * 1001, "tunnels", 0, "path"),
+    "school outside the city": _set(-45.0, "schools", 0, "lat"),
+    "school radius NaN": _set(float("nan"), "schools", 0, "radius_m"),
+    "bounds of a continent": _set(150.0, "bounds", "lon_max"),
+    "bounds upside down": _set(20.0, "bounds", "lat_max"),
+}
+
+
+@pytest.mark.parametrize("change", list(OUT_OF_RANGE.values()), ids=list(OUT_OF_RANGE))
+def test_a_place_past_its_bound_is_refused_out_of_range(
+        change: Callable[[dict[str, Any]], None]) -> None:
+    raw = copy.deepcopy(RAW)
+    change(raw)
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(raw)
+    assert exc.value.code == "out_of_range"
+
+
+def test_the_detectors_of_a_profile_that_loads_are_built_in_bounded_memory() -> None:
+    """The largest zones a profile may have cost the hazmat detector's grid little."""
+    import tracemalloc
+
+    from city.profile import MAX_ZONE_RADIUS_M, MAX_ZONE_WIDTH_M
+    from detectors.hazmat import HazmatDetector
+    raw = copy.deepcopy(RAW)
+    b = raw["bounds"]
+    raw["schools"][0]["radius_m"] = MAX_ZONE_RADIUS_M
+    raw["tunnels"][0].update(width_m=MAX_ZONE_WIDTH_M, path=[
+        [b["lat_min"], b["lon_min"]], [b["lat_max"], b["lon_max"]]])
+    profile = parse_profile(raw)
+    tracemalloc.start()
+    try:
+        HazmatDetector(profile)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000_000, f"{peak:,} bytes"

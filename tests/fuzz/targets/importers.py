@@ -4,18 +4,20 @@ and matcher text (Alertmanager's grammar, ``alerting.matchers``).
 
 The oracle: the shipped files and generated valid ones are taken; anything else is taken or
 refused with the importer's named error (``ConfigError``/``EscalationError``,
-``ProfileError``, ``LabelError``) -- never another exception, never a hang; a parsed
-matcher renders back to itself.
+``ProfileError``, ``LabelError``) -- never another exception, never a hang; a profile
+taken builds the detector that indexes its places on a grid (a zone 10,000 km wide once
+made that a MemoryError); a parsed matcher renders back to itself.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from alerting.escalation import EscalationError
 from alerting.labels import LabelError, parse_matchers
 from alerting.matchers import parse_text, render_all
 from city.profile import PROFILE_DIR, ProfileError, load_profile
+from detectors.hazmat import HazmatDetector
 
 from ..strategies import BAD_UTF8, Deep, deep, ids, json_values
 from ..verdict import BROKEN, Expect, Tally, either, ok, refuse
@@ -45,6 +48,10 @@ BOMB = "global:\n  a0: &a0 {receiver: x}\n" + "".join(
     f"  a{i}: &a{i} {{receiver: x, routes: [{', '.join([f'*a{i - 1}'] * 10)}]}}\n"
     for i in range(1, 9)) + "route:\n  receiver: city_duty\n  routes: [*a8]\n"
 RECURSIVE = "route: &r\n  receiver: city_duty\n  routes:\n    - *r\n"
+# an escalation policy that pages forever: a 400-digit repeat once made the worker build a
+# table of every page (bench/fuzz.py seed 14: the kernel killed it at 11.6 GB)
+ENDLESS = ("route: {receiver: city_duty}\nescalation:\n  policies:\n  - name: p\n"
+           "    levels: [{after_s: 60, notify: [city_duty]}]\n    repeat: 1" + "0" * 400 + "\n")
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,9 @@ def configs() -> st.SearchStrategy[Document]:
     nasty = st.sampled_from((
         Document("config", BOMB.encode(), refuse(why="alias bomb of 10^8 routes")),
         Document("config", RECURSIVE.encode(), refuse(why="a route that contains itself")),
-        Document("config", b"route: " + Deep(600).text(), refuse(why="600-deep YAML"))))
+        Document("config", b"route: " + Deep(600).text(), refuse(why="600-deep YAML")),
+        Document("config", ENDLESS.encode(), refuse("out_of_range",
+                                                    why="escalation repeat of 10^400"))))
     broken = st.builds(lambda at, bad: Document(
         "config", SHIPPED["changsha.yaml"][:at] + bad + SHIPPED["changsha.yaml"][at:],
         refuse(why="not UTF-8")), st.integers(0, 200), st.sampled_from(BAD_UTF8))
@@ -156,8 +165,18 @@ def documents(draw: st.DrawFn) -> tuple[Document, ...]:
                                min_size=1, max_size=3)))
 
 
-_DIR = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))   # the importers read files
-atexit.register(shutil.rmtree, _DIR, True)
+_DIRS: dict[int, Path] = {}   # the importers read files: a directory per process
+
+
+def _dir() -> Path:
+    """This process's directory (bench/fuzz.py forks workers after importing this module:
+    one shared directory had two workers overwrite each other's file)."""
+    pid = os.getpid()
+    if pid not in _DIRS:
+        _DIRS[pid] = Path(tempfile.mkdtemp(prefix="citycc-fuzz-"))
+        # (run at exit by multiprocessing in a worker too, where atexit is not)
+        Finalize(None, shutil.rmtree, (_DIRS[pid], True), exitpriority=0)
+    return _DIRS[pid]
 
 
 def check_documents(docs: tuple[Document, ...]) -> Tally:
@@ -179,20 +198,22 @@ def check_documents(docs: tuple[Document, ...]) -> Tally:
 def _import(doc: Document) -> str:
     """Import ``doc`` as the project does: "" if taken, else the refusal's code."""
     if doc.kind == "config":
-        path = _DIR / "alerting.yaml"
+        path = _dir() / "alerting.yaml"
         path.write_bytes(doc.raw)
         try:
             Engine(read_config(path), PROFILE)
-        except (ConfigError, EscalationError):
+        except ConfigError:
             return "config_error"
+        except EscalationError as refused:
+            return refused.code
         return ""
     if doc.kind == "profile":
-        path = _DIR / "city.json"
+        path = _dir() / "city.json"
         path.write_bytes(doc.raw)
-        try:
-            load_profile.__wrapped__(str(path))
-        except ProfileError:
-            return "profile_error"
+        try:   # and the detector that indexes its places on a grid (as the worker starts)
+            HazmatDetector(load_profile.__wrapped__(str(path)))
+        except ProfileError as refused:
+            return refused.code
         return ""
     text = doc.raw.decode("utf-8", "surrogatepass")
     try:

@@ -58,3 +58,18 @@ def test_a_profile_nested_past_the_decoder_is_a_profile_error(tmp_path: Path) ->
     p.write_text('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
     with pytest.raises(ProfileError):
         load_profile(str(p))
+
+
+# A number Python will not read or print (more than 4,300 digits) or a date no calendar has
+# made a plain ValueError escape the importer (not a ConfigError): a crash at start-up.
+@pytest.mark.parametrize("text", [
+    "route: {receiver: x, group_wait: '" + "9" * 5000 + "s'}",
+    "route: {receiver: x, repeat_interval: '" + "1" * 13 + "w'}",
+    "route: {receiver: x}\nescalation: {severity: [{severity: major, min_alerts: "
+    + "9" * 5000 + "}]}",
+    "route: {receiver: x}\nglobal: {resolve_timeout: 2025-13-45}",
+])
+def test_a_value_python_cannot_read_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(text, "alerting.yaml")
+    assert len(str(exc.value)) < 300

@@ -4,6 +4,7 @@ the lifecycle's own events, restarts and stops, checkpoints, and incident severi
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections import Counter
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from alerting.config import default_config
+from alerting.escalation_config import MAX_LEVELS, MAX_REPEAT
 from alerting.escalation import (EscalationConfig, EscalationError, Escalator, Page,
                                  SeverityRule, incident_severity, parse_escalation,
                                  severity_policy)
@@ -300,6 +302,49 @@ def test_bad_config_names_the_path(config: Any, path: str, reason: str) -> None:
     with pytest.raises(EscalationError) as exc:
         parse_escalation(config)
     assert exc.value.path == path and reason in exc.value.reason
+
+
+# A 400-digit ``repeat`` (found by bench/fuzz.py, seed 14) made the Escalator build a table
+# of every page of every round: the worker grew to 11.6 GB and the kernel killed it.
+@pytest.mark.parametrize("config,path", [
+    ({"policies": [pol(repeat=10 ** 400)]}, "policies[0].repeat"),
+    ({"policies": [pol(repeat=MAX_REPEAT + 1)]}, "policies[0].repeat"),
+    ({"policies": [pol(levels=[lv()] * (MAX_LEVELS + 1))]}, "policies[0].levels"),
+])
+def test_a_count_past_its_bound_is_refused_out_of_range(config: Any, path: str) -> None:
+    with pytest.raises(EscalationError) as exc:
+        parse_escalation(config)
+    assert (exc.value.path, exc.value.code) == (path, "out_of_range")
+    assert "at most" in exc.value.reason and len(str(exc.value)) < 200
+
+
+def test_a_huge_number_is_named_by_its_size_not_printed() -> None:
+    """Python cannot print an int of more than 4,300 digits (ValueError): the message
+    must still be made."""
+    with pytest.raises(EscalationError) as exc:
+        parse_escalation({"policies": [pol(levels=[lv(after_s=10 ** 5000)])]})
+    assert exc.value.path == "policies[0].levels[0].after_s"
+    assert "digits" in exc.value.reason and exc.value.code == "bad_config"
+
+
+def test_the_escalator_holds_one_entry_per_level_not_per_page() -> None:
+    """The largest policy allowed (MAX_LEVELS levels, MAX_REPEAT more rounds) costs the
+    Escalator what its levels cost, and pages at the times Policy.offset_ms says."""
+    config = parse_escalation({"policies": [pol(levels=[lv(after_s=60 + i) for i in
+                                                        range(MAX_LEVELS)],
+                                                repeat=MAX_REPEAT)]})
+    (policy,) = config.policies
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        esc = Escalator(config)
+        grew = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert policy.steps == MAX_LEVELS * (MAX_REPEAT + 1)
+    assert grew < 200_000, f"the Escalator took {grew:,} bytes for one policy"
+    for step in (0, 1, MAX_LEVELS - 1, MAX_LEVELS, policy.steps - 1):
+        assert esc._offset("p", step) == policy.offset_ms(step)
 
 
 def test_the_config_parses_into_policies() -> None:
