@@ -33,7 +33,9 @@ def scopes_of(view: View) -> list[Scope]:
     else:
         streams = [s for s in KPI_STREAMS
                    if any(s in AGENCIES.get(a, ()) for a in view.agencies)]
-    districts: list[str | None] = [None] if view.districts is None else sorted(view.districts)
+    districts: list[str | None] = [None]
+    if view.districts is not None:
+        districts = list(sorted(view.districts))
     return list(product(streams, districts))
 
 
