@@ -26,7 +26,9 @@ Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: 
   recently changed first; ``silenced``: the muted alerts only; ``places``: the city's and its
   districts' names (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``);
   ``dispatch``: the unit board, open packages, move-ups and incidents' dispatch timelines
-  (:mod:`cockpit_api.dispatch_view`).
+  (:mod:`cockpit_api.dispatch_view`); ``kpis``: today's KPI figures of the client's scopes.
+* ``{"type": "kpis", "kpis": {...}}`` -- the KPI figures were refreshed (or went stale):
+  :mod:`cockpit_api.kpi_view`.
 * ``{"type": "alert", "alert": {...}, "silenced_by": [ids]}`` -- a detector alert fired or
   changed (e.g. resolved).
 * ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...},
@@ -71,6 +73,7 @@ from schemas.limits import MAX_DEPTH
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .dispatch_view import DispatchView, normalize_dispatch_record
+from .kpi_view import KpiBoard
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
@@ -123,6 +126,8 @@ class AlertHub:
     incidents: IncidentBoard = field(default_factory=IncidentBoard)
     silences: SilenceBoard = field(default_factory=SilenceBoard)
     dispatch: DispatchView = field(default_factory=DispatchView)
+    kpis: KpiBoard = field(default_factory=KpiBoard)
+    kpi_wanted: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
     processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
@@ -166,6 +171,14 @@ class AlertHub:
         return self._ingest("dispatch record", normalize_dispatch_record, self.dispatch.apply,
                             record, where)
 
+    def publish_kpis(self, figures: dict[Any, dict[str, Any]], updated: str) -> None:
+        """Fresh KPI figures per scope (:mod:`cockpit_api.kpi_load`), sent to everyone."""
+        self._fan_out(self.kpis.update(figures, updated))
+
+    def kpis_failed(self, error: str) -> None:
+        """A KPI refresh failed: the last figures are kept and marked stale."""
+        self._fan_out(self.kpis.failed(error))
+
     def record_malformed(self, reason: str, source: str = "alert") -> None:
         """Count (and log) a message that could not be used."""
         self.counters.malformed += 1
@@ -180,6 +193,8 @@ class AlertHub:
         """Register a client; its queue already holds the snapshot (what ``audience`` may
         see of it) and stats messages."""
         sub = Subscription(next(self._ids), asyncio.Queue(self.queue_size), audience=audience)
+        if self.kpis.want(audience.view):   # a scope nobody needed yet: compute it now
+            self.kpi_wanted.set()
         sub.queue.put_nowait(orjson.dumps(self.visibility.snapshot_for(self.snapshot(),
                                                                        audience)))
         self._subs[sub.id] = sub
@@ -213,7 +228,7 @@ class AlertHub:
                 "incidents": self.incidents.incidents(),
                 "notifications": self.notifications(), "silences": self.silences.silences(),
                 "silenced": self.silenced(), "places": self.places,
-                "dispatch": self.dispatch.snapshot()}
+                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part()}
 
     def silenced_by(self, fingerprint: str) -> list[str]:
         """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""

@@ -1,7 +1,7 @@
 """The cockpit's plain HTTP side and the websocket handshake's gate.
 
 * ``GET /`` (or ``/index.html``), ``/cockpit.js``, ``/dispatch_words.js``,
-  ``/dispatch.js``, ``/dispatch_units.js``, ``/session.js``, ``/cockpit.css`` -- the page
+  ``/dispatch.js``, ``/dispatch_units.js``, ``/kpis.js``, ``/session.js``, ``/cockpit.css`` -- the page
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
@@ -36,6 +36,7 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/dispatch.js": ("dispatch.js", "text/javascript; charset=utf-8"),
          "/dispatch_units.js": ("dispatch_units.js", "text/javascript; charset=utf-8"),
          "/dispatch_words.js": ("dispatch_words.js", "text/javascript; charset=utf-8"),
+         "/kpis.js": ("kpis.js", "text/javascript; charset=utf-8"),
          "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
 

@@ -37,6 +37,7 @@ from .dispatch_view import DispatchView, unit_rows
 from .feed import run_feed
 from .history_load import load_history
 from .hub import AlertHub
+from .kpi_load import run_kpis
 from .pages import Gate, make_process_request
 
 log = logging.getLogger("cockpit_api.server")
@@ -165,7 +166,8 @@ async def run(settings: Settings) -> None:
     await load_history(settings, hub)   # before the feed: older than its backfill
     ready = asyncio.Event()
     tasks = [asyncio.create_task(serve(settings, hub, ready=ready), name="cockpit-server"),
-             asyncio.create_task(run_feed(settings, hub), name="feed")]
+             asyncio.create_task(run_feed(settings, hub), name="feed"),
+             asyncio.create_task(run_kpis(settings, profile, hub), name="kpis")]
     waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(ready.wait())]
     try:
         await asyncio.wait([waiters[1], *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -5,7 +5,8 @@ labels' stream (its agency) and district, lifecycle states and notifications by 
 alert's labels, incidents by their streams and district, every current silence but only the
 marks of alerts it sees. Dispatch: every unit of its districts (the unit board is shared
 by the agencies: who else is near matters to each), the packages, move-ups and dispatch
-records of the incidents it sees. Command results go to the user who sent the command (to
+records of the incidents it sees. KPI figures: the scopes of its view
+(:func:`cockpit_api.kpi_view.scopes_of`). Command results go to the user who sent the command (to
 a supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
 
 Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
@@ -24,6 +25,7 @@ import orjson
 from alerting.labels import labels_of
 
 from .auth.roles import SEES_EVERY_RESULT, Principal, View
+from .kpi_view import cut as kpi_cut
 
 Labels = Callable[[str], "dict[str, str] | None"]
 Incident = Callable[[str], "Mapping[str, Any] | None"]
@@ -76,6 +78,8 @@ class Visibility:
             sender = self._senders.get(str(msg["result"].get("command_id")))
             return msg if (aud.user == sender if sender is not None else aud.every_result) \
                 else None
+        if kind == "kpis":      # even the city's view is cut: the city scope only
+            return {**msg, "kpis": kpi_cut(msg["kpis"], view)}
         if view.unrestricted or kind == "stats":
             return msg
         if kind == "alert":
@@ -96,6 +100,8 @@ class Visibility:
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
         view = aud.view
+        if "kpis" in snap:
+            snap = {**snap, "kpis": kpi_cut(snap["kpis"], view)}
         if view.unrestricted:
             return snap
         return {**snap,

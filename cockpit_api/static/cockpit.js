@@ -502,7 +502,7 @@ function restartText(p) {
   return parts.join(" · ");
 }
 function render() {
-  renderStatic(); renderConn(); renderSys(); renderNotes(); renderUnitBoard();
+  renderStatic(); renderConn(); renderSys(); renderNotes(); renderUnitBoard(); renderKpis();
   const list = rows();
   const active = list.filter((a) => a.status !== "resolved");
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0]));
@@ -858,9 +858,10 @@ function onMessage(ev) {
       state.places = msg.places ?? {};
       for (const s of msg.silences ?? []) setSilence(s.silence_id, s);
       for (const [fp, ids] of Object.entries(msg.silenced ?? {})) setMarks(fp, ids);
-      dispatchSnapshot(msg.dispatch);
+      dispatchSnapshot(msg.dispatch); kpiSet(msg.kpis);
       break;
     case "dispatch": onDispatch(msg); break;
+    case "kpis": kpiSet(msg.kpis); renderKpis(); return;
     case "alert": upsert(msg.alert, msg.alert?.reasserted !== true); setMarks(msg.alert?.fingerprint, msg.silenced_by); break;
     case "alert_state":
       setLife(msg.fingerprint, msg.state); setMarks(msg.fingerprint, msg.silenced_by); break;

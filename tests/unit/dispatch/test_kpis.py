@@ -323,3 +323,22 @@ def test_intervals_are_never_negative_and_every_pair_is_counted_once(
         both = ~np.isnan(ts[iv.start]) & ~np.isnan(ts[iv.end])
         assert (v[~np.isnan(v)] >= 0).all()
         assert int((~np.isnan(v)).sum()) + excluded == int(both.sum())
+
+
+def test_every_fleet_agency_has_a_label_and_statuses_follow_dispatch_status() -> None:
+    """The agencies of the fleet configuration all have labels (the police and environment
+    crews fell back to a '(key)' label before), and a stream's status marks the timestamp of
+    the APCO status dispatch.status maps it to, for every status of every stream."""
+    from city.dispatch_config import load_dispatch_yaml
+    from dispatch.kpi_defs import status_timestamp
+    from dispatch.status import STREAM_CATALOGUE, from_stream
+    from dispatch.units import parse_fleet
+
+    fleet = parse_fleet(load_dispatch_yaml("changsha_fleet"))
+    assert {k.agency for k in fleet.kinds.values()} <= set(AGENCIES)
+    for stream, statuses in STREAM_CATALOGUE.items():
+        for status in statuses:
+            assert status_timestamp(stream, status) == status_timestamp("", from_stream(
+                stream, status))
+    assert status_timestamp("ems", "out_of_service") is None
+    assert status_timestamp("ems", "no_such_status") is None
