@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import re
 import resource
@@ -95,7 +96,6 @@ _TARGETS: dict[str, Target] = {}
 
 def _target(name: str) -> Target:
     if not _TARGETS:
-        logging.disable(logging.CRITICAL)   # the pipeline logs what it dead-letters
         _TARGETS.update((t.name, t) for t in targets())
     return _TARGETS[name]
 
@@ -133,6 +133,14 @@ def run_chunk(name: str, chunk_seed: int, quota: int) -> Result:
                                f"{str(exc)[:300]}")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def quiet_worker(mb: int) -> None:
+    """A process that runs chunks: its memory capped (:func:`cap_memory`) and its logging
+    off (the pipeline logs everything it dead-letters). Never the caller's process: a test
+    calling :func:`run_chunk` keeps its logging."""
+    logging.disable(logging.CRITICAL)
+    cap_memory(mb)
 
 
 def cap_memory(mb: int) -> None:
@@ -200,7 +208,7 @@ def run(chunks: list[Chunk], jobs: int, stop_after: int, max_memory_mb: int = MA
         return None
 
     if jobs <= 1:
-        cap_memory(max_memory_mb)
+        quiet_worker(max_memory_mb)   # (this process runs the chunks)
         while (chunk := runnable()) is not None:
             take(run_chunk(*chunk))
     else:
@@ -216,7 +224,7 @@ def _pool(jobs: int, max_memory_mb: int, runnable: Any, take: Any) -> list[Chunk
     then the chunks that were running (one of them killed it)."""
     running: dict[Future[Result], Chunk] = {}
     procs: dict[int, Any] = {}   # the pool's processes (it forgets them once broken)
-    with ProcessPoolExecutor(jobs, initializer=cap_memory, initargs=(max_memory_mb,)) as pool:
+    with ProcessPoolExecutor(jobs, initializer=quiet_worker, initargs=(max_memory_mb,)) as pool:
         while True:
             while len(running) < 2 * jobs and (chunk := runnable()) is not None:
                 running[pool.submit(run_chunk, *chunk)] = chunk
@@ -238,20 +246,34 @@ def _pool(jobs: int, max_memory_mb: int, runnable: Any, take: Any) -> list[Chunk
 
 def _alone(chunk: Chunk, max_memory_mb: int) -> Result:
     """``chunk`` in a process of its own: its result, or a crash finding naming the chunk
-    if that process dies too."""
-    with ProcessPoolExecutor(1, initializer=cap_memory, initargs=(max_memory_mb,)) as pool:
-        fut = pool.submit(run_chunk, *chunk)
-        procs = dict(getattr(pool, "_processes", None) or {})
-        try:
-            return fut.result()
-        except BrokenProcessPool:
-            how = _exit_codes(procs)
+    and how that process ended (its exit code: -9 is SIGKILL, as from the OOM killer) if it
+    dies too. A plain process, not a pool: a pool may not tell how its worker ended."""
+    ctx = multiprocessing.get_context()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_run_and_send, args=(chunk, max_memory_mb, send))
+    proc.start()
+    send.close()
+    try:
+        res: Result = receive.recv()
+        proc.join()
+        return res
+    except EOFError:          # it died before it could answer
+        proc.join()
+        how = f"exit code {proc.exitcode}"
+    finally:
+        receive.close()
     res = Result(chunk[0])
     res.counts["crash"] += 1
     res.sample("crash", f"crash of the worker process running chunk {chunk} ({how}; "
                         f"memory capped at {max_memory_mb} MB): run it with "
                         f"bench/fuzz.run_chunk{chunk} to see the input")
     return res
+
+
+def _run_and_send(chunk: Chunk, max_memory_mb: int, send: Any) -> None:
+    quiet_worker(max_memory_mb)
+    send.send(run_chunk(*chunk))
+    send.close()
 
 
 def _exit_codes(procs: dict[int, Any]) -> str:

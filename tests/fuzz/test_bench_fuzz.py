@@ -4,6 +4,7 @@ and says which chunk (and, for a MemoryError, which case) it was."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import signal
 import sys
@@ -91,6 +92,14 @@ def test_a_harness_error_stops_its_chunk_only(fake_targets: Any) -> None:
     res = F.run_chunk("harness", 1, 10)
     assert res.counts["crash"] == 1 and "ZeroDivisionError" in res.samples[0][1]
     assert "('harness', 1, 10)" in res.samples[0][1]
+
+
+
+def test_running_a_chunk_leaves_the_callers_logging_on(fake_targets: Any) -> None:
+    """It turned logging off for the whole test session (a later test that reads caplog
+    found nothing): only the processes that run chunks are quieted."""
+    F.run_chunk("harness", 1, 10)
+    assert logging.root.manager.disable == logging.NOTSET
 
 
 def test_each_worker_process_writes_its_own_importer_files() -> None:
