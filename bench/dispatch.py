@@ -250,12 +250,11 @@ def _probe(sim: Simulation, truth: Truth, board: Board, banks: Banks,
             score(r["payload"], truth.at.pop(pid), board, banks, lat, lon, caps, out)
 
 
-def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: int
-          ) -> tuple[int, list[float]]:
-    """Package build times for ``n`` incidents on a Board warmed with 10 simulated minutes
-    of a city-``scale``x fleet (positions, statuses, live traffic)."""
+def warm_board(profile: CityProfile, graph: RoadGraph, registry: Any, scale: float, seed: int
+               ) -> tuple[Board, int]:
+    """A Board fed 10 simulated minutes of a quiet city-``scale``x (positions, statuses,
+    live traffic); with the simulated time it reached."""
     sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=0)
-    registry = registry_for(profile, scale)
     board = Board(profile, graph, registry, load_runcards(profile.name))
     t = START_MS
     while t < START_MS + 600_000:
@@ -265,6 +264,15 @@ def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: in
             for e in batch[s]:
                 if e["type"] in FED[s]:
                     board.observe(s, e)
+    return board, t
+
+
+def speed(profile: CityProfile, graph: RoadGraph, scale: float, n: int, seed: int
+          ) -> tuple[int, list[float]]:
+    """Package build times for ``n`` incidents on a Board warmed with 10 simulated minutes
+    of a city-``scale``x fleet (positions, statuses, live traffic)."""
+    registry = registry_for(profile, scale)
+    board, t = warm_board(profile, graph, registry, scale, seed)
     rng = np.random.default_rng([seed, 0xBE])
     lat, lon = scatter(profile, rng, n)
     kinds = rng.choice(3, n, p=[0.7, 0.2, 0.1])
@@ -289,16 +297,7 @@ def burst(profile: CityProfile, graph: RoadGraph, scale: float, seed: int, n: in
     in the city core (Furong, Tianxin, Kaifu, Yuhua, Yuelu), each package confirmed, on a
     Board warmed with 10 simulated minutes. Rows per weakened district and target:
     (before, after, with the package's best move-up, has a move-up)."""
-    sim = Simulation(profile, scale=scale, seed=seed, start_ms=START_MS, incidents=0)
-    board = Board(profile, graph, registry_for(profile, scale), load_runcards(profile.name))
-    t = START_MS
-    while t < START_MS + 600_000:
-        t += 30_000
-        batch = sim.tick(t)
-        for s in FED:
-            for e in batch[s]:
-                if e["type"] in FED[s]:
-                    board.observe(s, e)
+    board, t = warm_board(profile, graph, registry_for(profile, scale), scale, seed)
     rng = np.random.default_rng([seed, 0xB5])
     core = [d for d in profile.districts if d.code in
             ("furong", "tianxin", "kaifu", "yuhua", "yuelu")]
