@@ -414,11 +414,11 @@ def main() -> int:
               f"{a[:, 2].mean():>10.3f} | {len(d):>18} {dm(0):>7} {dm(1):>7} {dm(2):>10} "
               f"{(d[:, 3].mean() if len(d) else 0):>15.0%}")
     for scale in [float(x) for x in args.burst_scales.split(",") if x]:
-        rows, confirmed = burst(profile, graph, scale, seeds[0], args.burst)
+        burst_rows, confirmed = burst(profile, graph, scale, seeds[0], args.burst)
         print(f"     burst at city-{scale:g}x: {args.burst} incidents in the city core one "
               f"after another, {confirmed} packages confirmed; weakened districts:")
         for target in ("ems", "fire"):
-            d = np.array(rows.get(target, [])) if rows.get(target) else np.zeros((0, 4))
+            d = np.array(burst_rows[target]) if burst_rows.get(target) else np.zeros((0, 4))
             if len(d):
                 print(f"       {target:<5} {len(d):>3} x before {d[:, 0].mean():.3f} after "
                       f"{d[:, 1].mean():.3f} with a move-up {d[:, 2].mean():.3f} "
