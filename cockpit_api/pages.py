@@ -1,6 +1,6 @@
 """The cockpit's plain HTTP side and the websocket handshake's gate.
 
-* ``GET /`` (or ``/index.html``), ``/cockpit.js``, ``/dispatch_words.js``,
+* ``GET /`` (or ``/index.html``), ``/words.js``, ``/cockpit.js``, ``/dispatch_words.js``,
   ``/dispatch.js``, ``/dispatch_units.js``, ``/kpis.js``, ``/session.js``, ``/cockpit.css`` -- the page
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
@@ -31,6 +31,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 WS_PATH = "/ws"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/index.html": ("index.html", "text/html; charset=utf-8"),
+         "/words.js": ("words.js", "text/javascript; charset=utf-8"),
          "/cockpit.js": ("cockpit.js", "text/javascript; charset=utf-8"),
          "/session.js": ("session.js", "text/javascript; charset=utf-8"),
          "/dispatch.js": ("dispatch.js", "text/javascript; charset=utf-8"),

@@ -388,7 +388,7 @@ def test_a_delivery_record_of_the_worker_is_shown_as_its_notification() -> None:
 
 def test_every_incident_event_kind_has_a_chinese_and_an_english_name_in_the_cockpit() -> None:
     from alerting.incident_model import EVENT_KINDS
-    # the page's vocabulary (I18N) is in its script
-    html = (ROOT / "cockpit_api" / "static" / "cockpit.js").read_text(encoding="utf-8")
+    # the page's vocabulary (I18N) is in its own script
+    html = (ROOT / "cockpit_api" / "static" / "words.js").read_text(encoding="utf-8")
     missing = [k for k in EVENT_KINDS if html.count(f"k_{k}:") != 2]   # zh and en tables
     assert missing == []
