@@ -299,6 +299,13 @@ class AlertBook:
     def __len__(self) -> int:
         return len(self._alerts)
 
+    def state_counts(self) -> dict[str, int]:
+        """How many alerts the book holds in each state (every state, zeros included)."""
+        counts = dict.fromkeys(STATES, 0)
+        for a in self._alerts.values():
+            counts[a.state] = counts.get(a.state, 0) + 1
+        return counts
+
     @classmethod
     def from_events(cls, events: Iterable[AlertEvent | Mapping[str, Any]],
                     config: LifecycleConfig | None = None) -> AlertBook:

@@ -117,7 +117,9 @@ class KafkaFeed:
         chosen = sources_for(hub) if sources is None else sources
         self.sources = {settings.topic(s.topic): s for s in chosen}
         self.positions: dict[TopicPartition, int] = {}
+        self.starts: dict[TopicPartition, int] = {}   # where each assigned partition began
         self.missing: list[str] = []
+        self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
         """Never returns on broker errors; retries with capped backoff."""
@@ -130,6 +132,7 @@ class KafkaFeed:
                                         fetch_max_wait_ms=50, max_partition_fetch_bytes=(
                                             self.settings.broker_message_max_bytes))
             again = False
+            self._consumer = consumer
             try:
                 self.hub.feed_state = "connecting"
                 await consumer.start()
@@ -184,7 +187,21 @@ class KafkaFeed:
                                             {tp: end[tp] for tp in mine}, self.positions,
                                             source.backfill).items():
                 consumer.seek(tp, offset)
+                self.starts[tp] = offset
         return tps
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the end of each assigned partition: the end last seen by a fetch
+        minus the next offset to read (the start until a message is read); {} unconnected."""
+        consumer, out = self._consumer, {}
+        if consumer is None or self.hub.feed_state != "connected":
+            return {}
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            nxt = self.positions.get(tp, self.starts.get(tp))
+            if end is not None and nxt is not None:
+                out[(tp.topic, tp.partition)] = max(0, end - nxt)
+        return out
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         recheck = time.monotonic() + MISSING_RECHECK_S
@@ -219,6 +236,8 @@ class KafkaFeed:
 
 
 async def run_feed(settings: Settings, hub: AlertHub,
-                   sources: Sequence[Source] | None = None) -> None:
-    """Feed ``hub`` from Kafka until cancelled (see :class:`KafkaFeed`)."""
-    await KafkaFeed(settings, hub, sources).run()
+                   sources: Sequence[Source] | None = None, feed: KafkaFeed | None = None
+                   ) -> None:
+    """Feed ``hub`` from Kafka until cancelled (see :class:`KafkaFeed`; pass ``feed`` to
+    read its :meth:`~KafkaFeed.lag` meanwhile)."""
+    await (feed or KafkaFeed(settings, hub, sources)).run()

@@ -111,6 +111,8 @@ class HubCounters:
     malformed: int = 0
     dropped_clients: int = 0
     received: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    # by message type (a hub source, or the topic of a message that did not decode)
+    malformed_by: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,6 +184,7 @@ class AlertHub:
     def record_malformed(self, reason: str, source: str = "alert") -> None:
         """Count (and log) a message that could not be used."""
         self.counters.malformed += 1
+        self.counters.malformed_by[source] = self.counters.malformed_by.get(source, 0) + 1
         log.warning("malformed %s #%d: %s", source, self.counters.malformed, reason)
 
     def publish_stats(self) -> None:

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import http
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
 
-ProcessRequest = Callable[[ServerConnection, Request], Response | None]
+ProcessRequest = Callable[[ServerConnection, Request], Awaitable["Response | None"]]
 
 
 class Gate:
@@ -80,27 +82,92 @@ class Gate:
 
     def response(self, status: http.HTTPStatus, content_type: str, body: bytes,
                  extra: list[tuple[str, str]] | None = None) -> Response:
-        headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                           ("Cache-Control", "no-store"), ("Connection", "close"),
-                           *self.headers, *(extra or [])])
-        return Response(status.value, status.phrase, headers, body)
+        return self.secure(respond(status, content_type, body, extra))
+
+    def secure(self, response: Response) -> Response:
+        """``response`` with the page's security headers (CSP, no framing, no sniffing)."""
+        for name, value in self.headers:
+            if name not in response.headers:
+                response.headers[name] = value
+        return response
 
 
-def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]]) -> ProcessRequest:
-    """Route plain HTTP requests; ``None`` lets an allowed websocket handshake proceed."""
+def respond(status: http.HTTPStatus, content_type: str, body: bytes,
+            extra: list[tuple[str, str]] | None = None) -> Response:
+    """A response with the headers every answer of the cockpit carries (no caching, the
+    connection closed after it); the page's security headers are added by :class:`Gate`."""
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", "no-store"), ("Connection", "close"),
+                       *(extra or [])])
+    return Response(status.value, status.phrase, headers, body)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+
+
+@dataclass
+class Routes:
+    """What answers which path: exact paths, then prefixes (longest first). Adding a route
+    is one line: ``routes.add("/basemap.json", handler)`` or ``routes.add_prefix("/dist/",
+    handler)``; a handler takes the request and returns a response, or a coroutine of one
+    (blocking work goes to a thread: the event loop serves every client)."""
+
+    exact: dict[str, Handler] = field(default_factory=dict)
+    prefixes: list[tuple[str, Handler]] = field(default_factory=list)
+
+    def add(self, path: str, handler: Handler) -> None:
+        self.exact[path] = handler
+
+    def add_prefix(self, prefix: str, handler: Handler) -> None:
+        self.prefixes.append((prefix, handler))
+        self.prefixes.sort(key=lambda p: -len(p[0]))
+
+    def find(self, path: str) -> Handler | None:
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        return next((h for prefix, h in self.prefixes if path.startswith(prefix)), None)
+
+
+def static_file(name: str, content_type: str) -> Handler:
+    def handler(request: Request) -> Response:
+        return respond(http.HTTPStatus.OK, content_type, (STATIC_DIR / name).read_bytes())
+    return handler
+
+
+def page_routes(stats: Callable[[], dict[str, Any]]) -> Routes:
+    """The page, its files and ``/healthz``."""
+    routes = Routes()
+    for path, (name, content_type) in FILES.items():
+        routes.add(path, static_file(name, content_type))
+    routes.add("/healthz", lambda request: respond(
+        http.HTTPStatus.OK, "application/json", orjson.dumps({"ok": True, **stats()})))
+    return routes
+
+
+def make_process_request(gate: Gate, routes: Routes | Callable[[], dict[str, Any]]
+                         ) -> ProcessRequest:
+    """Route plain HTTP requests (``routes``; given the ``stats`` function instead: the
+    page's routes only); ``None`` lets an allowed websocket handshake proceed. A handler
+    that fails is logged and answered 500 with no detail (never a traceback)."""
+    table = routes if isinstance(routes, Routes) else page_routes(routes)
+
+    async def process_request(connection: ServerConnection, request: Request
+                              ) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == WS_PATH:
             return gate.check(request)
-        if path in FILES:
-            name, content_type = FILES[path]
-            return gate.response(http.HTTPStatus.OK, content_type,
-                                 (STATIC_DIR / name).read_bytes())
-        if path == "/healthz":
-            return gate.response(http.HTTPStatus.OK, "application/json",
-                                 orjson.dumps({"ok": True, **stats()}))
-        return gate.response(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
-                             b"not found\n")
+        handler = table.find(path)
+        if handler is None:
+            return gate.secure(respond(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
+                                       b"not found\n"))
+        try:
+            answer = handler(request)
+            response = await answer if inspect.isawaitable(answer) else answer
+        except Exception:   # noqa: BLE001 - a bug: logged, the client gets no traceback
+            log.exception("%s failed", path)
+            response = respond(http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                               "text/plain; charset=utf-8", b"internal error\n")
+        return gate.secure(response)
 
     return process_request

@@ -1,7 +1,8 @@
 """Cockpit HTTP + websocket server (one port, ``websockets`` only).
 
 * plain HTTP (the page and its files, ``/healthz``) and the handshake's gate (Origin
-  allow-list, connection cap): :mod:`cockpit_api.pages`;
+  allow-list, connection cap): :mod:`cockpit_api.pages`; ``/metrics`` for Prometheus
+  (:mod:`cockpit_api.metrics`); the authenticated ``/api/...`` (:mod:`cockpit_api.api`);
 * ``/ws`` -- a client signs in with its first frame, then is sent what its role may see
   (:mod:`cockpit_api.hub`, :mod:`cockpit_api.visibility`) and gives commands
   (:mod:`cockpit_api.commands`, :mod:`cockpit_api.authorize`; answered ``command_queued`` /
@@ -25,6 +26,7 @@ from websockets.asyncio.server import serve as ws_serve
 from city.profile import CityProfile, load_profile
 from citycc.settings import Settings, load_settings
 from deploy.supervision import parse_status, status_path
+from streams.worker_metrics import metrics_dir
 
 from .audit import AuditTrail
 from .auth.limits import ConnectionCap, LoginThrottle
@@ -34,11 +36,13 @@ from .auth.users import UserError, UserStore
 from .client import Cockpit, Limits, make_handler
 from .command_sink import CommandSender, CommandSink
 from .dispatch_view import DispatchView, unit_rows
-from .feed import run_feed
+from .feed import KafkaFeed, run_feed
 from .history_load import load_history
 from .hub import AlertHub
 from .kpi_load import run_kpis
-from .pages import Gate, make_process_request
+from .metrics import Metrics
+from .pages import Gate, make_process_request, page_routes
+from . import api
 
 log = logging.getLogger("cockpit_api.server")
 
@@ -68,10 +72,13 @@ async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> 
 async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | None = None,
                 stats_interval_s: float = STATS_INTERVAL_S,
                 commands: CommandSender | None = None,
-                audit: CommandSender | None = None) -> None:
+                audit: CommandSender | None = None, profile: CityProfile | None = None,
+                feed: KafkaFeed | None = None, warehouse: Any = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
     go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
-    ``settings``' commands and audit topics, closed at exit)."""
+    ``settings``' commands and audit topics, closed at exit). ``profile``: the city (default:
+    ``settings.city``'s); ``feed``: the feed whose lag ``/metrics`` shows; ``warehouse``:
+    what the API reads (default: ``settings``' ClickHouse)."""
     own: list[CommandSink] = []
 
     def sink(given: CommandSender | None, name: str) -> CommandSender:
@@ -82,14 +89,21 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
 
     trail = AuditTrail(sink(audit, "audit"))
     cap = ConnectionCap(settings.max_connections, settings.max_connections_per_user)
-    cockpit = Cockpit(hub, sink(commands, "commands"), authenticator(settings), trail, cap,
+    auth = authenticator(settings)
+    cockpit = Cockpit(hub, sink(commands, "commands"), auth, trail, cap,
                       Limits(settings.login_timeout_s, settings.command_rate_per_s,
                              settings.command_burst, settings.command_flood_refusals))
     gate = Gate(cap, settings.cockpit_origins)
+    metrics = Metrics(hub, gate, feed.lag if feed is not None else None,
+                      metrics_dir(settings.run_dir))
+    routes = page_routes(hub.stats)
+    routes.add("/metrics", metrics.handler)
+    api.install(routes, settings, profile or load_profile(settings.city), auth, hub,
+                metrics.requests, warehouse)
     # max_size: a frame over it closes the connection (1009); between the command limit
     # (8 KiB) and this one the client gets a command_error instead
     async with ws_serve(make_handler(cockpit), settings.cockpit_host, settings.cockpit_port,
-                        process_request=make_process_request(gate, hub.stats),
+                        process_request=make_process_request(gate, routes),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
         port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
         gate.bind(settings.cockpit_host, port)
@@ -165,8 +179,10 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await load_history(settings, hub)   # before the feed: older than its backfill
     ready = asyncio.Event()
-    tasks = [asyncio.create_task(serve(settings, hub, ready=ready), name="cockpit-server"),
-             asyncio.create_task(run_feed(settings, hub), name="feed"),
+    feed = KafkaFeed(settings, hub)
+    tasks = [asyncio.create_task(serve(settings, hub, ready=ready, profile=profile, feed=feed),
+                                 name="cockpit-server"),
+             asyncio.create_task(run_feed(settings, hub, feed=feed), name="feed"),
              asyncio.create_task(run_kpis(settings, profile, hub), name="kpis")]
     waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(ready.wait())]
     try:

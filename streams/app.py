@@ -31,6 +31,8 @@ from streams.detection import unit
 from detectors.reassert import Reasserter
 from streams.flush import FlushBuffer
 from streams.progress import WRITE_INTERVAL_S, Progress, progress_path
+from streams.worker_metrics import WorkerMetrics, consumer_lag, metrics_path
+from streams.worker_metrics import WRITE_INTERVAL_S as METRICS_INTERVAL_S
 from streams.state import StateStore
 from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
@@ -129,7 +131,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         buffers.append(buf)
         return buf
 
+    metrics = WorkerMetrics(metrics_path(settings.run_dir, settings.worker_id),
+                            settings.worker_id, os.getpid())
+
     async def publish_dead(buf: FlushBuffer, records: list[dict[str, Any]]) -> None:
+        metrics.count_dead(records)
         for rec in map(fit, records):
             await buf.send(partial(dlq_topic.send, key=rec["source_topic"].encode(),
                                    value=rec["raw"], headers=dead_letter_headers(rec)))
@@ -153,13 +159,13 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
         owned = [d for d in detectors if d.streams and d.streams[0] == stream]
         stores.append(_input_agent(app, settings, stream, step, owned, buffer,
                                    publish_dead, alerts_topic, dispatch_topic, clock,
-                                   progress, in_order))
+                                   progress, in_order, metrics))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), decode_alerts,
                 publish_dead, clock)
     _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
                 publish_dead, clock)
-    install_alerting(app, settings, profile, alerts_topic, dispatch_topic, buffer,
-                     publish_dead, clock)
+    engine_store = install_alerting(app, settings, profile, alerts_topic, dispatch_topic,
+                                    buffer, publish_dead, clock)
     for name, table, to_row in (("alert_events", "alert_events", alert_event_row),
                                 ("incident_events", "incident_events", incident_event_row),
                                 ("notifications", "notifications", notification_row),
@@ -187,6 +193,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     async def write_progress() -> None:
         """The progress file (see :mod:`streams.progress`): ``citycc run`` waits for it."""
         progress.write_if_changed()
+
+    @app.timer(interval=METRICS_INTERVAL_S)
+    async def write_metrics() -> None:
+        """The metrics file the cockpit's ``/metrics`` reads (:mod:`streams.worker_metrics`)."""
+        metrics.write(engine_store.engine.book.state_counts(), consumer_lag(app), clock())
 
     @app.timer(interval=1.0)
     async def tick_detectors() -> None:
@@ -221,7 +232,8 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamStep,
                  owned: list[Any], buffer: Any, publish_dead: Any, alerts_topic: Any,
                  dispatch_topic: Any, clock: Callable[[], int],
-                 progress: Progress, in_order: asyncio.Lock) -> StateStore:
+                 progress: Progress, in_order: asyncio.Lock,
+                 metrics: WorkerMetrics) -> StateStore:
     spec = TOPICS[stream]
     topic = app.topic(settings.topic(stream), value_type=bytes, partitions=spec.partitions)
     table = app.Table(f"state-{stream}", default=None, partitions=spec.partitions,
@@ -267,6 +279,7 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
                         dispatch_topic.send, key=str(e["entity_id"]).encode(),
                         value=orjson.dumps({"stream": stream, "event": e})))
             await publish_dead(buf, result.dead)
+            metrics.count_events(stream, len(result.events))
             buf.add(table_name, event_columns(
                 stream, [(e, ts, origin, now) for e, ts, origin in result.events]))
             buf.add_events(list(events))

@@ -144,10 +144,12 @@ def _alert_events(client: Client, tail: str, params: dict[str, Any]) -> list[dic
     return out
 
 
-def incident_events(client: Client, *, until_ms: int | None = None) -> list[dict[str, Any]]:
-    """Incident events (``IncidentEvent`` fields, ``payload_json``) up to ``until_ms``, in
-    log order (``lsn``): the input of ``Correlator.from_events``."""
-    where, params = _where(None, until_ms, None, "at", "at_ms")
+def incident_events(client: Client, *, until_ms: int | None = None,
+                    incident_id: str | None = None) -> list[dict[str, Any]]:
+    """Incident events (``IncidentEvent`` fields, ``payload_json``) up to ``until_ms`` (of
+    one incident: enough to rebuild it, its events carry what merges brought), in log order
+    (``lsn``): the input of ``Correlator.from_events``."""
+    where, params = _where(None, until_ms, None, "at", "at_ms", incident_id=incident_id)
     return _incident_events(client, f"{where} ORDER BY lsn, incident_id, seq", params)
 
 
