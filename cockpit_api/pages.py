@@ -7,6 +7,9 @@
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
+
+Other routes are added to the :class:`Routes` table by their owners (``server.serve``:
+``/metrics``, :mod:`cockpit_api.metrics`; ``/api/...``, :mod:`cockpit_api.api`).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def consumer_lag(app: Any) -> dict[tuple[str, int], int]:
 def read_all(app_dir: Path) -> list[dict[str, Any]]:
     """Every worker's metrics file in ``app_dir`` (sorted by name); one that cannot be
     read or is not a metrics record is logged and left out (never raises)."""
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         paths = sorted(Path(app_dir).glob(f"{PREFIX}*.json"))
     except OSError:

@@ -19,14 +19,14 @@ from typing import Any
 import orjson
 from clickhouse_driver import Client
 
-from dispatch import kpi_trend
+from dispatch import kpi_trend as trend
 from dispatch.kpi_defs import Label
 from schemas.validate import format_event_time
 
 from .kpi_queries import responses
 from .queries import _where
 
-HOUR_MS = kpi_trend.HOUR_MS
+HOUR_MS = trend.HOUR_MS
 # (agency-of-stream names, district) -> visible
 SeesAlert = Callable[[str, str], bool]
 SeesIncident = Callable[[dict[str, Any]], bool]
@@ -58,7 +58,8 @@ def opened_incidents(client: Client, start_ms: int, end_ms: int) -> list[dict[st
         if not isinstance(p, dict):
             continue
         members = [m for m in p.get("members") or () if isinstance(m, dict)]
-        calls = p.get("calls") if isinstance(p.get("calls"), dict) else {}
+        raw_calls = p.get("calls")
+        calls: dict[str, Any] = raw_calls if isinstance(raw_calls, dict) else {}
         streams = {str(m.get("stream")) for m in members if m.get("stream")}
         streams |= {str(c.get("stream")) for c in calls.values()
                     if isinstance(c, dict) and c.get("stream")}
@@ -78,7 +79,7 @@ def kpi_trend(client: Client, end_ms: int, hours: int, *, district: str | None =
     the ``hours`` whole hours up to the one holding ``end_ms``. ``agency``: the response
     figures of that KPI stream only (``ems``/``fire``); ``kpi_streams``: the streams whose
     response figures the caller may see (none: those series are left out)."""
-    starts = kpi_trend.bucket_starts(end_ms, hours)
+    starts = trend.bucket_starts(end_ms, hours)
     start_ms, stop_ms = starts[0], end_ms
     first_hour = start_ms // HOUR_MS
     alerts = [0] * hours
@@ -89,15 +90,15 @@ def kpi_trend(client: Client, end_ms: int, hours: int, *, district: str | None =
     values: dict[str, list[Any]] = {"alerts": alerts}
     if kpi_streams:
         r = responses(client, start_ms, stop_ms, district=district, agency=agency)
-        values.update(kpi_trend.response_series(r, starts, ems="ems" in kpi_streams))
+        values.update(trend.response_series(r, starts, ems="ems" in kpi_streams))
     by_category: dict[str, tuple[Label, list[int]]] = {}
     for inc in opened_incidents(client, start_ms, stop_ms):
         if (district is None or inc["district"] == district) and sees_incident(inc):
             label, times = by_category.setdefault(inc["category"], (inc["label"], []))
             times.append(inc["at_ms"])
-    incidents = {c: (label, kpi_trend.count_series(times, starts))
+    incidents = {c: (label, trend.count_series(times, starts))
                  for c, (label, times) in by_category.items()}
     return {"hours": [format_event_time(s) for s in starts],
             "range": {"start": format_event_time(start_ms), "end": format_event_time(end_ms)},
             "filters": {"district": district, "agency": agency},
-            **kpi_trend.assemble(starts, values, incidents)}
+            **trend.assemble(starts, values, incidents)}

@@ -17,6 +17,7 @@ that has none is 403.
 from __future__ import annotations
 
 import http
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from websockets.http11 import Request, Response
@@ -36,7 +37,8 @@ from .service import Api
 MAX_RANGE_DAYS = 31
 DAY_MS = 86_400_000
 INCIDENTS = "/api/incidents/"
-EXPORTS = {"cap": incident_to_cap, "gbt": incident_to_gbt}
+EXPORTS: dict[str, Callable[[Incident, Mapping[str, Any], int], str]] = {
+    "cap": incident_to_cap, "gbt": incident_to_gbt}
 
 
 async def kpi_summary(api: Api, request: Request, principal: Principal) -> Response:
