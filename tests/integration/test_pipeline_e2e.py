@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from citycc.settings import Settings
 from cockpit_api.auth.testing import signed_in
@@ -39,6 +41,17 @@ async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def http_get(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 200, response.status
+        return response.read().decode()
+    finally:
+        conn.close()
 
 
 def scalar(settings: Settings, sql: str) -> Any:
@@ -123,6 +136,30 @@ def test_valid_events_land_once_invalid_are_dead_lettered_and_alert_reaches_cock
     assert b"{not json" in raws and "燃气".encode("gbk") in raws
     assert ("GAS-FR-LEAK", "firing") in alerts
     assert '"alarm_level":20.0' in explained[0][0]
+    # the same story in the cockpit's /metrics: the worker's figures (its metrics file) and
+    # the cockpit's own
+    def figures() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(x.name, tuple(sorted(x.labels.items()))): x.value
+                for f in text_string_to_metric_families(http_get(s.cockpit_port, "/metrics"))
+                for x in f.samples}
+
+    def total(fig: dict[Any, float], name: str, **labels: str) -> float:
+        return sum(v for (n, ls), v in fig.items()
+                   if n == name and labels.items() <= dict(ls).items())
+
+    def caught_up() -> bool:
+        fig = figures()
+        return total(fig, "citycc_worker_events_in_total", stream="lifeline") >= n_valid \
+            and all(total(fig, "citycc_worker_dead_letters_total", code=c) >= n
+                    for c, n in codes.items())
+    procs.wait_until(caught_up, 30, "the worker's figures in /metrics", logs=[cockpit.log])
+    fig = figures()
+    assert total(fig, "citycc_worker_alerts", state="firing") >= 1
+    assert total(fig, "citycc_cockpit_messages_total", type="alert") >= 1
+    assert any(n == "citycc_worker_consumer_lag" and dict(ls)["topic"] == s.topic("lifeline")
+               for n, ls in fig)
+    assert any(n == "citycc_cockpit_feed_lag" for n, _ in fig)
+    assert total(fig, "citycc_cockpit_websocket_clients") == 0   # the big screen has gone
 
 
 def test_kill9_mid_stream_loses_and_duplicates_nothing(prepared: Settings,
