@@ -145,6 +145,8 @@ def page_routes(stats: Callable[[], dict[str, Any]]) -> Routes:
         routes.add(path, static_file(name, content_type))
     routes.add("/healthz", lambda request: respond(
         http.HTTPStatus.OK, "application/json", orjson.dumps({"ok": True, **stats()})))
+    # more public routes: one line each here (``routes.add(path, handler)``,
+    # ``routes.add_prefix("/dist/", handler)``); signed-in ones live in cockpit_api.api
     return routes
 
 
