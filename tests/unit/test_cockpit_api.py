@@ -73,12 +73,7 @@ def incident_log() -> tuple[str, list[dict[str, Any]]]:
                     gas_alert("gas_pressure_drop", "GASP-1", NOW_MS + 5 * S, "minor")],
                    NOW_MS + 6 * S)
     iid = next(ev.incident_id for ev in out.incident_events if ev.kind == "opened")
-    rows = []
-    for ev in out.incident_events:
-        row = ev.to_row()
-        row["payload_json"] = row.pop("payload", row.get("payload_json"))
-        rows.append(row)
-    return iid, rows
+    return iid, [ev.to_row() for ev in out.incident_events]
 
 
 class FakeWarehouse:
