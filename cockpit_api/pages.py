@@ -4,6 +4,8 @@
   ``/dispatch.js``, ``/dispatch_units.js``, ``/kpis.js``, ``/session.js``, ``/cockpit.css`` -- the page
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
+* ``GET /screen`` and ``/screen.js``, ``/screen_words.js``, ``/screen.css`` -- the big screen;
+  ``GET /dist/<name>`` -- the built map and chart bundles (:mod:`cockpit_api.web_dist`).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
@@ -24,6 +26,8 @@ from websockets.http11 import Request, Response
 
 from .auth.limits import ConnectionCap
 from .auth.origins import allowed_origins, origin_allowed, page_headers
+from .web_dist import PREFIX as DIST_PREFIX
+from .web_dist import Dist
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,14 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/dispatch_units.js": ("dispatch_units.js", "text/javascript; charset=utf-8"),
          "/dispatch_words.js": ("dispatch_words.js", "text/javascript; charset=utf-8"),
          "/kpis.js": ("kpis.js", "text/javascript; charset=utf-8"),
-         "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
+         "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8"),
+         "/screen": ("screen.html", "text/html; charset=utf-8"),
+         "/screen.js": ("screen.js", "text/javascript; charset=utf-8"),
+         "/screen_map.js": ("screen_map.js", "text/javascript; charset=utf-8"),
+         "/screen_tiles.js": ("screen_tiles.js", "text/javascript; charset=utf-8"),
+         "/screen_trend.js": ("screen_trend.js", "text/javascript; charset=utf-8"),
+         "/screen_words.js": ("screen_words.js", "text/javascript; charset=utf-8"),
+         "/screen.css": ("screen.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -86,8 +97,10 @@ class Gate:
         return Response(status.value, status.phrase, headers, body)
 
 
-def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]]) -> ProcessRequest:
+def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]],
+                         dist: Dist | None = None) -> ProcessRequest:
     """Route plain HTTP requests; ``None`` lets an allowed websocket handshake proceed."""
+    dist = dist or Dist()
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -97,6 +110,9 @@ def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]]) -> Pro
             name, content_type = FILES[path]
             return gate.response(http.HTTPStatus.OK, content_type,
                                  (STATIC_DIR / name).read_bytes())
+        if path.startswith(DIST_PREFIX):
+            status, content_type, body = dist.get(path)
+            return gate.response(http.HTTPStatus(status), content_type, body)
         if path == "/healthz":
             return gate.response(http.HTTPStatus.OK, "application/json",
                                  orjson.dumps({"ok": True, **stats()}))
