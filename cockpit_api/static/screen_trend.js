@@ -58,7 +58,6 @@ function trendOption(unit, series) {
     textStyle: { fontSize: f, color: text }, animation: false,
     legend: { top: 0, textStyle: { fontSize: f, color: text }, itemWidth: f * 1.2, itemHeight: f * 0.7 },
     grid: { left: f * 3.4, right: f, top: f * 2.4, bottom: f * 1.8 },
-    tooltip: { trigger: "axis", textStyle: { fontSize: f } },
     xAxis: { type: "category", data: hours, axisLabel: { fontSize: f, color: text }, axisLine: { lineStyle: { color: grid } } },
     yAxis: { type: "value", name: unit, nameTextStyle: { fontSize: f, color: text }, minInterval: 1,
       axisLabel: { fontSize: f, color: text }, splitLine: { lineStyle: { color: grid } } },

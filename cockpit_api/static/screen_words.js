@@ -22,7 +22,7 @@ Object.assign(I18N.en, {
   scrCity: "Whole city", scrOpenByType: "Open incidents by type", scrDepart: "120 departures within 3 min (today)",
   scrP90: "Response time, 90th percentile (today)", scrSensors: "Lifeline sensors", scrUnitsAvail: "Units available by district",
   scrTrend: "Last 6 hours", scrLatest: "Latest alerts and incidents", scrNoIncidents: "No open incidents",
-  scrNoAlerts: "No alerts", scrIncidentsN: "{n}", scrUnitsN: "{a} / {n} units", scrSensorsAlarm: "{n} sensors in alarm",
+  scrNoAlerts: "No alerts", scrIncidentsN: "{n}", scrUnitsN: "{a} / {n} units", scrSensorsAlarm: "Sensors in alarm: {n}",
   scrSensorsOk: "All sensors normal", scrSec: "{s} s", scrMin: "{m} min", scrPct: "{p}%",
   scrShareOf: "{k} of {n} calls", scrNoData: "no data", scrKpiPending: "Computing KPIs…",
   scrKpiStale: "KPIs not refreshed (warehouse unavailable)", scrKpiCityOnly: "No district figures: whole city shown",

@@ -78,7 +78,8 @@ function create(container, options = {}) {
         const name = document.createElement("span"), count = document.createElement("b");
         name.className = "cm-name"; count.className = "cm-count";
         el.append(name, count);
-        el.addEventListener("click", () => options.onDistrict?.(p.code));
+        // (stopped here: the map under the label would report a click on its district too)
+        el.addEventListener("click", (ev) => { ev.stopPropagation(); options.onDistrict?.(p.code); });
         const marker = new Marker({ element: el, anchor: "center" })
           .setLngLat(p.label_point ?? labelPoint(f.geometry)).addTo(map);
         labels.set(p.code, { marker, el, name, count, props: p });
