@@ -28,7 +28,7 @@ Object.assign(I18N.en, {
   scrKpiStale: "KPIs not refreshed (warehouse unavailable)", scrKpiCityOnly: "No district figures: whole city shown",
   scrCases: "{n} cases today", scrAgo: "{s} s ago", scrAgoMin: "{m} min ago", scrNoMessage: "no message yet",
   scrLastMsg: "last message {ago}", scrStaleAmber: "data delayed", scrStaleRed: "data stopped",
-  theme_day: "day", theme_night: "night", scrThemeTo: "Switch to {name} mode",
+  theme_day: "Day", theme_night: "Night", scrThemeTo: "Switch to {name} mode",
   trendLoading: "Loading trends…", trendNone: "No trend data yet", trendUnavailable: "Trends unavailable",
   trendForbidden: "This account may not see trends", basemapMissing: "Basemap unavailable: live layers only",
   mapBuildMissing: "Map component not built (run make web)", lg_incident: "Incident", lg_unit: "Unit",

@@ -40,7 +40,7 @@ UNITS = [
 # what must never reach the screen: snake_case keys and codes, the words a missing value
 # leaves in JavaScript, and the codes of the records the test sends
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\b(undefined|null|NaN|None|furong|kaifu|gas|firing|"
-                 r"critical|available|en_route|lifeline)\b|GAS-FR|INC-gas|ENG-F")
+                 r"critical|lifeline)\b|GAS-FR|INC-gas|ENG-F")
 # the text elements of the page (an element with its own text), with their font size
 TEXT_SIZES = """() => {
   const out = [];
@@ -201,6 +201,8 @@ def test_a_live_alert_reaches_the_map_and_the_ticker_at_1080p_and_4k(
     expect(page.locator("#t-depart-value")).to_have_text("50.0%", timeout=WAIT_MS)
     check_text(page, 14)
     box_1080 = page.locator("#map").bounding_box()
+    label = page.locator('.cm-label[data-code="wangcheng"]')
+    at_1080 = label.bounding_box()
     shot(page, "screen-1920x1080.png")
     zh = page.locator("body").inner_text()
     assert not RAW.search(zh), RAW.search(zh)
@@ -210,6 +212,13 @@ def test_a_live_alert_reaches_the_map_and_the_ticker_at_1080p_and_4k(
     box_4k = page.locator("#map").bounding_box()
     for k in ("x", "y", "width", "height"):   # the same layout at twice the size
         assert abs(box_4k[k] - 2 * box_1080[k]) <= 4, (k, box_1080, box_4k)
+    # the map refits: a district's name sits where it sat, at twice the distance
+    page.wait_for_function("() => !screenMap.map.isMoving()")
+    at_4k = label.bounding_box()
+    for k in ("x", "y"):
+        centre_1080 = at_1080[k] + at_1080["width" if k == "x" else "height"] / 2
+        centre_4k = at_4k[k] + at_4k["width" if k == "x" else "height"] / 2
+        assert abs(centre_4k - 2 * centre_1080) <= 0.01 * box_4k["width"], (k, at_1080, at_4k)
     check_text(page, 28)
     shot(page, "screen-3840x2160.png")
 

@@ -120,7 +120,9 @@ function create(container, options = {}) {
       map.setFilter("district-focus", ["==", ["get", "code"], focused ?? ""]);
       const f = focused && basemap.features.find((x) => x?.properties?.layer === "district" && x.properties.code === focused);
       const b = f ? bboxOf([f]) : cityBounds;
-      if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 24, animate, duration: animate ? 600 : 0 });
+      // padding a share of the map's width: the same view at any size
+      const padding = Math.round(map.getContainer().clientWidth * 0.02);
+      if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding, animate, duration: animate ? 600 : 0 });
       renderLabels();
     });
   }
@@ -132,6 +134,11 @@ function create(container, options = {}) {
         for (const [k, v] of Object.entries(def.paint ?? {})) map.setPaintProperty(def.id, k, v);
       }
     });
+  }
+  // the container changed size (a kiosk going from 1080p to 4K): the same view, refitted
+  function resize() {
+    map.resize();
+    if (cityBounds) focusDistrict(focused, false);
   }
   function setLang(value) { lang = value === "en" ? "en" : "zh"; renderLabels(); }
   // what the map holds, for tests and the screen's own checks: features per source
@@ -146,7 +153,7 @@ function create(container, options = {}) {
     return out;
   }
   return { map, ready, setBasemap, setLayer, setDistrictCounts, showRoute, focusDistrict, setTheme,
-    setLang, loadedFeatures, resize: () => map.resize() };
+    setLang, loadedFeatures, resize };
 }
 
 window.CityMap = { create, layers: LIVE_LAYERS };
