@@ -61,7 +61,7 @@ function trendOption(unit, series) {
     xAxis: { type: "category", data: hours, axisLabel: { fontSize: f, color: text }, axisLine: { lineStyle: { color: grid } } },
     yAxis: { type: "value", name: unit, nameTextStyle: { fontSize: f, color: text }, minInterval: 1,
       axisLabel: { fontSize: f, color: text }, splitLine: { lineStyle: { color: grid } } },
-    series: series.map((s) => ({ type: "line", name: pick(s.label) ?? t("unknown"), smooth: true, showSymbol: false,
+    series: series.map((s) => ({ type: "line", name: pick(s.label) ?? t("unknown"), smooth: false, showSymbol: true, symbolSize: f * 0.4,
       lineStyle: { width: f / 6 }, data: s.values.map((v) => (typeof v === "number" ? v : null)) })),
   };
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -76,6 +77,22 @@ def figures() -> dict[str, Any]:
                          {"furong": {"zh": "芙蓉区", "en": "Furong"}})
 
 
+def trend_body(hours: int = 6) -> dict[str, Any]:
+    """An answer of GET /api/kpi/trend as interface 4 of issue 15 describes it."""
+    base = OPENED_MS - hours * 3_600_000
+    iso = [time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime((base + h * 3_600_000) / 1000))
+           for h in range(hours)]
+    count = {"zh": "起", "en": "count"}
+    return {"hours": iso, "series": {
+        "alerts": {"label": {"zh": "告警", "en": "Alerts"}, "unit": count,
+                   "values": [3, 5, 2, 8, 4, 6][:hours]},
+        "incidents_fire": {"label": {"zh": "火灾事件", "en": "Fire incidents"}, "unit": count,
+                           "values": [1, 0, 2, 1, None, 1][:hours]},
+        "response_p90_s": {"label": {"zh": "反应时间 P90", "en": "Response time P90"},
+                           "unit": {"zh": "秒", "en": "s"},
+                           "values": [420, 480, 455, 510, 600, 530][:hours]}}}
+
+
 def with_units(server: ServerThread) -> None:
     def setup() -> None:
         server.hub.dispatch = DispatchView(UNITS)
@@ -136,7 +153,22 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
     expect(units).to_contain_text("1 / 1 辆")
     expect(units).to_contain_text("开福区")
     expect(units).to_contain_text("0 / 1 辆")
-    expect(page.locator("#trend-msg")).to_have_text(re.compile("趋势数据"))
+    expect(page.locator("#trend-msg")).to_have_text(re.compile("趋势数据"))   # no /api/ yet
+    # the trend charts, once the endpoint answers: asked with the session's token
+    asked: list[tuple[str, str]] = []
+
+    def answer(route: Any) -> None:
+        asked.append((route.request.url, route.request.headers.get("authorization", "")))
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps(trend_body()))
+    page.route("**/api/kpi/trend*", answer)
+    page.evaluate("() => trendRefresh()")
+    expect(page.locator("#trend-msg")).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator("#chart-counts canvas")).to_have_count(1)
+    expect(page.locator("#chart-times canvas")).to_have_count(1)
+    token = page.evaluate("() => sessionStorage.getItem('citycc.token')")
+    assert asked[-1] == (server.settings.cockpit_url + "api/kpi/trend?hours=6",
+                         f"Bearer {token}")
     assert page.evaluate("() => screenMap.loadedFeatures().units") == 2
     # moving units (positions) and a message type this page does not know change nothing else
     page.evaluate("""() => { onMessage({data: JSON.stringify({type: "positions", layer: "units", seq: 7,
@@ -148,6 +180,9 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
     expect(page.locator("#crumb-district")).to_have_text("芙蓉区")
     expect(units).to_contain_text("119 消防")
     expect(units).not_to_contain_text("开福区")
+    page.wait_for_function("() => !screenMap.map.isMoving()")
+    assert asked[-1][0].endswith("api/kpi/trend?hours=6&district=furong")
+    shot(page, "screen-furong-1920.png")
     page.locator("#crumb-city").click()
     expect(page.locator("#crumb-district")).to_have_text("")
     expect(units).to_contain_text("开福区")
