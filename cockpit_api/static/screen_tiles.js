@@ -80,9 +80,18 @@ function renderUnitTile() {
   }
   const label = (key) => (state.district ? word("ua_", key) : placeName(key) ?? t("unknown"));
   const rows = [...groups].sort((a, b) => label(a[0]).localeCompare(label(b[0]), state.lang === "en" ? "en" : "zh-CN"))
-    .map(([key, g]) => row(label(key), t("scrUnitsN", { a: g.a, n: g.n }), g.n ? g.a / g.n : 0, g.a ? "" : "sev-critical"));
+    .map(([key, g]) => {
+      const r = row(label(key), t("scrUnitsN", { a: g.a, n: g.n }), g.n ? g.a / g.n : 0, g.a ? "" : "sev-critical");
+      if (!state.district && str(key)) { r.dataset.code = key; r.classList.add("drill"); }
+      return r;
+    });
   rowsOf($("t-unit-rows"), rows, t("scrNoData"));
 }
+// a district's row drills into it, as its outline on the map does
+$("t-unit-rows").addEventListener("click", (ev) => {
+  const code = ev.target.closest(".row[data-code]")?.dataset.code;
+  if (code) drill(code);
+});
 function renderTiles() { renderIncidentTile(); renderKpiTiles(); renderSensorTile(); renderUnitTile(); }
 
 // --- the ticker: the latest alerts and incidents, newest first --------------------------------

@@ -15,7 +15,7 @@ Object.assign(I18N.zh, {
   trendLoading: "趋势数据加载中…", trendNone: "暂无趋势数据", trendUnavailable: "趋势数据暂不可用",
   trendForbidden: "当前账号无权查看趋势", basemapMissing: "底图暂不可用，地图仅显示实时图层",
   mapBuildMissing: "地图组件未构建（请运行 make web）", lg_incident: "事件", lg_unit: "力量",
-  lg_sensor: "报警监测点", lg_hazmat: "危化品车辆", lg_congestion: "拥堵", sensorsN: "{n} 个",
+  lg_sensor: "报警监测点", lg_hazmat: "危化品车辆", lg_congestion: "拥堵", lg_geofence: "危化品管控区", sensorsN: "{n} 个",
   tk_incident: "事件", tk_alert: "告警", catUnknown: "其他事件",
 });
 Object.assign(I18N.en, {
@@ -32,6 +32,6 @@ Object.assign(I18N.en, {
   trendLoading: "Loading trends…", trendNone: "No trend data yet", trendUnavailable: "Trends unavailable",
   trendForbidden: "This account may not see trends", basemapMissing: "Basemap unavailable: live layers only",
   mapBuildMissing: "Map component not built (run make web)", lg_incident: "Incident", lg_unit: "Unit",
-  lg_sensor: "Sensor in alarm", lg_hazmat: "Hazmat vehicle", lg_congestion: "Congestion", sensorsN: "{n}",
+  lg_sensor: "Sensor in alarm", lg_hazmat: "Hazmat vehicle", lg_congestion: "Congestion", lg_geofence: "Hazmat geofence", sensorsN: "{n}",
   tk_incident: "Incident", tk_alert: "Alert", catUnknown: "Other incident",
 });

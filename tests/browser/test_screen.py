@@ -186,6 +186,11 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
     page.locator("#crumb-city").click()
     expect(page.locator("#crumb-district")).to_have_text("")
     expect(units).to_contain_text("开福区")
+    units.locator('.row[data-code="kaifu"]').click()   # a district's tile row drills too
+    expect(page.locator("#crumb-district")).to_have_text("开福区")
+    expect(units).to_contain_text("120 急救")
+    page.locator("#crumb-city").click()
+    expect(units).to_contain_text("芙蓉区")
     # staleness: amber after 10 s without a message, red after 30 s
     assert page.evaluate("() => { state.lastMsgMs = Date.now() - 15000; renderConn();"
                          " return $('conn').dataset.stale; }") == "amber"
