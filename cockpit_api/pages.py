@@ -42,14 +42,7 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/dispatch_units.js": ("dispatch_units.js", "text/javascript; charset=utf-8"),
          "/dispatch_words.js": ("dispatch_words.js", "text/javascript; charset=utf-8"),
          "/kpis.js": ("kpis.js", "text/javascript; charset=utf-8"),
-         "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8"),
-         "/screen": ("screen.html", "text/html; charset=utf-8"),
-         "/screen.js": ("screen.js", "text/javascript; charset=utf-8"),
-         "/screen_map.js": ("screen_map.js", "text/javascript; charset=utf-8"),
-         "/screen_tiles.js": ("screen_tiles.js", "text/javascript; charset=utf-8"),
-         "/screen_trend.js": ("screen_trend.js", "text/javascript; charset=utf-8"),
-         "/screen_words.js": ("screen_words.js", "text/javascript; charset=utf-8"),
-         "/screen.css": ("screen.css", "text/css; charset=utf-8")}
+         "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -95,6 +88,14 @@ class Gate:
                            ("Cache-Control", "no-store"), ("Connection", "close"),
                            *self.headers, *(extra or [])])
         return Response(status.value, status.phrase, headers, body)
+
+
+# the big screen: its page, scripts and stylesheet
+FILES.update({"/screen": ("screen.html", "text/html; charset=utf-8"),
+              "/screen.css": ("screen.css", "text/css; charset=utf-8"),
+              **{f"/{n}.js": (f"{n}.js", "text/javascript; charset=utf-8")
+                 for n in ("screen", "screen_words", "screen_tiles", "screen_map",
+                           "screen_trend")}})
 
 
 def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]],
