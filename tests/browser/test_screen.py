@@ -29,7 +29,8 @@ from dispatch import kpis
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 15_000
-ARTIFACTS = Path(os.environ.get("CITYCC_ARTIFACTS", PROJECT_ROOT / "build" / "artifacts")) / "screen"
+ARTIFACTS = Path(os.environ.get("CITYCC_ARTIFACTS",
+                                PROJECT_ROOT / "build" / "artifacts")) / "screen"
 UNITS = [
     {"unit_id": "ENG-F-FR-01", "kind": "engine", "agency": "fire", "district": "furong",
      "capabilities": ["engine"], "station_id": "F-FR", "status": "available",
@@ -66,7 +67,8 @@ def test_the_front_end_is_built() -> None:
 
 def figures() -> dict[str, Any]:
     """Two EMS calls (one departs in 2 min, one in 4) as kpi_summary computes them."""
-    calls = [kpis.Call("C1", "ems", "furong", OPENED_MS), kpis.Call("C2", "ems", "furong", OPENED_MS)]
+    calls = [kpis.Call("C1", "ems", "furong", OPENED_MS),
+             kpis.Call("C2", "ems", "furong", OPENED_MS)]
     st = [kpis.UnitStatus("AMB-1", "C1", "dispatched", OPENED_MS + 60_000, "ems"),
           kpis.UnitStatus("AMB-1", "C1", "en_route", OPENED_MS + 120_000, "ems"),
           kpis.UnitStatus("AMB-1", "C1", "on_scene", OPENED_MS + 420_000, "ems"),
@@ -171,10 +173,13 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
                          f"Bearer {token}")
     assert page.evaluate("() => screenMap.loadedFeatures().units") == 2
     # moving units (positions) and a message type this page does not know change nothing else
-    page.evaluate("""() => { onMessage({data: JSON.stringify({type: "positions", layer: "units", seq: 7,
-        items: {"ENG-F-FR-01": {lat: 28.2, lon: 113.0, at_ms: 1}}})});
+    page.evaluate("""() => { onMessage({data: JSON.stringify({type: "positions", layer: "units",
+        seq: 7, items: {"ENG-F-FR-01": {lat: 28.2, lon: 113.0, at_ms: 1}}})});
       onMessage({data: JSON.stringify({type: "no_such_message", foo: 1})}); }""")
-    page.wait_for_function("() => screenMap.loadedFeatures().units === 2")
+    page.wait_for_function("() => screenMap.layerFeatures('units').some((u) =>"
+                           " u.id === 'ENG-F-FR-01' && u.at[0] === 113 && u.at[1] === 28.2"
+                           " && u.status === 'available')")
+    assert page.evaluate("() => screenMap.loadedFeatures().units") == 2
     # drill: a district's name on the map, then back to the city
     page.locator('.cm-label[data-code="furong"]').click()
     expect(page.locator("#crumb-district")).to_have_text("芙蓉区")

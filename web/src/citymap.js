@@ -152,8 +152,10 @@ function create(container, options = {}) {
     out.rendered_districts = map.loaded() ? map.queryRenderedFeatures({ layers: ["district-line"] }).length : 0;
     return out;
   }
+  // a live layer's features as last set
+  const layerFeatures = (name) => (data[name]?.features ?? []).map((f) => ({ ...f.properties, at: f.geometry.coordinates }));
   return { map, ready, setBasemap, setLayer, setDistrictCounts, showRoute, focusDistrict, setTheme,
-    setLang, loadedFeatures, resize };
+    setLang, loadedFeatures, layerFeatures, resize };
 }
 
 window.CityMap = { create, layers: LIVE_LAYERS };
