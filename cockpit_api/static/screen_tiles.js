@@ -33,12 +33,13 @@ function renderKpiTiles() {
   const dr = f?.china_120?.depart_rate;
   $("t-depart-value").textContent = typeof dr?.share === "number"
     ? t("scrPct", { p: (dr.share * 100).toFixed(1) }) : pending ? t("scrKpiPending") : t("scrNoData");
-  $("t-depart-note").textContent = note(typeof dr?.n === "number" ? t("scrShareOf", { k: dr.within ?? 0, n: dr.n }) : null);
+  $("t-depart-note").textContent = note(dr?.n ? t("scrShareOf", { k: dr.within ?? 0, n: dr.n }) : null);
   const resp = (f?.intervals ?? []).find((i) => i.key === "response");
   $("t-p90-value").textContent = typeof resp?.p90 === "number"
     ? t("scrMin", { m: (resp.p90 / 60).toFixed(1) }) : pending ? t("scrKpiPending") : t("scrNoData");
   $("t-p90-note").textContent = note(typeof f?.counts?.calls === "number" ? t("scrCases", { n: f.counts.calls }) : null);
-  for (const id of ["t-depart-value", "t-p90-value"]) $(id).classList.toggle("muted", !f);
+  $("t-depart-value").classList.toggle("muted", typeof dr?.share !== "number");
+  $("t-p90-value").classList.toggle("muted", typeof resp?.p90 !== "number");
 }
 function renderIncidentTile() {
   const open = [...state.incidents.values()].filter(inScope);
