@@ -15,7 +15,7 @@ const state = { lang: stored("citycc.lang") === "en" ? "en" : "zh",
   theme: stored("citycc.theme") === "day" ? "day" : "night",
   alerts: new Map(), life: new Map(), incidents: new Map(), notes: [], places: {},
   silences: new Map(), silenced: new Map(), pending: new Map(),  // (cleared by session.js)
-  units: new Map(), layers: { hazmat: {}, congestion: {} }, kpis: null, stats: null,
+  units: new Map(), layers: { hazmat: {}, congestion: {} }, health: null, kpis: null, stats: null,
   district: null, session: null, conn: "connecting", retryAt: 0, lastMsgMs: 0 };
 let ws = null;
 
@@ -61,16 +61,18 @@ function setIncident(inc) {
   else state.incidents.delete(inc.incident_id);
 }
 function setUnit(u) { if (u && str(u.unit_id)) state.units.set(u.unit_id, { ...state.units.get(u.unit_id), ...u }); }
-// a positions message: {layer, items: {id: {lat, lon, at_ms, ...}}} (newest wins)
+// a positions or congestion message's items: {id: {lat, lon, at_ms, ...}} (newest wins; an
+// item null left the layer - a unit stays on the board, only its position is not news)
 function setPositions(layer, items) {
   if (!items || typeof items !== "object") return;
   for (const [id, p] of Object.entries(items)) {
-    if (!p || typeof p !== "object") continue;
-    if (layer === "units") setUnit({ unit_id: id, ...p });
-    else if (layer === "hazmat") state.layers.hazmat[id] = { ...state.layers.hazmat[id], ...p };
+    if (layer === "units") { if (p && typeof p === "object") setUnit({ unit_id: id, ...p }); continue; }
+    const held = state.layers[layer];
+    if (!held) return;
+    if (p && typeof p === "object") held[id] = { ...held[id], ...p }; else delete held[id];
   }
 }
-function dispatchClear() { state.units.clear(); state.layers = { hazmat: {}, congestion: {} }; }
+function dispatchClear() { state.units.clear(); state.layers = { hazmat: {}, congestion: {} }; state.health = null; }
 function onSnapshot(msg) {
   state.alerts.clear(); state.incidents.clear(); dispatchClear();
   for (const a of [...(msg.alerts ?? [])].reverse()) upsertAlert(a);
@@ -78,9 +80,8 @@ function onSnapshot(msg) {
   state.places = msg.places && typeof msg.places === "object" ? msg.places : {};
   for (const u of msg.dispatch?.units ?? []) setUnit(u);
   const layers = msg.layers ?? {};
-  setPositions("units", layers.units);
-  setPositions("hazmat", layers.hazmat);
-  if (layers.congestion && typeof layers.congestion === "object") state.layers.congestion = { ...layers.congestion };
+  for (const name of ["units", "hazmat", "congestion"]) setPositions(name, layers[name]);
+  state.health = layers.sensor_health ?? null;
   state.kpis = msg.kpis ?? null;
 }
 function onMessage(ev) {
@@ -94,9 +95,8 @@ function onMessage(ev) {
     case "incident": setIncident(msg.incident); break;
     case "dispatch": setUnit(msg.unit); break;
     case "positions": setPositions(msg.layer, msg.items); break;
-    case "congestion":
-      if (msg.items && typeof msg.items === "object") Object.assign(state.layers.congestion, msg.items);
-      break;
+    case "congestion": setPositions("congestion", msg.items); break;
+    case "sensor_health": state.health = msg.health ?? null; break;
     case "kpis": state.kpis = msg.kpis ?? null; break;
     case "stats": state.stats = msg; renderConn(); return;
     case "session": onSession(msg); trendRefresh(); break;

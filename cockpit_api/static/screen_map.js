@@ -25,6 +25,7 @@ function mapTheme() { cityMap?.setTheme(state.theme); }
 function renderLegend() {
   const groups = [["lg_incident", SEVERITIES.map((s) => [`sev-${s}`, t("sev_" + s)])],
     ["lg_unit", ["available", "en_route", "on_scene", "transporting"].map((s) => [`st-${s}`, word("st_", s)])],
+    ["lg_congestion", [1, 2, 3].map((n) => [`cg-${n}`, t("cg_" + n)])],
     [null, [["lg-sensor", t("lg_sensor")], ["lg-hazmat", t("lg_hazmat")], ["lg-geofence", t("lg_geofence")]]]];
   const out = [];
   for (const [title, items] of groups) {

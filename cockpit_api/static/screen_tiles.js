@@ -55,17 +55,28 @@ function renderIncidentTile() {
     .map(([name, e]) => row(name, t("scrIncidentsN", { n: e.n }), open.length ? e.n / open.length : 0, `sev-${SEVERITIES[e.sev]}`));
   rowsOf($("t-inc-rows"), rows, t("scrNoIncidents"));
 }
+// Sensor health: the cockpit's counts of lifeline sensors in alarm, silent, stuck or sending
+// bad data (the sensor_health message, cockpit_api/sensor_health.py) when it sends them;
+// otherwise counted here from the firing lifeline alerts it holds, by what they say.
+const HEALTH = ["alarm", "silent", "stuck", "bad_data"];
 function renderSensorTile() {
   const firing = [...state.alerts.values()].filter((a) => a.stream === "lifeline" && a.status !== "resolved" && inScope(a));
-  const entities = new Set(firing.map((a) => a.entity_id ?? a.fingerprint));
-  $("t-sensor-value").textContent = entities.size ? t("scrSensorsAlarm", { n: entities.size }) : t("scrSensorsOk");
-  $("t-sensor-value").classList.toggle("alarm", entities.size > 0);
-  const byKind = new Map();
-  for (const a of firing) {
-    const name = nameIn(a, "title_zh", "title_en") ?? t("unknown");
-    byKind.set(name, (byKind.get(name) ?? 0) + 1);
+  const h = state.health && typeof state.health === "object"
+    ? (state.district ? state.health.districts?.[state.district] ?? {} : state.health.city ?? {}) : null;
+  const alarm = h ? Number(h.alarm) || 0 : new Set(firing.map((a) => a.entity_id ?? a.fingerprint)).size;
+  $("t-sensor-value").textContent = alarm ? t("scrSensorsAlarm", { n: alarm }) : t("scrSensorsOk");
+  $("t-sensor-value").classList.toggle("alarm", alarm > 0);
+  let rows;
+  if (h) {
+    rows = HEALTH.slice(1).map((c) => row(t("sh_" + c), t("sensorsN", { n: Number(h[c]) || 0 }), null, Number(h[c]) ? "warn" : ""));
+  } else {
+    const byKind = new Map();
+    for (const a of firing) {
+      const name = nameIn(a, "title_zh", "title_en") ?? t("unknown");
+      byKind.set(name, (byKind.get(name) ?? 0) + 1);
+    }
+    rows = [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => row(k, t("sensorsN", { n })));
   }
-  const rows = [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => row(k, t("sensorsN", { n })));
   const feed = state.stats?.feed;
   if (feed) rows.push(row(t("feed"), word("feed_", feed), null, feed === "connected" ? "ok" : "warn"));
   rowsOf($("t-sensor-rows"), rows, t("scrSensorsOk"));

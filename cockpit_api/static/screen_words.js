@@ -17,6 +17,7 @@ Object.assign(I18N.zh, {
   mapBuildMissing: "地图组件未构建（请运行 make web）", lg_incident: "事件", lg_unit: "力量",
   lg_sensor: "报警监测点", lg_hazmat: "危化品车辆", lg_congestion: "拥堵", lg_geofence: "危化品管控区", sensorsN: "{n} 个",
   tk_incident: "事件", tk_alert: "告警", catUnknown: "其他事件",
+  cg_1: "缓行", cg_2: "拥堵", cg_3: "严重拥堵", sh_silent: "无数据（静默）", sh_stuck: "读数卡滞", sh_bad_data: "数据异常",
 });
 Object.assign(I18N.en, {
   scrCity: "Whole city", scrOpenByType: "Open incidents by type", scrDepart: "120 departures within 3 min (today)",
@@ -34,4 +35,5 @@ Object.assign(I18N.en, {
   mapBuildMissing: "Map component not built (run make web)", lg_incident: "Incident", lg_unit: "Unit",
   lg_sensor: "Sensor in alarm", lg_hazmat: "Hazmat vehicle", lg_congestion: "Congestion", lg_geofence: "Hazmat geofence", sensorsN: "{n}",
   tk_incident: "Incident", tk_alert: "Alert", catUnknown: "Other incident",
+  cg_1: "Slow", cg_2: "Congested", cg_3: "Jammed", sh_silent: "Silent (no data)", sh_stuck: "Stuck readings", sh_bad_data: "Bad data",
 });

@@ -6,7 +6,9 @@ export const LIVE_LAYERS = ["incidents", "units", "sensors", "congestion", "hazm
 const SEVERITY = { critical: "#ff3b3b", major: "#ff8c1a", minor: "#f5c518", info: "#3fa9f5" };
 const UNIT = { available: "#2ecc71", dispatched: "#ffb020", en_route: "#ffb020", on_scene: "#ff4d4f",
   transporting: "#b37feb", at_hospital: "#b37feb", returning: "#36cfc9", out_of_service: "#8c8c8c" };
-const CONGESTION = { free: "#2ecc71", slow: "#f5c518", congested: "#ff8c1a", jammed: "#ff3b3b" };
+// congestion level: 0 free .. 3 jammed (cockpit_api/layers.py LEVELS), or its name
+const CONGESTION = { 0: "#2ecc71", 1: "#f5c518", 2: "#ff8c1a", 3: "#ff3b3b",
+  free: "#2ecc71", slow: "#f5c518", congested: "#ff8c1a", jammed: "#ff3b3b" };
 
 export const PALETTES = {
   night: { background: "#07111f", district: "#103058", districtHot: "#7a1f2b", districtLine: "#5fb0ff",
