@@ -12,7 +12,8 @@ function mapMessage(key) {
 }
 function mapStart() {
   if (!window.CityMap) { mapMessage("mapBuildMissing"); return; }
-  cityMap = window.CityMap.create($("map"), { theme: state.theme, lang: state.lang, onDistrict: drill });
+  cityMap = window.CityMap.create($("map"), { theme: state.theme, lang: state.lang, onDistrict: drill,
+    countText: (n) => t("scrIncidentsN", { n }) });
   window.screenMap = cityMap;  // for the browser tests and a curious operator's console
   fetch("/basemap.json", { credentials: "same-origin" })
     .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`basemap: HTTP ${r.status}`))))

@@ -266,7 +266,7 @@ def test_a_live_alert_reaches_the_map_and_the_ticker_at_1080p_and_4k(
     page.wait_for_function("() => { const f = screenMap.loadedFeatures();"
                            " return f.sensors === 1 && f.incidents === 1; }", timeout=WAIT_MS)
     expect(page.locator("#t-inc-rows")).to_contain_text("燃气泄漏")
-    expect(page.locator('.cm-label[data-code="furong"] .cm-count')).to_have_text("1")
+    expect(page.locator('.cm-label[data-code="furong"] .cm-count')).to_have_text("1 起")
     expect(page.locator("#t-sensor-value")).to_have_text("1 个监测点报警")
     expect(page.locator("#t-depart-value")).to_have_text("50.0%", timeout=WAIT_MS)
     check_text(page, 14)

@@ -4,7 +4,8 @@
 // (incidents, units, sensors in alarm, congestion, hazmat vehicles, a route) are replaced by
 // setLayer as the websocket reports. Names are HTML labels (a style with text would need a
 // glyph server); district names follow the page's language.
-//   const m = CityMap.create(element, {theme: "night", lang: "zh", onDistrict: (code) => ...});
+//   const m = CityMap.create(element, {theme: "night", lang: "zh", onDistrict: (code) => ...,
+//                                      countText: (n) => `${n} 起`});
 //   m.setBasemap(geojson); m.setLayer("incidents", {id: {lat, lon, severity}}); m.focusDistrict("furong");
 import { Map as MapLibre, Marker, setWorkerUrl } from "maplibre-gl";
 import { PALETTES, LIVE_LAYERS, layerDefs } from "./citymap_style.js";
@@ -56,7 +57,7 @@ function create(container, options = {}) {
       l.name.textContent = nameOf(l.props);
       const n = counts.get(code) ?? 0;
       l.count.hidden = !n;
-      l.count.textContent = String(n);
+      l.count.textContent = typeof options.countText === "function" ? options.countText(n) : String(n);
       l.el.classList.toggle("cm-focused", focused === code);
     }
   }
