@@ -12,9 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from citycc.settings import PROJECT_ROOT
+
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "build" / "web"
+WEB_DIR = PROJECT_ROOT / "build" / "web"
 PREFIX = "/dist/"
 JS, CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
 FILES = {"citymap.js": JS, "charts.js": JS, "maplibre-gl-worker.js": JS, "maplibre-gl.css": CSS}
