@@ -236,6 +236,23 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
     assert errors == []
 
 
+def test_without_the_built_map_the_screen_says_so_and_still_works(
+        server: ServerThread, chromium: Any) -> None:
+    """A cockpit whose front end was not built (404 on /dist/citymap.js): the map's place
+    says so in words; the tiles and the ticker still work."""
+    from playwright.sync_api import expect
+    errors: list[str] = []
+    page = chromium.new_page(viewport={"width": 1920, "height": 1080})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/dist/citymap.js", lambda r: r.fulfill(status=404, body="not built"))
+    page.goto(server.settings.cockpit_url + "screen")
+    sign_in(page, "大屏")
+    expect(page.locator("#map-msg")).to_have_text("地图组件未构建（请运行 make web）")
+    server.publish(GAS_ALERT)
+    expect(page.locator("#ticker")).to_contain_text("燃气浓度超限", timeout=WAIT_MS)
+    assert errors == []
+
+
 # --- through the real broker -------------------------------------------------------------------
 @pytest.fixture
 def kafka_server(prepared: Settings, own_topics: Any) -> Iterator[ServerThread]:
