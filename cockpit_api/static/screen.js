@@ -21,7 +21,7 @@ let ws = null;
 
 const $ = (id) => document.getElementById(id);
 const t = (key, vars) => {
-  let s = I18N[state.lang][key] ?? I18N.zh[key] ?? I18N.zh.unknown;
+  let s = I18N[state.lang][key] ?? I18N.zh[key] ?? I18N[state.lang].unknown;
   for (const [k, v] of Object.entries(vars ?? {})) s = s.replace(`{${k}}`, v);
   return s;
 };
