@@ -19,6 +19,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install citycc with its pinned dependencies
 
+# The front end (web/): npm ci from the committed lock into web/node_modules, then esbuild
+# bundles the map and the charts into build/web/ (served as /dist/*); each step only when
+# its inputs changed. Needs node and npm (make system-deps installs them).
+WEB_STAMP := web/node_modules/.citycc-installed
+WEB_OUT := build/web/manifest.json
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+$(WEB_OUT): $(WEB_STAMP) web/build.mjs $(wildcard web/src/*.js)
+	node web/build.mjs
+
+web: $(WEB_OUT) ## Build the front end (MapLibre map, ECharts charts) into build/web (skipped if current)
+
 native: venv ## Compile the alerting core with mypyc into .venv/citycc-native (skipped if current)
 	$(BIN)/python -m citycc.native build
 
@@ -28,7 +43,7 @@ kafka: venv system-deps ## Resolve the local Apache Kafka broker's jars from Mav
 system-deps: ## Install Debian packages: clickhouse-server, Java 17, Maven, kcat, chromium, fonts-noto-cjk (root)
 	@bash deploy/system-deps.sh
 
-run: venv native system-deps kafka ## Run the whole command center locally (broker, ClickHouse, workers, cockpit, simulated city)
+run: venv native system-deps kafka web ## Run the whole command center locally (broker, ClickHouse, workers, cockpit, simulated city)
 	$(BIN)/citycc run
 
 stop: ## Stop everything `make run` started (by recorded PID)
@@ -37,7 +52,7 @@ stop: ## Stop everything `make run` started (by recorded PID)
 status: ## Show what is running
 	$(BIN)/citycc status
 
-test: venv native system-deps kafka ## Run every test: unit, integration (real broker + ClickHouse), browser
+test: venv native system-deps kafka web ## Run every test: unit, integration (real broker + ClickHouse), browser
 	CITYCC_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q
 
 test-unit: venv native ## Fast unit tests only
@@ -52,4 +67,4 @@ schemas: venv ## Export JSON Schemas of the input streams to build/schemas
 clean: stop ## Remove run state (.run) and build output
 	rm -rf .run build
 
-.PHONY: help venv native kafka system-deps run stop status test test-unit bench schemas clean
+.PHONY: help venv web native kafka system-deps run stop status test test-unit bench schemas clean

@@ -4,6 +4,8 @@
   ``/dispatch.js``, ``/dispatch_units.js``, ``/kpis.js``, ``/session.js``, ``/cockpit.css`` -- the page
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
+* ``GET /screen`` and ``/screen.js``, ``/screen_words.js``, ``/screen.css`` -- the big screen;
+  ``GET /dist/<name>`` -- the built map and chart bundles (:mod:`cockpit_api.web_dist`).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
@@ -29,6 +31,8 @@ from websockets.http11 import Request, Response
 
 from .auth.limits import ConnectionCap
 from .auth.origins import allowed_origins, origin_allowed, page_headers
+from .web_dist import PREFIX as DIST_PREFIX
+from .web_dist import Dist
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,14 @@ def respond(status: http.HTTPStatus, content_type: str, body: bytes,
     return Response(status.value, status.phrase, headers, body)
 
 
+# the big screen: its page, scripts and stylesheet
+FILES.update({"/screen": ("screen.html", "text/html; charset=utf-8"),
+              "/screen.css": ("screen.css", "text/css; charset=utf-8"),
+              **{f"/{n}.js": (f"{n}.js", "text/javascript; charset=utf-8")
+                 for n in ("screen", "screen_words", "screen_tiles", "screen_map",
+                           "screen_trend")}})
+
+
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
 
@@ -138,9 +150,16 @@ def static_file(name: str, content_type: str) -> Handler:
     return handler
 
 
-def page_routes(stats: Callable[[], dict[str, Any]]) -> Routes:
-    """The page, its files and ``/healthz``."""
+def page_routes(stats: Callable[[], dict[str, Any]], dist: Dist | None = None) -> Routes:
+    """The page, its files, the built bundles (``/dist/``) and ``/healthz``."""
     routes = Routes()
+    bundles = dist or Dist()
+
+    def built(request: Request) -> Response:
+        status, content_type, body = bundles.get(request.path.split("?", 1)[0])
+        return respond(http.HTTPStatus(status), content_type, body)
+
+    routes.add_prefix(DIST_PREFIX, built)
     for path, (name, content_type) in FILES.items():
         routes.add(path, static_file(name, content_type))
     routes.add("/healthz", lambda request: respond(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages citycc needs on the machine: ClickHouse (server + client), Java 17 and
 # Maven (the local Apache Kafka broker, resolved from Maven Central), kcat (a Kafka client
-# the tests use as an outside client), Chromium and CJK fonts (browser tests' screenshots).
+# the tests use as an outside client), Node.js and npm (the front end's build: make web),
+# Chromium and CJK fonts (browser tests' screenshots).
 # Installs what is missing when root; otherwise prints exactly what to install.
 set -euo pipefail
 need=()
@@ -9,6 +10,8 @@ command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server clickho
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
 [ ${#need[@]} -eq 0 ] && exit 0

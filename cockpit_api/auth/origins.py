@@ -57,7 +57,10 @@ def page_headers(allowed: Iterable[str]) -> list[tuple[str, str]]:
     # (CSP has no syntax for an IPv6 literal: such a page reaches its socket by 'self')
     sockets = " ".join(sorted("ws" + o[4:] if o.startswith("http:") else "wss" + o[5:]
                               for o in allowed if "[" not in o))
-    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    # worker-src: the map (MapLibre GL JS, /dist/citymap.js) runs its tile worker from
+    # /dist/maplibre-gl-worker.js, a same-origin module, so 'self' is all it needs (no blob:)
+    csp = ("default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self'; "
+           "img-src 'self' data:; "
            f"connect-src 'self' {sockets}; frame-ancestors 'none'; base-uri 'none'; "
            "form-action 'none'; object-src 'none'")
     return [("Content-Security-Policy", csp), ("X-Frame-Options", "DENY"),
