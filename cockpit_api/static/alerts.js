@@ -1,0 +1,78 @@
+"use strict";
+// The live alert list: one row per fingerprint, its state and its commands.
+// --- rendering --------------------------------------------------------------------------------
+// a command's button, or null when the signed-in role may not give that command
+function actButton(act, enabled, labelKey) {
+  if (!may(act)) return null;
+  const b = el("button", null, t(labelKey ?? `act_${act}`));
+  b.type = "button"; b.dataset.act = act; b.disabled = !enabled;
+  return b;
+}
+function renderRow(a) {
+  const sev = sevOf(a), life = a.life, me = operator();
+  const row = el("div", `row sev-${sev}`);
+  row.dataset.fingerprint = a.fingerprint;
+  row.dataset.status = a.status;
+  row.dataset.state = a.lstate;
+  if (state.fresh.has(a.fingerprint)) row.classList.add("fresh");
+  row.append(el("span", "badge", t(`sev_${sev}`)));
+  const what = el("div");
+  what.append(el("div", "title", titleOf(a)),
+    el("div", "meta", [a.entity_id, a.kind].filter(str).join(" · ") || "—"));
+  const why = whyOf(a);
+  if (why) {
+    what.append(el("div", "meta why", why));
+    what.title = JSON.stringify(a.explanation);
+  }
+  const said = life && life.comments && life.comments.length ? life.comments[life.comments.length - 1] : null;
+  if (said) what.append(el("div", "note", `▸ ${said.actor}：${said.comment}`));
+  const value = el("div", "value");
+  if (a.value !== undefined || a.threshold !== undefined) {
+    const unit = str(a.unit) ?? "";
+    value.append(el("b", null, `${fmtNum(a.value)} ${unit}`.trim()),
+      el("span", "thr", ` / ${fmtNum(a.threshold)} ${unit}`.trimEnd()));
+  } else value.textContent = "—";
+  const when = el("div", "time", fmtTime(a.event_time ?? a.detected_at));
+  if (when.textContent === "—" && life) when.textContent = fmtMs(life.since_ms);
+  const lifeCell = el("div", "life");
+  // why the engine resolved it itself (alerting/alert_model.py NOT_REASSERTED): a code, said in words
+  const expired = a.lstate === "resolved" && life?.last?.action === "resolve" &&
+    life.last.comment === "not_reasserted";
+  const label = a.lstate === "acknowledged" && str(life?.acked_by) ? t("ackedBy", { who: life.acked_by })
+    : expired ? `${t("resolved")} · ${t("why_not_reasserted")}` : t(a.lstate);
+  const badge = el("span", "state", label + (life?.flapping ? ` · ${t("flapping")}` : ""));
+  badge.title = badge.textContent;
+  lifeCell.append(badge);
+  const muting = silencesOf(a.fingerprint);
+  if (muting.length) {
+    const muted = el("span", "muted", t("silenced"));
+    muted.title = muting.map((s) => `${t("silenced")} · ${whoWhy(s)}`).join("\n");
+    lifeCell.append(muted);
+  }
+  if (str(life?.owner)) lifeCell.append(el("span", "owner", t("claimedBy", { who: life.owner })));
+  const acts = el("div", "acts"), active = a.lstate !== "resolved";
+  acts.append(...[a.lstate === "acknowledged" ? actButton("unack", true) : actButton("ack", active),
+    str(life?.owner) && life.owner === me ? actButton("unclaim", active)
+      : actButton("claim", active && !str(life?.owner)),
+    actButton("comment", true), actButton("silence", active && pinOf(a) !== null)].filter(Boolean));
+  lifeCell.append(acts);
+  row.append(what, el("div", "district", districtOf(a)), value, when, lifeCell);
+  return row;
+}
+$("alerts").addEventListener("click", (ev) => {
+  const button = ev.target.closest("button[data-act]"), row = ev.target.closest(".row");
+  if (!button || !row) return;
+  const fp = row.dataset.fingerprint, a = rows().find((x) => x.fingerprint === fp);
+  const what = a ? titleOf(a) : fp;
+  if (button.dataset.act === "comment") {
+    openDialog("commentOn", what, "comment", "comment", { fingerprint: fp }, false); return;
+  }
+  if (button.dataset.act === "silence") {
+    const matchers = a ? pinOf(a) : null;
+    if (matchers) openDialog("silenceOn", what, "silence", "reason", {}, false, silenceForm(matchers));
+    return;
+  }
+  const args = { fingerprint: fp };
+  if (a?.life?.occurrence) args.occurrence = a.life.occurrence;
+  sendCommand(button.dataset.act, args, what);
+});
