@@ -47,11 +47,14 @@ function onFeedback(msg) {
   if (msg.type === "command_result" && r.ok) toast(id, "applied", `${p.label}：${t("applied")}`);
   else toast(id, "refused", `${p.label}：${t("refused")}`, whyRefused(r));
 }
-// Why a command was refused: in the page's language where the vocabulary knows the code
-// (why_<code>), else the server's reason and code as they came.
+// Why a command was refused: by its code, in the page's language (why_<code>, refusal_words.js);
+// a code the vocabulary does not know is said as "no reason given", never shown raw (the
+// server's English reason stays in the console log and the audit record).
 function whyRefused(r) {
   const key = `why_${r.code}`;
-  return key in I18N.zh ? t(key) : [r.reason, r.code].filter(str).join(" · ");
+  if (key in I18N.zh) return t(key);
+  console.warn("refusal code without words:", r.code, r.reason);
+  return t("refusedUnknown");
 }
 // One dialog for every command that needs more than a click. Its text fills the argument
 // `field` (no field: the text box is hidden; `optional`: it may stay empty). A `form` adds
