@@ -8,6 +8,19 @@ function actButton(act, enabled, labelKey) {
   b.type = "button"; b.dataset.act = act; b.disabled = !enabled;
   return b;
 }
+// The reading (cockpit_api/reading_view.py): the value with the places it has, and the
+// threshold with its side ("≤ 0.14 MPa": alarm at or below), none where the detector has none.
+function readingCell(r) {
+  const cell = el("div", "value");
+  if (!r || typeof r !== "object") { cell.textContent = "—"; return cell; }
+  cell.append(el("b", null, withUnit(fixed(r.value, r.decimals), r.unit)));
+  if (typeof r.threshold === "number") {
+    const thr = withUnit(fixed(r.threshold, r.threshold_decimals), r.unit);
+    cell.append(el("span", "thr", r.op === "ge" || r.op === "le" ? t("thr_" + r.op, { t: thr })
+      : t("thr_any", { t: thr })));
+  }
+  return cell;
+}
 function renderRow(a) {
   const sev = sevOf(a), life = a.life, me = operator();
   const row = el("div", `row sev-${sev}`);
@@ -17,21 +30,14 @@ function renderRow(a) {
   if (state.fresh.has(a.fingerprint)) row.classList.add("fresh");
   row.append(el("span", "badge", t(`sev_${sev}`)));
   const what = el("div");
-  what.append(el("div", "title", titleOf(a)),
-    el("div", "meta", [a.entity_id, a.kind].filter(str).join(" · ") || "—"));
+  // the entity (an id) and its stream in words; the kind is a code, its title says it
+  what.append(el("div", "title", titleOf(a)), el("div", "meta",
+    [a.entity_id, str(a.stream) ? wordOf("s_", a.stream) : null].filter(str).join(" · ") || "—"));
   const why = whyOf(a);
-  if (why) {
-    what.append(el("div", "meta why", why));
-    what.title = JSON.stringify(a.explanation);
-  }
+  if (why) what.append(el("div", "meta why", why));
   const said = life && life.comments && life.comments.length ? life.comments[life.comments.length - 1] : null;
   if (said) what.append(el("div", "note", `▸ ${said.actor}：${said.comment}`));
-  const value = el("div", "value");
-  if (a.value !== undefined || a.threshold !== undefined) {
-    const unit = str(a.unit) ?? "";
-    value.append(el("b", null, `${fmtNum(a.value)} ${unit}`.trim()),
-      el("span", "thr", ` / ${fmtNum(a.threshold)} ${unit}`.trimEnd()));
-  } else value.textContent = "—";
+  const value = readingCell(a.reading);
   const when = el("div", "time", fmtTime(a.event_time ?? a.detected_at));
   if (when.textContent === "—" && life) when.textContent = fmtMs(life.since_ms);
   const lifeCell = el("div", "life");
@@ -69,7 +75,8 @@ $("alerts").addEventListener("click", (ev) => {
   }
   if (button.dataset.act === "silence") {
     const matchers = a ? pinOf(a) : null;
-    if (matchers) openDialog("silenceOn", what, "silence", "reason", {}, false, silenceForm(matchers));
+    if (matchers) openDialog("silenceOn", what, "silence", "reason", {}, false,
+      silenceForm(matchers, { [labelsOf(a).kind]: what }));
     return;
   }
   const args = { fingerprint: fp };

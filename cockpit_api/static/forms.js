@@ -25,14 +25,19 @@ function radio(name, value, key) {
   label.append(input, i18nEl("span", null, key));
   return label;
 }
+function pinsOf(matchers, titles) {  // what it mutes in words; the matchers as written on hover
+  const pins = el("span", "meta pins", matchersText(matchers, titles));
+  pins.title = matchers.join(", ");
+  return pins;
+}
 const SILENCE_FOR = [["30m", 30], ["1h", 60], ["4h", 240], ["resolved", null]];  // minutes
-function silenceForm(matchers) {
+function silenceForm(matchers, titles) {
   return {
     placeholder: "reasonPh", need: "needReason",
     build(box) {
       const dur = selectOf("dlg-duration", SILENCE_FOR.map(([v]) => [v, t(`dur_${v}`), `dur_${v}`]));
       dur.value = "1h";
-      box.append(formRow("silenceMatch", null, el("span", "meta pins", matchers.join(", "))),
+      box.append(formRow("silenceMatch", null, pinsOf(matchers, titles)),
         formRow("silenceFor", "dlg-duration", dur));
     },
     collect() {
