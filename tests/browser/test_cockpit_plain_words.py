@@ -248,3 +248,67 @@ def test_no_raw_key_or_code_reaches_the_page_in_either_language(
         # the district once
         assert "芙蓉区 芙蓉区" not in text and "Furong Furong" not in text
     assert errors == []
+
+
+def test_the_vocabulary_has_every_key_in_both_languages(server: ServerThread,
+                                                        chromium: Any) -> None:
+    errors: list[str] = []
+    page = open_cockpit(chromium, server, errors)
+    # an English singular (key_one) has no Chinese twin: Chinese counts have one form
+    only = page.evaluate("""() => {
+      const zh = Object.keys(I18N.zh), en = Object.keys(I18N.en);
+      return {zh: zh.filter((k) => !(k in I18N.en)),
+              en: en.filter((k) => !(k in I18N.zh) && !k.endsWith("_one"))}; }""")
+    assert only == {"zh": [], "en": []}
+    assert errors == []
+
+
+def small_text(page: Any) -> list[str]:
+    """Visible elements with text of their own smaller than 14 px."""
+    return page.evaluate("""() => [...document.querySelectorAll("body *")].filter((e) => {
+      const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own || !e.getClientRects().length) return false;
+      return parseFloat(getComputedStyle(e).fontSize) < 14;
+    }).map((e) => `${e.tagName}.${e.className}: ${getComputedStyle(e).fontSize} ${e.textContent.slice(0, 30)}`)""")
+
+
+def test_no_text_on_the_console_is_under_14_px_at_1920x1080(server: ServerThread,
+                                                             chromium: Any) -> None:
+    from playwright.sync_api import expect
+    errors: list[str] = []
+    page = open_cockpit(chromium, server, errors)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    feed(server)
+    expect(page.locator("#alerts .row")).to_have_count(len(ALERTS), timeout=WAIT_MS)
+    expect(page.locator(f'.inc[data-incident="{IID}"] .pkg-summary')).to_be_visible(
+        timeout=WAIT_MS)
+    open_everything(page)
+    page.screenshot(path="/tmp/console_1920_zh.png")
+    assert small_text(page) == []
+    page.locator("#lang-toggle").click()
+    page.screenshot(path="/tmp/console_1920_en.png")
+    assert small_text(page) == []
+    assert errors == []
+
+
+def test_a_viewer_sees_no_command_control_and_a_forged_command_is_refused_in_words(
+        server: ServerThread, chromium: Any) -> None:
+    from playwright.sync_api import expect
+    errors: list[str] = []
+    page = open_cockpit(chromium, server, errors, user="大屏")
+    expect(page.locator("#who-role")).to_contain_text("大屏")
+    feed(server)
+    expect(page.locator("#alerts .row")).to_have_count(len(ALERTS), timeout=WAIT_MS)
+    open_everything(page)
+    expect(page.locator(f'.inc[data-incident="{IID}"] .pkg')).to_be_visible()
+    expect(page.locator("button[data-act]")).to_have_count(0)
+    # the page's own socket, past the hidden controls: the server refuses it, said in words
+    page.evaluate("sendCommand('ack', {fingerprint: 'wp-yl-3'}, 'x')")
+    expect(page.locator(".toast .why")).to_have_text("当前角色无权执行此操作", timeout=WAIT_MS)
+    page.evaluate("""ws.send(JSON.stringify({type: "command", command: {
+        command_id: "forged-1", action: "dispatch_confirm", incident_id: "INC-hazmat-furong",
+        package_id: "PKG-1"}}))""")
+    page.evaluate("sendCommand('resolve_incident', {incident_id: 'INC-hazmat-furong'}, 'x')")
+    expect(page.locator(".toast .why")).to_have_count(2, timeout=WAIT_MS)
+    assert server.commands.sent == []   # nothing reached the commands topic
+    assert errors == []
