@@ -139,3 +139,47 @@ def test_every_sign_in_refusal_has_words_in_both_languages() -> None:
     assert {"no_users", "expired", "locked"} <= details, details
     vocab = _vocabulary()
     assert sorted(d for d in details if vocab.count(f"login_{d}:") < 2) == []
+
+
+def _has_both(prefix: str, codes: object) -> list[str]:
+    vocab = _vocabulary()
+    return sorted(c for c in codes if vocab.count(f"{prefix}{c}:") < 2)  # type: ignore[attr-defined]
+
+
+def test_every_code_the_page_says_has_words_in_both_languages() -> None:
+    """The codes the server sends the console, each said through the vocabulary: incident
+    timeline kinds (with the correlator's unit status record), dispatch record kinds, unit
+    statuses, capabilities, detectors (a silence's matchers) and the routing tree's
+    receivers (notifications)."""
+    import yaml
+    from alerting.incident_calls import UNIT_RECORD
+    from alerting.incident_model import EVENT_KINDS
+    from dispatch.records import RECORD_KINDS
+    from dispatch.status import BASE_STATUSES
+    from dispatch.units import CAPABILITIES
+    assert _has_both("k_", [*EVENT_KINDS, UNIT_RECORD]) == []
+    assert _has_both("dk_", RECORD_KINDS) == []
+    assert _has_both("st_", BASE_STATUSES) == []
+    assert _has_both("cap_", CAPABILITIES) == []
+    detectors = set()
+    for src in (ROOT / "detectors").glob("*.py"):
+        text = src.read_text(encoding="utf-8")
+        detectors.update(re.findall(r'^\s+name = "([a-z_]+)"', text, flags=re.M))
+        detectors.update(re.findall(r'^FAMILY = "([a-z_]+)"', text, flags=re.M))
+    assert {"clusters", "data_quality", "service_level"} <= detectors
+    assert _has_both("det_", detectors) == []
+    routes = yaml.safe_load((ROOT / "alerting" / "changsha.yaml").read_text(encoding="utf-8"))
+    receivers: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("receiver"), str):
+                receivers.add(node["receiver"].split(":")[0])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(routes)
+    assert {"city_duty", "fire119", "district_duty"} <= receivers
+    assert _has_both("rcv_", receivers) == []
