@@ -159,7 +159,8 @@ KEY_VALUE = re.compile(r"\b[A-Za-z_]\w*=\S")
 CODES = re.compile(r"\b(?:k_|why_|dk_|st_|cap_|n_)\w+|\bcount\b|\bseverity\b|\bnull\b|"
                    r"\bundefined\b|\bNaN\b|\[object")
 IDS = re.compile(r"\b[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b")   # unit, sensor, call, incident ids
-ZH_ALLOWED = {"citycc", "EN", "MPa", "LEL", "ERG", "UN", "km", "Kafka", "P90"}
+# ids and units, and the abbreviations the Chinese guidance itself uses (ERG, BLEVE, SCBA)
+ZH_ALLOWED = {"citycc", "EN", "MPa", "kPa", "LEL", "ERG", "UN", "km", "Kafka", "P90", "BLEVE", "SCBA"}
 
 
 def feed(server: ServerThread) -> None:

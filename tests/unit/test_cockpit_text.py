@@ -175,11 +175,13 @@ def test_every_code_the_page_says_has_words_in_both_languages() -> None:
         if isinstance(node, dict):
             if isinstance(node.get("receiver"), str):
                 receivers.add(node["receiver"].split(":")[0])
+            if isinstance(node.get("notify"), list):   # escalation levels' targets
+                receivers.update(str(x).split(":")[0] for x in node["notify"])
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
             for v in node:
                 walk(v)
     walk(routes)
-    assert {"city_duty", "fire119", "district_duty"} <= receivers
+    assert {"city_duty", "fire119", "district_duty", "duty_dispatcher"} <= receivers
     assert _has_both("rcv_", receivers) == []
