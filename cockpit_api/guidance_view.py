@@ -25,6 +25,10 @@ def _words(zh: Any, en: Any) -> dict[str, str] | None:
     return {"zh": zh or en, "en": en or zh} if zh or en else None
 
 
+def _mapping(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
 def _number(v: Any) -> float | int | None:
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
@@ -61,9 +65,7 @@ def guidance_of(enrichment: Any) -> dict[str, Any] | None:
     if not isinstance(enrichment, Mapping):
         return None
     hazmat = [_cargo(h) for h in enrichment.get("hazmat") or () if isinstance(h, Mapping)]
-    nearby_in = enrichment.get("nearby") if isinstance(enrichment.get("nearby"), Mapping) else {}
-    nearest_in = enrichment.get("nearest") if isinstance(enrichment.get("nearest"),
-                                                         Mapping) else {}
+    nearby_in, nearest_in = _mapping(enrichment.get("nearby")), _mapping(enrichment.get("nearest"))
     nearby = {k: _places(nearby_in.get(k)) for k in NEARBY}
     nearest = {k: _places(nearest_in.get(k)) for k in NEAREST}
     if not hazmat and not any(nearby.values()) and not any(nearest.values()):

@@ -69,7 +69,8 @@ def reading_of(alert: Mapping[str, Any]) -> dict[str, Any] | None:
     value, threshold = _number(alert.get("value")), _number(alert.get("threshold"))
     if value is None and threshold is None:
         return None
-    unit = alert.get("unit") if isinstance(alert.get("unit"), str) else ""
+    raw_unit = alert.get("unit")
+    unit = raw_unit if isinstance(raw_unit, str) else ""
     out: dict[str, Any] = {"value": value, "decimals": decimals(value or 0.0), "unit": unit,
                            "threshold": None, "threshold_decimals": 0, "op": None}
     if threshold is None or (threshold == 0 and unit.strip().lower() in _NO_ZERO_LIMIT):

@@ -83,5 +83,5 @@ function placeName(code) {
   const d = (state.places.districts ?? {})[code];
   return d ? (state.lang === "en" ? d.en : d.zh) : null;
 }
-const districtOf = (a) => str(state.lang === "en" ? a.district_en : a.district_zh) ?? placeName(a.district) ?? str(a.district) ?? t("unknown");
+const districtOf = (a) => str(state.lang === "en" ? a.district_en : a.district_zh) ?? placeName(a.district) ?? t("unknown");
 

@@ -80,7 +80,7 @@ function extendForm(s, what) {
     },
   };
 }
-const incLabel = (i) => [incName(i), placeName(i.district) ?? str(i.district),
+const incLabel = (i) => [incName(i), placeName(i.district) ?? t("unknown"),
   tn("alertsN", i.alerts ?? 0), i.incident_id].filter(str).join(" · ");
 function mergeForm(source) {
   const others = incidentsSorted().filter((i) => i.incident_id !== source.incident_id);

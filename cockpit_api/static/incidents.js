@@ -1,7 +1,7 @@
 "use strict";
 // The incident list: cards with the pending timer; the open card's detail (timeline,
 // guidance, package, controls).
-const incName = (i) => str(state.lang === "en" ? i.category_en : i.category_zh) ?? str(i.category) ?? t("unknownCategory");
+const incName = (i) => str(state.lang === "en" ? i.category_en : i.category_zh) ?? t("unknownCategory");  // (its category is a code)
 // An incident's timeline entry in words (cockpit_api/incident_view.py's details): ids stay
 // ids, codes go through the vocabulary, and a kind the page does not know shows no detail.
 function entryText(e) {
