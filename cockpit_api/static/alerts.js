@@ -21,6 +21,14 @@ function readingCell(r) {
   }
   return cell;
 }
+// an alert from a server without reading_view: its numbers as sent, no side (never invented)
+function bareReading(a) {
+  const places = (v) => (typeof v === "number" && isFinite(v) ? Math.min(3, (String(v).split(".")[1] ?? "").length) : 0);
+  if (typeof a.value !== "number" && typeof a.threshold !== "number") return null;
+  return { value: a.value, decimals: places(a.value), unit: a.unit,
+    threshold: typeof a.threshold === "number" && a.threshold !== 0 ? a.threshold : null,
+    threshold_decimals: places(a.threshold), op: null };
+}
 function renderRow(a) {
   const sev = sevOf(a), life = a.life, me = operator();
   const row = el("div", `row sev-${sev}`);
@@ -37,7 +45,7 @@ function renderRow(a) {
   if (why) what.append(el("div", "meta why", why));
   const said = life && life.comments && life.comments.length ? life.comments[life.comments.length - 1] : null;
   if (said) what.append(el("div", "note", `▸ ${said.actor}：${said.comment}`));
-  const value = readingCell(a.reading);
+  const value = readingCell(a.reading ?? bareReading(a));
   const when = el("div", "time", fmtTime(a.event_time ?? a.detected_at));
   if (when.textContent === "—" && life) when.textContent = fmtMs(life.since_ms);
   const lifeCell = el("div", "life");

@@ -223,6 +223,14 @@ def test_no_raw_key_or_code_reaches_the_page_in_either_language(
                                           "reason": "claimed by '李雷'; unclaim it first"})
     expect(page.locator(".toast .why")).to_have_text("该告警已被他人认领，请先释放",
                                                       timeout=WAIT_MS)
+    # a code the vocabulary does not know yet: said as such, neither the code nor the English
+    page.evaluate("sendCommand('claim', {fingerprint: 'wp-yl-3'}, 'y')")
+    _, cmd = server.commands.next()
+    server.call("publish_command_result", {"command_id": cmd["command_id"], "ok": False,
+                                          "code": "brand_new_code", "field": "",
+                                          "reason": "something the engine said in English"})
+    toast = page.locator(f'.toast[data-command-id="{cmd["command_id"]}"] .why')
+    expect(toast).to_have_text("被拒绝（原因未说明）", timeout=WAIT_MS)
     seen: dict[str, list[str]] = {}
     for lang in ("zh", "en"):
         if lang == "en":
