@@ -14,11 +14,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerting.incident_calls import UNIT_RECORD
 from schemas.errors import ValidationError
 from schemas.jsonin import decode
 from schemas.records import SEVERITIES
 
 from .errors import MalformedMessage, require_ids
+from .guidance_view import guidance_of
 
 DEFAULT_MAX_OPEN = 500
 DEFAULT_TIMELINE = 30
@@ -62,7 +64,8 @@ def _slim(member: Any) -> dict[str, Any] | None:
 
 
 def _detail(kind: str, p: dict[str, Any]) -> dict[str, Any]:
-    """The part of a payload a timeline entry shows (members and enrichment left out)."""
+    """The part of a payload a timeline entry shows (members left out; of an enrichment,
+    its guidance)."""
     if kind == "opened":
         return {"category": p.get("category"), "category_zh": p.get("category_zh"),
                 "category_en": p.get("category_en"), "severity": p.get("severity"),
@@ -74,8 +77,10 @@ def _detail(kind: str, p: dict[str, Any]) -> dict[str, Any]:
     if kind == "split":
         fps = [str(f) for f in p.get("fingerprints") or ()]
         return {"fingerprints": fps[:20], "count": len(fps), "new_incident": p.get("new_incident")}
-    if kind == "enriched":
-        return {"keys": sorted((p.get("enrichment") or {}).keys())}
+    if kind == "enriched":   # the guidance, never the enrichment's raw keys
+        return {"guidance": guidance_of(p.get("enrichment"))}
+    if kind == UNIT_RECORD:  # which unit, its new status, for which call (no coordinates)
+        return {k: p.get(k) for k in ("unit", "status", "stream", "call_id")}
     return {k: (v[:300] if isinstance(v, str) else v) for k, v in list(p.items())[:12]
             if isinstance(v, (str, int, float, bool)) or v is None or
             (isinstance(v, list) and len(v) <= 20 and all(isinstance(x, str) for x in v))}
@@ -174,7 +179,7 @@ class IncidentBoard:
                 "severity": "info", "district": "", "lat": None, "lon": None,
                 "opened_ms": ev["at_ms"], "last_ms": ev["at_ms"], "split_from": "",
                 "status": "open", "seq": 0, "notes": 0, "merged_from": [], "merged_into": "",
-                "partial": partial, "truncated": 0}
+                "partial": partial, "truncated": 0, "guidance": None}
         return _Incident(head, deque(maxlen=self.timeline))
 
 
@@ -187,6 +192,8 @@ def _calls(raw: Any) -> dict[str, dict[str, Any]]:
 def _apply(inc: _Incident, kind: str, p: dict[str, Any]) -> None:
     """Change the view by one event (an unknown kind is a timeline record only)."""
     h = inc.head
+    if kind in ("opened", "enriched") and "enrichment" in p:
+        h["guidance"] = guidance_of(p.get("enrichment"))
     if kind == "opened":
         h.update({k: p[k] for k in _HEAD_FIELDS if k in p}, partial=False)
         for m in p.get("members") or ():

@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import MalformedAlert, MalformedMessage
+from .reading_view import reading_of
 
 Alert = dict[str, Any]
 STATUSES = ("firing", "resolved")
 
 
 def normalize_alert(obj: object) -> Alert:
-    """Return a validated copy of ``obj`` with ``fingerprint`` and ``status`` filled in."""
+    """Return a validated copy of ``obj`` with ``fingerprint`` and ``status`` filled in,
+    and its ``reading`` (:mod:`cockpit_api.reading_view`: the value with its precision, the
+    threshold with its side) for the page."""
     if not isinstance(obj, Mapping):
         raise MalformedAlert(f"alert is not a JSON object but {type(obj).__name__}")
     alert: Alert = dict(obj)
@@ -30,6 +33,7 @@ def normalize_alert(obj: object) -> Alert:
         raise MalformedAlert(f"alert {key!r} has unknown status {alert.get('status')!r}")
     alert["fingerprint"] = key
     alert["status"] = status
+    alert["reading"] = reading_of(alert)
     return alert
 
 

@@ -1,7 +1,7 @@
 """The cockpit's plain HTTP side and the websocket handshake's gate.
 
-* ``GET /`` (or ``/index.html``), ``/words.js``, ``/cockpit.js``, ``/dispatch_words.js``,
-  ``/dispatch.js``, ``/dispatch_units.js``, ``/kpis.js``, ``/session.js``, ``/cockpit.css`` -- the page
+* ``GET /`` (or ``/index.html``), every script of ``static/`` (``/words.js``, ``/core.js``, ...),
+  ``/cockpit.css`` -- the page
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
 * ``GET /screen`` and ``/screen.js``, ``/screen_words.js``, ``/screen.css`` -- the big screen;
@@ -41,13 +41,15 @@ WS_PATH = "/ws"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/index.html": ("index.html", "text/html; charset=utf-8"),
          "/words.js": ("words.js", "text/javascript; charset=utf-8"),
-         "/cockpit.js": ("cockpit.js", "text/javascript; charset=utf-8"),
          "/session.js": ("session.js", "text/javascript; charset=utf-8"),
          "/dispatch.js": ("dispatch.js", "text/javascript; charset=utf-8"),
          "/dispatch_units.js": ("dispatch_units.js", "text/javascript; charset=utf-8"),
          "/dispatch_words.js": ("dispatch_words.js", "text/javascript; charset=utf-8"),
          "/kpis.js": ("kpis.js", "text/javascript; charset=utf-8"),
          "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
+# the console's modules (one concept each, classic scripts): every script in static/
+FILES.update({f"/{p.name}": (p.name, "text/javascript; charset=utf-8")
+              for p in STATIC_DIR.glob("*.js")})
 MAX_LOGGED_ORIGINS = 100
 
 ProcessRequest = Callable[[ServerConnection, Request], Awaitable["Response | None"]]

@@ -49,7 +49,17 @@ COMPLAINT_FAMILY = {"poisoning": "toxic", "breathing": "toxic", "fall": "trauma"
                     "trauma": "trauma"}
 FAMILY_ZH = {"toxic": "中毒/呼吸困难", "trauma": "创伤", "chest_pain": "胸痛", "stroke": "卒中",
              "unconscious": "意识不清", "burn": "烧伤", "obstetric": "产科", "other": "其他"}
+FAMILY_EN = {"toxic": "poisoning/breathing", "trauma": "trauma", "chest_pain": "chest pain",
+             "stroke": "stroke", "unconscious": "unconscious", "burn": "burn",
+             "obstetric": "obstetric", "other": "other"}
 SIGNAL_ZH = {"fire": "火警", "smoke": "烟感", "heat": "温感"}
+# a 119 incident's category (schemas.catalog.FIRE_CATEGORIES) in each language: a title says
+# it in words, never the code
+FIRE_CATEGORY_WORDS = {"structure_fire": ("建筑火灾", "structure fire"),
+                       "vehicle_fire": ("车辆火灾", "vehicle fire"),
+                       "wildland_fire": ("山林火灾", "wildland fire"),
+                       "rescue": ("抢险救援", "rescue"), "hazmat": ("危化品事故", "hazmat"),
+                       "alarm": ("火灾报警", "alarm"), "other": ("其他", "other")}
 
 
 class _Index:
@@ -473,8 +483,8 @@ class ClusterDetector(RuleDetector):
         window: dict[str, Any] = {}
         if kind == "ems_calls":
             fam = c.get("key", "")
-            tz = f"{dz}120呼叫聚集：{n} 起{FAMILY_ZH.get(fam, fam)}呼叫"
-            te = f"Cluster of {n} EMS calls ({fam}) in {de}"
+            tz = f"{dz}120呼叫聚集：{n} 起{FAMILY_ZH.get(fam, '其他')}呼叫"
+            te = f"Cluster of {n} EMS calls ({FAMILY_EN.get(fam, 'other')}) in {de}"
             threshold, stream = float(c.get("min", self.ems_min)), "ems"
             window = {"radius_km": self.ems_radius_km, "window_s": self.ems_window_s}
         elif kind == "fire_alarm":
@@ -493,8 +503,9 @@ class ClusterDetector(RuleDetector):
             threshold = float(self.fire_min)
             window = {"radius_km": self.fire_radius_km, "window_s": self.fire_window_s}
         elif kind == "fire_incident":
-            tz = f"{dz}{c['level']}级火警：{ent}（{c.get('category', '')}）"
-            te = f"Level-{c['level']} fire incident {ent} in {de} ({c.get('category', '')})"
+            cz, ce = FIRE_CATEGORY_WORDS.get(c.get("category", ""), ("其他", "other"))
+            tz = f"{dz}{c['level']}级火警：{ent}（{cz}）"
+            te = f"Level-{c['level']} fire incident {ent} in {de} ({ce})"
             value, threshold, unit = float(c["level"]), float(self.incident_min_level), "level"
             window = {"min_level": self.incident_min_level}
         else:

@@ -44,6 +44,7 @@ from detectors.rules import RuleDetector
 from detectors.geo import (Grid, angle_diff, bearing_deg, distance_to_path_km, haversine_km,
                            local_hour)
 from detectors.traffic import district_names
+from schemas.catalog import MEASUREMENTS
 
 NO_ENTRY, NO_STOP = "no_entry", "no_stop"
 DEFAULT_RULES = {"water_source": NO_ENTRY, "tunnel": NO_ENTRY, "school": NO_STOP,
@@ -52,7 +53,6 @@ CLASS_ZH = {"water_source": "饮用水水源保护区", "tunnel": "越江隧道"
             "hospital": "医院", "depot": "停车场"}
 CLASS_EN = {"water_source": "drinking-water source zone", "tunnel": "river tunnel",
             "school": "school", "hospital": "hospital", "depot": "depot"}
-TANK_ZH = {"tank_gas": "罐区可燃气体", "tank_pressure": "罐体压力", "tank_temperature": "罐体温度"}
 DEFAULT_JUMP = {"tank_gas": 5.0, "tank_pressure": 150.0, "tank_temperature": 10.0}
 
 
@@ -473,10 +473,11 @@ class HazmatDetector(RuleDetector):
         cargo_en = f" (UN{v['un']}, class {v['hclass']})" if v["un"] else ""
         if kind == "hazmat_stopped":
             if status == FIRING and expl.get("reason") == "stopped_with_tank_anomaly":
+                m = MEASUREMENTS.get(expl["tank_kind"])   # its name in words, not its code
                 tz = f"{dz}危化品车辆 {vid}{cargo_zh}停驶且罐体异常：" \
-                     f"{TANK_ZH.get(expl['tank_kind'], expl['tank_kind'])} {value:g} {unit}"
+                     f"{m.zh if m else '罐体读数'} {value:g} {unit}"
                 te = f"Hazmat vehicle {vid}{cargo_en} stopped with an abnormal tank " \
-                     f"({expl['tank_kind']} {value:g} {unit}) in {de}"
+                     f"({m.en.lower() if m else 'tank reading'} {value:g} {unit}) in {de}"
             elif status == FIRING:
                 tz = f"{dz}危化品车辆 {vid}{cargo_zh}异常停车 {value:.0f} 分钟"
                 te = f"Hazmat vehicle {vid}{cargo_en} stopped for {value:.0f} min in {de} " \

@@ -66,11 +66,11 @@ def test_alert_appears_bilingual_and_resolves(server: ServerThread, chromium: An
     expect(row).to_contain_text("芙蓉区")
     expect(row).to_contain_text("GAS-FR-00017")
     expect(row).to_contain_text("27.5 %LEL")
-    expect(row).to_contain_text("/ 20 %LEL")
+    expect(row).to_contain_text("≥ 20 %LEL")   # the alarm side of the threshold (issue 15)
     expect(row).to_contain_text("2026-11-25 14:33:48")  # 06:33:48Z in Asia/Shanghai
     expect(row).to_contain_text("告警中")
     expect(row).to_contain_text("紧急")
-    expect(row).to_contain_text("报警值 20 · 恢复值 10")  # the detector's explanation
+    expect(row).to_contain_text("报警值 20 %LEL · 恢复值 10 %LEL")  # the detector's explanation
     expect(page.locator("#k-critical")).to_have_text("1")
 
     for other in OTHER_ALERTS:
@@ -248,7 +248,9 @@ def test_incident_lifecycle_and_ack_through_kafka(kafka_server: ServerThread,
         "events": [], "at": claim["at"]})]))
     expect(page.locator("#toasts")).to_contain_text("认领 · 燃气浓度超限：被拒绝",
                                                     timeout=15_000)
-    expect(page.locator("#toasts")).to_contain_text("already_claimed")
+    # said by its code in the page's language; the code and the engine's English not shown
+    expect(page.locator("#toasts")).to_contain_text("该告警已被他人认领，请先释放")
+    expect(page.locator("#toasts")).not_to_contain_text("already_claimed")
 
     row.locator('button[data-act="comment"]').click()
     page.locator("#dlg-text").fill("已通知燃气公司抢修")

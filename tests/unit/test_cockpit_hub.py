@@ -226,12 +226,15 @@ SAMPLE = {"alert_id": "a1b2", "fingerprint": "f00", "status": "firing", "severit
           "kind": "gas_concentration_high", "district_zh": "芙蓉区", "value": 27.5,
           "threshold": 20.0, "unit": "%LEL", "event_time": "2026-11-25T06:33:48.123Z"}
 
+# (decoding adds the reading the page shows: cockpit_api/reading_view.py)
 DECODE_OK = [
-    ("full alert", orjson.dumps(SAMPLE), SAMPLE),
+    ("full alert", orjson.dumps(SAMPLE), {**SAMPLE, "reading": {
+        "value": 27.5, "decimals": 1, "unit": "%LEL", "threshold": 20.0,
+        "threshold_decimals": 0, "op": "ge"}}),
     ("utf-8 chinese", '{"fingerprint":"f","title_zh":"燃气浓度超限"}'.encode(),
-     {"fingerprint": "f", "title_zh": "燃气浓度超限", "status": "firing"}),
+     {"fingerprint": "f", "title_zh": "燃气浓度超限", "status": "firing", "reading": None}),
     ("resolved", b'{"fingerprint":"f","status":"resolved"}',
-     {"fingerprint": "f", "status": "resolved"}),
+     {"fingerprint": "f", "status": "resolved", "reading": None}),
 ]
 
 
@@ -261,7 +264,8 @@ def test_decode_alert_malformed(name: str, raw: bytes | None, why: str) -> None:
 
 def test_normalize_does_not_mutate_input() -> None:
     raw = {"alert_id": "x", "status": "FIRING"}
-    assert normalize_alert(raw) == {"alert_id": "x", "fingerprint": "x", "status": "firing"}
+    assert normalize_alert(raw) == {"alert_id": "x", "fingerprint": "x", "status": "firing",
+                                   "reading": None}
     assert raw == {"alert_id": "x", "status": "FIRING"}
 
 

@@ -378,7 +378,7 @@ def test_the_page_and_its_files_carry_the_security_headers(settings: Settings) -
                 with urllib.request.urlopen(f"{settings.cockpit_url}{path}", timeout=5) as r:
                     return r.status, r.headers, r.read()
             return {p: await asyncio.to_thread(get, p)
-                    for p in ("", "cockpit.js", "session.js", "cockpit.css")}
+                    for p in ("", "core.js", "session.js", "cockpit.css")}
 
     pages = asyncio.run(scenario())
     port = settings.cockpit_port
@@ -392,7 +392,7 @@ def test_the_page_and_its_files_carry_the_security_headers(settings: Settings) -
     html = pages[""][2].decode()
     assert "<script>" not in html and "<style>" not in html and " style=" not in html
     assert " on" not in html.replace(" one", "")   # no inline event handlers
-    assert pages["cockpit.js"][1]["Content-Type"].startswith("text/javascript")
+    assert pages["core.js"][1]["Content-Type"].startswith("text/javascript")
 
 
 def test_a_removed_users_screen_goes_dark_without_a_command(

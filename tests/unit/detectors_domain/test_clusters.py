@@ -233,3 +233,23 @@ def test_an_ordinary_hour_has_no_clusters() -> None:
     sim = Simulation(PROFILE, scale=0.1, seed=6, start_ms=T0, incidents=0)
     fs = run_sim(sim, ClusterDetector(PROFILE), T0 + 60 * MIN, step=30 * S)
     assert [f for f in fs if f.status == FIRING] == []
+
+
+def test_titles_name_categories_and_complaints_in_words_not_codes() -> None:
+    """A fire incident's 119 category and a call cluster's complaint family are said in each
+    language (issue 15: "structure_fire", "chest_pain" reached the cockpit in the titles)."""
+    import re
+    det = ClusterDetector(PROFILE)
+    inc = {"event_id": "FI-1/o", "type": "incident", "entity_id": "FI-1", "lat": LAT,
+           "lon": LON, "district": "furong", "category": "structure_fire", "alarm_level": 2,
+           "status": "open"}
+    [fire] = feed(det, "fire", inc, T0)
+    assert "建筑火灾" in fire.title_zh and "structure fire" in fire.title_en
+    out: list[Finding] = []
+    for i in range(3):
+        out += feed(det, "ems", call(f"E{i}", T0 + i * MIN, "chest_pain", i * 0.1 * KM), T0 + i * MIN)
+    [cluster] = [f for f in out if f.kind == "ems_calls"]
+    assert "胸痛" in cluster.title_zh and "chest pain" in cluster.title_en
+    code = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+    for f in (fire, cluster):
+        assert not code.search(f.title_zh) and not code.search(f.title_en), (f.title_zh, f.title_en)

@@ -140,6 +140,9 @@ def test_a_stop_with_an_abnormal_tank_is_a_stranded_vehicle() -> None:
     assert f.entity_id == "HZV-4" and f.value == 900.0 and f.threshold == 850.0
     assert f.explanation["reason"] == "stopped_with_tank_anomaly"
     assert f.explanation["tank_usual"] == 700.0 and "HZV-4-T1/tank_pressure" in f.evidence[-1]
+    # the tank's measurement named in words in both titles, not by its code (issue 15)
+    assert "罐体压力" in f.title_zh and "tank pressure" in f.title_en.lower()
+    assert "tank_pressure" not in f.title_zh + f.title_en
     out = one(det, tank("HZV-4", t + 40 * S, "tank_gas", 35.0, lat, lon), t + 40 * S)
     assert [(f.kind, f.severity) for f in out] == [("hazmat_stopped", "critical")]  # escalated
     out, _ = drive(det, "HZV-4", t + MIN, line((lat, lon), (lat, lon + 0.01), 3))

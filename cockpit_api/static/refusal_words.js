@@ -1,0 +1,52 @@
+"use strict";
+// Why a command was refused, by its stable code (why_<code>), zh-CN and en: the codes of the
+// cockpit's own checks (cockpit_api/commands.py, command_args.py, authorize.py, client.py),
+// the input checks (schemas/errors.py), the alerting engine (alerting/commands.py, engine.py)
+// and the dispatch board (dispatch/actions.py REFUSALS, in dispatch_words.js). A test
+// (tests/unit/test_cockpit_text.py) collects every code the server can send and checks both.
+Object.assign(I18N.zh, {
+  refusedUnknown: "被拒绝（原因未说明）",
+  why_already_claimed: "该告警已被他人认领，请先释放", why_not_claimed: "该告警尚无人认领",
+  why_illegal_transition: "该告警当前状态不允许此操作", why_stale_occurrence: "该告警已再次触发，请按最新告警操作",
+  why_unknown_alert: "告警不存在或已清除", why_missing_comment: "请填写备注内容",
+  why_missing_actor: "缺少操作人", why_reserved_actor: "该名称为系统保留，不能作为操作人",
+  why_bad_alert: "告警数据不完整", why_bad_command: "指令格式不正确", why_bad_input: "指令无法识别",
+  why_bad_field: "指令中有无效字段", why_bad_value: "填写的内容无效", why_bad_matcher: "静默条件无效",
+  why_bad_characters: "内容含有不允许的字符", why_bad_time: "时间格式不正确", why_bad_unit: "计量单位不正确",
+  why_empty: "内容不能为空", why_missing_field: "缺少必填项", why_unknown_field: "指令含有未知字段",
+  why_wrong_type: "填写的内容类型不正确", why_out_of_range: "数值超出允许范围",
+  why_unknown_value: "不是可选的取值", why_unknown_action: "未知的操作", why_unknown_type: "未知的消息类型",
+  why_not_object: "指令格式不正确", why_malformed_json: "指令格式不正确",
+  why_too_large: "指令内容过大", why_batch_too_large: "一次提交的内容过多", why_too_deep: "指令嵌套层级过深",
+  why_too_long: "内容过长", why_duplicate_key: "指令中有重复字段", why_too_late: "时间过早，已超出可接受范围",
+  why_in_future: "时间晚于当前时间", why_outside_city: "位置不在本市范围内",
+  why_unsupported_version: "不支持的数据版本", why_incident_refused: "事件操作未被接受（事件已变化）",
+  why_silence_refused: "静默设置未被接受", why_internal: "服务内部错误，请稍后再试或联系管理员",
+  why_unavailable: "指令通道暂不可用，请稍后再试",
+});
+Object.assign(I18N.en, {
+  refusedUnknown: "Refused (no reason given)",
+  why_already_claimed: "Someone else has claimed this alert: it must be unclaimed first",
+  why_not_claimed: "Nobody has claimed this alert",
+  why_illegal_transition: "This alert's state does not allow that",
+  why_stale_occurrence: "The alert fired again: act on the current one",
+  why_unknown_alert: "No such alert (it may have been cleared)", why_missing_comment: "A comment needs text",
+  why_missing_actor: "Who is acting is missing", why_reserved_actor: "That name is reserved for the system",
+  why_bad_alert: "The alert is incomplete", why_bad_command: "The command is not well formed",
+  why_bad_input: "The command is not recognised", why_bad_field: "The command has an invalid field",
+  why_bad_value: "A value is not valid", why_bad_matcher: "The silence's condition is not valid",
+  why_bad_characters: "The text holds characters that are not allowed", why_bad_time: "The time is not valid",
+  why_bad_unit: "The unit is not valid", why_empty: "It must not be empty",
+  why_missing_field: "A required field is missing", why_unknown_field: "The command has an unknown field",
+  why_wrong_type: "A value has the wrong type", why_out_of_range: "A number is out of range",
+  why_unknown_value: "Not one of the allowed values", why_unknown_action: "Unknown action",
+  why_unknown_type: "Unknown message type", why_not_object: "The command is not well formed",
+  why_malformed_json: "The command is not well formed", why_too_large: "The command is too large",
+  why_batch_too_large: "Too much at once", why_too_deep: "The command nests too deep",
+  why_too_long: "The text is too long", why_duplicate_key: "The command repeats a field",
+  why_too_late: "The time is too far in the past", why_in_future: "The time is in the future",
+  why_outside_city: "The place is outside the city", why_unsupported_version: "Unsupported data version",
+  why_incident_refused: "The incident change was not accepted (the incident changed)",
+  why_silence_refused: "The silence was not accepted", why_internal: "Internal error: try again or call an administrator",
+  why_unavailable: "The command channel is unavailable: try again shortly",
+});
