@@ -242,7 +242,7 @@ def test_a_handler_that_fails_is_500_without_a_traceback() -> None:
     assert asyncio.run(ask("/nope")).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/", "/healthz", "/cockpit.js"])
+@pytest.mark.parametrize("path", ["/", "/healthz", "/core.js", "/screen", "/words.js"])
 def test_the_page_routes_still_answer(path: str) -> None:
     hub = AlertHub()
     process = make_process_request(Gate(ConnectionCap(1, 1)), hub.stats)
