@@ -4,7 +4,11 @@
    until then it is sent nothing. Refused: an ``auth_error`` and a close (1008).
 2. It is sent its ``session`` (token, user, role, agency, districts, actions, expiry), then
    the snapshot and the live messages its audience may see (:mod:`cockpit_api.visibility`).
-3. Each frame is a command given by the signed-in user: limited to a rate (a token bucket;
+   The sign-in may carry where the client left off (``resume``/``epoch``) and its
+   subscription (``layers``/``districts``): :mod:`cockpit_api.protocol`.
+3. A ``subscribe`` frame changes its subscription, a ``snapshot`` frame asks for a fresh
+   snapshot (:mod:`cockpit_api.protocol`); not audited: they change only what it is sent.
+   Every other frame is a command given by the signed-in user: limited to a rate (a token bucket;
    over it: ``rate_limited``, and closed after ``flood_refusals`` refusals in a row),
    refused ``unauthenticated`` once the user was removed or changed, checked
    (:mod:`cockpit_api.authorize`), forwarded to the commands topic.
@@ -34,12 +38,13 @@ from schemas.jsonin import decode
 
 from .audit import AuditTrail, audit_record
 from .auth.limits import ConnectionCap, TokenBucket
-from .auth.login import AuthRefused, Authenticator, Session
+from .auth.login import AuthRefused, Authenticator, Session, parse_credentials
 from .authorize import HubBoard, authorize
 from .command_sink import CommandSender, Outcome, forward
 from .commands import KEY_FIELDS, MAX_MESSAGE_BYTES
 from .errors import CommandRejected
 from .hub import AlertHub, Subscription
+from .protocol import ALL, Interest, Resume, parse_interest, parse_resume
 from .visibility import Audience
 
 log = logging.getLogger(__name__)
@@ -103,6 +108,7 @@ class ClientSession:
         self.remote = str(address[0]) if isinstance(address, tuple) and address else ""
         self.id = uuid.uuid4().hex[:12]
         self.session: Session | None = None
+        self.first: dict[str, Any] = {}   # the sign-in message (resume, subscription)
 
     def audit(self, **fields: Any) -> None:
         p = self.session.principal if self.session is not None else None
@@ -137,6 +143,7 @@ class ClientSession:
                 refused = exc
             else:
                 if self.c.cap.add_user(session.principal.user):
+                    self.first = parse_credentials(raw)
                     return session
                 refused = AuthRefused("rate_limited", "too_many_connections", "too many "
                                       "open connections for this user: close one first",
@@ -163,6 +170,11 @@ class ClientSession:
             self.c.hub.visibility.note_sender(command["command_id"], principal.user)
 
         async for raw in self.connection:
+            control = _control(raw)
+            if control is not None:
+                if bucket.take(time.monotonic()):
+                    self._control(sub, control)
+                    continue
             if not self.c.auth.current(principal):
                 self.c.hub.reply(sub, CommandRejected(
                     "unauthenticated", "", "your user was removed or changed: sign in again",
@@ -186,6 +198,22 @@ class ClientSession:
             self.c.hub.reply(sub, outcome.reply)
             self._audit_outcome(raw, outcome)
         return ""
+
+    def interest(self, msg: dict[str, Any]) -> Interest:
+        """The subscription ``msg`` asks for, or CommandRejected."""
+        districts = self.c.hub.places.get("districts") or {}
+        return parse_interest(msg, districts)
+
+    def _control(self, sub: Subscription, msg: dict[str, Any]) -> None:
+        if msg["type"] == "snapshot":
+            self.c.hub.resnapshot(sub)
+            return
+        try:
+            interest = self.interest(msg)
+        except CommandRejected as exc:
+            self.c.hub.reply(sub, exc.to_message())
+            return
+        self.c.hub.resnapshot(sub, interest)
 
     def _audit_refused(self, raw: str | bytes, code: str, reason: str) -> None:
         seen = _peek(raw)
@@ -215,10 +243,24 @@ class ClientSession:
                    command=cmd, **fields)
 
 
+def _control(raw: str | bytes) -> dict[str, Any] | None:
+    """A ``subscribe`` or ``snapshot`` frame (:mod:`cockpit_api.protocol`), else None (a
+    command, or something the command checks refuse)."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        msg = decode(raw)
+    except ValidationError:
+        return None
+    if isinstance(msg, dict) and msg.get("type") in ("subscribe", "snapshot"):
+        return msg
+    return None
+
+
 async def _relay(connection: ServerConnection, sub: Subscription) -> None:
-    """Drain one client's queue into its socket (the websockets broadcast recipe)."""
+    """Drain one client's outbox into its socket (the websockets broadcast recipe)."""
     while True:
-        await connection.send(await sub.queue.get(), text=True)
+        await connection.send(await sub.queue.take(), text=True)
 
 
 async def _watch(auth: Authenticator, session: Session) -> str:
@@ -266,7 +308,16 @@ async def _serve(client: ClientSession, session: Session) -> None:
         await connection.send(orjson.dumps(session.to_message()).decode())
     except ConnectionClosed:
         return
-    sub = hub.subscribe(Audience.of(p))
+    interest: Interest = ALL
+    refusal: dict[str, Any] | None = None
+    try:
+        interest = client.interest(client.first)
+    except CommandRejected as exc:   # told after the snapshot; subscribed to all
+        refusal = exc.to_message()
+    resume: Resume | str | None = parse_resume(client.first)
+    sub = hub.subscribe(Audience.of(p), interest, resume)
+    if refusal is not None:
+        hub.reply(sub, refusal)
     relay = asyncio.create_task(_relay(connection, sub))
     receive = asyncio.create_task(_receive(client, sub))
     dropped = asyncio.create_task(sub.dropped.wait())

@@ -6,7 +6,9 @@ alert's labels, incidents by their streams and district, every current silence b
 marks of alerts it sees. Dispatch: every unit of its districts (the unit board is shared
 by the agencies: who else is near matters to each), the packages, move-ups and dispatch
 records of the incidents it sees. KPI figures: the scopes of its view
-(:func:`cockpit_api.kpi_view.scopes_of`). Command results go to the user who sent the command (to
+(:func:`cockpit_api.kpi_view.scopes_of`). Map layers (``positions``, ``congestion`` and the
+snapshot's ``layers``): the layers it subscribed to, the items of its districts (an item
+without a ``district`` only to a client of every district). Command results go to the user who sent the command (to
 a supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
 
 Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
@@ -39,6 +41,7 @@ class Audience:
     view: View = View()
     user: str = ""
     every_result: bool = True   # results of commands whose sender is unknown
+    layers: frozenset[str] | None = None   # the map layers it subscribed to (None: all)
 
     @classmethod
     def of(cls, principal: Principal) -> Audience:
@@ -78,6 +81,8 @@ class Visibility:
             sender = self._senders.get(str(msg["result"].get("command_id")))
             return msg if (aud.user == sender if sender is not None else aud.every_result) \
                 else None
+        if kind in ("positions", "congestion"):
+            return self._layer(aud, msg)
         if kind == "kpis":      # even the city's view is cut: the city scope only
             return {**msg, "kpis": kpi_cut(msg["kpis"], view)}
         if view.unrestricted or kind == "stats":
@@ -102,6 +107,10 @@ class Visibility:
         view = aud.view
         if "kpis" in snap:
             snap = {**snap, "kpis": kpi_cut(snap["kpis"], view)}
+        if isinstance(snap.get("layers"), Mapping):
+            snap = {**snap, "layers": {name: self._items(view, items)
+                                       for name, items in snap["layers"].items()
+                                       if aud.layers is None or name in aud.layers}}
         if view.unrestricted:
             return snap
         return {**snap,
@@ -141,9 +150,26 @@ class Visibility:
                 "preemptions": {i: n for i, n in (part.get("preemptions") or {}).items()
                                 if sees(i)}}
 
+    @staticmethod
+    def _items(view: View, items: Any) -> Any:
+        if view.districts is None or not isinstance(items, Mapping):
+            return items
+        return {k: v for k, v in items.items()
+                if isinstance(v, Mapping) and v.get("district") in view.districts}
+
+    def _layer(self, aud: Audience, msg: dict[str, Any]) -> dict[str, Any] | None:
+        layer = msg.get("layer") if msg.get("type") == "positions" else "congestion"
+        if aud.layers is not None and layer not in aud.layers:
+            return None
+        if aud.view.districts is None:
+            return msg
+        items = self._items(aud.view, msg.get("items"))
+        return {**msg, "items": items} if items else None
+
     def encoded(self, msg: dict[str, Any], clients: Iterable[Any]
-                ) -> Iterator[tuple[Any, bytes]]:
-        """(client, bytes) for every client (anything with an ``audience``) sent ``msg``."""
+                ) -> Iterator[tuple[Any, dict[str, Any], bytes]]:
+        """(client, message, bytes) for every client (anything with an ``audience``) sent
+        ``msg``: the message as cut for it and its encoding (both shared: not to change)."""
         cut: dict[Audience, dict[str, Any] | None] = {}
         data: dict[int, bytes] = {}
         for client in clients:
@@ -155,7 +181,7 @@ class Visibility:
                 continue
             if id(out) not in data:   # (``cut`` keeps ``out`` alive: its id is not reused)
                 data[id(out)] = orjson.dumps(out)
-            yield client, data[id(out)]
+            yield client, out, data[id(out)]
 
     def _sees_note(self, view: View, note: Mapping[str, Any]) -> bool:
         fp = note.get("fingerprint")
