@@ -273,3 +273,79 @@ def test_a_client_that_stops_reading_is_dropped_with_its_memory_freed() -> None:
         hub.publish({**alert(f"a{i}"), "pad": "x" * 1000})
     assert slow.dropped.is_set() and slow.queue.bytes == 0 and slow.queue.empty()
     assert hub.counters.dropped_clients == 1
+
+
+# --- over a real websocket ------------------------------------------------------------------
+def test_websocket_subscribe_snapshot_and_resume(tmp_path: Any) -> None:
+    import asyncio
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    from citycc.settings import Settings
+    from cockpit_api.auth.testing import PASSWORD, origin, signed_in, write_test_users
+    from cockpit_api.server import serve
+
+    class Sink:
+        async def send(self, key: str, value: bytes) -> None:
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(cockpit_port=port, run_dir=tmp_path)
+    write_test_users(settings.users_path)
+    hub = AlertHub(places=PLACES)
+
+    async def next_of(ws: Any, *types: str) -> dict[str, Any]:
+        async with asyncio.timeout(10):
+            while True:
+                msg = orjson.loads(await ws.recv())
+                if msg["type"] in types:
+                    return msg
+
+    async def scenario() -> None:
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve(settings, hub, ready=ready, commands=Sink(),
+                                           audit=Sink()))
+        await ready.wait()
+        try:
+            async with signed_in(port) as ws:
+                snap = await next_of(ws, "snapshot")
+                await ws.send('{"type": "subscribe", "layers": ["tanks"]}')
+                err = await next_of(ws, "command_error", "snapshot")
+                assert (err["type"], err["code"], err["field"]) == \
+                    ("command_error", "unknown_value", "layers")
+                await ws.send('{"type": "subscribe", "districts": ["yuelu"]}')
+                assert (await next_of(ws, "snapshot", "subscribed"))["type"] == "snapshot"
+                assert (await next_of(ws, "subscribed"))["districts"] == ["yuelu"]
+                hub.publish(alert("f", "furong"))
+                hub.publish(alert("y", "yuelu"))
+                got = await next_of(ws, "alert")
+                assert (got["alert"]["fingerprint"], got["seq"], got["prev"]) == ("y", 2, 0)
+                await ws.send('{"type": "snapshot"}')
+                again = await next_of(ws, "snapshot")
+                assert again["seq"] == 2 and [a["fingerprint"] for a in again["alerts"]] == ["y"]
+                token = None
+            hub.publish(alert("f2", "furong"))
+            async with connect(f"ws://127.0.0.1:{port}/ws", origin=origin(port)) as ws:
+                await ws.send(orjson.dumps({"type": "login", "user": "张伟",
+                                            "password": PASSWORD, "resume": 2,
+                                            "epoch": snap["epoch"],
+                                            "districts": ["furong"]}).decode())
+                token = (await next_of(ws, "session"))["token"]
+                resumed = await next_of(ws, "resumed", "snapshot")
+                assert resumed == {"type": "resumed", "from": 2, "to": 3,
+                                   "epoch": snap["epoch"]}
+                f2 = await next_of(ws, "alert")
+                assert (f2["alert"]["fingerprint"], f2["prev"], f2["seq"]) == ("f2", 2, 3)
+            async with connect(f"ws://127.0.0.1:{port}/ws", origin=origin(port)) as ws:
+                await ws.send(orjson.dumps({"type": "auth", "token": token, "resume": 1,
+                                            "epoch": "old", "layers": ["x"]}).decode())
+                fresh = await next_of(ws, "snapshot")
+                assert fresh["why"] == "epoch" and fresh["seq"] == 3
+                assert (await next_of(ws, "command_error"))["field"] == "layers"
+        finally:
+            server.cancel()
+
+    asyncio.run(scenario())
