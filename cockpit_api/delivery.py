@@ -122,13 +122,15 @@ class Delivery:
     # --- the producer --------------------------------------------------------------------
     def fan_out(self, message: dict[str, Any]) -> None:
         """Number (unless :data:`UNSEQUENCED`), keep in the ring and send ``message``."""
-        seq = None
+        seq, whole = None, None
         if message.get("type") not in UNSEQUENCED:
             self.seq += 1
             seq = self.seq
             message = {**message, "seq": seq}
-            self.ring.add(seq, message, len(orjson.dumps(message)))
-        for sub, out, data in self.visibility.encoded(message, list(self.subs.values())):
+            whole = orjson.dumps(message)
+            self.ring.add(seq, message, len(whole))
+        for sub, out, data in self.visibility.encoded(message, list(self.subs.values()),
+                                                      whole):
             self._put(sub, data, out, seq)
 
     # --- the clients ---------------------------------------------------------------------

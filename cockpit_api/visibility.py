@@ -166,12 +166,13 @@ class Visibility:
         items = self._items(aud.view, msg.get("items"))
         return {**msg, "items": items} if items else None
 
-    def encoded(self, msg: dict[str, Any], clients: Iterable[Any]
+    def encoded(self, msg: dict[str, Any], clients: Iterable[Any], whole: bytes | None = None
                 ) -> Iterator[tuple[Any, dict[str, Any], bytes]]:
         """(client, message, bytes) for every client (anything with an ``audience``) sent
-        ``msg``: the message as cut for it and its encoding (both shared: not to change)."""
+        ``msg``: the message as cut for it and its encoding (both shared: not to change);
+        ``whole``: ``msg`` already encoded."""
         cut: dict[Audience, dict[str, Any] | None] = {}
-        data: dict[int, bytes] = {}
+        data: dict[int, bytes] = {id(msg): whole} if whole is not None else {}
         for client in clients:
             aud = client.audience
             if aud not in cut:
