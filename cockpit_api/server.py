@@ -158,7 +158,10 @@ async def run(settings: Settings) -> None:
     """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
     profile = load_profile(settings.city)
-    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile))
+    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile),
+                   queue_size=settings.cockpit_queue_size,
+                   queue_bytes=settings.cockpit_queue_bytes,
+                   ring_size=settings.cockpit_ring_size, ring_bytes=settings.cockpit_ring_bytes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
