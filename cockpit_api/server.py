@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,11 @@ async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> 
 async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | None = None,
                 stats_interval_s: float = STATS_INTERVAL_S,
                 commands: CommandSender | None = None,
-                audit: CommandSender | None = None) -> None:
+                audit: CommandSender | None = None, basemap: bytes | None = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
     go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
-    ``settings``' commands and audit topics, closed at exit)."""
+    ``settings``' commands and audit topics, closed at exit); ``GET /basemap.json`` serves
+    ``basemap`` (default: :func:`basemap_bytes` of ``settings``' city, built here once)."""
     own: list[CommandSink] = []
 
     def sink(given: CommandSender | None, name: str) -> CommandSender:
@@ -89,7 +91,9 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     # max_size: a frame over it closes the connection (1009); between the command limit
     # (8 KiB) and this one the client gets a command_error instead
     async with ws_serve(make_handler(cockpit), settings.cockpit_host, settings.cockpit_port,
-                        process_request=make_process_request(gate, hub.stats),
+                        process_request=make_process_request(
+                            gate, hub.stats,
+                            basemap_bytes(settings) if basemap is None else basemap),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
         port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
         gate.bind(settings.cockpit_host, port)
@@ -129,6 +133,25 @@ def authenticator(settings: Settings) -> Authenticator:
                          ttl_s=settings.token_ttl_s,
                          throttle=LoginThrottle(settings.login_max_failures,
                                                 settings.login_lockout_s))
+
+
+def basemap_bytes(settings: Settings) -> bytes:
+    """The city's base map as JSON bytes (``b""`` when it cannot be built: said loudly, and
+    ``/basemap.json`` answers 503 while the rest of the cockpit works). Built once per city and
+    fleet scale in a process (its sources are files that do not change while it runs)."""
+    try:
+        return _basemap_json(settings.city, settings.dispatch_scale)
+    except Exception:   # the cockpit without its map is still a cockpit
+        log.exception("cockpit: cannot build the base map; /basemap.json answers 503")
+        return b""
+
+
+@lru_cache(maxsize=4)
+def _basemap_json(city: str, scale: float) -> bytes:
+    from city.basemap import basemap
+    from city.dispatch_config import registry_for
+    profile = load_profile(city)
+    return orjson.dumps(basemap(profile, registry_for(profile, scale)))
 
 
 def places_of(profile: CityProfile) -> dict[str, Any]:
