@@ -42,6 +42,9 @@ Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: 
 * ``{"type": "dispatch", "record": {...}, "incident_id": id, "unit": {...} | null,
   "package": {...} | null, "moveup": {...} | null, "entry": {...} | null}`` -- a dispatch
   record (topic ``dispatch``) and what it changed.
+* ``{"type": "positions", "layer": "units" | "hazmat", "items": {id: {...} | null}}``,
+  ``{"type": "congestion", "items": {id: {...} | null}}`` -- the map's moving layers, batched
+  (:mod:`cockpit_api.layers`; the snapshot's ``layers``: their current items).
 * ``{"type": "command_result", "result": {...}}`` -- what became of a command (to everyone;
   a client matches its own ``command_id``s).
 * ``{"type": "command_queued" | "command_error", ...}`` -- to the sender of a command only.
@@ -74,6 +77,7 @@ from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .dispatch_view import DispatchView, normalize_dispatch_record
 from .kpi_view import KpiBoard
+from .layers import Layers
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
@@ -87,7 +91,7 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_NOTIFICATIONS = 50
 OVERFLOW_REASON = "client too slow: send queue overflowed"
 SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
-           "silence event", "dispatch record")
+           "silence event", "dispatch record", "traffic event", "hazmat event")
 
 __all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
            "normalize_command_result", "normalize_notification"]
@@ -127,6 +131,7 @@ class AlertHub:
     silences: SilenceBoard = field(default_factory=SilenceBoard)
     dispatch: DispatchView = field(default_factory=DispatchView)
     kpis: KpiBoard = field(default_factory=KpiBoard)
+    layers: Layers = field(default_factory=Layers)
     kpi_wanted: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
@@ -170,6 +175,24 @@ class AlertHub:
     def publish_dispatch_record(self, record: object, where: str = "") -> bool:
         return self._ingest("dispatch record", normalize_dispatch_record, self.dispatch.apply,
                             record, where)
+
+    def publish_layer_event(self, source: str, value: object, where: str = "") -> bool:
+        """Fold validated ``source`` events (``traffic``, ``hazmat``: a list, as the feed's
+        :func:`~cockpit_api.layers.decode_input` gives them) into the map's layers; sent by
+        :meth:`flush_layers`, not one message per event."""
+        if f"{source} event" not in self.counters.received:
+            self.record_malformed(f"{where}: no map layer follows {source!r}", source)
+            return False
+
+        def fold(item: dict[str, Any]) -> None:
+            self.layers.observe(source, item["events"])
+        events = value if isinstance(value, list) else [value]
+        return self._ingest(f"{source} event", _events, fold, {"events": events}, where)
+
+    def flush_layers(self, now_ms: int) -> None:
+        """What changed in the layers since the last flush: one message per layer."""
+        for message in self.layers.flush(now_ms):
+            self._fan_out(message)
 
     def publish_kpis(self, figures: dict[Any, dict[str, Any]], updated: str) -> None:
         """Fresh KPI figures per scope (:mod:`cockpit_api.kpi_load`), sent to everyone."""
@@ -228,7 +251,8 @@ class AlertHub:
                 "incidents": self.incidents.incidents(),
                 "notifications": self.notifications(), "silences": self.silences.silences(),
                 "silenced": self.silenced(), "places": self.places,
-                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part()}
+                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part(),
+                "layers": self.layers.part(self.dispatch.units())}
 
     def silenced_by(self, fingerprint: str) -> list[str]:
         """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""
@@ -372,3 +396,9 @@ class AlertHub:
         sub.dropped.set()
         self.counters.dropped_clients += 1
         log.warning("dropped client %d: %s", sub.id, OVERFLOW_REASON)
+
+
+def _events(obj: object) -> dict[str, Any]:
+    if not isinstance(obj, dict) or not all(isinstance(e, dict) for e in obj["events"]):
+        raise MalformedMessage("layer events must be JSON objects")
+    return obj

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import serve as ws_serve
 
-from city.profile import CityProfile, load_profile
+from city.profile import CityProfile, load_profile, load_roads
 from citycc.settings import Settings, load_settings
 from deploy.supervision import parse_status, status_path
 
@@ -39,11 +40,13 @@ from .feed import run_feed
 from .history_load import load_history
 from .hub import AlertHub
 from .kpi_load import run_kpis
+from .layers import Layers
 from .pages import Gate, make_process_request
 
 log = logging.getLogger("cockpit_api.server")
 
 STATS_INTERVAL_S = 2.0
+LAYERS_INTERVAL_S = 1.0
 
 
 def read_processes(path: Path) -> dict[str, Any]:
@@ -57,6 +60,13 @@ def read_processes(path: Path) -> dict[str, Any]:
         log.warning("ignoring %s: %s", path, exc)
         return {}
     return processes
+
+
+async def _layers_ticker(hub: AlertHub, interval_s: float) -> None:
+    """The map's layers go out batched: what changed in each, once per interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        hub.flush_layers(int(time.time() * 1000))
 
 
 async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> None:
@@ -100,6 +110,7 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
         status_file = status_path(settings.run_dir)
         hub.processes = read_processes(status_file)
         tasks = [asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file)),
+                 asyncio.create_task(_layers_ticker(hub, LAYERS_INTERVAL_S)),
                  asyncio.create_task(trail.run(), name="audit")]
         log.info("cockpit listening on http://%s:%d/ (websocket origins: %s)",
                  settings.cockpit_host, port, ", ".join(sorted(gate.allowed)))
@@ -154,6 +165,16 @@ def _basemap_json(city: str, scale: float) -> bytes:
     return orjson.dumps(basemap(profile, registry_for(profile, scale)))
 
 
+def map_layers(profile: CityProfile) -> Layers:
+    """The map's layers for ``profile``: free-flow speeds from its road network (a segment's
+    road), districts by its nearest-district lookup."""
+    roads = load_roads(profile) or {"features": []}
+    free = {str(f["properties"]["id"]): float(f["properties"]["speed_kmh"])
+            for f in roads.get("features", ()) if f.get("properties", {}).get("kind") == "road"
+            and isinstance(f["properties"].get("speed_kmh"), (int, float))}
+    return Layers(free, profile.nearest_district)
+
+
 def places_of(profile: CityProfile) -> dict[str, Any]:
     """The names the page shows for the city, its district codes and the units' home
     stations (hospitals, fire stations)."""
@@ -181,7 +202,8 @@ async def run(settings: Settings) -> None:
     """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
     profile = load_profile(settings.city)
-    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile))
+    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile),
+                   layers=map_layers(profile))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,7 +24,7 @@ import orjson
 
 from alerting.labels import labels_of
 
-from .auth.roles import SEES_EVERY_RESULT, Principal, View
+from .auth.roles import AGENCY_OF_STREAM, SEES_EVERY_RESULT, Principal, View
 from .kpi_view import cut as kpi_cut
 
 Labels = Callable[[str], "dict[str, str] | None"]
@@ -96,6 +96,10 @@ class Visibility:
             return {**msg, "silenced": self._marks(view, msg["silenced"])}
         if kind == "dispatch":
             return self._dispatch(view, msg)
+        if kind in ("positions", "congestion"):
+            layer = "congestion" if kind == "congestion" else str(msg.get("layer"))
+            items = self._layer(view, layer, msg["items"])
+            return {**msg, "items": items} if items else None
         return None   # a kind nobody taught this module: not to a restricted client
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
@@ -113,7 +117,9 @@ class Visibility:
                 "notifications": [n for n in snap["notifications"]
                                   if self._sees_note(view, n)],
                 "silenced": self._marks(view, snap["silenced"]),
-                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {})}
+                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {}),
+                "layers": {name: self._layer(view, name, items)
+                           for name, items in (snap.get("layers") or {}).items()}}
 
     def sees_incident_id(self, view: View, incident_id: str) -> bool:
         return view.sees_incident(self.incident(incident_id))
@@ -121,6 +127,16 @@ class Visibility:
     @staticmethod
     def sees_unit(view: View, unit: Mapping[str, Any] | None) -> bool:
         return unit is None or view.districts is None or unit.get("district") in view.districts
+
+    def _layer(self, view: View, layer: str, items: Mapping[str, Any]) -> dict[str, Any]:
+        """The map layer's items ``view`` sees: units of its districts (as on the unit
+        board), hazmat vehicles and congestion of its agencies' streams in its districts; an
+        item gone (null) names only an id."""
+        agencies = () if layer == "units" else \
+            ((AGENCY_OF_STREAM.get("traffic" if layer == "congestion" else layer, ""),))
+        return {k: v for k, v in items.items()
+                if v is None or (self.sees_unit(view, v) if layer == "units"
+                                 else view.sees(agencies, str(v.get("district") or "")))}
 
     def _dispatch(self, view: View, msg: dict[str, Any]) -> dict[str, Any] | None:
         unit_ok = self.sees_unit(view, msg["unit"])
