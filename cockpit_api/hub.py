@@ -330,6 +330,7 @@ class AlertHub:
                           next(iter(self._alerts)))
             del self._alerts[victim]
         self.counters.published += 1
+        self.layers.health.observe(alert)   # (sent batched, with the map's layers)
         return {"type": "alert", "alert": alert, "silenced_by": self.silenced_by(key)}
 
     def _on_alert_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:

@@ -9,7 +9,10 @@
   detector on no known road, its occupancy; see :func:`congestion_level`;
 * ``units``: the dispatch fleet, whose positions come from the board's ``unit_positions``
   records (:mod:`dispatch.positions`, folded into the unit board by
-  :mod:`cockpit_api.dispatch_view`; :func:`unit_item`, :func:`units_message`).
+  :mod:`cockpit_api.dispatch_view`; :func:`unit_item`, :func:`units_message`);
+* ``sensor_health``: lifeline sensors in alarm / silent / stuck / sending bad data by
+  district, from the detectors' alerts (:mod:`cockpit_api.sensor_health`), sent as
+  ``{"type": "sensor_health", "health": {...}}`` when the counts changed.
 
 Events only fold (a dict update: cheap at hundreds a second); :meth:`Layers.flush`, run
 every second by the server, turns what changed since into ONE message per layer (interface
@@ -33,6 +36,7 @@ from schemas.validate import EventValidator, Policy
 from schemas.wire import decode_message
 
 from .errors import MalformedMessage
+from .sensor_health import SensorHealth
 
 LEVELS = ("free", "slow", "congested", "jammed")       # 畅通 缓行 拥堵 严重拥堵
 # speed / free-flow speed at or above which a segment is at each level (free, slow,
@@ -109,6 +113,7 @@ class Layers:
         self.limits = limits
         self.hazmat = _Layer(limits)
         self.congestion = _Layer(limits)
+        self.health = SensorHealth()
 
     def observe(self, stream: str, events: Iterable[Mapping[str, Any]]) -> int:
         """Fold validated events of ``stream`` (others are ignored); how many were used."""
@@ -163,6 +168,9 @@ class Layers:
         congestion = self.congestion.take(now_ms)
         if congestion:
             out.append({"type": "congestion", "items": congestion})
+        health = self.health.take()
+        if health is not None:
+            out.append({"type": "sensor_health", "health": health})
         return out
 
     def part(self, units: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
@@ -171,7 +179,8 @@ class Layers:
         return {"units": {str(u["unit_id"]): unit_item(u) for u in units
                           if u.get("lat") is not None and u.get("lon") is not None},
                 "hazmat": dict(self.hazmat.items),
-                "congestion": {k: v for k, v in self.congestion.items.items() if v["level"]}}
+                "congestion": {k: v for k, v in self.congestion.items.items() if v["level"]},
+                "sensor_health": self.health.part()}
 
 
 def unit_item(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class Visibility:
             layer = "congestion" if kind == "congestion" else str(msg.get("layer"))
             items = self._layer(view, layer, msg["items"])
             return {**msg, "items": items} if items else None
+        if kind == "sensor_health":
+            return {**msg, "health": self._health(view, msg["health"])}
         return None   # a kind nobody taught this module: not to a restricted client
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
@@ -118,7 +120,8 @@ class Visibility:
                                   if self._sees_note(view, n)],
                 "silenced": self._marks(view, snap["silenced"]),
                 "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {}),
-                "layers": {name: self._layer(view, name, items)
+                "layers": {name: self._health(view, items) if name == "sensor_health"
+                           else self._layer(view, name, items)
                            for name, items in (snap.get("layers") or {}).items()}}
 
     def sees_incident_id(self, view: View, incident_id: str) -> bool:
@@ -137,6 +140,16 @@ class Visibility:
         return {k: v for k, v in items.items()
                 if v is None or (self.sees_unit(view, v) if layer == "units"
                                  else view.sees(agencies, str(v.get("district") or "")))}
+
+    @staticmethod
+    def _health(view: View, health: Mapping[str, Any]) -> dict[str, Any]:
+        """Sensor health of the districts ``view`` sees lifeline alerts in; the city's
+        totals only for a view of the whole city."""
+        agency = AGENCY_OF_STREAM.get("lifeline", "")
+        return {"city": health.get("city") if view.districts is None and
+                view.sees((agency,), "") else None,
+                "districts": {d: c for d, c in (health.get("districts") or {}).items()
+                              if view.sees((agency,), d)}}
 
     def _dispatch(self, view: View, msg: dict[str, Any]) -> dict[str, Any] | None:
         unit_ok = self.sees_unit(view, msg["unit"])

@@ -219,3 +219,49 @@ def test_unit_positions_move_the_unit_board_and_reach_the_map() -> None:
     assert not hub.publish_dispatch_record({**batch("D-9", 9_000), "payload": {"units": [1]}})
     assert hub.snapshot()["layers"]["units"]["ENG-S1-01"]["lat"] == 28.15
     assert hub.dispatch.snapshot()["timelines"] == {}                 # in no timeline
+
+
+# --- sensor health ------------------------------------------------------------------------
+
+def alert(fp: str, kind: str, entity: str, district: str, status: str = "firing",
+          stream: str = "lifeline", detector: str = "limit") -> dict[str, Any]:
+    return {"fingerprint": fp, "status": status, "kind": kind, "entity_id": entity,
+            "district": district, "stream": stream, "detector": detector,
+            "severity": "major"}
+
+
+def test_sensor_health_counts_lifeline_sensors_by_condition_and_district() -> None:
+    hub = AlertHub()
+    sub = hub.subscribe()
+    drain(sub)
+    for a in (alert("f1", "gas_concentration_high", "GAS-1", "furong"),
+              alert("f2", "gas_concentration_deviation", "GAS-1", "furong"),  # same sensor
+              alert("f3", "sensor_nodata", "WP-2", "furong"),
+              alert("f4", "sensor_stuck", "WP-3", "yuelu"),
+              alert("f5", "sensor_out_of_range_burst", "WP-4", "yuelu"),
+              alert("f6", "gas_cluster", "G-area", "yuelu", detector="clusters"),  # an area
+              alert("f7", "traffic_congestion", "SEG-1", "yuelu", stream="traffic")):
+        assert hub.publish(a)
+    hub.flush_layers(T0)
+    health = [m for m in drain(sub) if m["type"] == "sensor_health"]
+    assert len(health) == 1                                    # batched: one message
+    assert health[0]["health"] == {
+        "city": {"alarm": 1, "silent": 1, "stuck": 1, "bad_data": 1},
+        "districts": {"furong": {"alarm": 1, "silent": 1, "stuck": 0, "bad_data": 0},
+                      "yuelu": {"alarm": 0, "silent": 0, "stuck": 1, "bad_data": 1}}}
+    hub.publish(alert("f1", "gas_concentration_high", "GAS-1", "furong", status="resolved"))
+    hub.flush_layers(T0 + 1_000)
+    assert [m for m in drain(sub) if m["type"] == "sensor_health"][0]["health"]["city"][
+        "alarm"] == 1                                           # f2 still firing for GAS-1
+    hub.publish(alert("f2", "gas_concentration_deviation", "GAS-1", "furong",
+                      status="resolved"))
+    hub.flush_layers(T0 + 2_000)
+    hub.flush_layers(T0 + 3_000)                               # unchanged: not sent again
+    [msg] = [m for m in drain(sub) if m["type"] == "sensor_health"]
+    assert msg["health"]["city"]["alarm"] == 0
+    utilities = drain(hub.subscribe(audience("supervisor", "", ("yuelu",))))[0]
+    assert utilities["layers"]["sensor_health"] == {
+        "city": None, "districts": {"yuelu": {"alarm": 0, "silent": 0, "stuck": 1,
+                                              "bad_data": 1}}}
+    ems = drain(hub.subscribe(audience("dispatcher", "120")))[0]
+    assert ems["layers"]["sensor_health"] == {"city": None, "districts": {}}
