@@ -265,3 +265,56 @@ def test_sensor_health_counts_lifeline_sensors_by_condition_and_district() -> No
                                               "bad_data": 1}}}
     ems = drain(hub.subscribe(audience("dispatcher", "120")))[0]
     assert ems["layers"]["sensor_health"] == {"city": None, "districts": {}}
+
+
+def test_the_server_sends_the_layers_batched_to_a_signed_in_client(tmp_path: Any) -> None:
+    """Real sockets: the server's ticker flushes the layers once a second; a burst of fixes
+    reaches the client as one positions message."""
+    import asyncio
+    import socket
+
+    from cockpit_api.auth.testing import signed_in, write_test_users
+    from cockpit_api.server import serve
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = Settings(cockpit_port=port, run_dir=tmp_path)
+    write_test_users(settings.users_path)
+    hub = AlertHub()
+
+    class Nowhere:
+        async def send(self, key: str, value: bytes) -> None:
+            pass
+
+    async def scenario() -> list[dict[str, Any]]:
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve(settings, hub, ready=ready, commands=Nowhere(),
+                                           audit=Nowhere(), basemap=b"{}"))
+        await ready.wait()
+        got: list[dict[str, Any]] = []
+        try:
+            async with signed_in(port) as ws:
+                now = int(time.time() * 1000) - T0
+                for i in range(200):
+                    hub.publish_layer_event("hazmat", [vehicle(f"HZ-{i % 20}", now + i)])
+                async with asyncio.timeout(10):
+                    while not got:
+                        msg = orjson.loads(await ws.recv())
+                        if msg["type"] == "positions":
+                            got.append(msg)
+                try:                      # nothing more of it for another second
+                    async with asyncio.timeout(1.2):
+                        while True:
+                            msg = orjson.loads(await ws.recv())
+                            if msg["type"] == "positions":
+                                got.append(msg)
+                except TimeoutError:
+                    pass
+        finally:
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+        return got
+
+    [msg] = asyncio.run(scenario())
+    assert msg["layer"] == "hazmat" and len(msg["items"]) == 20
