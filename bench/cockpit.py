@@ -63,8 +63,9 @@ def rss_mb(pid: int) -> float:
 
 def users_for(districts: list[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
     """Bench users: whole-city screens and supervisors, agency dispatchers, district leads."""
-    users = {"screen": ("viewer", "", ()), "boss": ("supervisor", "", ()),
-             "ems": ("dispatcher", "120", ()), "fire": ("dispatcher", "119", ())}
+    users: dict[str, tuple[str, str, tuple[str, ...]]] = {
+        "screen": ("viewer", "", ()), "boss": ("supervisor", "", ()),
+        "ems": ("dispatcher", "120", ()), "fire": ("dispatcher", "119", ())}
     users.update({f"lead-{d}": ("supervisor", "", (d,)) for d in districts[:3]})
     return users
 
@@ -118,8 +119,8 @@ class Producer:
 class Pool:
     """The client processes and their pipes."""
 
-    def __init__(self, settings: Settings, users: list[str], clients: int, nprocs: int
-                 ) -> None:
+    def __init__(self, settings: Settings, users: list[str], clients: int, nprocs: int,
+                 compression: str | None) -> None:
         ctx = mp.get_context("spawn")
         url = f"ws://127.0.0.1:{settings.cockpit_port}/ws"
         names = [(users[i % len(users)], PASSWORD) for i in range(clients)]
@@ -128,7 +129,7 @@ class Pool:
             mine = names[k::nprocs]
             parent, child = ctx.Pipe()
             p = ctx.Process(target=run_clients, args=(child, url, origin(settings.cockpit_port),
-                                                      mine), daemon=True)
+                                                      mine, compression), daemon=True)
             p.start()
             self.pipes.append(parent)
             self.procs.append(p)
@@ -188,7 +189,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                  60, "the cockpit and its feed")
         producer = Producer(settings, districts)
         t0 = time.monotonic()
-        pool = Pool(settings, list(users), args.clients, args.procs)
+        pool = Pool(settings, list(users), args.clients, args.procs,
+                    None if args.no_compression else "deflate")
         pool.ask("sign_in")
         print(f"{args.clients} clients in {args.procs} processes signed in "
               f"in {time.monotonic() - t0:.1f} s; cockpit RSS {rss_mb(cockpit.pid):.0f} MB",
@@ -210,6 +212,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
               f"(target p99 < 100 ms: {'met' if p99 < 100 else 'MISSED'}); "
               f"seq breaks {m['breaks']}, missing {m['missing']}", flush=True)
         failed |= m["breaks"] > 0 or m["missing"] > 0
+        if args.only_delivery:
+            return finish(failed, tmp)
 
         # 2. reconnect storm
         pool.ask("close")
@@ -277,6 +281,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             except subprocess.TimeoutExpired:
                 cockpit.kill()
         broker.stop(settings)
+    return finish(failed, tmp)
+
+
+def finish(failed: bool, tmp: Path) -> int:
     if failed:
         log = (tmp / "cockpit.log").read_text(errors="replace").splitlines()
         print("FAILED; the cockpit's log ends:", *log[-15:], sep="\n  ", flush=True)
@@ -297,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-s", type=float, default=5.0)
     parser.add_argument("--pad", type=int, default=64 * 1024, help="bytes per burst alert")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--no-compression", action="store_true",
+                        help="clients do not offer permessage-deflate")
+    parser.add_argument("--only-delivery", action="store_true",
+                        help="stop after the delivery figures")
     parser.add_argument("--smoke", action="store_true", help="a few clients, a few seconds")
     args = parser.parse_args(argv)
     if args.smoke:

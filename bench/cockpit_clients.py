@@ -61,15 +61,17 @@ class Client:
 class Crowd:
     """The clients of one process."""
 
-    def __init__(self, url: str, origin: str, users: list[tuple[str, str]]) -> None:
-        self.url, self.origin = url, origin
+    def __init__(self, url: str, origin: str, users: list[tuple[str, str]],
+                 compression: str | None = "deflate") -> None:
+        self.url, self.origin, self.compression = url, origin, compression
         self.clients = [Client(u, p) for u, p in users]
         self.measuring = False
         self.ready = asyncio.Event()
 
     async def _open(self, c: Client, first: dict[str, Any]) -> None:
         c.ws = await connect(self.url, origin=self.origin, max_size=None,  # type: ignore[arg-type]
-                             open_timeout=60, ping_interval=None)
+                             open_timeout=60, ping_interval=None,
+                             compression=self.compression)
         await c.ws.send(orjson.dumps(first).decode())
         session = orjson.loads(await c.ws.recv())
         if session.get("type") != "session":
@@ -153,8 +155,9 @@ class Crowd:
                 "closed_by_server": sum(c.closed_by_server for c in self.clients)}
 
 
-async def _serve(conn: Any, url: str, origin: str, users: list[tuple[str, str]]) -> None:
-    crowd = Crowd(url, origin, users)
+async def _serve(conn: Any, url: str, origin: str, users: list[tuple[str, str]],
+                 compression: str | None) -> None:
+    crowd = Crowd(url, origin, users, compression)
     loop = asyncio.get_running_loop()
     while True:
         cmd, arg = await loop.run_in_executor(None, conn.recv)
@@ -179,9 +182,11 @@ async def _serve(conn: Any, url: str, origin: str, users: list[tuple[str, str]])
             return
 
 
-def run_clients(conn: Any, url: str, origin: str, users: list[tuple[str, str]]) -> None:
-    """A client process's main (multiprocessing target)."""
-    asyncio.run(_serve(conn, url, origin, users))
+def run_clients(conn: Any, url: str, origin: str, users: list[tuple[str, str]],
+                compression: str | None = "deflate") -> None:
+    """A client process's main (multiprocessing target); ``compression`` None: the clients
+    do not offer permessage-deflate (so the cockpit does not compress for them)."""
+    asyncio.run(_serve(conn, url, origin, users, compression))
 
 
 async def _hold(conn: Any, url: str, origin: str, users: list[tuple[str, str]]) -> None:

@@ -312,8 +312,8 @@ async def _serve(client: ClientSession, session: Session) -> None:
     refusal: dict[str, Any] | None = None
     try:
         interest = client.interest(client.first)
-    except CommandRejected as exc:   # told after the snapshot; subscribed to all
-        refusal = exc.to_message()
+    except CommandRejected as rejected:   # told after the snapshot; subscribed to all
+        refusal = rejected.to_message()
     resume: Resume | str | None = parse_resume(client.first)
     sub = hub.subscribe(Audience.of(p), interest, resume)
     if refusal is not None:

@@ -46,6 +46,7 @@ from .dispatch_view import DispatchView, normalize_dispatch_record
 from .delivery import (DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, DEFAULT_RING_BYTES,
                        DEFAULT_RING_SIZE, OVERFLOW_REASON, Delivery, Ring, Subscription)
 from .kpi_view import KpiBoard
+from .layers import Layers
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
 from .protocol import ALL, Interest, Resume
@@ -58,7 +59,7 @@ SEVERITIES = ("critical", "major", "minor", "info")
 DEFAULT_MAX_ALERTS = 500
 DEFAULT_MAX_NOTIFICATIONS = 50
 SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
-           "silence event", "dispatch record")
+           "silence event", "dispatch record", "traffic event", "hazmat event")
 
 __all__ = ["OVERFLOW_REASON", "AlertHub", "MalformedAlert", "Subscription",
            "normalize_alert", "normalize_command_result", "normalize_notification"]
@@ -89,6 +90,7 @@ class AlertHub:
     silences: SilenceBoard = field(default_factory=SilenceBoard)
     dispatch: DispatchView = field(default_factory=DispatchView)
     kpis: KpiBoard = field(default_factory=KpiBoard)
+    layers: Layers = field(default_factory=Layers)
     kpi_wanted: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
@@ -135,6 +137,24 @@ class AlertHub:
     def publish_dispatch_record(self, record: object, where: str = "") -> bool:
         return self._ingest("dispatch record", normalize_dispatch_record, self.dispatch.apply,
                             record, where)
+
+    def publish_layer_event(self, source: str, value: object, where: str = "") -> bool:
+        """Fold validated ``source`` events (``traffic``, ``hazmat``: a list, as the feed's
+        :func:`~cockpit_api.layers.decode_input` gives them) into the map's layers; sent by
+        :meth:`flush_layers`, not one message per event."""
+        if f"{source} event" not in self.counters.received:
+            self.record_malformed(f"{where}: no map layer follows {source!r}", source)
+            return False
+
+        def fold(item: dict[str, Any]) -> None:
+            self.layers.observe(source, item["events"])
+        events = value if isinstance(value, list) else [value]
+        return self._ingest(f"{source} event", _events, fold, {"events": events}, where)
+
+    def flush_layers(self, now_ms: int) -> None:
+        """What changed in the layers since the last flush: one message per layer."""
+        for message in self.layers.flush(now_ms):
+            self.delivery.fan_out(message)
 
     def publish_kpis(self, figures: dict[Any, dict[str, Any]], updated: str) -> None:
         """Fresh KPI figures per scope (:mod:`cockpit_api.kpi_load`), sent to everyone."""
@@ -193,7 +213,8 @@ class AlertHub:
                 "incidents": self.incidents.incidents(),
                 "notifications": self.notifications(), "silences": self.silences.silences(),
                 "silenced": self.silenced(), "places": self.places,
-                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part()}
+                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part(),
+                "layers": self.layers.part(self.dispatch.units())}
 
     def silenced_by(self, fingerprint: str) -> list[str]:
         """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""
@@ -271,6 +292,7 @@ class AlertHub:
                           next(iter(self._alerts)))
             del self._alerts[victim]
         self.counters.published += 1
+        self.layers.health.observe(alert)   # (sent batched, with the map's layers)
         return {"type": "alert", "alert": alert, "silenced_by": self.silenced_by(key)}
 
     def _on_alert_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
@@ -320,3 +342,9 @@ class AlertHub:
         while len(self._notes) > self.max_notifications:
             self._notes.popitem(last=False)
         return {"type": "notification", "notification": note}
+
+
+def _events(obj: object) -> dict[str, Any]:
+    if not isinstance(obj, dict) or not all(isinstance(e, dict) for e in obj["events"]):
+        raise MalformedMessage("layer events must be JSON objects")
+    return obj

@@ -5,6 +5,8 @@
   and its files, with the security headers of :func:`~cockpit_api.auth.origins.page_headers`
   (no inline script or style, no framing, no sniffing, no referrer).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
+* ``GET /basemap.json`` -- the city's base map (:func:`city.basemap.basemap`; public
+  geography, no sign-in), bytes built once at start; 503 when they could not be built.
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
 """
@@ -40,6 +42,9 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/kpis.js": ("kpis.js", "text/javascript; charset=utf-8"),
          "/cockpit.css": ("cockpit.css", "text/css; charset=utf-8")}
 MAX_LOGGED_ORIGINS = 100
+BASEMAP_MISSING = orjson.dumps({"error": {"code": "basemap_unavailable",
+                                          "zh": "底图不可用（见服务器日志）",
+                                          "en": "base map unavailable (see the server log)"}})
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 
@@ -86,7 +91,8 @@ class Gate:
         return Response(status.value, status.phrase, headers, body)
 
 
-def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]]) -> ProcessRequest:
+def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]],
+                         basemap: bytes = b"") -> ProcessRequest:
     """Route plain HTTP requests; ``None`` lets an allowed websocket handshake proceed."""
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
@@ -100,6 +106,11 @@ def make_process_request(gate: Gate, stats: Callable[[], dict[str, Any]]) -> Pro
         if path == "/healthz":
             return gate.response(http.HTTPStatus.OK, "application/json",
                                  orjson.dumps({"ok": True, **stats()}))
+        if path == "/basemap.json":
+            if basemap:
+                return gate.response(http.HTTPStatus.OK, "application/json", basemap)
+            return gate.response(http.HTTPStatus.SERVICE_UNAVAILABLE, "application/json",
+                                 BASEMAP_MISSING)
         return gate.response(http.HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
                              b"not found\n")
 

@@ -28,8 +28,9 @@ connection: a client whose queue overflows is closed, 1013, and resumes.)
 
 Coalescing: a client's queue is bounded (``cockpit_queue_size`` messages and
 ``cockpit_queue_bytes``). A newer ``positions`` message of a layer, ``congestion``, ``kpis`` or
-``stats`` message is folded into a pending one of its kind (:data:`COALESCED`) instead of
-queued behind it: items by id, the newest (by ``at_ms``) winning; ``kpis``/``stats`` replaced.
+``stats`` message (and ``sensor_health``) is folded into a pending one of its kind
+(:data:`COALESCED`) instead of queued behind it: items by id, the newest (by ``at_ms``; an item
+gone, null, always) winning; ``kpis``, ``sensor_health`` and ``stats`` replaced.
 The pending message keeps its place and its ``seq`` and gets ``"through": n`` (the newest
 ``seq`` folded in): what it carries is at least as new as its ``seq`` says, so a client that
 resumes from it is sent those newer deltas again (they fold in idempotently). Every other
@@ -71,8 +72,11 @@ Server -> client messages
   "package": {...} | null, "moveup": {...} | null, "entry": {...} | null}`` -- a dispatch
   record (topic ``dispatch``) and what it changed.
 * ``{"type": "positions", "layer": "units" | "hazmat", "items": {id: {"lat", "lon", "at_ms",
-  ...}}}`` and ``{"type": "congestion", "items": {id: {"lat", "lon", "level", "speed_kmh",
-  "at_ms"}}}`` -- map layer changes (items of the client's districts).
+  ...} | null}}`` and ``{"type": "congestion", "items": {id: {"lat", "lon", "level",
+  "speed_kmh", "at_ms"} | null}}`` -- the map's moving layers, batched (null: gone;
+  :mod:`cockpit_api.layers`; the snapshot's ``layers``: their current items).
+* ``{"type": "sensor_health", "health": {...}}`` -- lifeline sensor health changed
+  (:mod:`cockpit_api.sensor_health`).
 * ``{"type": "command_result", "result": {...}}`` -- what became of a command (to its sender;
   a client matches its own ``command_id``s).
 * ``{"type": "command_queued" | "command_error", ...}`` and ``subscribed`` -- to the sender of
@@ -95,7 +99,7 @@ from .errors import CommandRejected
 LAYERS = ("units", "hazmat", "congestion")   # the map layers a client may subscribe to
 POSITION_LAYERS = ("units", "hazmat")         # layers sent as ``positions`` messages
 # message types folded into a pending one of the same key (see the module docstring)
-COALESCED = ("positions", "congestion", "kpis", "stats")
+COALESCED = ("positions", "congestion", "sensor_health", "kpis", "stats")
 UNSEQUENCED = ("stats",)                      # fan-out messages that are not deltas
 MAX_RESUME = 2 ** 53 - 1                      # (a JSON number the page can hold exactly)
 MAX_EPOCH_CHARS = 64

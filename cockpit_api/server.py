@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import serve as ws_serve
 
-from city.profile import CityProfile, load_profile
+from city.profile import CityProfile, load_profile, load_roads
 from citycc.settings import Settings, load_settings
 from deploy.supervision import parse_status, status_path
 
@@ -38,11 +40,13 @@ from .feed import run_feed
 from .history_load import load_history
 from .hub import AlertHub
 from .kpi_load import run_kpis
+from .layers import Layers
 from .pages import Gate, make_process_request
 
 log = logging.getLogger("cockpit_api.server")
 
 STATS_INTERVAL_S = 2.0
+LAYERS_INTERVAL_S = 1.0
 
 
 def read_processes(path: Path) -> dict[str, Any]:
@@ -58,6 +62,13 @@ def read_processes(path: Path) -> dict[str, Any]:
     return processes
 
 
+async def _layers_ticker(hub: AlertHub, interval_s: float) -> None:
+    """The map's layers go out batched: what changed in each, once per interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        hub.flush_layers(int(time.time() * 1000))
+
+
 async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -68,10 +79,11 @@ async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> 
 async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | None = None,
                 stats_interval_s: float = STATS_INTERVAL_S,
                 commands: CommandSender | None = None,
-                audit: CommandSender | None = None) -> None:
+                audit: CommandSender | None = None, basemap: bytes | None = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
     go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
-    ``settings``' commands and audit topics, closed at exit)."""
+    ``settings``' commands and audit topics, closed at exit); ``GET /basemap.json`` serves
+    ``basemap`` (default: :func:`basemap_bytes` of ``settings``' city, built here once)."""
     own: list[CommandSink] = []
 
     def sink(given: CommandSender | None, name: str) -> CommandSender:
@@ -89,13 +101,16 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     # max_size: a frame over it closes the connection (1009); between the command limit
     # (8 KiB) and this one the client gets a command_error instead
     async with ws_serve(make_handler(cockpit), settings.cockpit_host, settings.cockpit_port,
-                        process_request=make_process_request(gate, hub.stats),
+                        process_request=make_process_request(
+                            gate, hub.stats,
+                            basemap_bytes(settings) if basemap is None else basemap),
                         ping_interval=20, ping_timeout=20, max_size=64 * 1024) as server:
         port = server.sockets[0].getsockname()[1] if server.sockets else settings.cockpit_port
         gate.bind(settings.cockpit_host, port)
         status_file = status_path(settings.run_dir)
         hub.processes = read_processes(status_file)
         tasks = [asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file)),
+                 asyncio.create_task(_layers_ticker(hub, LAYERS_INTERVAL_S)),
                  asyncio.create_task(trail.run(), name="audit")]
         log.info("cockpit listening on http://%s:%d/ (websocket origins: %s)",
                  settings.cockpit_host, port, ", ".join(sorted(gate.allowed)))
@@ -131,6 +146,35 @@ def authenticator(settings: Settings) -> Authenticator:
                                                 settings.login_lockout_s))
 
 
+def basemap_bytes(settings: Settings) -> bytes:
+    """The city's base map as JSON bytes (``b""`` when it cannot be built: said loudly, and
+    ``/basemap.json`` answers 503 while the rest of the cockpit works). Built once per city and
+    fleet scale in a process (its sources are files that do not change while it runs)."""
+    try:
+        return _basemap_json(settings.city, settings.dispatch_scale)
+    except Exception:   # the cockpit without its map is still a cockpit
+        log.exception("cockpit: cannot build the base map; /basemap.json answers 503")
+        return b""
+
+
+@lru_cache(maxsize=4)
+def _basemap_json(city: str, scale: float) -> bytes:
+    from city.basemap import basemap
+    from city.dispatch_config import registry_for
+    profile = load_profile(city)
+    return orjson.dumps(basemap(profile, registry_for(profile, scale)))
+
+
+def map_layers(profile: CityProfile) -> Layers:
+    """The map's layers for ``profile``: free-flow speeds from its road network (a segment's
+    road), districts by its nearest-district lookup."""
+    roads = load_roads(profile) or {"features": []}
+    free = {str(f["properties"]["id"]): float(f["properties"]["speed_kmh"])
+            for f in roads.get("features", ()) if f.get("properties", {}).get("kind") == "road"
+            and isinstance(f["properties"].get("speed_kmh"), (int, float))}
+    return Layers(free, profile.nearest_district)
+
+
 def places_of(profile: CityProfile) -> dict[str, Any]:
     """The names the page shows for the city, its district codes and the units' home
     stations (hospitals, fire stations)."""
@@ -159,7 +203,7 @@ async def run(settings: Settings) -> None:
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
     profile = load_profile(settings.city)
     hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile),
-                   queue_size=settings.cockpit_queue_size,
+                   layers=map_layers(profile), queue_size=settings.cockpit_queue_size,
                    queue_bytes=settings.cockpit_queue_bytes,
                    ring_size=settings.cockpit_ring_size, ring_bytes=settings.cockpit_ring_bytes)
     stop = asyncio.Event()

@@ -7,9 +7,10 @@ marks of alerts it sees. Dispatch: every unit of its districts (the unit board i
 by the agencies: who else is near matters to each), the packages, move-ups and dispatch
 records of the incidents it sees. KPI figures: the scopes of its view
 (:func:`cockpit_api.kpi_view.scopes_of`). Map layers (``positions``, ``congestion`` and the
-snapshot's ``layers``): the layers it subscribed to, the items of its districts (an item
-without a ``district`` only to a client of every district). Command results go to the user who sent the command (to
-a supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
+snapshot's ``layers``): the layers it subscribed to (:data:`~cockpit_api.protocol.LAYERS`),
+their items as :meth:`Visibility._layer` cuts them. Command results go to the user who sent
+the command (to a supervisor or admin when this cockpit does not know the sender). Stats go
+to everyone.
 
 Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
 distinct result (an unrestricted audience gets the message itself).
@@ -26,8 +27,9 @@ import orjson
 
 from alerting.labels import labels_of
 
-from .auth.roles import SEES_EVERY_RESULT, Principal, View
+from .auth.roles import AGENCY_OF_STREAM, SEES_EVERY_RESULT, Principal, View
 from .kpi_view import cut as kpi_cut
+from .protocol import LAYERS
 
 Labels = Callable[[str], "dict[str, str] | None"]
 Incident = Callable[[str], "Mapping[str, Any] | None"]
@@ -82,7 +84,13 @@ class Visibility:
             return msg if (aud.user == sender if sender is not None else aud.every_result) \
                 else None
         if kind in ("positions", "congestion"):
-            return self._layer(aud, msg)
+            layer = "congestion" if kind == "congestion" else str(msg.get("layer"))
+            if aud.layers is not None and layer not in aud.layers:
+                return None
+            if view.unrestricted:
+                return msg
+            items = self._layer(view, layer, msg["items"])
+            return {**msg, "items": items} if items else None
         if kind == "kpis":      # even the city's view is cut: the city scope only
             return {**msg, "kpis": kpi_cut(msg["kpis"], view)}
         if view.unrestricted or kind == "stats":
@@ -101,16 +109,17 @@ class Visibility:
             return {**msg, "silenced": self._marks(view, msg["silenced"])}
         if kind == "dispatch":
             return self._dispatch(view, msg)
+        if kind == "sensor_health":
+            return {**msg, "health": self._health(view, msg["health"])}
         return None   # a kind nobody taught this module: not to a restricted client
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
         view = aud.view
         if "kpis" in snap:
             snap = {**snap, "kpis": kpi_cut(snap["kpis"], view)}
-        if isinstance(snap.get("layers"), Mapping):
-            snap = {**snap, "layers": {name: self._items(view, items)
-                                       for name, items in snap["layers"].items()
-                                       if aud.layers is None or name in aud.layers}}
+        if aud.layers is not None and isinstance(snap.get("layers"), Mapping):
+            snap = {**snap, "layers": {name: items for name, items in snap["layers"].items()
+                                       if name not in LAYERS or name in aud.layers}}
         if view.unrestricted:
             return snap
         return {**snap,
@@ -122,7 +131,10 @@ class Visibility:
                 "notifications": [n for n in snap["notifications"]
                                   if self._sees_note(view, n)],
                 "silenced": self._marks(view, snap["silenced"]),
-                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {})}
+                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {}),
+                "layers": {name: self._health(view, items) if name == "sensor_health"
+                           else self._layer(view, name, items)
+                           for name, items in (snap.get("layers") or {}).items()}}
 
     def sees_incident_id(self, view: View, incident_id: str) -> bool:
         return view.sees_incident(self.incident(incident_id))
@@ -130,6 +142,26 @@ class Visibility:
     @staticmethod
     def sees_unit(view: View, unit: Mapping[str, Any] | None) -> bool:
         return unit is None or view.districts is None or unit.get("district") in view.districts
+
+    def _layer(self, view: View, layer: str, items: Mapping[str, Any]) -> dict[str, Any]:
+        """The map layer's items ``view`` sees: units of its districts (as on the unit
+        board), hazmat vehicles and congestion of its agencies' streams in its districts; an
+        item gone (null) names only an id."""
+        agencies = () if layer == "units" else \
+            ((AGENCY_OF_STREAM.get("traffic" if layer == "congestion" else layer, ""),))
+        return {k: v for k, v in items.items()
+                if v is None or (self.sees_unit(view, v) if layer == "units"
+                                 else view.sees(agencies, str(v.get("district") or "")))}
+
+    @staticmethod
+    def _health(view: View, health: Mapping[str, Any]) -> dict[str, Any]:
+        """Sensor health of the districts ``view`` sees lifeline alerts in; the city's
+        totals only for a view of the whole city."""
+        agency = AGENCY_OF_STREAM.get("lifeline", "")
+        return {"city": health.get("city") if view.districts is None and
+                view.sees((agency,), "") else None,
+                "districts": {d: c for d, c in (health.get("districts") or {}).items()
+                              if view.sees((agency,), d)}}
 
     def _dispatch(self, view: View, msg: dict[str, Any]) -> dict[str, Any] | None:
         unit_ok = self.sees_unit(view, msg["unit"])
@@ -149,22 +181,6 @@ class Visibility:
                 "timelines": {i: t for i, t in (part.get("timelines") or {}).items() if sees(i)},
                 "preemptions": {i: n for i, n in (part.get("preemptions") or {}).items()
                                 if sees(i)}}
-
-    @staticmethod
-    def _items(view: View, items: Any) -> Any:
-        if view.districts is None or not isinstance(items, Mapping):
-            return items
-        return {k: v for k, v in items.items()
-                if isinstance(v, Mapping) and v.get("district") in view.districts}
-
-    def _layer(self, aud: Audience, msg: dict[str, Any]) -> dict[str, Any] | None:
-        layer = msg.get("layer") if msg.get("type") == "positions" else "congestion"
-        if aud.layers is not None and layer not in aud.layers:
-            return None
-        if aud.view.districts is None:
-            return msg
-        items = self._items(aud.view, msg.get("items"))
-        return {**msg, "items": items} if items else None
 
     def encoded(self, msg: dict[str, Any], clients: Iterable[Any], whole: bytes | None = None
                 ) -> Iterator[tuple[Any, dict[str, Any], bytes]]:

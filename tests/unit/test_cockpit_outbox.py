@@ -157,3 +157,14 @@ def test_the_outbox_is_the_fold_of_what_was_put(ops: list[tuple[str, list[tuple[
     assert len({(m["type"], m.get("layer")) for m in got if m["type"] != "alert"}) == \
         len([m for m in got if m["type"] != "alert"])
     assert box.bytes == 0
+
+
+def test_an_item_gone_wins_and_sensor_health_replaces() -> None:
+    box = Outbox(8, 1 << 20)
+    put(box, pos(1, a={"at_ms": 5}, b={"at_ms": 5}))
+    put(box, pos(2, a=None))
+    put(box, {"type": "sensor_health", "health": {"city": 1}, "seq": 3})
+    put(box, {"type": "sensor_health", "health": {"city": 2}, "seq": 4})
+    units, health = drain(box)
+    assert units["items"] == {"a": None, "b": {"at_ms": 5}}
+    assert health["health"] == {"city": 2} and (health["seq"], health["through"]) == (3, 4)
