@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,7 @@ import orjson
 from schemas.jsonin import too_deep
 from schemas.limits import MAX_DEPTH
 
+from .alert_board import AlertBoard, NoteBoard
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .dispatch_view import DispatchView, normalize_dispatch_record
@@ -55,7 +55,6 @@ from .visibility import EVERYONE, Audience, Visibility
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("critical", "major", "minor", "info")
 DEFAULT_MAX_ALERTS = 500
 DEFAULT_MAX_NOTIFICATIONS = 50
 SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
@@ -97,12 +96,12 @@ class AlertHub:
     processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
     visibility: Visibility = field(init=False, repr=False)    # who is sent what
     delivery: Delivery = field(init=False, repr=False)        # the clients
-    _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
-    _notes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict, repr=False)
+    _alerts: AlertBoard = field(init=False, repr=False)
+    _notes: NoteBoard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.max_alerts < 1:
-            raise ValueError("max_alerts must be >= 1")
+        self._alerts = AlertBoard(self.max_alerts)
+        self._notes = NoteBoard(self.max_notifications)
         self.visibility = Visibility(self._labels, self.incidents.get)
         self.delivery = Delivery(self.visibility, self.counters, self.snapshot, self.stats,
                                  self._want_kpis, queue_size=self.queue_size,
@@ -202,10 +201,10 @@ class AlertHub:
     # --- views ---------------------------------------------------------------------------
     def alerts(self) -> list[Alert]:
         """Retained alerts, most recently updated first."""
-        return list(reversed(self._alerts.values()))
+        return self._alerts.alerts()
 
     def notifications(self) -> list[dict[str, Any]]:
-        return list(reversed(self._notes.values()))
+        return self._notes.notes()
 
     def snapshot(self) -> dict[str, Any]:
         return {"type": "snapshot", "alerts": self.alerts(), "max_alerts": self.max_alerts,
@@ -231,13 +230,7 @@ class AlertHub:
         return {fp: ids for fp, ids in marks.items() if ids}
 
     def firing_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(SEVERITIES, 0)
-        for alert in self._alerts.values():
-            if alert["status"] == "firing":
-                sev = alert.get("severity")
-                sev = sev if isinstance(sev, str) and sev in counts else "info"
-                counts[sev] += 1
-        return counts
+        return self._alerts.firing_counts()
 
     def stats(self) -> dict[str, Any]:
         return {"type": "stats", "published": self.counters.published,
@@ -285,12 +278,7 @@ class AlertHub:
 
     def _on_alert(self, alert: Alert) -> dict[str, Any]:
         key = alert["fingerprint"]
-        self._alerts[key] = alert
-        self._alerts.move_to_end(key)
-        while len(self._alerts) > self.max_alerts:
-            victim = next((k for k, a in self._alerts.items() if a["status"] == "resolved"),
-                          next(iter(self._alerts)))
-            del self._alerts[victim]
+        self._alerts.put(alert)
         self.counters.published += 1
         self.layers.health.observe(alert)   # (sent batched, with the map's layers)
         return {"type": "alert", "alert": alert, "silenced_by": self.silenced_by(key)}
@@ -337,10 +325,7 @@ class AlertHub:
         return {"type": "incident", "incident": folded[0], "event": folded[1]}
 
     def _on_notification(self, note: dict[str, Any]) -> dict[str, Any]:
-        self._notes[note["key"]] = note
-        self._notes.move_to_end(note["key"])
-        while len(self._notes) > self.max_notifications:
-            self._notes.popitem(last=False)
+        self._notes.put(note)
         return {"type": "notification", "notification": note}
 
 

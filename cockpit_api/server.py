@@ -5,8 +5,8 @@
 * ``/ws`` -- a client signs in with its first frame, then is sent what its role may see
   (:mod:`cockpit_api.hub`, :mod:`cockpit_api.visibility`) and gives commands
   (:mod:`cockpit_api.commands`, :mod:`cockpit_api.authorize`; answered ``command_queued`` /
-  ``command_error``): :mod:`cockpit_api.client`; every sign-in and command is audited
-  (:mod:`cockpit_api.audit`).
+  ``command_error``): :mod:`cockpit_api.client` and :mod:`cockpit_api.connection`; every
+  sign-in and command is audited (:mod:`cockpit_api.audit`).
 
 Run with ``python -m cockpit_api.server`` (settings from ``CITYCC_*`` variables).
 """
@@ -33,7 +33,8 @@ from .auth.limits import ConnectionCap, LoginThrottle
 from .auth.login import Authenticator
 from .auth.tokens import load_secret
 from .auth.users import UserError, UserStore
-from .client import Cockpit, Limits, make_handler
+from .client import Cockpit, Limits
+from .connection import make_handler
 from .command_sink import CommandSender, CommandSink
 from .dispatch_view import DispatchView, unit_rows
 from .feed import run_feed
