@@ -38,8 +38,11 @@ function inSequence(sock, data) {
   feed.seq = msg.seq;
   return true;
 }
+// (a page that was waiting for a snapshot asks for a whole new one)
 function resumeFrom() {
-  return feed.seq !== null && feed.epoch ? { resume: feed.seq, epoch: feed.epoch } : {};
+  const ok = feed.seq !== null && feed.epoch && !feed.resyncing;
+  feed.resyncing = false;
+  return ok ? { resume: feed.seq, epoch: feed.epoch } : {};
 }
 let attempt = 0;
 function connect(first) {
