@@ -6,7 +6,9 @@ authenticated clients spread over ``--procs`` processes (users of every kind: wh
 one agency, one district), and prints:
 
 1. delivery: alerts produced to the broker at ``--rate`` per second for ``--seconds``
-   (a city's cockpit feed; each carries the producer's ``time_ns``): delivered updates/s
+   (each carries the producer's ``time_ns``) while the simulated city runs at
+   ``--city-scale`` in real time (its traffic and hazmat streams feed the map layers, sent
+   batched once a second): delivered updates/s
    summed over the clients, delta latency producer -> client receipt p50/p99 (target p99 <
    100 ms), sequence breaks (``prev`` not the held seq: must be 0);
 2. reconnect storm: every client disconnects at once, alerts keep coming, every client
@@ -49,6 +51,8 @@ from city.profile import load_profile  # noqa: E402
 from citycc.settings import Settings, load_settings  # noqa: E402
 from cockpit_api.auth.testing import PASSWORD, origin, write_test_users  # noqa: E402
 from deploy import broker, procs  # noqa: E402
+from simulator.generate import Simulation  # noqa: E402
+from simulator.producer import run_producer  # noqa: E402
 from streams.admin import ensure_topics  # noqa: E402
 
 SLOW_CLIENTS = 10
@@ -59,6 +63,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def users_for(districts: list[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
@@ -114,6 +124,21 @@ class Producer:
 
     def produce(self, rate: float, seconds: float, pad: int = 0) -> None:
         asyncio.run(self.run(rate, seconds, pad))
+
+    def produce_with_city(self, rate: float, seconds: float, scale: float) -> dict[str, Any]:
+        """The alerts and, alongside, the simulated city at ``scale`` in real time (its
+        traffic and hazmat streams feed the cockpit's map layers); the simulator's stats."""
+        async def both() -> dict[str, Any]:
+            if scale <= 0:
+                await self.run(rate, seconds)
+                return {"events": 0}
+            sim = Simulation(load_profile(self.settings.city), scale=scale, seed=7,
+                             start_ms=time.time_ns() // 1_000_000, incidents=0)
+            city = asyncio.create_task(run_producer(self.settings, sim, rate=1.0,
+                                                    duration_s=seconds))
+            await self.run(rate, seconds)
+            return await city
+        return asyncio.run(both())
 
 
 class Pool:
@@ -198,19 +223,24 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
 
         # 1. delivery
         pool.ask("measure", True)
-        t0 = time.monotonic()
-        producer.produce(args.rate, args.seconds)
+        t0, cpu0 = time.monotonic(), cpu_s(cockpit.pid)
+        city = producer.produce_with_city(args.rate, args.seconds, args.city_scale)
         elapsed = time.monotonic() - t0
+        busy = (cpu_s(cockpit.pid) - cpu0) / elapsed
         time.sleep(1.5)   # the last deltas arrive
         pool.ask("measure", False)
         m = merged(pool.ask("take", (producer.count, districts)))
         lat = np.array(m["lat"]) if m["lat"] else np.array([np.nan])
         p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
-        print(f"delivery: {producer.count} alerts at {args.rate:g}/s for {elapsed:.1f} s -> "
+        print(f"delivery: {producer.count} alerts at {args.rate:g}/s and the city at "
+              f"{args.city_scale:g}x ({city['events'] / elapsed:,.0f} events/s) for "
+              f"{elapsed:.1f} s -> "
               f"{m['deltas'] / elapsed:,.0f} updates/s delivered to {args.clients} clients; "
               f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat.max():.1f} ms "
               f"(target p99 < 100 ms: {'met' if p99 < 100 else 'MISSED'}); "
-              f"seq breaks {m['breaks']}, missing {m['missing']}", flush=True)
+              f"seq breaks {m['breaks']}, missing {m['missing']}; the cockpit used "
+              f"{busy:.0%} of a core (load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores)", flush=True)
         failed |= m["breaks"] > 0 or m["missing"] > 0
         if args.only_delivery:
             return finish(failed, tmp)
@@ -299,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--city-scale", type=float, default=1.0,
+                        help="the simulated city alongside (its map layers); 0: none")
     parser.add_argument("--gap", type=float, default=2.0, help="seconds the clients are away")
     parser.add_argument("--burst-rate", type=float, default=200.0)
     parser.add_argument("--burst-s", type=float, default=30.0)
@@ -313,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.clients, args.procs, args.seconds, args.gap = 6, 2, 2.0, 1.0
-        args.control_s = 2.0
+        args.control_s, args.city_scale = 2.0, 0.1
     with tempfile.TemporaryDirectory(prefix="citycc-bench-cockpit-") as tmp:
         return run(args, Path(tmp))
 
