@@ -166,11 +166,6 @@ class ClientSession:
             self.c.hub.visibility.note_sender(command["command_id"], principal.user)
 
         async for raw in self.connection:
-            control = _control(raw)
-            if control is not None:
-                if bucket.take(time.monotonic()):
-                    self._control(sub, control)
-                    continue
             if not self.c.auth.current(principal):
                 self.c.hub.reply(sub, CommandRejected(
                     "unauthenticated", "", "your user was removed or changed: sign in again",
@@ -189,6 +184,10 @@ class ClientSession:
                     return "rate_limited"
                 continue
             in_row = 0
+            control = _control(raw)
+            if control is not None:   # subscribe, snapshot: not commands, not audited
+                self._control(sub, control)
+                continue
             outcome = await forward(raw, self.c.sender, now_ms(), actor=principal.user,
                                     check=check)
             self.c.hub.reply(sub, outcome.reply)
