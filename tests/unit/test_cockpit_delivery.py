@@ -345,6 +345,9 @@ def test_websocket_subscribe_snapshot_and_resume(tmp_path: Any) -> None:
                 fresh = await next_of(ws, "snapshot")
                 assert fresh["why"] == "epoch" and fresh["seq"] == 3
                 assert (await next_of(ws, "command_error"))["field"] == "layers"
+                for _ in range(40):   # asking for snapshots counts against the command rate
+                    await ws.send('{"type": "snapshot"}')
+                assert (await next_of(ws, "command_error"))["code"] == "rate_limited"
         finally:
             server.cancel()
 
