@@ -50,6 +50,7 @@ class District:
     lon: float
     radius_km: float
     weight: float
+    adcode: str = ""           # the national administrative division code (GB/T 2260)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class CityProfile:
     utc_offset_hours: float = 0.0
     # Optional: the road network, a GeoJSON file next to the profile (see load_roads)
     roads: str | None = None
+    # Optional: the districts' outlines, a GeoJSON file next to the profile (load_outlines)
+    district_outlines: str | None = None
 
     def district(self, code: str) -> District:
         for d in self.districts:
@@ -186,11 +189,11 @@ def utc_offset_hours(tz_name: str) -> float:
     return off.total_seconds() / 3600 if off is not None else 0.0
 
 
-def _roads_name(name: Any) -> str | None:
+def _geojson_name(name: Any, key: str = "roads") -> str | None:
     if name is None:
         return None
     if not isinstance(name, str) or Path(name).name != name or not name.endswith(".geojson"):
-        raise ValueError(f"'roads' must be a .geojson file name next to the profile, "
+        raise ValueError(f"{key!r} must be a .geojson file name next to the profile, "
                          f"got {name!r}")
     return name
 
@@ -201,7 +204,7 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
     try:
         districts = tuple(
             District(d["code"], d["zh"], d["en"], float(d["center"][0]), float(d["center"][1]),
-                     float(d["radius_km"]), float(d["weight"]))
+                     float(d["radius_km"]), float(d["weight"]), str(d.get("adcode", "")))
             for d in raw["districts"])
         limits = {kind: Limit(kind=kind, **spec) for kind, spec in raw["limits"].items()}
         profile = CityProfile(
@@ -217,7 +220,8 @@ def parse_profile(raw: dict[str, Any]) -> CityProfile:
             hazmat_depots=tuple(_zone(z) for z in raw.get("hazmat_depots", ())),
             utc_offset_hours=float(raw.get("utc_offset_hours",
                                            utc_offset_hours(str(raw["timezone"])))),
-            roads=_roads_name(raw.get("roads")))
+            roads=_geojson_name(raw.get("roads")),
+            district_outlines=_geojson_name(raw.get("district_outlines"), "district_outlines"))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         # OverflowError: an integer too large for a float (10**400)
         raise ProfileError(f"city profile {raw.get('name', '?')!r} is malformed: {exc!r}") from exc
@@ -271,17 +275,28 @@ def load_profile(name: str = "changsha") -> CityProfile:
 def load_roads(profile: CityProfile) -> dict[str, Any] | None:
     """The profile's road network as parsed GeoJSON (None when the city has none); build the
     graph with :func:`dispatch.roads.parse_roads`. Every call reads the file afresh."""
-    if profile.roads is None:
+    return _load_geojson(profile, profile.roads, "road network")
+
+
+def load_outlines(profile: CityProfile) -> dict[str, Any] | None:
+    """The districts' outlines as parsed GeoJSON (a FeatureCollection with one feature per
+    district, ``properties.code``; built by ``python -m city.districts_build``), None when the
+    city has none. Every call reads the file afresh."""
+    return _load_geojson(profile, profile.district_outlines, "district outline file")
+
+
+def _load_geojson(profile: CityProfile, name: str | None, what: str) -> dict[str, Any] | None:
+    if name is None:
         return None
-    path = PROFILE_DIR / profile.roads
+    path = PROFILE_DIR / name
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ProfileError(f"city {profile.name!r}: road network {path} unreadable: {exc}") from exc
+        raise ProfileError(f"city {profile.name!r}: {what} {path} unreadable: {exc}") from exc
     except ValueError as exc:
         raise ProfileError(f"{path}: not a JSON document: {exc}") from exc
     except RecursionError as deep:
-        raise ProfileError(f"{path}: nested too deeply to be a road network") from deep
+        raise ProfileError(f"{path}: nested too deeply to be a {what}") from deep
     if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: a road network must be a JSON object")
+        raise ProfileError(f"{path}: a {what} must be a JSON object")
     return raw

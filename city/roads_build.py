@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from city.roads_geom import (Point, arc_lengths, crossings, densify, dist_m, gcj02_to_wgs84,
-                             lerp, nearest_on)
+from city.gcj02 import gcj02_to_wgs84
+from city.roads_geom import Point, arc_lengths, crossings, densify, dist_m, lerp, nearest_on
 
 SRC_DIR = Path(__file__).resolve().parent / "roads_src"
 OUT_DIR = Path(__file__).resolve().parent

@@ -97,6 +97,12 @@ class Settings:
     # Open websockets in all and per user.
     max_connections: int = 200
     max_connections_per_user: int = 10
+    # Each cockpit client's send queue (messages, bytes: over either it is closed, 1013) and
+    # the ring of recent deltas a reconnecting client resumes from (deltas, bytes).
+    cockpit_queue_size: int = 256
+    cockpit_queue_bytes: int = 8 * 1024 * 1024
+    cockpit_ring_size: int = 4096
+    cockpit_ring_bytes: int = 16 * 1024 * 1024
 
     @property
     def local_broker(self) -> bool:
@@ -205,6 +211,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
                             f"CITYCC_REASSERT_INTERVAL_S={settings.reassert_interval_s} > 0 "
                             f"(else a firing alert expires between two re-assertions)")
     _check_security(settings)
+    for name, least in (("cockpit_queue_size", 2), ("cockpit_queue_bytes", 1),
+                        ("cockpit_ring_size", 1), ("cockpit_ring_bytes", 1)):
+        if getattr(settings, name) < least:
+            raise SettingsError(f"CITYCC_{name.upper()}={getattr(settings, name)} must be "
+                                f">= {least}")
     if not settings.dispatch_scale > 0:
         raise SettingsError(f"CITYCC_DISPATCH_SCALE={settings.dispatch_scale} must be > 0")
     if settings.clickhouse_url:

@@ -4,7 +4,11 @@
    until then it is sent nothing. Refused: an ``auth_error`` and a close (1008).
 2. It is sent its ``session`` (token, user, role, agency, districts, actions, expiry), then
    the snapshot and the live messages its audience may see (:mod:`cockpit_api.visibility`).
-3. Each frame is a command given by the signed-in user: limited to a rate (a token bucket;
+   The sign-in may carry where the client left off (``resume``/``epoch``) and its
+   subscription (``layers``/``districts``): :mod:`cockpit_api.protocol`.
+3. A ``subscribe`` frame changes its subscription, a ``snapshot`` frame asks for a fresh
+   snapshot (:mod:`cockpit_api.protocol`); not audited: they change only what it is sent.
+   Every other frame is a command given by the signed-in user: limited to a rate (a token bucket;
    over it: ``rate_limited``, and closed after ``flood_refusals`` refusals in a row),
    refused ``unauthenticated`` once the user was removed or changed, checked
    (:mod:`cockpit_api.authorize`), forwarded to the commands topic.
@@ -20,7 +24,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,19 +37,17 @@ from schemas.jsonin import decode
 
 from .audit import AuditTrail, audit_record
 from .auth.limits import ConnectionCap, TokenBucket
-from .auth.login import AuthRefused, Authenticator, Session
+from .auth.login import AuthRefused, Authenticator, Session, parse_credentials
 from .authorize import HubBoard, authorize
 from .command_sink import CommandSender, Outcome, forward
 from .commands import KEY_FIELDS, MAX_MESSAGE_BYTES
 from .errors import CommandRejected
 from .hub import AlertHub, Subscription
-from .visibility import Audience
+from .protocol import Interest, parse_interest
 
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_S = 2.0
-RECHECK_S = 30.0
-Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class ClientSession:
         self.remote = str(address[0]) if isinstance(address, tuple) and address else ""
         self.id = uuid.uuid4().hex[:12]
         self.session: Session | None = None
+        self.first: dict[str, Any] = {}   # the sign-in message (resume, subscription)
 
     def audit(self, **fields: Any) -> None:
         p = self.session.principal if self.session is not None else None
@@ -137,6 +139,7 @@ class ClientSession:
                 refused = exc
             else:
                 if self.c.cap.add_user(session.principal.user):
+                    self.first = parse_credentials(raw)
                     return session
                 refused = AuthRefused("rate_limited", "too_many_connections", "too many "
                                       "open connections for this user: close one first",
@@ -181,11 +184,31 @@ class ClientSession:
                     return "rate_limited"
                 continue
             in_row = 0
+            control = _control(raw)
+            if control is not None:   # subscribe, snapshot: not commands, not audited
+                self._control(sub, control)
+                continue
             outcome = await forward(raw, self.c.sender, now_ms(), actor=principal.user,
                                     check=check)
             self.c.hub.reply(sub, outcome.reply)
             self._audit_outcome(raw, outcome)
         return ""
+
+    def interest(self, msg: dict[str, Any]) -> Interest:
+        """The subscription ``msg`` asks for, or CommandRejected."""
+        districts = self.c.hub.places.get("districts") or {}
+        return parse_interest(msg, districts)
+
+    def _control(self, sub: Subscription, msg: dict[str, Any]) -> None:
+        if msg["type"] == "snapshot":
+            self.c.hub.resnapshot(sub)
+            return
+        try:
+            interest = self.interest(msg)
+        except CommandRejected as exc:
+            self.c.hub.reply(sub, exc.to_message())
+            return
+        self.c.hub.resnapshot(sub, interest)
 
     def _audit_refused(self, raw: str | bytes, code: str, reason: str) -> None:
         seen = _peek(raw)
@@ -215,81 +238,15 @@ class ClientSession:
                    command=cmd, **fields)
 
 
-async def _relay(connection: ServerConnection, sub: Subscription) -> None:
-    """Drain one client's queue into its socket (the websockets broadcast recipe)."""
-    while True:
-        await connection.send(await sub.queue.get(), text=True)
-
-
-async def _watch(auth: Authenticator, session: Session) -> str:
-    """Why the session ends: its token expires, or its user is removed or changed (checked
-    every ``RECHECK_S``: a removed user's screen does not keep the city on it)."""
-    while True:
-        left = session.expires_s - time.time()
-        if left <= 0:
-            return "session expired"
-        await asyncio.sleep(min(left, RECHECK_S))
-        if not auth.current(session.principal):
-            return "unauthenticated"
-
-
-async def _receive(client: ClientSession, sub: Subscription) -> str:
-    with contextlib.suppress(ConnectionClosed):
-        return await client.commands(sub)
-    return ""
-
-
-def make_handler(cockpit: Cockpit) -> Handler:
-    async def handler(connection: ServerConnection) -> None:
-        cockpit.cap.open()
-        try:
-            client = ClientSession(cockpit, connection)
-            session = await client.sign_in()
-            if session is None:
-                return
-            client.session = session
-            try:
-                await _serve(client, session)
-            finally:
-                cockpit.cap.remove_user(session.principal.user)
-        finally:
-            cockpit.cap.close()
-
-    return handler
-
-
-async def _serve(client: ClientSession, session: Session) -> None:
-    """After sign-in: the session message, then the hub's messages and the commands."""
-    p, hub, connection = session.principal, client.c.hub, client.connection
-    client.audit(action="login", target=session.method, result="signed_in")
+def _control(raw: str | bytes) -> dict[str, Any] | None:
+    """A ``subscribe`` or ``snapshot`` frame (:mod:`cockpit_api.protocol`), else None (a
+    command, or something the command checks refuse)."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None
     try:
-        await connection.send(orjson.dumps(session.to_message()).decode())
-    except ConnectionClosed:
-        return
-    sub = hub.subscribe(Audience.of(p))
-    relay = asyncio.create_task(_relay(connection, sub))
-    receive = asyncio.create_task(_receive(client, sub))
-    dropped = asyncio.create_task(sub.dropped.wait())
-    watch = asyncio.create_task(_watch(client.c.auth, session))
-    log.info("client %d (%s, %s) connected from %s", sub.id, p.user, p.role, client.remote)
-    why = ""
-    try:
-        done, _ = await asyncio.wait([relay, receive, dropped, watch],
-                                     return_when=asyncio.FIRST_COMPLETED)
-        exc = relay.exception() if relay in done else None
-        if exc is not None and not isinstance(exc, ConnectionClosed):
-            log.warning("client %d relay failed: %r", sub.id, exc)
-        for reason in (receive, watch):   # why it ends (flooding, signed out, expired)
-            if reason in done and reason.exception() is None:
-                why = why or reason.result()
-    finally:
-        hub.unsubscribe(sub)
-        tasks = (relay, receive, dropped, watch)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    if sub.dropped.is_set():
-        await client.close(CloseCode.TRY_AGAIN_LATER, sub.close_reason)
-    elif why:   # flooding, signed out, expired
-        await client.close(CloseCode.POLICY_VIOLATION, why)
-    log.info("client %d gone (%s)", sub.id, sub.close_reason or why or "closed")
+        msg = decode(raw)
+    except ValidationError:
+        return None
+    if isinstance(msg, dict) and msg.get("type") in ("subscribe", "snapshot"):
+        return msg
+    return None

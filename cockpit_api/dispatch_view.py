@@ -7,7 +7,12 @@
   items, unfilled slots, skipped units, coverage and move-ups;
 * the move-ups suggested and not yet confirmed;
 * each incident's dispatch timeline (its last records), which the page shows in the
-  incident's timeline, and the number of signal pre-emption requests made for it.
+  incident's timeline, and the number of signal pre-emption requests made for it;
+* the units' positions from the board's ``unit_positions`` batches (:mod:`dispatch.positions`):
+  each unit's place, fix time and the district it is in now (``at_district``; ``district``
+  stays its home district, which decides who sees it); such a record is sent on as the map's
+  ``positions`` message of the ``units`` layer (:mod:`cockpit_api.layers`), not as a
+  ``dispatch`` message, and is in no timeline.
 
 A record is one schema for every kind (``dispatch.board``: ``record_id, kind, at, at_ms,
 incident_id, unit_id, actor, payload``). One seen before (by id: a redelivery, a replay,
@@ -23,10 +28,11 @@ from typing import Any
 
 from .auth.roles import AGENCY_OF_UNIT
 from .errors import MalformedMessage, require_ids
+from .layers import units_message
 
 KINDS = ("package_recommended", "package_confirmed", "package_edited", "package_rejected",
          "unit_assigned", "unit_status", "unit_stale", "timer_escalated", "moveup_suggested",
-         "moveup_confirmed", "preemption_request")
+         "moveup_confirmed", "preemption_request", "unit_positions")
 # the state a package record leaves its package in (an edit: the state the board gives the
 # edited package, ``payload.status``: still to decide, or committed)
 PACKAGE_STATES = {"package_recommended": "recommended", "package_confirmed": "confirmed",
@@ -161,6 +167,8 @@ class DispatchView:
         while len(self._seen) > MAX_SEEN:
             self._seen.popitem(last=False)
         kind, iid, p = rec["kind"], rec["incident_id"], rec["payload"]
+        if kind == "unit_positions":
+            return self._positions(rec)
         msg: dict[str, Any] = {"type": "dispatch", "record": timeline_entry(rec),
                                "incident_id": iid, "unit": None, "package": None,
                                "moveup": None, "entry": None}
@@ -209,15 +217,9 @@ class DispatchView:
 
     def _unit(self, rec: dict[str, Any]) -> dict[str, Any]:
         uid, p = rec["unit_id"], rec["payload"]
-        unit = self._units.get(uid)
-        if unit is None:   # heard of, not configured: shown as the board knows it
-            if len(self._units) >= MAX_UNITS:
-                return {"unit_id": uid}
-            unit = self._units[uid] = {"unit_id": uid, "kind": str(p.get("unit_kind") or ""),
-                                       "agency": str(p.get("agency") or ""),
-                                       "capabilities": [], "station_id": "", "district": "",
-                                       "status": "", "status_ms": None, "incident_id": "",
-                                       "stale": False, "lat": None, "lon": None}
+        unit = self._units.get(uid) or self._add_unit(uid, p)
+        if unit is None:
+            return {"unit_id": uid}
         if rec["kind"] == "unit_stale":
             unit["stale"] = bool(p.get("stale", True))
             unit["stale_s"] = p.get("age_s")
@@ -225,6 +227,40 @@ class DispatchView:
             unit.update({k: p[k] for k in _UNIT_FIELDS if k in p},
                         status_ms=rec["at_ms"], incident_id=rec["incident_id"])
         return unit
+
+    def _add_unit(self, uid: str, p: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A unit heard of, not configured: shown as the board knows it (None: full)."""
+        if len(self._units) >= MAX_UNITS:
+            return None
+        unit = self._units[uid] = {"unit_id": uid, "kind": str(p.get("unit_kind") or ""),
+                                   "agency": str(p.get("agency") or ""),
+                                   "capabilities": [], "station_id": "", "district": "",
+                                   "status": "", "status_ms": None, "incident_id": "",
+                                   "stale": False, "lat": None, "lon": None}
+        return unit
+
+    def _positions(self, rec: dict[str, Any]) -> dict[str, Any] | None:
+        """Fold a batch of positions into the unit board: the ``units`` layer's message
+        with the rows it moved (None: none). A position older than the one held is left."""
+        units = rec["payload"].get("units")
+        if not isinstance(units, dict):
+            raise MalformedMessage(f"dispatch record {rec['record_id']!r}: unit_positions "
+                                   f"without a 'units' object")
+        moved = []
+        for uid, item in units.items():
+            if not isinstance(item, dict) or not all(
+                    isinstance(item.get(k), (int, float)) and not isinstance(item.get(k), bool)
+                    for k in ("lat", "lon", "at_ms")):
+                continue            # (the board writes every item so: a foreign one)
+            unit = self._units.get(uid) or self._add_unit(uid, {})
+            if unit is None or (unit.get("gps_ms") or 0) > item["at_ms"]:
+                continue            # (an older fix; or the board is full)
+            unit.update(lat=item["lat"], lon=item["lon"], gps_ms=item["at_ms"],
+                        at_district=str(item.get("district") or ""))
+            if isinstance(item.get("stale"), bool):
+                unit["stale"] = item["stale"]
+            moved.append(unit)
+        return units_message(moved) if moved else None
 
     def _moveup(self, rec: dict[str, Any]) -> dict[str, Any]:
         p = rec["payload"]

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,6 +37,9 @@ SILENCE_BACKFILL = 5000
 # Dispatch records: enough for the recent packages and unit changes (the units' latest
 # statuses and the open incidents' records older than that come from ClickHouse).
 DISPATCH_BACKFILL = 2000
+# Input streams for the map's layers: vehicles report every ~10 s, detectors every ~30 s, so
+# the last messages of each partition hold the current picture (older ones only replace it)
+LAYER_BACKFILL = 500
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 MISSING_RECHECK_S = 5.0
@@ -72,9 +76,32 @@ class Source:
     decode: Callable[[bytes | None], object] = decode_json
 
 
-def sources_for(hub: AlertHub) -> list[Source]:
+def sources_for(hub: AlertHub, settings: Settings | None = None) -> list[Source]:
     """What the cockpit follows (registry names, ``schemas.topics``) and how far back: enough
-    history for the current picture; command results are only news."""
+    history for the current picture; command results are only news. With ``settings``, also
+    the input streams the map's layers fold (:mod:`cockpit_api.layers`): ``traffic`` and
+    ``hazmat``, each event validated as the worker does."""
+    return _picture(hub) + (_layer_sources(hub, settings) if settings is not None else [])
+
+
+def _layer_sources(hub: AlertHub, settings: Settings) -> list[Source]:
+    from city.profile import load_profile
+    from schemas.validate import Policy
+
+    from .layers import decode_input
+    policy = Policy.for_city(load_profile(settings.city))
+    return [Source(stream, LAYER_BACKFILL,
+                   partial(_layer_publish, hub, stream),
+                   decode_input(stream, policy, settings.max_message_bytes,
+                                settings.max_batch_events))
+            for stream in ("traffic", "hazmat")]
+
+
+def _layer_publish(hub: AlertHub, stream: str, obj: object, where: str) -> bool:
+    return hub.publish_layer_event(stream, obj, where)
+
+
+def _picture(hub: AlertHub) -> list[Source]:
     return [Source("alerts", DEFAULT_BACKFILL, hub.publish),
             Source("alert_events", 2000, hub.publish_alert_event),
             Source("incident_events", 2000, hub.publish_incident_event),
@@ -114,7 +141,7 @@ class KafkaFeed:
     def __init__(self, settings: Settings, hub: AlertHub,
                  sources: Sequence[Source] | None = None) -> None:
         self.settings, self.hub = settings, hub
-        chosen = sources_for(hub) if sources is None else sources
+        chosen = sources_for(hub, settings) if sources is None else sources
         self.sources = {settings.topic(s.topic): s for s in chosen}
         self.positions: dict[TopicPartition, int] = {}
         self.starts: dict[TopicPartition, int] = {}   # where each assigned partition began

@@ -1,13 +1,11 @@
-"""In-memory cockpit hub: the current picture plus a bounded queue per websocket client.
+"""In-memory cockpit hub: the current picture, fanned out to the websocket clients.
 
-Pure (no I/O). Follows the websockets broadcast recipe: a ``publish_*`` method folds one
-message into the state, encodes the client message once and ``put_nowait``s it into every
-client queue; a relay task per client (in ``server.py``) drains its queue. The producer never
-waits. A client whose queue is full is dropped: it is unsubscribed, its queue emptied,
-``close_reason`` set, its ``dropped`` event set and ``dropped_clients`` incremented; the
-server then closes its socket (code 1013). A producer should yield to the event loop between
-publishes (the feed does) so that a burst longer than ``queue_size`` does not drop clients
-that keep up.
+Pure (no I/O). A ``publish_*`` method folds one message into the state and hands the client
+message to :class:`~cockpit_api.delivery.Delivery` (numbered, kept in the ring of recent
+deltas, cut and encoded once per audience, put into every client's bounded outbox without
+waiting; a client whose outbox overflows is dropped and closed with 1013). A producer should
+yield to the event loop between publishes (the feed does) so that a burst longer than
+``queue_size`` does not drop clients that keep up.
 
 The picture (each part bounded): detector alerts by fingerprint (``alerts`` topic), their
 lifecycle states (:mod:`cockpit_api.alert_states`), the open incidents with their members
@@ -17,35 +15,8 @@ the current silences muting it (``silenced_by``), matched against the engine's l
 alert (its lifecycle state's ``labels``; without them ``alerting.labels.labels_of`` of the
 detector alert), as the engine mutes it.
 
-Websocket protocol, server -> client (UTF-8 JSON text frames; client -> server: see
-:mod:`cockpit_api.commands`):
-
-* ``{"type": "snapshot", "alerts": [...], "max_alerts": N, "alert_states": [...],
-  "incidents": [...], "notifications": [...], "silences": [...], "silenced": {fp: [ids]},
-  "places": {...}, "dispatch": {...}}`` -- first message on every connection, each list most
-  recently changed first; ``silenced``: the muted alerts only; ``places``: the city's and its
-  districts' names (``{"city": {"zh", "en"}, "districts": {code: {"zh", "en"}}}``);
-  ``dispatch``: the unit board, open packages, move-ups and incidents' dispatch timelines
-  (:mod:`cockpit_api.dispatch_view`); ``kpis``: today's KPI figures of the client's scopes.
-* ``{"type": "kpis", "kpis": {...}}`` -- the KPI figures were refreshed (or went stale):
-  :mod:`cockpit_api.kpi_view`.
-* ``{"type": "alert", "alert": {...}, "silenced_by": [ids]}`` -- a detector alert fired or
-  changed (e.g. resolved).
-* ``{"type": "alert_state", "fingerprint": fp, "state": {...} | null, "event": {...},
-  "silenced_by": [ids]}`` -- an alert lifecycle change (``state`` null: it was forgotten).
-* ``{"type": "silence", "silence_id": id, "silence": {...} | null, "event": {...},
-  "silenced": {fp: [ids]}}`` -- a silence was created or changed, or is over (null);
-  ``silenced``: the new marks of every alert it muted before or mutes now (``[]``: none).
-* ``{"type": "incident", "incident": {...}, "event": {...}}`` -- an incident changed; its
-  ``status`` is ``open``, ``resolved`` or ``merged`` (the last two: drop it).
-* ``{"type": "notification", "notification": {...}}`` -- a notification to a receiver.
-* ``{"type": "dispatch", "record": {...}, "incident_id": id, "unit": {...} | null,
-  "package": {...} | null, "moveup": {...} | null, "entry": {...} | null}`` -- a dispatch
-  record (topic ``dispatch``) and what it changed.
-* ``{"type": "command_result", "result": {...}}`` -- what became of a command (to everyone;
-  a client matches its own ``command_id``s).
-* ``{"type": "command_queued" | "command_error", ...}`` -- to the sender of a command only.
-* ``{"type": "stats", ...}`` -- after the snapshot and periodically (counters, feed state).
+The websocket protocol (messages, seq, snapshot, resume, subscriptions, coalescing) is
+:mod:`cockpit_api.protocol`; delivery to the clients is :mod:`cockpit_api.delivery`.
 
 Alerts are kept as received (unknown fields pass through). An alert is accepted when it is a
 JSON object with a non-empty string ``fingerprint`` (or ``alert_id``) and a ``status`` of
@@ -58,9 +29,7 @@ nothing it could not send again, so a new client always gets its snapshot.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,39 +39,29 @@ import orjson
 from schemas.jsonin import too_deep
 from schemas.limits import MAX_DEPTH
 
+from .alert_board import AlertBoard, NoteBoard
 from .alert_states import AlertStates, entry_of, normalize_alert_event
 from .errors import MalformedAlert, MalformedMessage
 from .dispatch_view import DispatchView, normalize_dispatch_record
+from .delivery import (DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE, DEFAULT_RING_BYTES,
+                       DEFAULT_RING_SIZE, OVERFLOW_REASON, Delivery, Ring, Subscription)
 from .kpi_view import KpiBoard
+from .layers import Layers
 from .incident_view import IncidentBoard, normalize_incident_event
 from .messages import Alert, normalize_alert, normalize_command_result, normalize_notification
+from .protocol import ALL, Interest, Resume
 from .silence_view import SilenceBoard, SilenceChange, alert_labels, normalize_silence_event
 from .visibility import EVERYONE, Audience, Visibility
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("critical", "major", "minor", "info")
 DEFAULT_MAX_ALERTS = 500
-DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_NOTIFICATIONS = 50
-OVERFLOW_REASON = "client too slow: send queue overflowed"
 SOURCES = ("alert", "alert event", "incident event", "command result", "notification",
-           "silence event", "dispatch record")
+           "silence event", "dispatch record", "traffic event", "hazmat event")
 
-__all__ = ["AlertHub", "MalformedAlert", "Subscription", "normalize_alert",
-           "normalize_command_result", "normalize_notification"]
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One client's bounded outbox of encoded messages."""
-
-    id: int
-    queue: asyncio.Queue[bytes]
-    closed: bool = False
-    close_reason: str = ""
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)
-    audience: Audience = EVERYONE   # what it is sent (cockpit_api.visibility)
+__all__ = ["OVERFLOW_REASON", "AlertHub", "MalformedAlert", "Subscription",
+           "normalize_alert", "normalize_command_result", "normalize_notification"]
 
 
 @dataclass
@@ -121,6 +80,9 @@ class AlertHub:
 
     max_alerts: int = DEFAULT_MAX_ALERTS
     queue_size: int = DEFAULT_QUEUE_SIZE
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
+    ring_size: int = DEFAULT_RING_SIZE
+    ring_bytes: int = DEFAULT_RING_BYTES
     counters: HubCounters = field(default_factory=HubCounters)
     feed_state: str = "idle"
     feed_missing: list[str] = field(default_factory=list)
@@ -129,20 +91,24 @@ class AlertHub:
     silences: SilenceBoard = field(default_factory=SilenceBoard)
     dispatch: DispatchView = field(default_factory=DispatchView)
     kpis: KpiBoard = field(default_factory=KpiBoard)
+    layers: Layers = field(default_factory=Layers)
     kpi_wanted: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     max_notifications: int = DEFAULT_MAX_NOTIFICATIONS
     places: dict[str, Any] = field(default_factory=dict)
     processes: dict[str, Any] = field(default_factory=dict)  # the supervisor's, checked
     visibility: Visibility = field(init=False, repr=False)    # who is sent what
-    _alerts: OrderedDict[str, Alert] = field(default_factory=OrderedDict, repr=False)
-    _notes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict, repr=False)
-    _subs: dict[int, Subscription] = field(default_factory=dict, repr=False)
-    _ids: itertools.count = field(default_factory=itertools.count, repr=False)
+    delivery: Delivery = field(init=False, repr=False)        # the clients
+    _alerts: AlertBoard = field(init=False, repr=False)
+    _notes: NoteBoard = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.max_alerts < 1 or self.queue_size < 2:
-            raise ValueError("max_alerts must be >= 1 and queue_size >= 2")
+        self._alerts = AlertBoard(self.max_alerts)
+        self._notes = NoteBoard(self.max_notifications)
         self.visibility = Visibility(self._labels, self.incidents.get)
+        self.delivery = Delivery(self.visibility, self.counters, self.snapshot, self.stats,
+                                 self._want_kpis, queue_size=self.queue_size,
+                                 queue_bytes=self.queue_bytes,
+                                 ring=Ring(self.ring_size, self.ring_bytes))
 
     # --- producer side -------------------------------------------------------------------
     def publish(self, alert: object, where: str = "") -> bool:
@@ -173,13 +139,31 @@ class AlertHub:
         return self._ingest("dispatch record", normalize_dispatch_record, self.dispatch.apply,
                             record, where)
 
+    def publish_layer_event(self, source: str, value: object, where: str = "") -> bool:
+        """Fold validated ``source`` events (``traffic``, ``hazmat``: a list, as the feed's
+        :func:`~cockpit_api.layers.decode_input` gives them) into the map's layers; sent by
+        :meth:`flush_layers`, not one message per event."""
+        if f"{source} event" not in self.counters.received:
+            self.record_malformed(f"{where}: no map layer follows {source!r}", source)
+            return False
+
+        def fold(item: dict[str, Any]) -> None:
+            self.layers.observe(source, item["events"])
+        events = value if isinstance(value, list) else [value]
+        return self._ingest(f"{source} event", _events, fold, {"events": events}, where)
+
+    def flush_layers(self, now_ms: int) -> None:
+        """What changed in the layers since the last flush: one message per layer."""
+        for message in self.layers.flush(now_ms):
+            self.delivery.fan_out(message)
+
     def publish_kpis(self, figures: dict[Any, dict[str, Any]], updated: str) -> None:
         """Fresh KPI figures per scope (:mod:`cockpit_api.kpi_load`), sent to everyone."""
-        self._fan_out(self.kpis.update(figures, updated))
+        self.delivery.fan_out(self.kpis.update(figures, updated))
 
     def kpis_failed(self, error: str) -> None:
         """A KPI refresh failed: the last figures are kept and marked stale."""
-        self._fan_out(self.kpis.failed(error))
+        self.delivery.fan_out(self.kpis.failed(error))
 
     def record_malformed(self, reason: str, source: str = "alert") -> None:
         """Count (and log) a message that could not be used."""
@@ -189,41 +173,41 @@ class AlertHub:
 
     def publish_stats(self) -> None:
         """Send a ``stats`` message to every client."""
-        self._fan_out(self.stats())
+        self.delivery.fan_out(self.stats())
 
-    # --- client side ---------------------------------------------------------------------
-    def subscribe(self, audience: Audience = EVERYONE) -> Subscription:
+    # --- client side (cockpit_api.delivery) -----------------------------------------------
+    def subscribe(self, audience: Audience = EVERYONE, interest: Interest = ALL,
+                  resume: Resume | str | None = None) -> Subscription:
         """Register a client; its queue already holds the snapshot (what ``audience`` may
-        see of it) and stats messages."""
-        sub = Subscription(next(self._ids), asyncio.Queue(self.queue_size), audience=audience)
-        if self.kpis.want(audience.view):   # a scope nobody needed yet: compute it now
-            self.kpi_wanted.set()
-        sub.queue.put_nowait(orjson.dumps(self.visibility.snapshot_for(self.snapshot(),
-                                                                       audience)))
-        self._subs[sub.id] = sub
-        sub.queue.put_nowait(orjson.dumps(self.stats()))
-        return sub
+        see of it, cut to ``interest``) or its resume, and a stats message."""
+        return self.delivery.subscribe(audience, interest, resume)
+
+    def resnapshot(self, sub: Subscription, interest: Interest | None = None) -> None:
+        """A fresh snapshot for ``sub`` (a client that saw a gap, or changed ``interest``)."""
+        self.delivery.resnapshot(sub, interest)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self._subs.pop(sub.id, None)
-        sub.closed = True
+        self.delivery.unsubscribe(sub)
 
     def reply(self, sub: Subscription, message: Mapping[str, Any]) -> None:
         """Queue a message for one client only (behind what it was already sent)."""
-        if sub.closed:
-            return
-        try:
-            sub.queue.put_nowait(orjson.dumps(message))
-        except asyncio.QueueFull:
-            self._drop(sub)
+        self.delivery.reply(sub, message)
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Fan out a message the hub's state already holds (e.g. a map layer change)."""
+        self.delivery.fan_out(message)
+
+    def _want_kpis(self, view: Any) -> None:
+        if self.kpis.want(view):   # a scope nobody needed yet: compute it now
+            self.kpi_wanted.set()
 
     # --- views ---------------------------------------------------------------------------
     def alerts(self) -> list[Alert]:
         """Retained alerts, most recently updated first."""
-        return list(reversed(self._alerts.values()))
+        return self._alerts.alerts()
 
     def notifications(self) -> list[dict[str, Any]]:
-        return list(reversed(self._notes.values()))
+        return self._notes.notes()
 
     def snapshot(self) -> dict[str, Any]:
         return {"type": "snapshot", "alerts": self.alerts(), "max_alerts": self.max_alerts,
@@ -231,7 +215,8 @@ class AlertHub:
                 "incidents": self.incidents.incidents(),
                 "notifications": self.notifications(), "silences": self.silences.silences(),
                 "silenced": self.silenced(), "places": self.places,
-                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part()}
+                "dispatch": self.dispatch.snapshot(), "kpis": self.kpis.part(),
+                "layers": self.layers.part(self.dispatch.units())}
 
     def silenced_by(self, fingerprint: str) -> list[str]:
         """Ids of the current silences muting the alert ``fingerprint`` (none if unknown)."""
@@ -248,19 +233,13 @@ class AlertHub:
         return {fp: ids for fp, ids in marks.items() if ids}
 
     def firing_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(SEVERITIES, 0)
-        for alert in self._alerts.values():
-            if alert["status"] == "firing":
-                sev = alert.get("severity")
-                sev = sev if isinstance(sev, str) and sev in counts else "info"
-                counts[sev] += 1
-        return counts
+        return self._alerts.firing_counts()
 
     def stats(self) -> dict[str, Any]:
         return {"type": "stats", "published": self.counters.published,
                 "malformed": self.counters.malformed,
                 "dropped_clients": self.counters.dropped_clients,
-                "clients": len(self._subs), "retained": len(self._alerts),
+                "clients": len(self.delivery.subs), "retained": len(self._alerts),
                 "firing": self.firing_counts(), "feed": self.feed_state,
                 "feed_missing": list(self.feed_missing),
                 "received": dict(self.counters.received),
@@ -269,7 +248,7 @@ class AlertHub:
 
     @property
     def client_count(self) -> int:
-        return len(self._subs)
+        return len(self.delivery.subs)
 
     def labels(self, fingerprint: str) -> dict[str, str] | None:
         """The engine's labels of an alert the hub holds (None: it holds none)."""
@@ -297,18 +276,14 @@ class AlertHub:
             return False
         self.counters.received[source] += 1
         if message is not None:
-            self._fan_out(message)
+            self.delivery.fan_out(message)
         return True
 
     def _on_alert(self, alert: Alert) -> dict[str, Any]:
         key = alert["fingerprint"]
-        self._alerts[key] = alert
-        self._alerts.move_to_end(key)
-        while len(self._alerts) > self.max_alerts:
-            victim = next((k for k, a in self._alerts.items() if a["status"] == "resolved"),
-                          next(iter(self._alerts)))
-            del self._alerts[victim]
+        self._alerts.put(alert)
         self.counters.published += 1
+        self.layers.health.observe(alert)   # (sent batched, with the map's layers)
         return {"type": "alert", "alert": alert, "silenced_by": self.silenced_by(key)}
 
     def _on_alert_event(self, ev: dict[str, Any]) -> dict[str, Any] | None:
@@ -353,25 +328,11 @@ class AlertHub:
         return {"type": "incident", "incident": folded[0], "event": folded[1]}
 
     def _on_notification(self, note: dict[str, Any]) -> dict[str, Any]:
-        self._notes[note["key"]] = note
-        self._notes.move_to_end(note["key"])
-        while len(self._notes) > self.max_notifications:
-            self._notes.popitem(last=False)
+        self._notes.put(note)
         return {"type": "notification", "notification": note}
 
-    def _fan_out(self, message: dict[str, Any]) -> None:
-        for sub, data in self.visibility.encoded(message, list(self._subs.values())):
-            try:
-                sub.queue.put_nowait(data)
-            except asyncio.QueueFull:
-                self._drop(sub)
 
-    def _drop(self, sub: Subscription) -> None:
-        self._subs.pop(sub.id, None)
-        while not sub.queue.empty():
-            sub.queue.get_nowait()
-        sub.closed = True
-        sub.close_reason = OVERFLOW_REASON
-        sub.dropped.set()
-        self.counters.dropped_clients += 1
-        log.warning("dropped client %d: %s", sub.id, OVERFLOW_REASON)
+def _events(obj: object) -> dict[str, Any]:
+    if not isinstance(obj, dict) or not all(isinstance(e, dict) for e in obj["events"]):
+        raise MalformedMessage("layer events must be JSON objects")
+    return obj

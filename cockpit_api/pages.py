@@ -7,6 +7,8 @@
 * ``GET /screen`` and ``/screen.js``, ``/screen_words.js``, ``/screen.css`` -- the big screen;
   ``GET /dist/<name>`` -- the built map and chart bundles (:mod:`cockpit_api.web_dist`).
 * ``GET /healthz`` -- ``{"ok": true, ...hub stats}`` (counts only; see README "Security").
+* ``GET /basemap.json`` -- the city's base map (:func:`city.basemap.basemap`; public
+  geography, no sign-in), bytes built once at start; 503 when they could not be built.
 * ``/ws`` -- the handshake goes on only from an allowed ``Origin`` (else 403) and while the
   cockpit is under its connection cap (else 503); nothing else is read before sign-in.
 
@@ -51,6 +53,9 @@ FILES = {"/": ("index.html", "text/html; charset=utf-8"),
 FILES.update({f"/{p.name}": (p.name, "text/javascript; charset=utf-8")
               for p in STATIC_DIR.glob("*.js")})
 MAX_LOGGED_ORIGINS = 100
+BASEMAP_MISSING = orjson.dumps({"error": {"code": "basemap_unavailable",
+                                          "zh": "底图不可用（见服务器日志）",
+                                          "en": "base map unavailable (see the server log)"}})
 
 ProcessRequest = Callable[[ServerConnection, Request], Awaitable["Response | None"]]
 
@@ -152,8 +157,10 @@ def static_file(name: str, content_type: str) -> Handler:
     return handler
 
 
-def page_routes(stats: Callable[[], dict[str, Any]], dist: Dist | None = None) -> Routes:
-    """The page, its files, the built bundles (``/dist/``) and ``/healthz``."""
+def page_routes(stats: Callable[[], dict[str, Any]], dist: Dist | None = None,
+                basemap: bytes = b"") -> Routes:
+    """The page, its files, the built bundles (``/dist/``), ``/basemap.json`` (``basemap``;
+    empty: 503 with a coded error) and ``/healthz``."""
     routes = Routes()
     bundles = dist or Dist()
 
@@ -164,6 +171,9 @@ def page_routes(stats: Callable[[], dict[str, Any]], dist: Dist | None = None) -
     routes.add_prefix(DIST_PREFIX, built)
     for path, (name, content_type) in FILES.items():
         routes.add(path, static_file(name, content_type))
+    routes.add("/basemap.json", lambda request: respond(
+        http.HTTPStatus.OK, "application/json", basemap) if basemap else respond(
+        http.HTTPStatus.SERVICE_UNAVAILABLE, "application/json", BASEMAP_MISSING))
     routes.add("/healthz", lambda request: respond(
         http.HTTPStatus.OK, "application/json", orjson.dumps({"ok": True, **stats()})))
     # more public routes: one line each here (``routes.add(path, handler)``,

@@ -6,8 +6,8 @@
 * ``/ws`` -- a client signs in with its first frame, then is sent what its role may see
   (:mod:`cockpit_api.hub`, :mod:`cockpit_api.visibility`) and gives commands
   (:mod:`cockpit_api.commands`, :mod:`cockpit_api.authorize`; answered ``command_queued`` /
-  ``command_error``): :mod:`cockpit_api.client`; every sign-in and command is audited
-  (:mod:`cockpit_api.audit`).
+  ``command_error``): :mod:`cockpit_api.client` and :mod:`cockpit_api.connection`; every
+  sign-in and command is audited (:mod:`cockpit_api.audit`).
 
 Run with ``python -m cockpit_api.server`` (settings from ``CITYCC_*`` variables).
 """
@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import serve as ws_serve
 
-from city.profile import CityProfile, load_profile
+from city.profile import CityProfile, load_profile, load_roads
 from citycc.settings import Settings, load_settings
 from deploy.supervision import parse_status, status_path
 from streams.worker_metrics import metrics_dir
@@ -33,13 +35,15 @@ from .auth.limits import ConnectionCap, LoginThrottle
 from .auth.login import Authenticator
 from .auth.tokens import load_secret
 from .auth.users import UserError, UserStore
-from .client import Cockpit, Limits, make_handler
+from .client import Cockpit, Limits
+from .connection import make_handler
 from .command_sink import CommandSender, CommandSink
 from .dispatch_view import DispatchView, unit_rows
 from .feed import KafkaFeed, run_feed
 from .history_load import load_history
 from .hub import AlertHub
 from .kpi_load import run_kpis
+from .layers import Layers
 from .metrics import Metrics
 from .pages import Gate, make_process_request, page_routes
 from . import api
@@ -47,6 +51,7 @@ from . import api
 log = logging.getLogger("cockpit_api.server")
 
 STATS_INTERVAL_S = 2.0
+LAYERS_INTERVAL_S = 1.0
 
 
 def read_processes(path: Path) -> dict[str, Any]:
@@ -62,6 +67,13 @@ def read_processes(path: Path) -> dict[str, Any]:
     return processes
 
 
+async def _layers_ticker(hub: AlertHub, interval_s: float) -> None:
+    """The map's layers go out batched: what changed in each, once per interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        hub.flush_layers(int(time.time() * 1000))
+
+
 async def _stats_ticker(hub: AlertHub, interval_s: float, status_file: Path) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -73,12 +85,14 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
                 stats_interval_s: float = STATS_INTERVAL_S,
                 commands: CommandSender | None = None,
                 audit: CommandSender | None = None, profile: CityProfile | None = None,
-                feed: KafkaFeed | None = None, warehouse: Any = None) -> None:
+                feed: KafkaFeed | None = None, warehouse: Any = None,
+                basemap: bytes | None = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
     go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
     ``settings``' commands and audit topics, closed at exit). ``profile``: the city (default:
     ``settings.city``'s); ``feed``: the feed whose lag ``/metrics`` shows; ``warehouse``:
-    what the API reads (default: ``settings``' ClickHouse)."""
+    what the API reads (default: ``settings``' ClickHouse); ``GET /basemap.json`` serves
+    ``basemap`` (default: :func:`basemap_bytes` of ``settings``' city, built here once)."""
     own: list[CommandSink] = []
 
     def sink(given: CommandSender | None, name: str) -> CommandSender:
@@ -96,7 +110,8 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     gate = Gate(cap, settings.cockpit_origins)
     metrics = Metrics(hub, gate, feed.lag if feed is not None else None,
                       metrics_dir(settings.run_dir))
-    routes = page_routes(hub.stats)
+    routes = page_routes(hub.stats, basemap=basemap_bytes(settings) if basemap is None
+                         else basemap)
     routes.add("/metrics", metrics.handler)
     api.install(routes, settings, profile or load_profile(settings.city), auth, hub,
                 metrics.requests, warehouse)
@@ -110,6 +125,7 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
         status_file = status_path(settings.run_dir)
         hub.processes = read_processes(status_file)
         tasks = [asyncio.create_task(_stats_ticker(hub, stats_interval_s, status_file)),
+                 asyncio.create_task(_layers_ticker(hub, LAYERS_INTERVAL_S)),
                  asyncio.create_task(trail.run(), name="audit")]
         log.info("cockpit listening on http://%s:%d/ (websocket origins: %s)",
                  settings.cockpit_host, port, ", ".join(sorted(gate.allowed)))
@@ -145,6 +161,35 @@ def authenticator(settings: Settings) -> Authenticator:
                                                 settings.login_lockout_s))
 
 
+def basemap_bytes(settings: Settings) -> bytes:
+    """The city's base map as JSON bytes (``b""`` when it cannot be built: said loudly, and
+    ``/basemap.json`` answers 503 while the rest of the cockpit works). Built once per city and
+    fleet scale in a process (its sources are files that do not change while it runs)."""
+    try:
+        return _basemap_json(settings.city, settings.dispatch_scale)
+    except Exception:   # the cockpit without its map is still a cockpit
+        log.exception("cockpit: cannot build the base map; /basemap.json answers 503")
+        return b""
+
+
+@lru_cache(maxsize=4)
+def _basemap_json(city: str, scale: float) -> bytes:
+    from city.basemap import basemap
+    from city.dispatch_config import registry_for
+    profile = load_profile(city)
+    return orjson.dumps(basemap(profile, registry_for(profile, scale)))
+
+
+def map_layers(profile: CityProfile) -> Layers:
+    """The map's layers for ``profile``: free-flow speeds from its road network (a segment's
+    road), districts by its nearest-district lookup."""
+    roads = load_roads(profile) or {"features": []}
+    free = {str(f["properties"]["id"]): float(f["properties"]["speed_kmh"])
+            for f in roads.get("features", ()) if f.get("properties", {}).get("kind") == "road"
+            and isinstance(f["properties"].get("speed_kmh"), (int, float))}
+    return Layers(free, profile.nearest_district)
+
+
 def places_of(profile: CityProfile) -> dict[str, Any]:
     """The names the page shows for the city, its district codes and the units' home
     stations (hospitals, fire stations)."""
@@ -172,7 +217,10 @@ async def run(settings: Settings) -> None:
     """Run the server and the Kafka feed until SIGINT/SIGTERM (``asyncio.run(run(s))``)."""
     logging.getLogger("websockets.server").setLevel(logging.WARNING)  # one line per request
     profile = load_profile(settings.city)
-    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile))
+    hub = AlertHub(places=places_of(profile), dispatch=dispatch_view(settings, profile),
+                   layers=map_layers(profile), queue_size=settings.cockpit_queue_size,
+                   queue_bytes=settings.cockpit_queue_bytes,
+                   ring_size=settings.cockpit_ring_size, ring_bytes=settings.cockpit_ring_bytes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,8 +6,11 @@ alert's labels, incidents by their streams and district, every current silence b
 marks of alerts it sees. Dispatch: every unit of its districts (the unit board is shared
 by the agencies: who else is near matters to each), the packages, move-ups and dispatch
 records of the incidents it sees. KPI figures: the scopes of its view
-(:func:`cockpit_api.kpi_view.scopes_of`). Command results go to the user who sent the command (to
-a supervisor or admin when this cockpit does not know the sender). Stats go to everyone.
+(:func:`cockpit_api.kpi_view.scopes_of`). Map layers (``positions``, ``congestion`` and the
+snapshot's ``layers``): the layers it subscribed to (:data:`~cockpit_api.protocol.LAYERS`),
+their items as :meth:`Visibility._layer` cuts them. Command results go to the user who sent
+the command (to a supervisor or admin when this cockpit does not know the sender). Stats go
+to everyone.
 
 Fan-out stays cheap: a message is cut once per distinct audience and encoded once per
 distinct result (an unrestricted audience gets the message itself).
@@ -24,8 +27,9 @@ import orjson
 
 from alerting.labels import labels_of
 
-from .auth.roles import SEES_EVERY_RESULT, Principal, View
+from .auth.roles import AGENCY_OF_STREAM, SEES_EVERY_RESULT, Principal, View
 from .kpi_view import cut as kpi_cut
+from .protocol import LAYERS
 
 Labels = Callable[[str], "dict[str, str] | None"]
 Incident = Callable[[str], "Mapping[str, Any] | None"]
@@ -39,6 +43,7 @@ class Audience:
     view: View = View()
     user: str = ""
     every_result: bool = True   # results of commands whose sender is unknown
+    layers: frozenset[str] | None = None   # the map layers it subscribed to (None: all)
 
     @classmethod
     def of(cls, principal: Principal) -> Audience:
@@ -78,6 +83,14 @@ class Visibility:
             sender = self._senders.get(str(msg["result"].get("command_id")))
             return msg if (aud.user == sender if sender is not None else aud.every_result) \
                 else None
+        if kind in ("positions", "congestion"):
+            layer = "congestion" if kind == "congestion" else str(msg.get("layer"))
+            if aud.layers is not None and layer not in aud.layers:
+                return None
+            if view.unrestricted:
+                return msg
+            items = self._layer(view, layer, msg["items"])
+            return {**msg, "items": items} if items else None
         if kind == "kpis":      # even the city's view is cut: the city scope only
             return {**msg, "kpis": kpi_cut(msg["kpis"], view)}
         if view.unrestricted or kind == "stats":
@@ -96,12 +109,17 @@ class Visibility:
             return {**msg, "silenced": self._marks(view, msg["silenced"])}
         if kind == "dispatch":
             return self._dispatch(view, msg)
+        if kind == "sensor_health":
+            return {**msg, "health": self._health(view, msg["health"])}
         return None   # a kind nobody taught this module: not to a restricted client
 
     def snapshot_for(self, snap: dict[str, Any], aud: Audience) -> dict[str, Any]:
         view = aud.view
         if "kpis" in snap:
             snap = {**snap, "kpis": kpi_cut(snap["kpis"], view)}
+        if aud.layers is not None and isinstance(snap.get("layers"), Mapping):
+            snap = {**snap, "layers": {name: items for name, items in snap["layers"].items()
+                                       if name not in LAYERS or name in aud.layers}}
         if view.unrestricted:
             return snap
         return {**snap,
@@ -113,7 +131,10 @@ class Visibility:
                 "notifications": [n for n in snap["notifications"]
                                   if self._sees_note(view, n)],
                 "silenced": self._marks(view, snap["silenced"]),
-                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {})}
+                "dispatch": self._dispatch_snapshot(view, snap.get("dispatch") or {}),
+                "layers": {name: self._health(view, items) if name == "sensor_health"
+                           else self._layer(view, name, items)
+                           for name, items in (snap.get("layers") or {}).items()}}
 
     def sees_incident_id(self, view: View, incident_id: str) -> bool:
         return view.sees_incident(self.incident(incident_id))
@@ -121,6 +142,26 @@ class Visibility:
     @staticmethod
     def sees_unit(view: View, unit: Mapping[str, Any] | None) -> bool:
         return unit is None or view.districts is None or unit.get("district") in view.districts
+
+    def _layer(self, view: View, layer: str, items: Mapping[str, Any]) -> dict[str, Any]:
+        """The map layer's items ``view`` sees: units of its districts (as on the unit
+        board), hazmat vehicles and congestion of its agencies' streams in its districts; an
+        item gone (null) names only an id."""
+        agencies = () if layer == "units" else \
+            ((AGENCY_OF_STREAM.get("traffic" if layer == "congestion" else layer, ""),))
+        return {k: v for k, v in items.items()
+                if v is None or (self.sees_unit(view, v) if layer == "units"
+                                 else view.sees(agencies, str(v.get("district") or "")))}
+
+    @staticmethod
+    def _health(view: View, health: Mapping[str, Any]) -> dict[str, Any]:
+        """Sensor health of the districts ``view`` sees lifeline alerts in; the city's
+        totals only for a view of the whole city."""
+        agency = AGENCY_OF_STREAM.get("lifeline", "")
+        return {"city": health.get("city") if view.districts is None and
+                view.sees((agency,), "") else None,
+                "districts": {d: c for d, c in (health.get("districts") or {}).items()
+                              if view.sees((agency,), d)}}
 
     def _dispatch(self, view: View, msg: dict[str, Any]) -> dict[str, Any] | None:
         unit_ok = self.sees_unit(view, msg["unit"])
@@ -141,11 +182,13 @@ class Visibility:
                 "preemptions": {i: n for i, n in (part.get("preemptions") or {}).items()
                                 if sees(i)}}
 
-    def encoded(self, msg: dict[str, Any], clients: Iterable[Any]
-                ) -> Iterator[tuple[Any, bytes]]:
-        """(client, bytes) for every client (anything with an ``audience``) sent ``msg``."""
+    def encoded(self, msg: dict[str, Any], clients: Iterable[Any], whole: bytes | None = None
+                ) -> Iterator[tuple[Any, dict[str, Any], bytes]]:
+        """(client, message, bytes) for every client (anything with an ``audience``) sent
+        ``msg``: the message as cut for it and its encoding (both shared: not to change);
+        ``whole``: ``msg`` already encoded."""
         cut: dict[Audience, dict[str, Any] | None] = {}
-        data: dict[int, bytes] = {}
+        data: dict[int, bytes] = {id(msg): whole} if whole is not None else {}
         for client in clients:
             aud = client.audience
             if aud not in cut:
@@ -155,7 +198,7 @@ class Visibility:
                 continue
             if id(out) not in data:   # (``cut`` keeps ``out`` alive: its id is not reused)
                 data[id(out)] = orjson.dumps(out)
-            yield client, data[id(out)]
+            yield client, out, data[id(out)]
 
     def _sees_note(self, view: View, note: Mapping[str, Any]) -> bool:
         fp = note.get("fingerprint")

@@ -9,7 +9,8 @@ API (the shell in ``streams/`` wires it; every method is pure: time comes from t
     board.observe_incident(row) -> list[Record]       # an alerting IncidentEvent.to_row()
     board.command(cmd, now_ms) -> CommandResult       # cmd: {command_id, actor, at, action,
         # ...args} (dispatch.actions.ACTIONS); code "" = applied, else a refusal code
-    board.tick(now_ms) -> list[Record]                # timers, stale GPS, expiry
+    board.tick(now_ms) -> list[Record]                # timers, stale GPS, expiry, and a
+        # batch of the units that moved (unit_positions, dispatch.positions)
     board.snapshot() -> dict / board.restore(dict)    # JSON-able state
     board.view(now_ms=None) -> {"units", "packages", "moveups", "calls"}
 
@@ -34,6 +35,7 @@ from dispatch.graph import ACCESS_KMH, RoadGraph
 from dispatch.greenwave import requests as preemptions
 from dispatch.incidents import Incidents, TrackedIncident
 from dispatch.planner import Planner
+from dispatch.positions import PositionReporter, districts_of, home_of
 from dispatch.records import CommandResult, record
 from dispatch.runcards import RunCards
 from dispatch.traffic import TrafficState
@@ -57,6 +59,7 @@ class Board:
         self.traffic = TrafficState(graph, config.traffic) if graph is not None else None
         self.packages: dict[str, dict[str, Any]] = {}
         self.moveups: dict[str, dict[str, Any]] = {}
+        self.positions = PositionReporter(config.positions)
         self.now_ms = 0
 
     def command(self, cmd: Mapping[str, Any], now_ms: int) -> CommandResult:
@@ -254,7 +257,8 @@ class Board:
         if self.traffic is not None:
             self.traffic.expire(now_ms)
         self._prune(now_ms)
-        return out
+        return out + self.positions.batch(self.fleet.state, home_of(self.fleet),
+                                          districts_of(self.profile), self.now_ms)
 
     def _prune(self, now_ms: int) -> None:
         cut = now_ms - KEEP_CLOSED_MS
@@ -272,7 +276,8 @@ class Board:
                 "fleet": self.fleet.snapshot(), "incidents": self.incidents.snapshot(),
                 "packages": dict(sorted(self.packages.items())),
                 "moveups": dict(sorted(self.moveups.items())),
-                "traffic": self.traffic.snapshot() if self.traffic is not None else {}}
+                "traffic": self.traffic.snapshot() if self.traffic is not None else {},
+                "positions": self.positions.snapshot()}
 
     def restore(self, snap: Mapping[str, Any]) -> None:
         if snap.get("version") != SNAPSHOT_VERSION:
@@ -285,6 +290,7 @@ class Board:
         self.moveups = {k: dict(v) for k, v in snap["moveups"].items()}
         if self.traffic is not None:
             self.traffic.restore(snap.get("traffic") or {})
+        self.positions.restore(snap.get("positions") or {})   # (older snapshots lack it)
 
     def view(self, now_ms: int | None = None) -> dict[str, Any]:
         """Units, open packages, suggested move-ups and recent calls (see dispatch.view)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dispatch.eta import EtaConfig
+from dispatch.positions import PositionRule
 from dispatch.status import StaleRule
 from dispatch.traffic import TrafficConfig
 
@@ -46,6 +47,7 @@ class DispatchConfig:
     coverage: bool = True            # coverage and move-ups in every package
     priority_severities: tuple[str, ...] = ("critical", "major")   # green waves also for these
     max_packages_per_incident: int = 50
+    positions: PositionRule = field(default_factory=PositionRule)   # unit_positions batches
 
     def timer_for(self, status: str, agency: str) -> TimerRule | None:
         """The rule for ``agency``'s units in ``status`` (an agency's own rule first)."""

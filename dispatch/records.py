@@ -11,7 +11,8 @@ from schemas.validate import format_event_time
 
 RECORD_KINDS = ("package_recommended", "package_confirmed", "package_edited",
                 "package_rejected", "unit_assigned", "unit_status", "unit_stale",
-                "timer_escalated", "moveup_suggested", "moveup_confirmed", "preemption_request")
+                "timer_escalated", "moveup_suggested", "moveup_confirmed", "preemption_request",
+                "unit_positions")
 BOARD_ACTOR = "dispatch"      # the actor of the board's own records
 
 

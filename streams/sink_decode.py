@@ -71,9 +71,10 @@ def _payload(obj: Any) -> None:
         decode(obj.get("payload_json") or "{}", field="payload_json")
 
 
-def json_decoder(table: str, to_row: Callable[[Any], dict[str, Any]]
+def json_decoder(table: str, to_row: Callable[[Any], dict[str, Any] | None]
                  ) -> Callable[[list[Message], int], Decoded]:
-    """Decode JSON records of ``table``; a record that is not one is dead-lettered."""
+    """Decode JSON records of ``table``; a record that is not one is dead-lettered (one
+    ``to_row`` maps to None is deliberately not stored)."""
     check = _payload if table == "incident_events" else (lambda obj: None)
 
     def decode_table(msgs: list[Message], now: int) -> Decoded:

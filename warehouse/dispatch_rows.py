@@ -10,14 +10,21 @@ import orjson
 from .rows import DISPATCH_LOG_COLUMNS, Row
 
 MAX_TEXT = 200
+# Not stored: a batch of unit positions (dispatch.positions) is a live view for the cockpit,
+# derived from GPS fixes that the warehouse already keeps one row each (events_ems,
+# events_fire); at city-1x it would add a ~100 KB payload every few seconds.
+SKIPPED_KINDS = frozenset({"unit_positions"})
 
 
 def _text(value: Any) -> str:
     return (value if isinstance(value, str) else "" if value is None else str(value))[:MAX_TEXT]
 
 
-def dispatch_row(record: Mapping[str, Any]) -> Row:
-    """A dispatch record -> row (KeyError without ``record_id``/``kind``/``at_ms``)."""
+def dispatch_row(record: Mapping[str, Any]) -> Row | None:
+    """A dispatch record -> row (KeyError without ``record_id``/``kind``/``at_ms``); None for
+    a kind the log does not keep (:data:`SKIPPED_KINDS`)."""
+    if record.get("kind") in SKIPPED_KINDS:
+        return None
     at_ms = int(record["at_ms"])
     if at_ms < 0 or not _text(record["record_id"]) or not _text(record["kind"]):
         raise KeyError("record_id, kind and a non-negative at_ms are required")

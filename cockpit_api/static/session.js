@@ -11,13 +11,46 @@ function token(value) {
   } catch (e) { /* storage disabled: sign in again after a reload */ }
   return null;
 }
+// Where the picture is (cockpit_api/protocol.py): the seq of the last delta (or snapshot) it
+// holds and the hub's epoch. A reconnect sends them ("resume") and is sent only what it
+// missed; a delta whose "prev" is not that seq means one was missed: ask for a snapshot and
+// skip deltas until it comes.
+const feed = { seq: null, epoch: null, resyncing: false };
+function resetFeed() { feed.seq = null; feed.epoch = null; feed.resyncing = false; }
+function inSequence(sock, data) {
+  let msg;
+  try { msg = JSON.parse(data); } catch (e) { return true; }  // (onMessage says so)
+  if (msg.type === "snapshot") {
+    feed.seq = typeof msg.seq === "number" ? msg.seq : null;
+    feed.epoch = typeof msg.epoch === "string" ? msg.epoch : null;
+    feed.resyncing = false;
+    return true;
+  }
+  if (msg.type === "resumed") { feed.seq = msg.from; return true; }
+  if (typeof msg.seq !== "number" || typeof msg.prev !== "number") return true;
+  if (feed.resyncing) return false;
+  if (msg.prev !== feed.seq) {
+    console.warn("missed deltas between", feed.seq, "and", msg.prev, ": asking for a snapshot");
+    feed.resyncing = true;
+    sock.send(JSON.stringify({ type: "snapshot" }));
+    return false;
+  }
+  feed.seq = msg.seq;
+  return true;
+}
+// (a page that was waiting for a snapshot asks for a whole new one)
+function resumeFrom() {
+  const ok = feed.seq !== null && feed.epoch && !feed.resyncing;
+  feed.resyncing = false;
+  return ok ? { resume: feed.seq, epoch: feed.epoch } : {};
+}
 let attempt = 0;
 function connect(first) {
   state.conn = "connecting"; renderConn();
   const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws = sock;
   sock.onopen = () => sock.send(JSON.stringify(first));
-  sock.onmessage = onMessage;
+  sock.onmessage = (ev) => { if (inSequence(sock, ev.data)) onMessage(ev); };
   sock.onclose = (ev) => {
     if (ws !== sock) return;  // signed out, or replaced by a new sign-in
     ws = null;
@@ -34,7 +67,7 @@ function connect(first) {
     if (!token()) { endSession(null); return; }
     const delay = Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4);
     state.conn = "closed"; state.retryAt = Date.now() + delay; renderConn();
-    setTimeout(() => { if (!ws && token()) connect({ type: "auth", token: token() }); }, delay);
+    setTimeout(() => { if (!ws && token()) connect({ type: "auth", token: token(), ...resumeFrom() }); }, delay);
   };
 }
 function onSession(msg) {
@@ -55,6 +88,7 @@ function onAuthError(msg) {
 // back to the sign-in form: the picture of the last user is not left on the screen
 function endSession(key) {
   token(null);
+  resetFeed();
   state.session = null;
   state.alerts.clear(); state.life.clear(); state.incidents.clear(); state.notes = [];
   state.silences.clear(); state.silenced.clear(); state.pending.clear(); dispatchClear();
@@ -96,6 +130,7 @@ $("login-form").addEventListener("submit", (ev) => {
   $("login-submit").disabled = true;
   $("login-submit").textContent = t("signingIn");
   if (ws) { const sock = ws; ws = null; sock.close(1000); }
+  resetFeed();
   connect({ type: "login", user, password });
 });
 $("sign-out").addEventListener("click", () => endSession(null));

@@ -5,7 +5,9 @@ dispatcher confirms it over the cockpit's websocket; the units' statuses follow,
 land in dispatch_log and the command in command_audit (the cockpit's record and the
 worker's answer), a new client's snapshot shows them on the incident's timeline, and the KPI
 figures (warehouse.kpi_queries on the same ClickHouse, the cockpit's definitions) count the
-case with the confirmed units' dispatched time."""
+case with the confirmed units' dispatched time. The engine's GPS fix moves it on the map:
+the board's batched unit_positions record reaches the cockpit as a ``positions`` message of
+the ``units`` layer (and is not stored in dispatch_log)."""
 
 from __future__ import annotations
 
@@ -97,6 +99,19 @@ def test_a_structure_fire_is_dispatched_by_a_119_dispatcher(
                 ws, lambda m: m["unit"] is not None and m["unit"]["unit_id"] == engine and
                 m["unit"]["status"] == "en_route")
             out["green"] = await dispatch_message(ws, lambda m: "preemptions" in m)
+            # it reports where it is (~1 km north of its station): the map moves it
+            home = next(u for u in snap["dispatch"]["units"] if u["unit_id"] == engine)
+            fix = (round(home["lat"] + 0.009, 6), round(home["lon"], 6))
+            await produce(settings, "fire", [orjson.dumps({
+                "event_id": f"g-{tag}", "type": "engine_gps", "source": "test-119",
+                "entity_id": engine, "event_time": format_event_time(int(time.time() * 1000)),
+                "lat": fix[0], "lon": fix[1], "speed_kmh": 40.0})])
+            async with asyncio.timeout(DEADLINE_S):
+                while True:
+                    m = await next_of(ws, "positions")
+                    if m["layer"] == "units" and engine in m["items"]:
+                        out["moved"] = (fix, m["items"][engine])
+                        break
         async with signed_in(settings.cockpit_port, "张伟") as fresh:
             out["snapshot"] = await next_of(fresh, "snapshot")
 
@@ -128,6 +143,8 @@ def test_a_structure_fire_is_dispatched_by_a_119_dispatcher(
                                                                      1))]
     assert signals and all(r["kind"] == "preemption_request" and r["unit_id"] == engine and
                            r["incident_id"] == iid for r in signals), signals
+    fix, moved = out["moved"]
+    assert (moved["lat"], moved["lon"]) == fix and moved["status"] == "en_route", moved
 
     def logged() -> list[tuple[Any, ...]]:
         return rows(settings, f"SELECT kind, unit_id, actor FROM {db}.dispatch_log FINAL "
@@ -137,6 +154,8 @@ def test_a_structure_fire_is_dispatched_by_a_119_dispatcher(
              worker, DEADLINE_S)
     got = logged()
     assert ("package_confirmed", "", "消防调度") in got
+    assert rows(settings, f"SELECT count() FROM {db}.dispatch_log WHERE kind = "
+                          f"'unit_positions'") == [(0,)]      # a live view, not logged
     assert {u for k, u, _ in got if k == "unit_status"} == {i["unit_id"] for i in pkg["items"]}
 
     def audited() -> list[tuple[Any, ...]]:

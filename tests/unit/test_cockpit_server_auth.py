@@ -397,8 +397,8 @@ def test_the_page_and_its_files_carry_the_security_headers(settings: Settings) -
 
 def test_a_removed_users_screen_goes_dark_without_a_command(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cockpit_api import client
-    monkeypatch.setattr(client, "RECHECK_S", 0.2)
+    from cockpit_api import connection   # (the session watch lives there)
+    monkeypatch.setattr(connection, "RECHECK_S", 0.2)
 
     async def scenario() -> tuple[Any, str]:
         async with cockpit(settings, AlertHub(), Recorder(), Recorder()):

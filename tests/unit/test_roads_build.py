@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
+from city.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 from city.roads_build import OUT_DIR, SRC_DIR, BuildError, build, dumps, main
 from city.roads_check import check_water
-from city.roads_geom import dist_m, gcj02_to_wgs84, wgs84_to_gcj02
+from city.roads_geom import dist_m
 from dispatch.roads import parse_roads
 
 

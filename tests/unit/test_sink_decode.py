@@ -68,3 +68,17 @@ def test_a_stored_record_the_door_refuses_is_left_out_of_a_history(caplog: Any) 
                           "silence_events")
     assert got == [orjson.loads(good)] * 2
     assert caplog.text.count("left out") == 3
+
+
+def test_unit_position_batches_are_deliberately_not_stored_in_dispatch_log() -> None:
+    """A unit_positions record (dispatch.positions) is a live view of GPS fixes the
+    warehouse already keeps (events_ems/events_fire): skipped, neither a row nor a dead
+    letter; the other records of the batch are stored."""
+    from warehouse.dispatch_rows import dispatch_row
+    status = {"record_id": "D-1", "kind": "unit_status", "at_ms": NOW_MS, "unit_id": "U",
+              "payload": {"status": "en_route"}}
+    batch = {"record_id": "D-2", "kind": "unit_positions", "at_ms": NOW_MS,
+             "payload": {"full": False, "units": {"U": {"lat": 28.2, "lon": 113.0}}}}
+    tables, dead = json_decoder("dispatch_log", dispatch_row)(
+        msgs(orjson.dumps(batch), orjson.dumps(status)), NOW_MS)
+    assert tables[0][1]["record_id"] == ["D-1"] and dead == []

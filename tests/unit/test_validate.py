@@ -318,7 +318,8 @@ def test_required_lat_without_lon() -> None:
     assert (err.code, err.field) == (E.MISSING_FIELD, "lon")
 
 
-BEYOND_CITY = [(39.9042, 116.4074), (28.2, 111.87), (28.2, 114.26), (27.84, 113.0),
+# just beyond the profile's bounds (lon_max 114.26: Liuyang's eastern tip is at 114.256)
+BEYOND_CITY = [(39.9042, 116.4074), (28.2, 111.87), (28.2, 114.27), (27.84, 113.0),
                (28.68, 113.0), (0.0, 0.0), (-28.2, -112.9)]
 
 
