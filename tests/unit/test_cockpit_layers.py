@@ -318,3 +318,15 @@ def test_the_server_sends_the_layers_batched_to_a_signed_in_client(tmp_path: Any
 
     [msg] = asyncio.run(scenario())
     assert msg["layer"] == "hazmat" and len(msg["items"]) == 20
+
+
+def test_the_decoder_passes_over_the_types_no_layer_uses() -> None:
+    decode = decode_input("hazmat", Policy.for_city(PROFILE), 1 << 20, 100,
+                          clock=lambda: T0 / 1000)
+    tank = {"event_id": "t1", "type": "tank_reading", "event_time": "not even checked"}
+    assert decode(orjson.dumps({"events": [tank, tank]})) == []          # taken, unused
+    assert [e["entity_id"] for e in decode(orjson.dumps({"events": [tank, _raw()]}))] == \
+        ["HZV-1"]
+    for bad in ({"events": [tank, _raw(lat=95.0)]}, {"type": "segment"}, {"foo": 1}):
+        with pytest.raises(MalformedMessage):
+            decode(orjson.dumps(bad))
