@@ -166,7 +166,7 @@ class DispatchView:
         self._seen[rid] = None
         while len(self._seen) > MAX_SEEN:
             self._seen.popitem(last=False)
-        kind, iid, p = rec["kind"], rec["incident_id"], rec["payload"]
+        kind, iid = rec["kind"], rec["incident_id"]
         if kind == "unit_positions":
             return self._positions(rec)
         msg: dict[str, Any] = {"type": "dispatch", "record": timeline_entry(rec),

@@ -21,7 +21,6 @@ Same inputs in the same order give the same records, ids included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np

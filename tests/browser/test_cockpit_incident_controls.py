@@ -40,7 +40,6 @@ WATER_OPENED = incident_event(1, "opened", {
 @pytest.fixture
 def page(server: ServerThread, chromium: Any) -> Iterator[Any]:
     """The cockpit, live, with 张伟 (a supervisor) signed in; no page errors by the end."""
-    from playwright.sync_api import expect
     errors: list[str] = []
     pg = chromium.new_page(viewport={"width": 1600, "height": 900})
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
