@@ -4,8 +4,11 @@ For each slot the card asks for, the fastest unit that is available, capable, no
 to another incident and not already in this package (one unit never fills two slots), within
 the card's per-station cap. Scarce capabilities are filled first (an ALS ambulance is not
 spent on a BLS slot while an ALS slot is open). Every choice is explained: its ETA, route
-length and status, the faster units passed over and why (a bounded list), and the slots
-that could not be filled with the reason.
+length, route line (``route``: [[lon, lat], ...] from the unit's nearest road node to the
+incident's, bounded by :mod:`dispatch.route_line`; [] without a road graph) and status,
+the faster units passed over and why (a bounded list), and the slots that could not be
+filled with the reason. Only the units chosen get a line (their paths are walked already
+for ``route_m``), so the line costs nothing per candidate.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dispatch.eta import UnitEtas
+from dispatch.route_line import route_line
 from dispatch.runcards import Need, RunCard
 from dispatch.status import ASSIGNABLE
 from dispatch.units import CAP_INDEX, CAPABILITY_TEXT, Registry
@@ -133,11 +137,14 @@ def build_package(card: RunCard, patients: int, registry: Registry, fleet: Fleet
     placed = [(nd, rank, i) for nd in needs for rank, i in enumerate(chosen[nd.capability])]
     by_cap = {nd.capability: nd for nd in needs}
     placed += [(by_cap.get(c) or Need(c, 1), -1, i) for c, i in extra]
+    graph = etas.speeds.graph if etas.speeds is not None else None
     for nd, rank, i in placed:
         u = registry.units[i]
-        metres = etas.route(i)[2]
+        nodes, _, metres = etas.route(i)
         items.append({"capability": nd.capability, "unit_id": u.id, "eta_s": _num(eta[i]),
-                      "route_m": _num(metres), "status": str(status[i]),
+                      "route_m": _num(metres),
+                      "route": route_line(graph, nodes) if graph is not None else [],
+                      "status": str(status[i]),
                       "station_id": u.station_id, "agency": u.agency, "kind": u.kind,
                       "kept": i in kept_idx,
                       "why": _why(nd.capability, rank, eta[i], etas.method, nd.zh, nd.en)
