@@ -16,7 +16,11 @@ from dispatch.errors import DispatchConfigError
 from dispatch.units import CAPABILITIES
 
 INCIDENT_TYPES = ("fire", "hazmat", "gas", "water", "traffic", "ems")
-_CARD_KEYS = {"id", "zh", "en", "match", "needs", "priority", "max_per_station"}
+# How long a recommended package may wait for a dispatcher's decision before the console
+# shows it late, where a card names no ``decide_s`` of its own (the cards that do say which
+# standard their value comes from). 180 s: the console's target before cards named one.
+DEFAULT_DECIDE_S = 180
+_CARD_KEYS = {"id", "zh", "en", "match", "needs", "priority", "max_per_station", "decide_s"}
 _MATCH_KEYS = {"type", "subtype", "districts", "hours"}
 _NEED_KEYS = {"capability", "count", "per_patient", "max", "zh", "en"}
 
@@ -51,6 +55,7 @@ class RunCard:
     priority: bool = False
     max_per_station: int = 0               # 0: no cap
     order: int = 0
+    decide_s: int = DEFAULT_DECIDE_S       # the decision target (the console's timer)
 
     @property
     def specificity(self) -> int:
@@ -66,7 +71,8 @@ class RunCard:
         """The ``card`` member of a package payload: which card and why it was chosen."""
         return {"id": self.id, "zh": self.zh, "en": self.en, "why": why,
                 "needs": [{"capability": n.capability, "count": n.count} for n in self.needs],
-                "priority": self.priority, "max_per_station": self.max_per_station}
+                "priority": self.priority, "max_per_station": self.max_per_station,
+                "decide_s": self.decide_s}
 
 
 def _in_hours(hour: int, a: int, b: int) -> bool:
@@ -159,7 +165,9 @@ class _Check:
                        self.text(m.get("subtype"), f"{path}.match.subtype", False),
                        frozenset(districts), tuple(hours), needs, prio,
                        self.integer(c.get("max_per_station", 0), f"{path}.max_per_station",
-                                    0, 100), order)
+                                    0, 100), order,
+                       self.integer(c.get("decide_s", DEFAULT_DECIDE_S), f"{path}.decide_s",
+                                    10, 1800))
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,26 @@ def test_a_bad_card_is_refused_with_its_path(edit: Callable[[dict[str, Any]], An
         parse_runcards(raw, "cards.yaml", PROFILE.district_codes)
     assert (err.value.path, words in err.value.reason) == (path, True), err.value
     assert str(err.value).startswith("cards.yaml: ")
+
+
+@pytest.mark.parametrize("card_id, decide_s", [
+    ("fire.structure", 60), ("fire.structure.core_night", 60), ("fire.vehicle", 60),
+    ("fire.rescue", 60), ("fire", 60), ("hazmat.tanker_leak", 60), ("hazmat", 60),
+    ("gas", 60),                       # 119: NFPA 1221/1225 alarm processing, 60 s
+    ("ems.mass_casualty", 120), ("ems", 120),   # 120: 3-minute departure less turnout
+    ("water", 180), ("traffic", 180), ("traffic.rush", 180), ("default", 180)])
+def test_each_card_has_a_decision_target(card_id: str, decide_s: int) -> None:
+    card = CARDS.get(card_id)
+    assert card is not None and card.decide_s == decide_s
+    assert card.describe("why")["decide_s"] == decide_s
+
+
+def test_the_decision_target_is_checked_at_load() -> None:
+    raw = load_dispatch_yaml("changsha_runcards")
+    bad = copy.deepcopy(raw)
+    bad["cards"][0]["decide_s"] = 0
+    with pytest.raises(DispatchConfigError, match=r"cards\[0\]\.decide_s"):
+        parse_runcards(bad)
+    bad["cards"][0]["decide_s"] = "60"
+    with pytest.raises(DispatchConfigError, match=r"cards\[0\]\.decide_s"):
+        parse_runcards(bad)
