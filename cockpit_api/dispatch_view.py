@@ -22,9 +22,12 @@ one held is a timeline entry only.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from dispatch.route_line import MAX_POINTS as MAX_ROUTE_POINTS
 
 from .auth.roles import AGENCY_OF_UNIT
 from .errors import MalformedMessage, require_ids
@@ -41,7 +44,7 @@ OPEN_STATES = frozenset({"recommended"})   # a dispatcher may still decide on it
 DEFAULT_MAX_PACKAGES, DEFAULT_TIMELINE, MAX_TIMELINES = 500, 30, 2000
 MAX_SEEN, MAX_UNITS, MAX_MOVEUPS = 50_000, 20_000, 500
 _PACKAGE_PARTS = ("card", "method", "items", "unfilled", "skipped", "coverage", "moveups",
-                  "priority", "edit")
+                  "priority", "edit", "location")
 _UNIT_FIELDS = ("status", "lat", "lon")
 
 
@@ -98,6 +101,19 @@ def _units_of(payload: Mapping[str, Any]) -> list[str]:
     items = payload.get("items")
     return [str(i.get("unit_id")) for i in items if isinstance(i, Mapping) and
             i.get("unit_id")] if isinstance(items, list) else []
+
+
+def _routed(item: Any) -> Any:
+    """A package item with its route line (``route``: [[lon, lat], ...], drawn on the
+    console's map) as the board makes it (:mod:`dispatch.route_line`), else with none:
+    a line of more points, or of anything but finite [lon, lat] pairs, is not drawn."""
+    line = item.get("route") if isinstance(item, dict) else None
+    if line is None or (isinstance(line, list) and len(line) <= MAX_ROUTE_POINTS and all(
+            isinstance(p, list) and len(p) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                for x in p) and abs(p[0]) <= 180 and abs(p[1]) <= 90 for p in line)):
+        return item
+    return {**item, "route": []}
 
 
 def timeline_entry(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,6 +223,8 @@ class DispatchView:
                "state": state, "at_ms": rec["at_ms"], "actor": rec["actor"],
                "reason": str(p.get("reason") or ""), "edited": rec["kind"] == "package_edited"
                or bool(base.get("edited"))}
+        if isinstance(pkg["items"], list):
+            pkg["items"] = [_routed(i) for i in pkg["items"]]
         pkg["open"] = pkg["state"] in OPEN_STATES
         pkg["lead"] = lead_agency(pkg["items"], self.unit)   # who may decide (authorize)
         self._packages[iid] = pkg

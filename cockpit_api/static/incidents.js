@@ -27,15 +27,18 @@ function entryText(e) {
   }
 }
 // How long an incident has waited: since its package was recommended (awaiting a decision)
-// or, with none yet, since it opened; amber past half the target, red past it.
+// or, with none yet, since it opened; amber past half the target, red past it. The target is
+// the package's run card's (card.decide_s: dispatch/changsha_runcards.yaml says where each
+// comes from), else the default.
 function pendingOf(inc) {
   const p = disp.packages.get(inc.incident_id);
-  const target = (typeof p?.target_s === "number" ? p.target_s : DECIDE_TARGET_S) * 1000;
+  const own = p?.card?.decide_s;
+  const target = (typeof own === "number" && own > 0 ? own : DECIDE_TARGET_S) * 1000;
   if (p && p.open && typeof p.at_ms === "number") return { key: "tm_decide", since: p.at_ms, target };
   if (!p && typeof inc.opened_ms === "number") return { key: "tm_open", since: inc.opened_ms, target };
   return null;
 }
-const DECIDE_TARGET_S = 180;  // the 120 three-minute departure, where the package names none
+const DECIDE_TARGET_S = 180;  // dispatch/runcards.py DEFAULT_DECIDE_S: where no card names one
 function pendingText(node, now) {
   const since = Number(node.dataset.since), target = Number(node.dataset.target);
   const waited = Math.max(0, now - since);
@@ -55,28 +58,64 @@ setInterval(() => {
   const now = Date.now();
   for (const n of document.querySelectorAll("#incidents .pending")) pendingText(n, now);
 }, 1000);
-// Routes on the map (SCREEN's /dist/citymap.js: window.CityMap.create(el, {theme, lang})
-// answers a map with setBasemap and showRoute([[lon, lat], ...])): a container in the open
-// incident, drawn only where the map module is loaded and the package's units carry a route
-// line (item.route); the basemap is fetched once.
-let basemapOnce = null;
+// The open incident's map (/dist/citymap.js: window.CityMap, built by `make web`): the
+// incident, the units its package recommends (where the unit board places them) and their
+// routes (item.route: [[lon, lat], ...] from the unit's nearest road node to the incident's,
+// dispatch/route_line.py), on the basemap (GET /basemap.json, fetched once) where the cockpit
+// serves it, else on a plain background, said so under the map. One map for the page: its box
+// moves into whichever incident is open (a WebGL map per render would use up the browser's
+// contexts). Without the bundle there is no map and the rest of the card is as it was.
+const routeView = { box: null, map: null, note: null, basemap: undefined, points: [] };
+function routeMapStart() {
+  const box = el("div", "route-map"), canvas = el("div", "rm-canvas"), note = el("div", "rm-note");
+  box.append(canvas, note);
+  const m = window.CityMap.create(canvas, { theme: "night", lang: state.lang });
+  window.consoleMap = m;  // for the browser tests and a curious operator's console
+  Object.assign(routeView, { box, map: m, note });
+  fetch("/basemap.json", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`basemap: HTTP ${r.status}`))))
+    .then((g) => { m.setBasemap(g); routeView.basemap = true; })
+    .catch((e) => { console.warn(e); routeView.basemap = false; })
+    .finally(() => routeNote());
+}
+function routeNote() {
+  const lines = routeView.map?.layerFeatures("route").length ?? 0, p = routeView.package;
+  const keys = [];
+  if (p && (p.items ?? []).length && !lines) keys.push(p.method === "straight_line" ? "rm_noGraph" : "rm_noRoute");
+  if (routeView.basemap === false) keys.push("rm_noBasemap");
+  routeView.note.textContent = keys.map((k) => t(k)).join(t("listSep"));
+  routeView.note.hidden = !keys.length;
+}
 function routeMap(inc) {
-  const box = el("div", "route-map");
-  box.dataset.incident = inc.incident_id;
+  if (!window.CityMap || typeof window.CityMap.create !== "function") return null;
   const p = disp.packages.get(inc.incident_id);
-  const line = (p?.items ?? []).map((i) => i.route).find((r) => Array.isArray(r) && r.length > 1);
-  box.hidden = true;
-  if (!window.CityMap || typeof window.CityMap.create !== "function" || !line) return box;
-  box.hidden = false;
-  requestAnimationFrame(() => {
-    try {
-      const m = window.CityMap.create(box, { theme: "night", lang: state.lang });
-      basemapOnce ??= fetch("/basemap.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
-      basemapOnce.then((g) => { if (g) m.setBasemap?.(g); });
-      m.showRoute?.(line);
-    } catch (e) { console.warn("route map", e); box.hidden = true; }
-  });
-  return box;
+  const at = typeof inc.lat === "number" && typeof inc.lon === "number" ? inc
+    : (p?.location && typeof p.location.lat === "number" ? p.location : null);
+  const items = p?.items ?? [];
+  if (!at && !items.length) return null;  // nowhere to show
+  try {
+    if (!routeView.map) routeMapStart();
+  } catch (e) { console.warn("route map", e); return null; }
+  const m = routeView.map, units = {}, routes = {}, points = [];
+  if (at) points.push([at.lon, at.lat]);
+  for (const it of items) {
+    const u = disp.units.get(it.unit_id);
+    if (u && typeof u.lat === "number" && typeof u.lon === "number") {
+      units[it.unit_id] = { lat: u.lat, lon: u.lon, status: u.status ?? it.status ?? "", agency: u.agency ?? "" };
+      points.push([u.lon, u.lat]);
+    }
+    if (Array.isArray(it.route)) { routes[it.unit_id] = it.route; points.push(...it.route); }
+  }
+  m.setLang(state.lang);
+  m.setLayer("incidents", at ? { [inc.incident_id]: { lat: at.lat, lon: at.lon, severity: sevOf(inc) } } : {});
+  m.setLayer("units", units);
+  m.showRoute(routes);
+  Object.assign(routeView, { points, package: p });
+  routeNote();
+  routeView.box.dataset.incident = inc.incident_id;
+  // (sized once it is in the card: the map measures its box then)
+  requestAnimationFrame(() => { m.resize(); m.fitTo(routeView.points); });
+  return routeView.box;
 }
 function renderIncident(inc) {
   const sev = sevOf(inc), open = state.openIncident === inc.incident_id;

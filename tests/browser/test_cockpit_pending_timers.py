@@ -49,3 +49,29 @@ def test_timers_count_since_opened_or_recommended_and_turn_amber_then_red(
     before = fresh.inner_text()
     expect(fresh).not_to_have_text(before, timeout=3_000)      # it counts up in place
     assert errors == []
+
+
+def test_a_package_is_timed_against_its_run_cards_decision_target(
+        server: ServerThread, chromium: Any) -> None:
+    """card.decide_s (dispatch/changsha_runcards.yaml: 60 s for a 119 card) sets the target;
+    a package whose card names none keeps the console's 180 s."""
+    from playwright.sync_api import expect
+    errors: list[str] = []
+    page = open_cockpit(chromium, server, errors)
+    now = int(time.time() * 1000)
+    for iid, card in (("INC-fire", {"zh": "建筑火灾", "en": "Structure fire", "decide_s": 60}),
+                      ("INC-other", {"zh": "其他事件", "en": "Other incident"})):
+        server.call("publish_incident_event", opened(iid, now - 100_000))
+        server.call("publish_dispatch_record", {
+            "record_id": f"r-{iid}", "kind": "package_recommended", "at": "",
+            "at_ms": now - 40_000, "incident_id": iid, "unit_id": "", "actor": "dispatch",
+            "payload": {"package_id": f"PKG-{iid}", "method": "road_graph", "items": [],
+                        "unfilled": [], "skipped": [], "coverage": {}, "moveups": [],
+                        "card": card}})
+    fire = page.locator('.inc[data-incident="INC-fire"] .pending')
+    other = page.locator('.inc[data-incident="INC-other"] .pending')
+    expect(fire).to_have_attribute("data-level", "warn", timeout=WAIT_MS)   # 40 s of 60
+    expect(fire).to_have_attribute("title", "目标 1 分钟内")
+    expect(other).to_have_attribute("data-level", "ok")                      # 40 s of 180
+    expect(other).to_have_attribute("title", "目标 3 分钟内")
+    assert errors == []

@@ -288,3 +288,35 @@ def test_a_mixed_package_is_committed_by_the_agency_that_leads_it() -> None:
         authorize(Principal("u", "dispatcher", "120"), CONFIRM, HubBoard(hub))
     assert (refused.value.code, refused.value.field) == ("forbidden", "package_id")
     assert "119" in refused.value.reason
+
+
+ROUTE = [[112.98765, 28.19876], [112.99, 28.2], [113.0, 28.21]]
+
+
+@pytest.mark.parametrize("route, kept", [
+    (ROUTE, ROUTE),                                        # the board's line, as it is
+    ([], []),
+    (ROUTE * 40, []),                                      # 120 points: more than a board makes
+    ([[112.9, "28.2"], [113.0, 28.2]], []),                # not numbers
+    ([[112.9, 28.2, 5.0], [113.0, 28.2]], []),             # not [lon, lat] pairs
+    ([[28.2, 212.9], [113.0, 28.2]], []),                  # a latitude out of range
+    ([[True, 28.2], [113.0, 28.2]], []),
+    ("LINESTRING(1 2, 3 4)", []),
+])
+def test_a_package_items_route_line_reaches_the_page_only_when_it_is_one(
+        route: Any, kept: list[Any]) -> None:
+    view = DispatchView(UNITS)
+    items = [{**item("ENG-S1-01", "engine", "fire"), "route": route},
+             item("AMB-H1-01", "als", "ems")]           # (a record before routes: no key)
+    msg = view.apply(rec("r-route", "package_recommended", 10, "INC-F", package_id="PKG-1",
+                         method="road_graph", card={"id": "fire", "decide_s": 60},
+                         items=items, location={"lat": 28.2, "lon": 113.0,
+                                                "from": "incident"}))
+    assert msg is not None
+    pkg = view.package("INC-F")
+    assert pkg is not None and msg["package"] is pkg
+    assert pkg["items"][0]["route"] == kept and "route" not in pkg["items"][1]
+    # the incident's place and the card's decision target travel with the package
+    assert pkg["location"] == {"lat": 28.2, "lon": 113.0, "from": "incident"}
+    assert pkg["card"]["decide_s"] == 60
+    assert orjson.loads(orjson.dumps(pkg)) == pkg

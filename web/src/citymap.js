@@ -7,9 +7,10 @@
 //   const m = CityMap.create(element, {theme: "night", lang: "zh", onDistrict: (code) => ...,
 //                                      countText: (n) => `${n} 起`});
 //   m.setBasemap(geojson); m.setLayer("incidents", {id: {lat, lon, severity}}); m.focusDistrict("furong");
+//   m.showRoute({unitId: [[lon, lat], ...]}); m.fitTo([[lon, lat], ...]);
 import { Map as MapLibre, Marker, setWorkerUrl } from "maplibre-gl";
 import { PALETTES, LIVE_LAYERS, layerDefs } from "./citymap_style.js";
-import { bboxOf, labelPoint, toFeatures } from "./citymap_geo.js";
+import { bboxOf, labelPoint, toFeatures, toLines } from "./citymap_geo.js";
 
 // the worker module is served beside this bundle (build.mjs copies it): same origin, so the
 // page's CSP (worker-src falls back to script-src 'self') allows it without blob: URLs
@@ -29,7 +30,7 @@ function style(theme) {
 function create(container, options = {}) {
   let theme = PALETTES[options.theme] ? options.theme : "night";
   let lang = options.lang === "en" ? "en" : "zh";
-  let basemap = null, focused = null, cityBounds = null;
+  let basemap = null, focused = null, cityBounds = null, fitted = null;
   const labels = new Map();  // district code -> {marker, el, name}
   const counts = new Map();  // district code -> open incidents
   const data = {};           // live layer -> FeatureCollection (kept to answer loadedFeatures)
@@ -87,7 +88,7 @@ function create(container, options = {}) {
       }
       renderLabels();
       cityBounds = Array.isArray(basemap.bounds) ? basemap.bounds : bboxOf(basemap.features);
-      if (cityBounds) focusDistrict(focused, false);
+      refit();
     });
   }
   // name: one of LIVE_LAYERS; items: {id: {lat, lon, ...}} or a list of such objects
@@ -107,16 +108,34 @@ function create(container, options = {}) {
       renderLabels();
     });
   }
-  // lineCoords: [[lon, lat], ...] (null clears it)
-  function showRoute(lineCoords) {
-    const ok = Array.isArray(lineCoords) && lineCoords.length >= 2;
-    data.route = { type: "FeatureCollection", features: ok ? [{ type: "Feature", properties: {},
-      geometry: { type: "LineString", coordinates: lineCoords } }] : [] };
+  // lines: one line [[lon, lat], ...], a list of lines, or {id: line} (a package's units:
+  // each feature keeps its id); null clears them. A line of fewer than two points is left out.
+  function showRoute(lines) {
+    data.route = { type: "FeatureCollection", features: toLines(lines) };
     whenReady(() => map.getSource("route").setData(data.route));
+  }
+  // the view around these [lon, lat] points (a route and its ends), at most zoom 15; kept
+  // through a resize and a basemap arriving, until focusDistrict
+  function fitTo(points) {
+    const b = bboxOf([{ geometry: { type: "MultiPoint", coordinates: (points ?? []).filter(
+      (c) => Array.isArray(c) && Number.isFinite(c[0]) && Number.isFinite(c[1])) } }]);
+    if (!b) return;
+    fitted = b;
+    refit();
+  }
+  // the view again: the points fitTo was given, else the focused district or the city
+  function refit() {
+    if (!fitted) { if (cityBounds) focusDistrict(focused, false); return; }
+    const b = fitted;
+    whenReady(() => {
+      const padding = Math.round(map.getContainer().clientWidth * 0.06);
+      map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding, maxZoom: 15, animate: false });
+    });
   }
   // code null: the whole city
   function focusDistrict(code, animate = true) {
     focused = code && labels.has(code) ? code : null;
+    fitted = null;
     whenReady(() => {
       map.setFilter("district-focus", ["==", ["get", "code"], focused ?? ""]);
       const f = focused && basemap.features.find((x) => x?.properties?.layer === "district" && x.properties.code === focused);
@@ -139,7 +158,7 @@ function create(container, options = {}) {
   // the container changed size (a kiosk going from 1080p to 4K): the same view, refitted
   function resize() {
     map.resize();
-    if (cityBounds) focusDistrict(focused, false);
+    refit();
   }
   function setLang(value) { lang = value === "en" ? "en" : "zh"; renderLabels(); }
   // what the map holds, for tests and the screen's own checks: features per source
@@ -155,8 +174,8 @@ function create(container, options = {}) {
   }
   // a live layer's features as last set
   const layerFeatures = (name) => (data[name]?.features ?? []).map((f) => ({ ...f.properties, at: f.geometry.coordinates }));
-  return { map, ready, setBasemap, setLayer, setDistrictCounts, showRoute, focusDistrict, setTheme,
-    setLang, loadedFeatures, layerFeatures, resize };
+  return { map, ready, setBasemap, setLayer, setDistrictCounts, showRoute, fitTo, focusDistrict,
+    setTheme, setLang, loadedFeatures, layerFeatures, resize };
 }
 
 window.CityMap = { create, layers: LIVE_LAYERS };

@@ -20,6 +20,17 @@ export function toFeatures(items) {
   return out;
 }
 
+// a line [[lon, lat], ...], a list of lines or {id: line} -> line features (ids kept; lines of
+// fewer than two finite points are left out)
+export function toLines(lines) {
+  const isPoint = (c) => Array.isArray(c) && c.length === 2 && c.every((x) => typeof x === "number" && Number.isFinite(x));
+  const isLine = (l) => Array.isArray(l) && l.length >= 2 && l.every(isPoint);
+  const list = isLine(lines) ? [[null, lines]] : Array.isArray(lines) ? lines.map((l) => [null, l])
+    : Object.entries(lines && typeof lines === "object" ? lines : {});
+  return list.filter(([, l]) => isLine(l)).map(([id, l]) => ({ type: "Feature", properties: { id },
+    geometry: { type: "LineString", coordinates: l } }));
+}
+
 function eachCoord(geom, fn) {
   const walk = (c) => { if (typeof c[0] === "number") fn(c); else for (const x of c) walk(x); };
   if (geom?.coordinates) walk(geom.coordinates);
