@@ -5,6 +5,7 @@ page in, and the alerts, lifecycle and incident events they feed it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Coroutine
@@ -19,6 +20,7 @@ from cockpit_api.command_sink import CommandSender
 from cockpit_api.feed import run_feed
 from cockpit_api.hub import AlertHub
 from cockpit_api.server import serve
+from deploy.procs import free_port
 
 T = TypeVar("T")
 
@@ -57,11 +59,15 @@ class CommandRecorder:
 class ServerThread:
     """Runs ``serve`` on its own event loop in a daemon thread; ``commands`` and ``audit``:
     where the server sends valid commands and audit records (default: the topics on
-    ``settings``). The test staff may sign in (a users file in ``settings.run_dir``)."""
+    ``settings``). The test staff may sign in (a users file in ``settings.run_dir``). Settings
+    on the default ClickHouse port (a local ``make run``'s) get a closed port instead: a test
+    never reads a warehouse it did not start (the API then answers 503)."""
 
     def __init__(self, settings: Settings, *, feed: bool = False,
                  commands: CommandSender | None = None,
                  audit: CommandSender | None = None) -> None:
+        if not settings.clickhouse_url and settings.clickhouse_port == Settings().clickhouse_port:
+            settings = dataclasses.replace(settings, clickhouse_port=free_port())
         self.settings, self.feed, self.commands, self.audit = settings, feed, commands, audit
         write_test_users(settings.users_path)
         self.hub = AlertHub(places=PLACES)
