@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -270,6 +271,17 @@ def load_profile(name: str = "changsha") -> CityProfile:
     if not math.isclose(sum(d.weight for d in profile.districts), 1.0, abs_tol=0.01):
         raise ProfileError(f"{path}: district weights must sum to 1")
     return profile
+
+
+def road_names(roads: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """{road id: (name zh, name en)} of a road network's named roads (GeoJSON features with
+    ``id``, ``name_zh``, ``name_en`` properties; rivers and unnamed pieces left out)."""
+    names: dict[str, tuple[str, str]] = {}
+    for f in (roads or {}).get("features", []):
+        p = f.get("properties") or {}
+        if p.get("kind", "road") == "road" and p.get("id") and p.get("name_zh"):
+            names[str(p["id"])] = (str(p["name_zh"]), str(p.get("name_en") or p["name_zh"]))
+    return names
 
 
 def load_roads(profile: CityProfile) -> dict[str, Any] | None:

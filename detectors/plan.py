@@ -27,7 +27,11 @@ from detectors.traffic import TrafficDetector
 from detectors.univariate import UnivariateConfig, UnivariateEntities
 
 
-def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
+def build_event_detectors(profile: CityProfile,
+                          road_names: Mapping[str, tuple[str, str]] | None = None
+                          ) -> list[EventDetector]:
+    """The event detectors of a city; ``road_names`` ({road id: (zh, en)},
+    :func:`city.profile.road_names`) let traffic alerts name a road, not a segment id."""
     return [
         # Stuck sensors. Exactly 0 is exempt: a gas detector in clean air or a dry drain
         # reads 0 for hours; a pressure stuck at 0 raises its low limit anyway.
@@ -36,7 +40,7 @@ def build_event_detectors(profile: CityProfile) -> list[EventDetector]:
         OutOfRangeBurst(),                     # bursts of rejected readings per sensor
         MultivariateAnomaly(),                 # trained from warehouse history (streams.retrain)
         TankMultivariateAnomaly(),
-        TrafficDetector(profile),              # congestion, accidents, signal faults
+        TrafficDetector(profile, road_names=road_names),   # congestion, accidents, signal faults
         HazmatDetector(profile),               # geofences, unscheduled stops, fatigue
         ServiceLevelDetector(profile),         # 120/119 dispatch, turnout, travel, pending
         ClusterDetector(profile),              # call/alarm clusters, gas-explosion risk

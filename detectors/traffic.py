@@ -38,6 +38,7 @@ everything; :meth:`tick` resolves stale findings when a segment stops reporting.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from city.profile import CityProfile
@@ -122,8 +123,11 @@ class TrafficDetector(RuleDetector):
                  fault_ttl_s: float = 1800.0, all_faults: bool = False,
                  stale_s: float = 900.0, hod_quantile: float = 0.85, hod_step: float = 0.03,
                  hod_mature: int = 240, max_segments: int = 100_000,
-                 max_pending: int = 10_000) -> None:
+                 max_pending: int = 10_000,
+                 road_names: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.profile = profile
+        # a segment is named by its road (id "<road>:<piece>"): {road id: (zh, en)}
+        self.road_names = dict(road_names or {})
         self.tz_hours = (tz_hours if tz_hours is not None else
                          (profile.utc_offset_hours if profile is not None else 0.0))
         self.tau_s, self.warm_readings = tau_s, warm_readings
@@ -332,13 +336,14 @@ class TrafficDetector(RuleDetector):
         dz, de = district_names(self.profile, s.district)
         sev = "major" if ratio < 0.4 else "minor"
         hod = s.hod[h]
+        wz, we = self._place(sid, sid)
         if status == FIRING:
-            tz = f"{dz}路段 {sid} 拥堵：{s.speed:.0f} km/h，常态 {base:.0f} km/h（{ratio:.0%}）"
-            te = f"Congestion on {sid} ({de}): {s.speed:.0f} km/h vs usual {base:.0f} km/h " \
+            tz = f"{dz}{wz} 拥堵：{s.speed:.0f} km/h，常态 {base:.0f} km/h（{ratio:.0%}）"
+            te = f"Congestion on {we} ({de}): {s.speed:.0f} km/h vs usual {base:.0f} km/h " \
                  f"({ratio:.0%})"
         else:
-            tz = f"{dz}路段 {sid} 拥堵解除：{s.speed:.0f} km/h"
-            te = f"Congestion cleared on {sid} ({de}): {s.speed:.0f} km/h"
+            tz = f"{dz}{wz} 拥堵解除：{s.speed:.0f} km/h"
+            te = f"Congestion cleared on {we} ({de}): {s.speed:.0f} km/h"
         return Finding(
             self.name, "traffic_congestion", sid, status, sev, t, tz, te, stream="traffic",
             value=round(s.speed, 1), threshold=round(self.congest_ratio * base, 1),
@@ -541,23 +546,31 @@ class TrafficDetector(RuleDetector):
         for fid in [f for f, x in self.faults.items() if x.get("accident") == aid]:
             self._close_fault(fid, t, out, "accident cleared")
 
+    def _place(self, seg: str | None, aid: str) -> tuple[str, str]:
+        """(zh, en) of where an accident is: its segment's road by name where the road is
+        known (a segment id is "<road id>:<piece>"), else the segment id, else the report's."""
+        if not seg:
+            return aid, aid
+        names = self.road_names.get(seg.split(":", 1)[0])
+        return names if names else (f"路段 {seg}", seg)
+
     def _accident_finding(self, aid: str, a: dict[str, Any], t: int, status: str) -> Finding:
         dz, de = district_names(self.profile, a["district"])
-        where = a.get("seg") or aid
+        where_zh, where_en = self._place(a.get("seg"), aid)
         src = a["source"]
         if status == FIRING:
             if src == "speed":
-                tz = f"{dz}疑似交通事故：路段 {where} 车速骤降至常态的 {a['ratio']:.0%}"
-                te = f"Suspected accident on {where} ({de}): speed fell to " \
+                tz = f"{dz}疑似交通事故：{where_zh} 车速骤降至常态的 {a['ratio']:.0%}"
+                te = f"Suspected accident on {where_en} ({de}): speed fell to " \
                      f"{a['ratio']:.0%} of usual"
             else:
-                tz = f"{dz}交通事故：{where}，{a['lanes']} 条车道受阻" + \
+                tz = f"{dz}交通事故：{where_zh}，{a['lanes']} 条车道受阻" + \
                      ("，车流受阻已确认" if a["confirmed"] else "")
-                te = f"Traffic accident at {where} ({de}): {a['lanes']} lane(s) blocked" + \
+                te = f"Traffic accident at {where_en} ({de}): {a['lanes']} lane(s) blocked" + \
                      (", slow traffic confirmed" if a["confirmed"] else "")
         else:
-            tz = f"{dz}交通事故 {where} 解除（{'车流恢复' if a.get('why') == 'flow recovered' else '超时'}）"
-            te = f"Traffic accident at {where} ({de}) resolved ({a.get('why', '')})"
+            tz = f"{dz}交通事故 {where_zh} 解除（{'车流恢复' if a.get('why') == 'flow recovered' else '超时'}）"
+            te = f"Traffic accident at {where_en} ({de}) resolved ({a.get('why', '')})"
         expl = {k: a.get(k) for k in ("source", "report_severity", "lanes", "ratio", "z",
                                       "baseline_kmh", "context_ratio", "context_segments",
                                       "confirmed", "queue_km")}

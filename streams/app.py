@@ -18,7 +18,7 @@ from typing import Any, Callable
 import faust
 import orjson
 
-from city.profile import load_profile
+from city.profile import load_profile, load_roads, road_names
 from citycc.settings import Settings
 from schemas.catalog import INPUT_STREAMS
 from schemas.records import (Origin, dead_letter, dead_letter_from_headers, dead_letter_headers,
@@ -142,7 +142,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
     progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
                         clock())
-    detectors = build_event_detectors(profile)
+    detectors = build_event_detectors(profile, road_names(load_roads(profile)))
     per_partition = build_partition_detectors(profile)
     active = Reasserter(int(settings.reassert_interval_s * 1000))
     ttl_ms = int(settings.alert_ttl_s * 1000)

@@ -270,3 +270,30 @@ def test_a_normal_hour_at_rush_time_raises_at_most_one_finding() -> None:
     sim = Simulation(PROFILE, scale=0.1, seed=8, start_ms=start, incidents=0)
     fs = run_sim(sim, TrafficDetector(PROFILE), start + 70 * MIN, {"traffic"}, step=30 * S)
     assert len([f for f in fs if f.status == FIRING]) <= 1
+
+
+def test_an_accident_on_a_known_road_is_named_by_the_road_not_its_segment_id() -> None:
+    """The cockpit showed "长沙县交通事故：hongshan.2:10，2 条车道受阻": a segment id on screen."""
+    from city.profile import load_roads, road_names
+    names = road_names(load_roads(PROFILE))
+    assert names["hongshan.2"][0].startswith("洪山路")
+    det = TrafficDetector(PROFILE, road_names=names)
+    t = T0 + 20 * MIN
+    out = feed(det, [accident("ACC-9", t, 3, 2, LAT, LON, "hongshan.2:10")], [t])
+    assert kinds(out) == ["traffic_accident"]
+    assert "洪山路" in out[0].title_zh and "hongshan" not in out[0].title_zh
+    assert "Hongshan Road" in out[0].title_en and "hongshan.2:10" not in out[0].title_en
+    # a segment of a road the city does not know keeps its id, said as a road section
+    out = feed(det, [accident("ACC-10", t + S, 3, 1, LAT + 0.3, LON, "nowhere:3")], [t + S])
+    assert "路段 nowhere:3" in out[0].title_zh
+
+
+def test_congestion_on_a_known_road_is_named_by_the_road() -> None:
+    from city.profile import load_roads, road_names
+    det = TrafficDetector(PROFILE, road_names=road_names(load_roads(PROFILE)))
+    sid = "hongshan.2:4"
+    steady(det, [(sid, LAT, LON)], T0, T0 + 30 * MIN, 50.0)
+    out = steady(det, [(sid, LAT, LON)], T0 + 30 * MIN, T0 + 40 * MIN, 10.0)
+    jam = [f for f in out if f.kind == "traffic_congestion" and f.status == FIRING]
+    assert jam and "洪山路" in jam[0].title_zh and sid not in jam[0].title_zh
+    assert "Hongshan Road" in jam[0].title_en
