@@ -81,7 +81,9 @@ def simulate(settings: Settings, *, scale: float, seed: int, rate: float,
 
 def _banner(settings: Settings, scale: float, login: str) -> str:
     return (f"\ncitycc is running: simulated {settings.city} at scale {scale}\n"
-            f"  cockpit:  {settings.cockpit_url}\n"
+            f"  cockpit:  {settings.cockpit_url}   (dispatcher console)\n"
+            f"  screen:   {settings.cockpit_url.rstrip('/')}/screen   (the hall's big screen)\n"
+            f"  metrics:  {settings.cockpit_url.rstrip('/')}/metrics\n"
             f"  sign in:  {login}\n"
             f"  logs:     {apps.app_dir(settings)}\n"
             f"  restart:  citycc restart worker|cockpit|simulator\n"
