@@ -43,8 +43,10 @@ function trendRender() {
   msg.dataset.key = trend.status ?? "";
   const boxes = [$("chart-counts"), $("chart-times")];
   const groups = trend.status || !window.echarts ? [] : trendGroups();
+  // every box shown or hidden first: a chart sized while its neighbour was still hidden
+  // would keep the whole panel's height and overlap it
+  boxes.forEach((box, n) => { box.hidden = !groups[n]; });
   boxes.forEach((box, n) => {
-    box.hidden = !groups[n];
     if (!groups[n]) { trend.charts[n]?.dispose(); delete trend.charts[n]; return; }
     const chart = trend.charts[n] ?? (trend.charts[n] = window.echarts.init(box, null, { renderer: "canvas" }));
     chart.setOption(trendOption(groups[n][0], groups[n][1]), true);

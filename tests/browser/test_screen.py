@@ -168,6 +168,11 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
     expect(page.locator("#trend-msg")).to_be_hidden(timeout=WAIT_MS)
     expect(page.locator("#chart-counts canvas")).to_have_count(1)
     expect(page.locator("#chart-times canvas")).to_have_count(1)
+    # the two charts sit one above the other: the first is not as tall as the whole panel
+    # (it was, sized while the second box was still hidden, and the charts overlapped)
+    counts = page.locator("#chart-counts canvas").bounding_box()
+    times = page.locator("#chart-times").bounding_box()
+    assert counts and times and counts["y"] + counts["height"] <= times["y"] + 1
     token = page.evaluate("() => sessionStorage.getItem('citycc.token')")
     assert asked[-1] == (server.settings.cockpit_url + "api/kpi/trend?hours=6",
                          f"Bearer {token}")
