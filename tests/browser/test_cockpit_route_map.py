@@ -151,7 +151,7 @@ def test_the_open_incident_shows_its_units_and_their_routes_on_the_map(
 def test_without_a_basemap_the_routes_show_on_a_plain_background(
         server: ServerThread, chromium: Any) -> None:
     from playwright.sync_api import expect
-    pkg = with_package(server)
+    with_package(server)
     errors: list[str] = []
     page = chromium.new_page(viewport={"width": 1600, "height": 900})
     page.on("pageerror", lambda exc: errors.append(str(exc)))
