@@ -29,13 +29,15 @@ function renderSys() {
   $("sys").replaceChildren(...sysRows.map(([k, v]) => {
     const d = el("div"); d.append(el("span", null, k), el("span", null, v)); return d; }));
 }
-// one supervised process: "2 restarts · 16:05:03 · killed by SIGKILL" (from the supervisor)
+// a signal in words ("SIGKILL" is the supervisor's name for it, never shown)
+const signalText = (sig) => t(str(sig) && ("sig_" + sig) in I18N.zh ? "sig_" + sig : "sig_other");
+// one supervised process: "2 restarts · 16:05:03 · force-killed" (from the supervisor)
 function restartText(p) {
   const parts = [tn("restartsN", p.restarts ?? 0)];
   if (p.restarts) parts.push(clockMs(p.last_restart_ms));
   const why = p.last_reason;
   if (why && ["signal", "exit", "operator", "unknown"].includes(why.kind)) {
-    parts.push(t("why_" + why.kind, { sig: why.signal ?? "?", code: why.code ?? "?" }));
+    parts.push(t("why_" + why.kind, { sig: signalText(why.signal), code: why.code ?? "?" }));
   }
   if (typeof p.next_start_ms === "number") {
     parts.push(t("restartIn", { s: Math.max(0, Math.ceil((p.next_start_ms - Date.now()) / 1000)) }));
