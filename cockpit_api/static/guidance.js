@@ -53,14 +53,14 @@ function guidancePanel(g) {
   }
   const near = el("ul", "g-near");
   const nearby = g.nearby ?? {};
-  for (const k of ["schools", "hospitals", "water_sources", "tunnels"]) {
-    if ((nearby[k] ?? []).length) near.append(placeList("g_" + k, nearby[k]));
-  }
+  const kinds = ["schools", "hospitals", "water_sources", "tunnels"].filter((k) => (nearby[k] ?? []).length);
+  // the radius heads the protected places it applies to (not the nearest stations below)
+  if (kinds.length && typeof g.radius_km === "number") near.append(el("li", "sub", t("g_within", { km: kmText(g.radius_km) })));
+  for (const k of kinds) near.append(placeList("g_" + k, nearby[k]));
   const nearest = g.nearest ?? {};
   if ((nearest.fire_stations ?? []).length) near.append(placeList("g_fire_stations", nearest.fire_stations));
   if ((nearest.hospitals ?? []).length) near.append(placeList("g_nearest_hospitals", nearest.hospitals));
   if (near.children.length) {
-    if (typeof g.radius_km === "number") near.prepend(el("li", "sub", t("g_within", { km: kmText(g.radius_km) })));
     box.append(near);
   }
   return box;

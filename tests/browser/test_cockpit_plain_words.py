@@ -254,6 +254,10 @@ def test_no_raw_key_or_code_reaches_the_page_in_either_language(
         expect(detail).to_contain_text(re.compile(r"ERG \S* ?125"))
         expect(detail).to_contain_text(re.compile(r"(初始隔离 100 米|Initial isolation 100 m)"))
         expect(detail).to_contain_text("液氨" if lang == "zh" else "Ammonia")
+        # the radius is said as what it bounds: the protected places, then those places
+        expect(detail).to_contain_text(re.compile(
+            r"周边 1(\.0)? 公里内重点场所\s*学校\s*长郡中学" if lang == "zh" else
+            r"Protected places within 1(\.0)? km\s*Schools\s*Changjun School"))
         # the district once
         assert "芙蓉区 芙蓉区" not in text and "Furong Furong" not in text
     assert errors == []
