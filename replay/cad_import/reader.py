@@ -13,6 +13,7 @@ grows with the file either way.
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Sequence
@@ -36,6 +37,13 @@ class BadRow:
     code: str
     column: str
     detail: str
+    raw: str = ""        # the row re-written as CSV (what a dead letter keeps)
+
+
+def _as_csv(row: Sequence[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(row)
+    return out.getvalue()
 
 
 @dataclass
@@ -87,15 +95,15 @@ def read(f: IO[str], mapper: Callable[[Sequence[str]], sf_fire.Mapped] = sf_fire
         if line == 1:
             if [c.strip().lstrip("\ufeff") for c in row] != list(columns):
                 yield BadRow(1, BAD_HEADER, "", f"header is not the {len(columns)} columns "
-                             f"{columns[0]}..{columns[-1]}")
+                             f"{columns[0]}..{columns[-1]}", _as_csv(row))
             continue
         if not any(c.strip() for c in row):
-            yield BadRow(line, sf_fire.BAD_COLUMNS, "", "empty line")
+            yield BadRow(line, sf_fire.BAD_COLUMNS, "", "empty line", _as_csv(row))
             continue
         try:
             m = mapper(row)
         except sf_fire.RowError as err:
-            yield BadRow(line, err.code, err.column, err.detail)
+            yield BadRow(line, err.code, err.column, err.detail, _as_csv(row))
             continue
         events = [] if m.call_number == last_call else [m.call]
         last_call = m.call_number

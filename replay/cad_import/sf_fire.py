@@ -23,7 +23,7 @@ taken as its first occurrence (PDT, ``fold=0``): the export carries no offset to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
