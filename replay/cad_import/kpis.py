@@ -20,14 +20,18 @@ CASE_FIELD = {"unit_status": "call_id", "engine_status": "incident_id"}
 
 def to_kpi_inputs(events: Iterable[tuple[str, dict[str, Any]]]
                   ) -> tuple[list[Call], list[UnitStatus]]:
-    """(stream, event) pairs -> the cases (one per call entity_id; the first seen wins,
-    as the warehouse's dedup would) and the unit statuses naming them."""
+    """(stream, event) pairs -> the cases as the live query takes them (a 120 ``call``, a
+    119 ``incident`` while ``open``; one per entity_id, the first seen wins, as the
+    warehouse's dedup would) and the unit statuses naming them. A 119 call only moves its
+    incident's received time earlier live; here both are at CallDate 00:00, so it is not
+    used."""
     from schemas.validate import parse_event_time
     calls: dict[str, Call] = {}
     statuses: list[UnitStatus] = []
     for stream, ev in events:
         at = parse_event_time(ev["event_time"])
-        if ev["type"] == "call":
+        if (stream, ev["type"]) in (("ems", "call"), ("fire", "incident")) and \
+                ev.get("status", "open") == "open":
             calls.setdefault(ev["entity_id"], Call(ev["entity_id"], stream,
                                                    ev.get("district", ""), at))
         elif ev["type"] in CASE_FIELD and ev.get(CASE_FIELD[ev["type"]]):

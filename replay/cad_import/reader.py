@@ -4,9 +4,9 @@
 :class:`BadRow` (line number, reason code, column, detail); it never builds a list of the
 file. Line numbers are the physical line where the row starts (the header is line 1), so a
 quoted field spanning lines does not shift the numbers after it. :class:`Summary` counts
-what went by. A call event is emitted once per run of rows of the same CallNumber (rows of
-one call are adjacent in SF's exports); were they not, the call event would repeat with the
-same ``event_id``, which is the warehouse's dedup key (ReplacingMergeTree), so no state
+what went by. A call (incident) event is emitted once per run of rows of the same CallNumber
+(IncidentNumber): rows of one call are adjacent in SF's exports; were they not, the event
+would repeat with the same ``event_id``, which is the warehouse's dedup key (ReplacingMergeTree), so no state
 grows with the file either way.
 """
 
@@ -80,7 +80,7 @@ def read(f: IO[str], mapper: Callable[[Sequence[str]], sf_fire.Mapped] = sf_fire
     """Rows of an open text file (``newline=""``), header first. A header that is not
     ``columns`` is reported on line 1 and the rows are still mapped by position."""
     reader = csv.reader(f, strict=True)
-    last_call = None
+    last_call = last_incident = None
     start = 1
     while True:
         try:
@@ -107,6 +107,9 @@ def read(f: IO[str], mapper: Callable[[Sequence[str]], sf_fire.Mapped] = sf_fire
             continue
         events = [] if m.call_number == last_call else [m.call]
         last_call = m.call_number
+        if m.incident is not None and m.incident_number != last_incident:
+            events.append(m.incident)
+        last_incident = m.incident_number or last_incident
         if m.unit is not None:
             events.append(m.unit)
         yield Row(line, tuple(events), m)

@@ -9,8 +9,11 @@ What a row gives us, and what it cannot:
   entity_id = the CallNumber, lat/lon from Location, district = Battalion; its event_time is
   CallDate at 00:00 SF local time: the sample has no received time of day (SF's full dataset
   has "Received DtTm"; this export dropped it), so the call time is day-precision only.
-- the unit's ``available`` status (``ems.unit_status`` or ``fire.engine_status``) at
-  AvailableDtTm naming the call: KPI timestamp ``clear``.
+- for a fire-stream row also a ``fire.incident`` (status ``open``, alarm_level = NumAlarms
+  clamped to 1..5) once per IncidentNumber: as live, the 119 *incident* is the KPI case
+  engines name (``engine_status.incident_id``); the 120 *call* is the EMS case.
+- the unit's ``available`` status (``ems.unit_status`` naming the call or
+  ``fire.engine_status`` naming the incident) at AvailableDtTm: KPI timestamp ``clear``.
 - NOT fillable from this export: ring, dispatched, en_route, on_scene, transporting,
   at_hospital; so no KPI interval of :mod:`dispatch.kpi_defs` is computable from it (each
   needs two of those). ``Delay`` (minutes) is published without a definition of its end
@@ -85,6 +88,7 @@ PRIORITIES: Mapping[str, int] = {"E": 1, "3": 1, "A": 1, "2": 2, "B": 2, "1": 3,
 # Reason codes of a bad row (stable: reports and tests name them).
 BAD_COLUMNS = "wrong_column_count"
 BAD_CALL_NUMBER = "missing_call_number"
+BAD_INCIDENT_NUMBER = "missing_incident_number"
 BAD_UNIT = "missing_unit_id"
 BAD_CALL_TYPE = "unknown_call_type"
 BAD_DATE = "bad_date"
@@ -93,7 +97,7 @@ NONEXISTENT_TIME = "nonexistent_local_time"
 BAD_LOCATION = "bad_location"
 BAD_PRIORITY = "bad_priority"
 BAD_DELAY = "bad_delay"
-REASONS: tuple[str, ...] = (BAD_COLUMNS, BAD_CALL_NUMBER, BAD_UNIT, BAD_CALL_TYPE, BAD_DATE,
+REASONS: tuple[str, ...] = (BAD_COLUMNS, BAD_CALL_NUMBER, BAD_INCIDENT_NUMBER, BAD_UNIT, BAD_CALL_TYPE, BAD_DATE,
                             BAD_TIME, NONEXISTENT_TIME, BAD_LOCATION, BAD_PRIORITY, BAD_DELAY)
 
 
@@ -118,12 +122,14 @@ class Extra:
 
 @dataclass(frozen=True)
 class Mapped:
-    """One row's events: ``call`` (stream, event) and ``unit`` (stream, event)."""
+    """One row's events: ``call``, ``incident`` (fire only) and ``unit``, each (stream, event)."""
 
     call_number: str
     call: tuple[str, dict[str, Any]]
     unit: tuple[str, dict[str, Any]] | None
     extra: Extra
+    incident_number: str = ""
+    incident: tuple[str, dict[str, Any]] | None = None
 
 
 def local_to_utc_ms(wall: datetime, column: str) -> int:
@@ -214,8 +220,20 @@ def map_row(row: Sequence[str]) -> Mapped:
             raise RowError(BAD_PRIORITY, "Priority", f"{col('Priority')[:8]!r} is not one of "
                            f"{sorted(PRIORITIES)}")
         call.update(complaint=what, priority=priority)
+    incident_number, incident = "", None
+    alarms = col("NumAlarms")
+    if stream == "ems":
+        case_field, case_id = "call_id", call_number
     else:
         call["category"] = what
+        incident_number = col("IncidentNumber")
+        if not incident_number or incident_number == "null":
+            raise RowError(BAD_INCIDENT_NUMBER, "IncidentNumber", "empty (a fire case needs it)")
+        level = min(max(int(alarms), 1), 5) if alarms.isdigit() else 1
+        incident = (stream, {
+            **call, "event_id": f"{SOURCE}:incident:{incident_number}", "type": "incident",
+            "entity_id": incident_number, "alarm_level": level, "status": "open"})
+        case_field, case_id = "incident_id", incident_number
     unit: tuple[str, dict[str, Any]] | None = None
     if col("AvailableDtTm") not in ("", "null"):
         at = local_to_utc_ms(parse_datetime(col("AvailableDtTm"), "AvailableDtTm"),
@@ -224,10 +242,8 @@ def map_row(row: Sequence[str]) -> Mapped:
             "event_id": f"{SOURCE}:available:{call_number}:{unit_id}",
             "type": "unit_status" if stream == "ems" else "engine_status",
             "event_time": format_event_time(at), "source": SOURCE, "entity_id": unit_id,
-            "district": district, "status": "available",
-            ("call_id" if stream == "ems" else "incident_id"): call_number}
+            "district": district, "status": "available", case_field: case_id}
         unit = (stream, status)
-    alarms = col("NumAlarms")
     extra = Extra(col("RowID"), col("UnitType"), _optional_float(col("Delay"), "Delay"),
                   int(alarms) if alarms.isdigit() else None, col("Neighborhood"))
-    return Mapped(call_number, (stream, call), unit, extra)
+    return Mapped(call_number, (stream, call), unit, extra, incident_number, incident)

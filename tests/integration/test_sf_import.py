@@ -49,14 +49,14 @@ def _q(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
 
 def test_fixture_loads_into_the_citys_own_database_with_its_bad_rows(live: Settings) -> None:
     s = _load(live)
-    assert (s.rows_read, s.records, sum(s.bad_rows.values())) == (96, 163, 12)
+    assert (s.rows_read, s.records, sum(s.bad_rows.values())) == (96, 193, 12)
     db = history_settings(live, "sf").clickhouse.database
     assert db == f"{live.clickhouse.database}_hist_sf"
     counts = dict(_q(live, f"SELECT concat('ems.', type), count() FROM {db}.events_ems FINAL "
                            f"GROUP BY type UNION ALL SELECT concat('fire.', type), count() "
                            f"FROM {db}.events_fire FINAL GROUP BY type"))
     assert counts == {"ems.call": 50, "ems.unit_status": 50, "fire.call": 30,
-                      "fire.engine_status": 33}
+                      "fire.engine_status": 33, "fire.incident": 30}
     dl = _q(live, f"SELECT source_offset, code, field FROM {db}.dead_letters "
                   f"ORDER BY source_offset")
     assert [(o, c) for o, c, _ in dl] == [
@@ -80,4 +80,26 @@ def test_importing_twice_is_idempotent(live: Settings) -> None:
     _load(live)
     db = history_settings(live, "sf").clickhouse.database
     assert _q(live, f"SELECT count() FROM {db}.events_ems FINAL")[0][0] == 100
-    assert _q(live, f"SELECT count() FROM {db}.events_fire FINAL")[0][0] == 63
+    assert _q(live, f"SELECT count() FROM {db}.events_fire FINAL")[0][0] == 93
+
+
+def test_the_live_kpi_query_reads_imported_history(live: Settings) -> None:
+    """warehouse.kpi_queries (the cockpit's KPI function) on the history database: the
+    imported cases and unit responses are found by the live definitions; every interval is
+    absent because the export has no dispatched/en route/on scene times."""
+    from types import SimpleNamespace
+
+    from schemas.validate import parse_event_time
+    from warehouse.kpi_queries import kpi_summary
+    _load(live)
+    client = connect(history_settings(live, "sf"))
+    try:
+        got = kpi_summary(client, parse_event_time("2002-01-01T00:00:00Z"),
+                          parse_event_time("2020-01-01T00:00:00Z"),
+                          SimpleNamespace(utc_offset_hours=-8.0, districts=()))
+    finally:
+        client.disconnect()
+    assert got["counts"] == {"calls": 80, "unit_responses": 83}
+    assert got["excluded"] == []
+    assert {i["key"]: i["n"] for i in got["intervals"]} == {
+        i["key"]: 0 for i in got["intervals"]}

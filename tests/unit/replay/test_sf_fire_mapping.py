@@ -49,14 +49,29 @@ def test_medical_row_maps_to_an_ems_call_and_the_units_available_status() -> Non
     assert m.extra == sf_fire.Extra("020110022-M17", "MEDIC", 4.7, 1, "Bayview Hunters Point")
 
 
-def test_fire_row_maps_to_a_fire_call_and_engine_status_naming_the_case() -> None:
+def test_fire_row_maps_to_a_call_an_incident_and_an_engine_status_naming_it() -> None:
     m = map_row(FIRE)
     assert m.call[0] == "fire" and m.call[1]["category"] == "structure_fire"
     assert "priority" not in m.call[1] and "complaint" not in m.call[1]
+    # as live, the 119 case is the incident (IncidentNumber), the engines name it
+    assert m.incident_number == "2003235"
+    assert m.incident == ("fire", {**m.call[1], "event_id": "sf-fire-cad:incident:2003235",
+                                   "type": "incident", "entity_id": "2003235",
+                                   "alarm_level": 1, "status": "open"})
     stream, st = m.unit
     assert (stream, st["type"], st["incident_id"], st["entity_id"]) == (
-        "fire", "engine_status", "20110016", "T13")
+        "fire", "engine_status", "2003235", "T13")
     assert st["event_time"] == "2002-01-11T09:51:44.000Z"     # 01:51:44 AM PST
+
+
+@pytest.mark.parametrize("alarms,level", [("1", 1), ("3", 3), ("0", 1), ("9", 5), ("", 1)])
+def test_alarm_level_is_num_alarms_within_our_range(alarms: str, level: int) -> None:
+    assert map_row(row(FIRE, NumAlarms=alarms)).incident[1]["alarm_level"] == level
+
+
+def test_an_ems_row_has_no_incident_and_needs_no_incident_number() -> None:
+    m = map_row(row(MEDICAL, IncidentNumber=""))
+    assert m.incident is None and m.unit[1]["call_id"] == "20110022"
 
 
 @pytest.mark.parametrize("call_type,stream,what", [
@@ -133,6 +148,8 @@ def test_no_available_time_gives_the_call_only() -> None:
     ({"CallNumber": ""}, "missing_call_number", "CallNumber"),
     ({"CallNumber": "null"}, "missing_call_number", "CallNumber"),
     ({"UnitID": " "}, "missing_unit_id", "UnitID"),
+    ({"CallType": "Alarms", "IncidentNumber": ""}, "missing_incident_number",
+     "IncidentNumber"),
     ({"CallType": "Dragon Sighting"}, "unknown_call_type", "CallType"),
     ({"CallDate": "2002-02-30"}, "bad_date", "CallDate"),
     ({"CallDate": ""}, "bad_date", "CallDate"),
@@ -195,4 +212,4 @@ def test_every_event_of_the_fixture_passes_our_schema_validator() -> None:
             for stream, ev in getattr(item, "events", ()):
                 validators[stream].validate(dict(ev), now)
                 n += 1
-    assert n == 163
+    assert n == 193

@@ -52,7 +52,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     peak_big, s_big = _peak(big)
     assert (s_big.rows_read, s_big.rows_ok, s_big.bad_rows["bad_location"]) == (
         20_000, 19_600, 400)
-    assert s_big.records == 2 * 19_600
+    assert s_big.records == 2 * 19_600     # an ems row: its call and its unit's status
     # 20x the rows, the same peak (a list of rows or a set of call numbers would be ~20x)
     assert peak_big < peak_small * 1.5 + 64 * 1024, (peak_small, peak_big)
 
@@ -61,9 +61,9 @@ def test_summary_of_the_fixture() -> None:
     with FIXTURE.open(newline="") as f:
         s = reader.summarise(reader.read(f))
     assert s.as_dict() == {
-        "rows_read": 96, "rows_ok": 84, "records": 163, "units_without_available": 1,
+        "rows_read": 96, "rows_ok": 84, "records": 193, "units_without_available": 1,
         "records_by_type": {"ems.call": 50, "ems.unit_status": 50, "fire.call": 30,
-                            "fire.engine_status": 33},
+                            "fire.engine_status": 33, "fire.incident": 30},
         "bad_rows": 12, "bad_rows_by_code": {
             "bad_date": 1, "bad_delay": 1, "bad_location": 2, "bad_priority": 1,
             "bad_time": 1, "missing_call_number": 1, "missing_unit_id": 1,
@@ -84,6 +84,8 @@ def test_the_first_1000_rows_match_the_published_figures() -> None:
     calls = {e["entity_id"] for r in good for _, e in r.events if e["type"] == "call"}
     assert len(calls) == 961
     assert sum(1 for r in good for _, e in r.events if e["type"] == "call") == 961
+    incidents = [e for r in good for _, e in r.events if e["type"] == "incident"]
+    assert len(incidents) == len({e["entity_id"] for e in incidents}) == 339
     assert sum(r.mapped.extra.num_alarms or 0 for r in good) == 1006
     delays = [r.mapped.extra.delay_min for r in good if r.mapped.extra.delay_min is not None]
     assert (round(sum(delays) / len(delays), 4), min(delays), max(delays)) == (
