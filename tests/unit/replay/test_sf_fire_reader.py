@@ -131,3 +131,11 @@ def test_cli_missing_file_is_a_clear_error(capsys, tmp_path: Path) -> None:
     from citycc.cli import main
     assert main(["import", "sf-fire", str(tmp_path / "nope.csv"), "--dry-run"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_every_bad_row_code_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Real CAD history"):]
+    section = section[:section.index("\n### ")]
+    for code in (*sf_fire.REASONS, reader.BAD_HEADER, reader.BAD_CSV):
+        assert f"`{code}`" in section, code
