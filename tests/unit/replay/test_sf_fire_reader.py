@@ -139,3 +139,13 @@ def test_every_bad_row_code_is_in_the_readme() -> None:
     section = section[:section.index("\n### ")]
     for code in (*sf_fire.REASONS, reader.BAD_HEADER, reader.BAD_CSV):
         assert f"`{code}`" in section, code
+
+
+def test_broken_csv_quoting_is_a_bad_row_and_the_next_rows_still_come() -> None:
+    import io
+    lines = FIXTURE.read_text().split("\n")
+    text = "\n".join([lines[0], lines[1], '"a"b,' + lines[2], lines[3], lines[4]]) + "\n"
+    items = list(reader.read(io.StringIO(text, newline="")))
+    assert [(type(i).__name__, i.line) for i in items] == [
+        ("Row", 2), ("BadRow", 3), ("Row", 4), ("Row", 5)]
+    assert items[1].code == "bad_csv"
