@@ -103,3 +103,20 @@ def test_the_live_kpi_query_reads_imported_history(live: Settings) -> None:
     assert got["excluded"] == []
     assert {i["key"]: i["n"] for i in got["intervals"]} == {
         i["key"]: 0 for i in got["intervals"]}
+
+
+def test_the_cli_loads_into_the_history_database(live: Settings, monkeypatch: Any,
+                                                 capsys: Any) -> None:
+    import json
+
+    from citycc.cli import main
+    for k, v in live.to_environ().items():
+        monkeypatch.setenv(k, v)
+    assert main(["import", "sf-fire", str(FIXTURE), "--city", "sf"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    db = f"{live.clickhouse.database}_hist_sf"
+    assert (summary["database"], summary["dry_run"], summary["records"]) == (db, False, 193)
+    assert len(err.strip().splitlines()) == 12
+    assert _q(live, f"SELECT count() FROM {db}.dead_letters")[0][0] == 12
+    assert _q(live, f"SELECT count() FROM {db}.events_ems FINAL")[0][0] == 100
