@@ -45,6 +45,23 @@ COLUMNS: tuple[str, ...] = (
     "FirePreventionDistrict", "SupervisorDistrict", "Neighborhood", "Location", "RowID",
     "Delay")
 _IX = {name: i for i, name in enumerate(COLUMNS)}
+# Where each column goes ("-": nowhere in our schemas; kept only in the source file).
+COLUMN_USE: Mapping[str, str] = {
+    "CallNumber": "call entity_id; unit status call_id (ems)",
+    "UnitID": "unit status entity_id",
+    "IncidentNumber": "fire.incident entity_id; engine_status incident_id",
+    "CallType": "stream and complaint/category (CALL_TYPES)",
+    "CallDate": "call/incident event_time (00:00 local: day precision)",
+    "WatchDate": "- (the shift day, 08:00 to 08:00; adds nothing to CallDate)",
+    "CallFinalDisposition": "-", "AvailableDtTm": "unit status 'available' event_time",
+    "Address": "-", "City": "-", "Zipcode": "-", "Battalion": "district",
+    "StationArea": "-", "Box": "-", "OriginalPriority": "ems priority when Priority is empty",
+    "Priority": "ems priority (PRIORITIES)", "FinalPriority": "-", "ALSUnit": "-",
+    "CallTypeGroup": "-", "NumAlarms": "fire.incident alarm_level (1..5); Extra",
+    "UnitType": "Extra", "UnitSequenceInCallDispatch": "-",
+    "FirePreventionDistrict": "-", "SupervisorDistrict": "-", "Neighborhood": "Extra",
+    "Location": "lat/lon of call and incident", "RowID": "Extra", "Delay": "Extra",
+}
 
 # SF CallType -> (our stream, ems complaint | fire category). One table, nowhere else.
 CALL_TYPES: Mapping[str, tuple[str, str]] = {

@@ -213,3 +213,7 @@ def test_every_event_of_the_fixture_passes_our_schema_validator() -> None:
                 validators[stream].validate(dict(ev), now)
                 n += 1
     assert n == 193
+
+
+def test_every_column_says_where_it_goes() -> None:
+    assert list(sf_fire.COLUMN_USE) == list(sf_fire.COLUMNS)
