@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from city.polygons import in_polygon
 from city.profile import haversine_km
 
 __all__ = ["haversine_km", "KM_PER_DEG_LAT", "km_per_deg_lon", "within_km", "in_circle",
@@ -36,19 +37,12 @@ def in_circle(lat: float, lon: float, c_lat: float, c_lon: float, radius_km: flo
 
 
 def point_in_polygon(lat: float, lon: float, poly: Sequence[Sequence[float]]) -> bool:
-    """Ray casting on (lat, lon) vertices (the polygon is closed implicitly)."""
-    inside = False
-    n = len(poly)
-    j = n - 1
-    for i in range(n):
-        yi, xi = poly[i][0], poly[i][1]
-        yj, xj = poly[j][0], poly[j][1]
-        if (yi > lat) != (yj > lat):
-            x_cross = xi + (lat - yi) * (xj - xi) / (yj - yi)
-            if lon < x_cross:
-                inside = not inside
-        j = i
-    return inside
+    """Whether (lat, lon) lies in a polygon of (lat, lon) vertices (closed implicitly): the
+    city's one even-odd test, :func:`city.polygons.in_polygon`, on (lon, lat) rings."""
+    ring = [(float(p[1]), float(p[0])) for p in poly]
+    if ring and ring[0] != ring[-1]:
+        ring.append(ring[0])
+    return in_polygon(lon, lat, [ring])
 
 
 def distance_to_path_km(lat: float, lon: float, path: Sequence[Sequence[float]]) -> float:
