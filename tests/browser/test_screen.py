@@ -197,18 +197,6 @@ def test_the_big_screen_drills_into_a_district_and_remembers_its_theme(
                            " u.id === 'ENG-F-FR-01' && u.at[0] === 113 && u.at[1] === 28.2"
                            " && u.status === 'available')")
     assert page.evaluate("() => screenMap.loadedFeatures().units") == 2
-    # congestion (an item null left the layer) and sensor health as the cockpit sends them
-    page.evaluate("""() => { const send = (m) => onMessage({data: JSON.stringify(m)});
-      send({type: "congestion", items: {"g4:3": {lat: 28.2, lon: 113.05, level: 3, speed_kmh: 9},
-                                        "g4:4": {lat: 28.21, lon: 113.05, level: 1, speed_kmh: 40}}});
-      send({type: "congestion", items: {"g4:4": null}});
-      send({type: "sensor_health", health: {city: {alarm: 4, silent: 2, stuck: 0, bad_data: 1},
-        districts: {furong: {alarm: 1, silent: 0, stuck: 0, bad_data: 0}}}}); }""")
-    page.wait_for_function("() => screenMap.layerFeatures('congestion').length === 1"
-                           " && screenMap.layerFeatures('congestion')[0].level === 3")
-    sensors = page.locator("#t-sensors")
-    expect(sensors).to_contain_text("4 个监测点报警")
-    expect(sensors).to_contain_text("无数据（静默）2 个")
     # drill: a district's name on the map, then back to the city
     page.locator('.cm-label[data-code="furong"]').click()
     expect(page.locator("#crumb-district")).to_have_text("芙蓉区")
