@@ -146,19 +146,25 @@ def test_the_open_incident_shows_its_units_and_their_routes_on_the_map(
     assert page.evaluate("consoleMap.layerFeatures('route').length") == len(lines)
     assert errors == []
 
+def card_without(server: ServerThread, chromium: Any, errors: list[str], missing: str
+                 ) -> tuple[Any, Any]:
+    """The fire dispatcher's console with a package, ``missing`` answered 404: (page, the
+    open incident card); page errors go to ``errors``."""
+    with_package(server)
+    page = chromium.new_page(viewport={"width": 1600, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route(missing, lambda r: r.fulfill(status=404, body="not found"))
+    page.goto(server.settings.cockpit_url)
+    sign_in(page, "消防调度")
+    return page, open_card(page)
+
 
 @pytest.mark.skipif(ROADS is None, reason="the profile has no road graph")
 def test_without_a_basemap_the_routes_show_on_a_plain_background(
         server: ServerThread, chromium: Any) -> None:
     from playwright.sync_api import expect
-    with_package(server)
     errors: list[str] = []
-    page = chromium.new_page(viewport={"width": 1600, "height": 900})
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("**/basemap.json", lambda r: r.fulfill(status=404, body="not found"))
-    page.goto(server.settings.cockpit_url)
-    sign_in(page, "消防调度")
-    card = open_card(page)
+    page, card = card_without(server, chromium, errors, "**/basemap.json")
     page.wait_for_function("() => window.consoleMap && consoleMap.layerFeatures('route').length"
                            " >= 2", timeout=WAIT_MS)
     expect(card.locator(".route-map .rm-note")).to_have_text(
@@ -171,14 +177,8 @@ def test_without_a_basemap_the_routes_show_on_a_plain_background(
 def test_without_the_map_bundle_the_console_works_without_a_map(
         server: ServerThread, chromium: Any) -> None:
     from playwright.sync_api import expect
-    with_package(server)
     errors: list[str] = []
-    page = chromium.new_page(viewport={"width": 1600, "height": 900})
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("**/dist/citymap.js", lambda r: r.fulfill(status=404, body="not built"))
-    page.goto(server.settings.cockpit_url)
-    sign_in(page, "消防调度")
-    card = open_card(page)
+    page, card = card_without(server, chromium, errors, "**/dist/citymap.js")
     expect(card.locator(".pkg .slot").first).to_be_visible()
     expect(card.locator(".timeline li").first).to_be_visible()
     assert card.locator(".route-map").count() == 0
