@@ -162,35 +162,6 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(settings: Settings, args: argparse.Namespace) -> int:
-    """Import CAD history: every bad row on stderr (line, code, column), the summary on
-    stdout as JSON. Exit 0 when the file was read (bad rows are reported, not fatal).
-    Without --dry-run the events go to the city's own history database (never the live
-    one) and each bad row to its dead_letters table."""
-    from replay.cad_import import reader
-
-    def bad(b: reader.BadRow) -> None:
-        print(f"{args.file}:{b.line}: {b.code} {b.column} {b.detail}".replace("  ", " "),
-              file=sys.stderr)
-    try:
-        with open(args.file, newline="", encoding="utf-8", errors="replace") as f:
-            if args.dry_run:
-                summary = reader.summarise(reader.read(f), bad)
-                target = None
-            else:
-                from warehouse.cad_load import history_settings, load
-                target = history_settings(settings, args.city).clickhouse.database
-                summary = asyncio.run(load(settings, args.city, Path(args.file).name,
-                                           reader.read(f), on_bad=bad))
-    except OSError as exc:
-        print(f"citycc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(json.dumps({"format": args.format, "file": str(args.file), "city": args.city,
-                      "dry_run": args.dry_run, "database": target, **summary.as_dict()},
-                     indent=2))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="citycc", description="citycc: city operations "
                                 "command center (一网统管). Configuration: CITYCC_* variables "
@@ -250,15 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")
-    sp = add("import", _import, "import CAD history from a CSV export (bad rows reported "
-             "with their line number and reason)")
-    sp.add_argument("format", choices=["sf-fire"], help="sf-fire: SF Fire Department "
-                    "calls for service (28 columns)")
-    sp.add_argument("file", type=Path)
-    sp.add_argument("--dry-run", action="store_true",
-                    help="map and check every row, print the summary, load nothing")
-    sp.add_argument("--city", default="sf", help="the history database's suffix: imported "
-                    "history goes to <database>_hist_<city>, never the live database")
+    from citycc import history_cli
+    history_cli.add_parsers(add)
     from citycc.accounts import add_parsers
     add_parsers(add)
     return p
