@@ -39,7 +39,7 @@ def generate(path: Path, rows: int) -> None:
 
 
 def run(path: Path) -> reader.Summary:
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+    with reader.open_export(path) as f:
         return reader.summarise(reader.read(f))
 
 

@@ -25,7 +25,7 @@ def import_cmd(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{args.file}:{b.line}: {b.code} {b.column} {b.detail}".replace("  ", " "),
               file=sys.stderr)
     try:
-        with open(args.file, newline="", encoding="utf-8", errors="replace") as f:
+        with reader.open_export(args.file) as f:
             if args.dry_run:
                 summary = reader.summarise(reader.read(f), bad)
                 target = None

@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from citycc.settings import Settings
-from replay.cad_import.reader import BadRow, Row, Summary
+from replay.cad_import.reader import BadRow, Row, Summary, raw_bytes
 from schemas.records import Origin, dead_letter
 from schemas.validate import parse_event_time
 from warehouse.client import check_identifier
@@ -61,7 +61,7 @@ async def load(settings: Settings, city: str, source_name: str,
                 if on_bad is not None:
                     on_bad(item)
                 dead.append(dead_letter(Origin(topic, 0, item.line), item.code, item.column,
-                                        item.detail, item.raw.encode(), now_ms))
+                                        item.detail, raw_bytes(item), now_ms))
                 n += 1
             else:
                 for k, (stream, ev) in enumerate(item.events):

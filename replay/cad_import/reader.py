@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from replay.cad_import import sf_fire
 
 BAD_HEADER = "bad_header"
 BAD_CSV = "bad_csv"
+BAD_ENCODING = "not_utf8"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,32 @@ class BadRow:
     column: str
     detail: str
     raw: str = ""        # the row re-written as CSV (what a dead letter keeps)
+
+
+def open_export(path: str | Path) -> IO[str]:
+    """An export opened for :func:`read`: UTF-8, bytes that are not kept as surrogate
+    escapes (never replaced), so the row holding them is reported and keeps them."""
+    return open(path, newline="", encoding="utf-8", errors="surrogateescape")
+
+
+def raw_bytes(bad: "BadRow") -> bytes:
+    """A bad row's original bytes (what its dead letter keeps)."""
+    return bad.raw.encode("utf-8", "surrogateescape")
+
+
+def _not_utf8(row: Sequence[str], columns: Sequence[str]) -> BadRow | None:
+    """The first cell holding bytes that are not UTF-8, as a bad row (without line)."""
+    for i, cell in enumerate(row):
+        if cell.isascii():
+            continue
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = cell[exc.start:exc.end].encode("utf-8", "surrogateescape")
+            name = columns[i] if i < len(columns) else f"#{i + 1}"
+            return BadRow(0, BAD_ENCODING, name, f"bytes not UTF-8 at character "
+                          f"{exc.start + 1}: {bad!r}", _as_csv(row))
+    return None
 
 
 def _as_csv(row: Sequence[str]) -> str:
@@ -96,6 +124,10 @@ def read(f: IO[str], mapper: Callable[[Sequence[str]], sf_fire.Mapped] = sf_fire
             if [c.strip().lstrip("\ufeff") for c in row] != list(columns):
                 yield BadRow(1, BAD_HEADER, "", f"header is not the {len(columns)} columns "
                              f"{columns[0]}..{columns[-1]}", _as_csv(row))
+            continue
+        wrong = _not_utf8(row, columns)
+        if wrong is not None:
+            yield BadRow(line, wrong.code, wrong.column, wrong.detail, wrong.raw)
             continue
         if not any(c.strip() for c in row):
             yield BadRow(line, sf_fire.BAD_COLUMNS, "", "empty line", _as_csv(row))

@@ -137,7 +137,7 @@ def test_every_bad_row_code_is_in_the_readme() -> None:
     readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Real CAD history"):]
     section = section[:section.index("\n### ")]
-    for code in (*sf_fire.REASONS, reader.BAD_HEADER, reader.BAD_CSV):
+    for code in (*sf_fire.REASONS, reader.BAD_HEADER, reader.BAD_CSV, reader.BAD_ENCODING):
         assert f"`{code}`" in section, code
 
 
@@ -149,3 +149,30 @@ def test_broken_csv_quoting_is_a_bad_row_and_the_next_rows_still_come() -> None:
     assert [(type(i).__name__, i.line) for i in items] == [
         ("Row", 2), ("BadRow", 3), ("Row", 4), ("Row", 5)]
     assert items[1].code == "bad_csv"
+
+
+def test_bytes_that_are_not_utf8_make_a_bad_row_that_keeps_the_bytes(tmp_path: Path,
+                                                                       capsys) -> None:
+    """A Latin-1 street name used to be replaced by U+FFFD silently and the row loaded as if
+    it were clean; now the row is reported (line, column, the bytes) and its dead letter
+    keeps the original bytes."""
+    lines = FIXTURE.read_bytes().split(b"\n")
+    row = lines[2]
+    assert row.count(b",") >= 27
+    cells = row.split(b",")
+    cells[8] = b"CAF\xc9 ST"          # Address: 'CAFE ST' written in Latin-1
+    lines[2] = b",".join(cells)
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"\n".join(lines[:4]) + b"\n")
+    with reader.open_export(path) as f:
+        items = list(reader.read(f))
+    bad = [i for i in items if isinstance(i, reader.BadRow)]
+    assert [(b.line, b.code, b.column) for b in bad] == [(3, reader.BAD_ENCODING, "Address")]
+    assert "\\xc9" in bad[0].detail
+    assert reader.raw_bytes(bad[0]) == lines[2]
+    assert sum(isinstance(i, reader.Row) for i in items) == 2
+    from citycc.cli import main
+    assert main(["import", "sf-fire", str(path), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}:3: {reader.BAD_ENCODING} Address" in err
+    assert json.loads(out)["bad_rows_by_code"] == {reader.BAD_ENCODING: 1}
