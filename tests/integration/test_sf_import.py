@@ -120,3 +120,22 @@ def test_the_cli_loads_into_the_history_database(live: Settings, monkeypatch: An
     assert len(err.strip().splitlines()) == 12
     assert _q(live, f"SELECT count() FROM {db}.dead_letters")[0][0] == 12
     assert _q(live, f"SELECT count() FROM {db}.events_ems FINAL")[0][0] == 100
+
+
+def test_a_row_that_is_not_utf8_is_a_dead_letter_with_its_own_bytes(live: Settings,
+                                                                     tmp_path: Path) -> None:
+    lines = FIXTURE.read_bytes().split(b"\n")
+    cells = lines[2].split(b",")
+    cells[8] = b"CAF\xc9 ST"          # Address in Latin-1
+    lines[2] = b",".join(cells)
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"\n".join(lines[:4]) + b"\n")
+    with reader.open_export(path) as f:
+        s = asyncio.run(load(live, "sf", path.name, reader.read(f)))
+    assert (s.rows_read, s.rows_ok, dict(s.bad_rows)) == (3, 2, {reader.BAD_ENCODING: 1})
+    db = history_settings(live, "sf").clickhouse.database
+    got = _q(live, f"SELECT source_offset, code, field, raw FROM {db}.dead_letters")
+    assert [(o, c, f) for o, c, f, _ in got] == [(3, reader.BAD_ENCODING, "Address")]
+    raw = got[0][3]
+    assert (raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")) \
+        == lines[2]
