@@ -24,8 +24,8 @@ from typing import Any
 
 import niquests
 from grafana_client import GrafanaApi
-from grafana_client.client import (GrafanaClientError, GrafanaException,
-                                   GrafanaUnauthorizedError)
+from grafana_client.client import (GrafanaClientError, GrafanaException, GrafanaServerError,
+                                   GrafanaTimeoutError, GrafanaUnauthorizedError)
 
 from .build import FOLDER_TITLE, FOLDER_UID
 
@@ -76,6 +76,8 @@ def sync(api: GrafanaApi, dashboards: Sequence[dict[str, Any]], *,
         raise
     except GrafanaUnauthorizedError as exc:
         raise SyncError("unauthorized", str(exc.message), out.done) from exc
+    except GrafanaTimeoutError as exc:
+        raise SyncError("unreachable", str(exc.message), out.done) from exc
     except GrafanaException as exc:
         code = "rejected" if isinstance(exc, GrafanaClientError) else "grafana_error"
         raise SyncError(code, str(exc.message), out.done) from exc
@@ -87,7 +89,10 @@ def sync(api: GrafanaApi, dashboards: Sequence[dict[str, Any]], *,
 def _steps(api: GrafanaApi, dashboards: Sequence[dict[str, Any]],
            datasource: dict[str, Any] | None, folder_uid: str, folder_title: str,
            out: Summary) -> None:
-    health = api.client.GET("/health")
+    try:
+        health = api.client.GET("/health")
+    except GrafanaServerError as exc:       # 503 with "database": "failing"
+        raise SyncError("unhealthy", f"GET /api/health: {exc.message}") from exc
     if not isinstance(health, dict) or health.get("database") != "ok":
         raise SyncError("unhealthy", f"GET /api/health answered {health!r}")
     out.grafana_version = str(health.get("version", ""))
