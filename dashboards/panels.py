@@ -143,7 +143,7 @@ def operations_board(c: Context) -> Board:
                   "各时段新发生的告警（首次触发与再次触发），按级别。",
                   "Alerts begun (fire and refire) per interval, by severity.",
                   _q(ops_sql.alerts_by_severity(db), True), "none",
-                  {"alerts": "告警"}, 12, 8),
+                  {"alerts": "${__field.labels.severity_label}"}, 12, 8),
             Panel("table", "告警量（按类型）", "Alerts begun by kind",
                   "本时段新发生的告警，按类型与级别。", "Alerts begun in the range by kind and severity.",
                   _q(ops_sql.alerts_by_kind(db), False), "none",
