@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dispatch.kpi_defs import AGENCIES, FIGURES, INTERVAL, SECONDS
+from dispatch.kpi_defs import (AGENCIES, FIGURES, INTERVAL, NFPA_SHARE, NFPA_TRAVEL_S,
+                               NFPA_TURNOUT_S, SECONDS)
 
 from . import kpi_sql, ops_sql
 
@@ -87,7 +88,8 @@ def response_board(c: Context) -> Board:
     intervals = "、".join(INTERVAL[k].zh for k in kpi_sql.PANEL_INTERVALS)
     return Board("citycc-response", "城市应急 · 响应时间与达标率",
                  "City emergency response: intervals and compliance",
-                 "120 急救与 119 消防的响应时段、120 三分钟出车率与 NFPA 1710 达标率（与指挥舱同一套定义）。",
+                 "120 急救与 119 消防的响应时段、120 三分钟出车率与 NFPA 1710 达标率"
+                 "（与指挥舱同一套定义）。",
                  "Response intervals of 120 EMS and 119 fire cases, the 120 3-minute "
                  "departure rate and NFPA 1710 compliance, by the cockpit's KPI definitions.", (
         Row("响应时段", (
@@ -113,14 +115,17 @@ def response_board(c: Context) -> Board:
                    "cases": "警情数", "mean_response_s": FIGURES["mean_response"]["zh"]}, 8, 6,
                   {"depart_3min_rate": "percent", "mean_response_s": "s"}),
             Panel("timeseries", f"{FIGURES['depart_rate']['zh']}走势",
-                  f"{FIGURES['depart_rate']['en']} trend", "按接警时间分段的 120 三分钟出车率。",
+                  f"{FIGURES['depart_rate']['en']} trend",
+                  "按接警时间分段的 120 三分钟出车率。",
                   "The 120 3-minute departure rate by time of call.",
                   _q(kpi_sql.china_120_trend(db), True), "percent",
                   {"depart_3min_rate": FIGURES["depart_rate"]["zh"]}, 16, 6),
             Panel("table", "NFPA 1710 达标率", "NFPA 1710 compliance",
-                  "出车准备（EMS 60 秒、消防 80 秒）与首车行驶（240 秒）在限值内的比例；90% 为达标。",
-                  "Turnout (EMS 60 s, fire 80 s) and first-arriving travel (240 s) within "
-                  "the limit; compliant when 90 % are.",
+                  f"出车准备（急救 {NFPA_TURNOUT_S['ems']:g} 秒、消防 {NFPA_TURNOUT_S['fire']:g} 秒）"
+                  f"与首车行驶（{NFPA_TRAVEL_S:g} 秒）在限值内的比例；{NFPA_SHARE:.0%} 为达标。",
+                  f"Turnout (EMS {NFPA_TURNOUT_S['ems']:g} s, fire {NFPA_TURNOUT_S['fire']:g} s)"
+                  f" and first-arriving travel ({NFPA_TRAVEL_S:g} s) within the limit; "
+                  f"compliant when {NFPA_SHARE:.0%} are.",
                   _q(kpi_sql.nfpa_1710(db, figures, agencies), False), "none",
                   {"figure": "指标", "agency": "部门", "limit_s": f"限值（{S_ZH}）",
                    "n": "样本数", "within": "限值内", "share_pct": "达标比例（%）",
@@ -135,7 +140,8 @@ def operations_board(c: Context) -> Board:
     db, d = c.database, c.districts
     return Board("citycc-operations", "城市运行 · 告警、传感器与道路",
                  "City operations: alerts, sensors and roads",
-                 "告警量、确认与处置时长、生命线传感器健康、道路拥堵与危化品车辆暴露。",
+                 "告警量、确认与处置时长、生命线传感器健康、"
+                 "道路拥堵与危化品车辆暴露。",
                  "Alert volumes, time to acknowledge and to resolve, lifeline sensor "
                  "health, road congestion and hazardous-goods exposure.", (
         Row("告警", (
@@ -145,23 +151,27 @@ def operations_board(c: Context) -> Board:
                   _q(ops_sql.alerts_by_severity(db), True), "none",
                   {"alerts": "${__field.labels.severity_label}"}, 12, 8),
             Panel("table", "告警量（按类型）", "Alerts begun by kind",
-                  "本时段新发生的告警，按类型与级别。", "Alerts begun in the range by kind and severity.",
+                  "本时段新发生的告警，按类型与级别。",
+                  "Alerts begun in the range by kind and severity.",
                   _q(ops_sql.alerts_by_kind(db), False), "none",
                   {"kind_label": "告警类型", "severity_label": "级别", "alerts": "告警"}, 12, 8),
             Panel("stat", "平均确认与处置时长", "MTTA and MTTR",
-                  "本时段发生的告警从触发到首次确认（MTTA）、到解决（MTTR）的平均时长，事件从建立到解决的平均时长。",
+                  "本时段发生的告警从触发到首次确认（MTTA）、到解决（MTTR）的平均时长，"
+                  "事件从建立到解决的平均时长。",
                   "Alerts begun in the range: mean time from firing to the first "
                   "acknowledgement (MTTA) and to resolution (MTTR); incidents opened in "
                   "the range: mean time to resolve.",
                   (Query("A", ops_sql.alert_mtta_mttr(db), False),
                    Query("B", ops_sql.incident_mttr(db), False)), "s",
-                  {"occurrences": "告警数", "mtta_s": "告警平均确认时长", "mttr_s": "告警平均解决时长",
+                  {"occurrences": "告警数", "mtta_s": "告警平均确认时长",
+                   "mttr_s": "告警平均解决时长",
                    "incidents": "事件数", "incident_mttr_s": "事件平均处置时长"}, 24, 5,
                   {"occurrences": "none", "incidents": "none"}),
         )),
         Row("传感器与道路", (
             Panel("table", "生命线传感器健康", "Lifeline sensor health",
-                  "各区县本时段上报的传感器数，以及发生告警的传感器数（报警、无数据、数值卡滞、数据异常）。",
+                  "各区县本时段上报的传感器数，以及发生告警的传感器数"
+                  "（报警、无数据、数值卡滞、数据异常）。",
                   "Per district: sensors heard of in the range, and sensors with an alert "
                   "begun, by condition (alarm, silent, stuck, bad data).",
                   _q(ops_sql.sensor_health(db, d), False), "none",
@@ -176,7 +186,8 @@ def operations_board(c: Context) -> Board:
                   "各区县路段数、平均车速与出现拥堵、严重拥堵的路段数。",
                   "Per district: segments, mean speed, segments congested and jammed.",
                   _q(ops_sql.congestion_by_district(db, c.free_kmh, d), False), "none",
-                  {"district_label": "区县", "segments": "路段", "mean_speed_kmh": "平均车速（km/h）",
+                  {"district_label": "区县", "segments": "路段",
+                   "mean_speed_kmh": "平均车速（km/h）",
                    "congested": "拥堵路段", "jammed": "严重拥堵路段"}, 24, 8),
         )),
         Row("危化品", (
@@ -188,7 +199,8 @@ def operations_board(c: Context) -> Board:
                   {"district_label": "区县", "hazard_class": "危险类别", "vehicles": "车辆",
                    "vehicle_minutes": "车辆·分钟"}, 12, 8),
             Panel("timeseries", "在途危化品车辆", "Hazardous-goods vehicles on the road",
-                  "各时段有定位的危化品车辆数。", "Hazardous-goods vehicles with a position fix.",
+                  "各时段有定位的危化品车辆数。",
+                  "Hazardous-goods vehicles with a position fix.",
                   _q(ops_sql.hazmat_trend(db), True), "none", {"vehicles": "车辆"}, 12, 8),
         )),
     ))
