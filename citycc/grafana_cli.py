@@ -37,17 +37,30 @@ def build_cmd(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(boards, ensure_ascii=False, indent=2))
         return 0
     from dashboards.provision import dashboard_json
-    args.out.mkdir(parents=True, exist_ok=True)
-    for d in boards:
-        (args.out / f"{d['uid']}.json").write_text(dashboard_json(d), encoding="utf-8")
-        print(args.out / f"{d['uid']}.json")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for d in boards:
+            (args.out / f"{d['uid']}.json").write_text(dashboard_json(d), encoding="utf-8")
+            print(args.out / f"{d['uid']}.json")
+    except OSError as exc:
+        return _cannot_write(args.out, exc)
     return 0
+
+
+def _cannot_write(directory: Path, exc: OSError) -> int:
+    print(f"citycc: cannot write into {directory}: {exc.strerror} ({exc.filename})",
+          file=sys.stderr)
+    return 2
 
 
 def provision_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from dashboards.provision import write
-    for path in write(args.directory, _dashboards(settings, args), settings.clickhouse,
-                      host=args.clickhouse_host, dashboards_path=args.dashboards_path):
+    try:
+        written = write(args.directory, _dashboards(settings, args), settings.clickhouse,
+                        host=args.clickhouse_host, dashboards_path=args.dashboards_path)
+    except OSError as exc:
+        return _cannot_write(args.directory, exc)
+    for path in written:
         print(path)
     return 0
 

@@ -79,3 +79,13 @@ def test_build_writes_one_file_per_dashboard(tmp_path: Path, monkeypatch: Any) -
     assert main(["grafana", "build", "--out", str(tmp_path)]) == 0
     assert tree(tmp_path) == {k.split("/")[-1]: v for k, v in tree(DEPLOY).items()
                               if k.endswith(".json")}
+
+
+def test_a_directory_that_cannot_be_written_is_a_clear_error(tmp_path: Path, capsys: Any,
+                                                             monkeypatch: Any) -> None:
+    defaults(monkeypatch)
+    (tmp_path / "file").write_text("not a directory")
+    for args in (["provision", str(tmp_path / "file" / "out")],
+                 ["build", "--out", str(tmp_path / "file" / "out")]):
+        assert main(["grafana", *args]) == 2
+        assert "citycc: cannot write into" in capsys.readouterr().err
