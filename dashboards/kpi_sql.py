@@ -90,7 +90,7 @@ def call_rows(db: str, agency: str) -> str:
     """One row per case: agency, case_id, received_ms, district, t_* (0: absent)."""
     ts = ", ".join(f"t_{t}" for t in UNIT_TS)
     return (f"SELECT {quote(agency)} AS agency, case_id, received_ms, district, {ts} "
-            f"FROM ({cases(db, agency)}) ALL LEFT JOIN ({marks(db, agency, False)}) "
+            f"FROM ({cases(db, agency)}) AS c ALL LEFT JOIN ({marks(db, agency, False)}) AS m "
             f"USING case_id")
 
 
@@ -98,7 +98,7 @@ def unit_rows(db: str, agency: str) -> str:
     """One row per (case, unit) response: as :func:`call_rows` plus ``unit``."""
     ts = ", ".join(f"t_{t}" for t in UNIT_TS)
     return (f"SELECT {quote(agency)} AS agency, case_id, unit, received_ms, district, {ts} "
-            f"FROM ({cases(db, agency)}) ALL INNER JOIN ({marks(db, agency, True)}) "
+            f"FROM ({cases(db, agency)}) AS c ALL INNER JOIN ({marks(db, agency, True)}) AS m "
             f"USING case_id")
 
 
@@ -157,9 +157,9 @@ def china_120(db: str) -> str:
     response = interval_values(db, "response", ("ems",))
     return (f"SELECT depart_3min_rate, cases, mean_response_s FROM "
             f"(SELECT 1 AS one, {_rate(CHINA_120_DEPART_S)} AS depart_3min_rate, "
-            f"count() AS cases FROM ({_depart_120(db)})) ALL INNER JOIN "
+            f"count() AS cases FROM ({_depart_120(db)})) AS d ALL INNER JOIN "
             f"(SELECT 1 AS one, if(count() = 0, NULL, round(avg(v), 1)) AS mean_response_s "
-            f"FROM ({response})) USING one")
+            f"FROM ({response})) AS r USING one")
 
 
 def china_120_trend(db: str) -> str:

@@ -68,8 +68,8 @@ def alerts_by_kind(db: str) -> str:
     severity, most first."""
     return (f"SELECT if(title = '', kind, title) AS kind_label, {severity_label()} "
             f"AS severity_label, alerts FROM (SELECT kind, severity, count() AS alerts "
-            f"{_begun(db)} GROUP BY kind, severity) ANY LEFT JOIN (SELECT kind, "
-            f"any(title_zh) AS title FROM {db}.alerts FINAL GROUP BY kind) USING kind "
+            f"{_begun(db)} GROUP BY kind, severity) AS a ANY LEFT JOIN (SELECT kind, "
+            f"any(title_zh) AS title FROM {db}.alerts FINAL GROUP BY kind) AS t USING kind "
             f"ORDER BY alerts DESC, kind_label, severity_label")
 
 
@@ -117,7 +117,7 @@ def sensor_health(db: str, districts: Mapping[str, str]) -> str:
     heard = (f"SELECT district, uniqExact(entity_id) AS sensors FROM {db}.events_lifeline FINAL "
              f"WHERE $__timeFilter(event_time) GROUP BY district")
     return (f"SELECT {label('district', districts)} AS district_label, sensors, "
-            f"{', '.join(CONDITIONS)} FROM ({heard}) ALL LEFT JOIN ({alarms}) "
+            f"{', '.join(CONDITIONS)} FROM ({heard}) AS h ALL LEFT JOIN ({alarms}) AS a "
             f"USING district ORDER BY district")
 
 

@@ -10,13 +10,18 @@ some. The response figures are those of :mod:`dispatch.kpis` computed by
 :func:`warehouse.kpi_queries.responses` on the same data: the dashboards and the cockpit
 share the definitions (EMS cases, and NFPA 1710 for both agencies; a 119 incident's
 received time is moved by its linked calls in the cockpit figure only, see
-:mod:`dashboards.kpi_sql`).
+:mod:`dashboards.kpi_sql`). With chDB installed (ClickHouse 26.x in process; not a project
+dependency) the same tables are copied into it and every panel must give the same rows on
+current ClickHouse as on the server here (18.16).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import subprocess
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -37,6 +42,7 @@ from schemas.validate import parse_event_time
 from streams.alerting_bridge import finding_alert
 from warehouse.client import connect
 from warehouse.kpi_queries import responses
+from warehouse.migrate import load_migrations
 from warehouse.rows import alert_event_row, alert_row, event_columns, incident_event_row
 from warehouse.sink import Warehouse
 
@@ -201,3 +207,53 @@ def test_the_nfpa_1710_table_is_the_cockpits(city: Any) -> None:
                              f["p90"], None if f["meets"] is None else int(f["meets"])))
     assert rows == expected
     assert sum(r[3] for r in rows) > 0
+
+
+def _rows(rows: Any) -> list[list[Any]]:
+    """Rows compared across servers and formats: numbers as rounded floats, NaN as None."""
+    def one(v: Any) -> Any:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return str(v)
+        return None if math.isnan(f) else round(f, 6)
+    return [[one(v) for v in r] for r in rows]
+
+
+def test_every_panel_gives_the_same_rows_on_current_clickhouse(city: Any,
+                                                               tmp_path: Path) -> None:
+    chdb = pytest.importorskip("chdb", reason="chDB (current ClickHouse in process) is not "
+                               "installed; it is not a project dependency")
+    import orjson
+    settings, _ = city
+    db = settings.clickhouse.database
+    current = chdb.session.Session(str(tmp_path / "chdb"))
+    current.query(f"CREATE DATABASE {db}")
+    for migration in load_migrations():
+        for statement in migration.statements(db):
+            current.query(statement)
+    client = connect(settings)
+    try:
+        tables = [t for (t,) in client.execute(f"SHOW TABLES FROM {db}")
+                  if t != "schema_migrations"]
+    finally:
+        client.disconnect()
+    for table in tables:
+        dump = tmp_path / f"{table}.tsv"
+        with open(dump, "wb") as out:
+            subprocess.run(["clickhouse-client", "--port", str(settings.clickhouse.port),
+                            "-q", f"SELECT * FROM {db}.{table} FORMAT TSVWithNames"],
+                           stdout=out, check=True, timeout=120)
+        current.query(f"INSERT INTO {db}.{table} SELECT * FROM file('{dump}', TSVWithNames)")
+    version = current.query("SELECT version()", "CSV").bytes().decode().strip()
+    for board in dashboards(context(settings)):
+        for panel in (p for p in board["panels"] if p["type"] != "row"):
+            for target in panel["targets"]:
+                rows, cols = run(settings, target["rawSql"])
+                got = orjson.loads(current.query(
+                    macros.expand(target["rawSql"], FROM, TO, INTERVAL_S), "JSONCompact").bytes())
+                what = f"{board['uid']} / {panel['title']} on {version}"
+                assert [m["name"] for m in got["meta"]] == [c for c, _ in cols], what
+                assert _rows(got["data"]) == _rows(
+                    [[str(v) if not isinstance(v, (int, float)) else v for v in r]
+                     for r in rows]), what
