@@ -29,6 +29,7 @@ DATASOURCE_UID = "citycc-clickhouse"
 FOLDER_UID = "citycc"
 FOLDER_TITLE = "城市运行指挥中心"
 TAGS = ["citycc"]
+MIN_INTERVAL = "1m"
 
 
 class ClickHouseQuery(variants.Dataquery):
@@ -58,7 +59,10 @@ def _description(title_en: str, about: str, about_en: str) -> str:
 
 def _panel(p: Panel, ds: DataSourceRef, panel_id: int) -> cogbuilder.Builder[Any]:
     if p.kind == "timeseries":
-        b: Any = (timeseries.Panel().line_width(1).fill_opacity(10).span_nulls(False)
+        # a floor on the panel interval: $__interval_s is whole seconds, and a short range
+        # on a wide panel would make it 0 (the buckets divide by it)
+        b: Any = (timeseries.Panel().interval(MIN_INTERVAL).line_width(1).fill_opacity(10)
+                  .span_nulls(False)
                   .legend(cb.VizLegendOptions().show_legend(True)
                           .display_mode(common.LegendDisplayMode.LIST)
                           .placement(common.LegendPlacement.BOTTOM))

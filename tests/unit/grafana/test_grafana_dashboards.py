@@ -48,6 +48,7 @@ def test_every_panel_queries_the_clickhouse_datasource_with_raw_sql(uid: str,
         series = panel["type"] == "timeseries"
         assert (t["queryType"], t["format"]) == (("timeSeries", 0) if series else ("table", 1))
         if series:
+            assert panel["interval"] == "1m"       # $__interval_s is never 0
             assert t["rawSql"].startswith("SELECT time, ") or \
                 re.match(r"SELECT toDateTime\(.*?\) AS time, ", t["rawSql"])
 
