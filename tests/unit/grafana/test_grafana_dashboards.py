@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dashboards import kpi_sql, macros
@@ -128,3 +129,14 @@ def test_a_reversed_range_is_refused() -> None:
     with pytest.raises(macros.MacroError) as err:
         macros.expand("SELECT 1", 2000, 1000, 1)
     assert err.value.code == "bad_range"
+
+
+@pytest.mark.parametrize("percent", [50, 90])
+def test_the_sql_rank_is_numpys_nearest_rank(percent: int) -> None:
+    """``intDiv(count() * p + 99, 100)`` (the 1-based rank the SQL takes) is the rank of
+    :func:`numpy.percentile` ``inverted_cdf``, which dispatch.kpis uses, for every n."""
+    assert f"intDiv(count() * {percent} + 99, 100)" in kpi_sql.nearest_rank(percent)
+    for n in range(1, 2001):
+        values = np.arange(n, dtype=float)
+        rank = (n * percent + 99) // 100
+        assert values[rank - 1] == np.percentile(values, percent, method="inverted_cdf"), n
