@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "grafana"
-TYPES = {"<string>": str, "<number>": (int, float), "<bool>": bool, "<object>": dict,
-         "<array>": list, "<null>": type(None)}
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "<string>": str, "<number>": (int, float), "<bool>": bool, "<object>": dict,
+    "<array>": list, "<null>": type(None)}
 
 
 def load(name: str) -> dict[str, Any]:
