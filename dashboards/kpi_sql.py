@@ -11,11 +11,12 @@ excluded, percentiles are nearest rank (``ceil(p * n)``-th smallest, exact integ
 arithmetic), unit statuses are followed up to ``HORIZON_MS`` after the range, NFPA travel
 is the first-arriving unit's of each agency (ties: lowest unit id).
 
-What the SQL does not do that the cockpit figure does (:func:`warehouse.kpi_queries.responses`):
-it reads the units' own status reports only, not the dispatch log's assignments nor the
-alerting incidents' call links (a 119 call does not move its incident's received time);
-the ``answer`` (ring time), ``on_scene`` and ``transport`` intervals are not on the
-dashboards. Runs on ClickHouse 18.16 and current: no CTE, no window function, no DateTime64;
+The cases and their received times (a 119 call moving its incident's earlier) are
+:mod:`dashboards.cases_sql`'s. What the SQL does not do that the cockpit figure does
+(:func:`warehouse.kpi_queries.responses`): it reads the units' own status reports only, not
+the dispatch log's assignments (``unit_assigned``, ``package_confirmed`` items, board status
+changes; their JSON arrays are beyond 18.16's JSON functions); the ``answer`` (ring time),
+``on_scene`` and ``transport`` intervals are not on the dashboards. Runs on ClickHouse 18.16 and current: no CTE, no window function, no DateTime64;
 time comes from the macros of :mod:`dashboards.macros`.
 """
 
@@ -28,6 +29,8 @@ from dispatch.kpi_defs import (CHINA_120_DEPART_S, INTERVAL, NFPA_SHARE, NFPA_TR
 from dispatch.status import STREAM_STATUS
 # the one table of the KPI streams' cases (private there: the warehouse's KPI queries own it)
 from warehouse.kpi_queries import HORIZON_MS, _STREAMS
+
+from .cases_sql import cases
 
 AGENCIES = tuple(_STREAMS)                        # ("ems", "fire")
 UNIT_TS = ("dispatched", "en_route", "on_scene")  # the unit timestamps the panels need
@@ -63,14 +66,6 @@ def nearest_rank(percent: int, column: str = "v") -> str:
     """The ``percent`` percentile by nearest rank; NULL when there is no value."""
     return (f"if(count() = 0, NULL, arrayElement(arraySort(groupArray({column})), "
             f"intDiv(count() * {percent} + 99, 100)))")
-
-
-def cases(db: str, agency: str) -> str:
-    """The agency's cases received in the dashboard range."""
-    table, case_where, _, _ = _STREAMS[agency]
-    return (f"SELECT entity_id AS case_id, min(event_ms) AS received_ms, "
-            f"argMin(district, event_ms) AS district FROM {db}.{table} FINAL "
-            f"WHERE $__timeFilter(event_time) AND {case_where} GROUP BY entity_id")
 
 
 def marks(db: str, agency: str, per_unit: bool) -> str:

@@ -8,9 +8,8 @@ its columns have the types the panel needs (``time`` a DateTime first in a time 
 numbers for values, every column named in zh), and it has rows where the data must give
 some. The response figures are those of :mod:`dispatch.kpis` computed by
 :func:`warehouse.kpi_queries.responses` on the same data: the dashboards and the cockpit
-share the definitions (EMS cases, and NFPA 1710 for both agencies; a 119 incident's
-received time is moved by its linked calls in the cockpit figure only, see
-:mod:`dashboards.kpi_sql`). With chDB installed (ClickHouse 26.x in process; not a project
+share the definitions (every interval on the panels, the 120 figures and NFPA 1710; the run
+has no dispatch log, which only the cockpit reads, see :mod:`dashboards.kpi_sql`). With chDB installed (ClickHouse 26.x in process; not a project
 dependency) the same tables are copied into it and every panel must give the same rows on
 current ClickHouse as on the server here (18.16).
 """
@@ -24,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
 import pytest
 
 from alerting.config import default_config
@@ -38,7 +38,7 @@ from detectors.plan import build_event_detectors
 from dispatch import kpis
 from dispatch.kpi_defs import AGENCIES, FIGURES, INTERVAL
 from schemas.records import Origin
-from schemas.validate import parse_event_time
+from schemas.validate import format_event_time, parse_event_time
 from streams.alerting_bridge import finding_alert
 from warehouse.client import connect
 from warehouse.kpi_queries import responses
@@ -175,21 +175,72 @@ def _python(settings: Settings, agency: str | None) -> dict[str, Any]:
     return kpis.compute(r, PROFILE.utc_offset_hours)
 
 
-def test_the_ems_response_figures_are_the_cockpits(city: Any) -> None:
+@pytest.mark.parametrize("agency", [None, "ems", "fire"])
+def test_the_response_figures_are_the_cockpits(city: Any, agency: str | None) -> None:
     settings, _ = city
     db = settings.clickhouse.database
-    want = _python(settings, "ems")
-    assert want["calls"] >= 4
+    want = _python(settings, agency)
+    assert want["calls"] >= 2
+    agencies = kpi_sql.AGENCIES if agency is None else (agency,)
     for key in kpi_sql.PANEL_INTERVALS:
-        values = kpi_sql.interval_values(db, key, ("ems",))
+        values = kpi_sql.interval_values(db, key, agencies)
         (row,), _ = run(settings, f"SELECT count() AS n, {kpi_sql.nearest_rank(50)}, "
                                   f"{kpi_sql.nearest_rank(90)} FROM ({values})")
         got = want["intervals"][key]["all"]
-        assert row == (got["n"], got["p50"], got["p90"]), INTERVAL[key].en
-    (row,), _ = run(settings, kpi_sql.china_120(db))
-    rate = want["china_120"]["depart_rate"]
-    assert row[:2] == (round(rate["share"] * 100, 1), rate["n"])
-    assert row[2] == round(want["china_120"]["mean_response"]["mean"], 1)
+        assert row == (got["n"], got["p50"], got["p90"]), (agency, INTERVAL[key].en)
+    if agency != "fire":
+        (row,), _ = run(settings, kpi_sql.china_120(db))
+        rate = want["china_120"]["depart_rate"]
+        assert row[:2] == (round(rate["share"] * 100, 1), rate["n"])
+        assert row[2] == round(want["china_120"]["mean_response"]["mean"], 1)
+
+
+def _fire(etype: str, entity: str, at_s: int, **fields: Any) -> tuple[dict[str, Any], int]:
+    ms = T0 + at_s * 1000
+    return {"event_id": f"{etype}-{entity}-{at_s}", "type": etype, "source": "test",
+            "event_time": format_event_time(ms), "entity_id": entity, "district": "tianxin",
+            "lat": 28.2, "lon": 112.9, "category": "structure_fire", **fields}, ms
+
+
+def _link(n: int, incident: str, call: str, kind: str = "call_linked") -> dict[str, Any]:
+    return {"event_id": f"ie-{n}", "incident_id": incident, "seq": n, "lsn": n, "kind": kind,
+            "at_ms": T0 + (200 + n) * 1000, "actor": "correlator",
+            "payload_json": orjson.dumps({"call_id": call, "stream": "fire"}).decode()}
+
+
+def test_a_119_call_moves_its_incidents_received_time(fresh_database: Any) -> None:
+    """FI-1 opens at 130 s; the 119 call C1 at 100 s is linked with it to one alerting
+    incident: the case was received at 100 s. C2 (at 50 s) was linked and unlinked, C3 (at
+    40 s) is linked to an incident with two 119 incidents: neither counts. As the cockpit."""
+    fire = [_fire("call", "C1", 100), _fire("call", "C2", 50), _fire("call", "C3", 40),
+            _fire("incident", "FI-1", 130, status="open", alarm_level=1),
+            _fire("incident", "FI-2", 140, status="open", alarm_level=1),
+            *[_fire("engine_status", "ENG-1", t, status=st, incident_id="FI-1")
+              for st, t in (("dispatched", 170), ("en_route", 230), ("on_scene", 430))]]
+    links = [_link(1, "INC-1", "FI-1"), _link(2, "INC-1", "C1"), _link(3, "INC-1", "C2"),
+             _link(4, "INC-1", "C2", "call_unlinked"), _link(5, "INC-2", "FI-1"),
+             _link(6, "INC-2", "FI-2"), _link(7, "INC-2", "C3")]
+
+    async def scenario(settings: Settings) -> None:
+        wh = Warehouse(settings)
+        await wh.start()
+        try:
+            await wh.insert("events_fire", event_columns(
+                "fire", [(e, ms, Origin("citycc.fire", 0, i), T0)
+                         for i, (e, ms) in enumerate(fire)]))
+            await wh.insert("incident_events", [incident_event_row(x) for x in links])
+        finally:
+            await wh.close()
+
+    with fresh_database("grafana_links") as settings:
+        asyncio.run(scenario(settings))
+        db = settings.clickhouse.database
+        want = _python(settings, "fire")["intervals"]
+        for key, seconds in (("processing", 70.0), ("depart", 130.0), ("response", 330.0)):
+            values = kpi_sql.interval_values(db, key, ("fire",))
+            rows, _ = run(settings, f"SELECT case_id, v FROM ({values}) ORDER BY case_id")
+            assert rows == [("FI-1", seconds)], key
+            assert want[key]["all"]["p50"] == seconds, key
 
 
 def test_the_nfpa_1710_table_is_the_cockpits(city: Any) -> None:
@@ -224,7 +275,6 @@ def test_every_panel_gives_the_same_rows_on_current_clickhouse(city: Any,
                                                                tmp_path: Path) -> None:
     chdb = pytest.importorskip("chdb", reason="chDB (current ClickHouse in process) is not "
                                "installed; it is not a project dependency")
-    import orjson
     settings, _ = city
     db = settings.clickhouse.database
     current = chdb.session.Session(str(tmp_path / "chdb"))
