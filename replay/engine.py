@@ -105,33 +105,39 @@ class Replayer:
     # -- inputs -----------------------------------------------------------------------------
     def feed(self, stream: str, events: Sequence[Mapping[str, Any]],
              times: Sequence[int] | None = None) -> list[OutRecord]:
-        """Events of one stream in event-time order, none before the watermark (``times``:
-        their event times in ms, when the caller has them; else read from
-        ``event_time``). Each run of events within one tick interval is processed after
-        the ticks up to its first event, with ``now`` its last event's time."""
+        """Events of one stream in event-time order, none in a tick interval already
+        closed (before the last boundary ticked); ``times``: their event times in ms when
+        the caller has them (else read from ``event_time``). The events of each tick
+        interval ``[b - tick_ms, b)`` are processed after the ticks up to ``b - tick_ms``,
+        with ``now = b`` (the worker takes about a second of a stream per batch and reads
+        its clock after), and before the tick at ``b``. Other streams' events of the same
+        interval may follow: an interval closes when a later one is fed or advanced to."""
         step = self.steps.get(stream)
         if step is None:
             raise ReplayError("unknown_stream", f"{stream!r} is not one of {INPUT_STREAMS}")
         if not events:
             return []
         ts = list(times) if times is not None else [_time(e) for e in events]
-        if ts[0] < self._wm:
-            raise ReplayError("out_of_order", f"{stream} event at {ts[0]} is before the "
-                                              f"watermark {self._wm}")
+        tick = self.tick_ms
+        opened = self._next_tick - tick
+        if ts[0] < opened:
+            raise ReplayError("out_of_order", f"{stream} event at {ts[0]} is in a tick "
+                                              f"interval already closed (at {opened})")
         back = next((b for a, b in zip(ts, ts[1:]) if b < a), None)
         if back is not None:   # (checked before anything is processed: all or nothing)
             raise ReplayError("out_of_order", f"{stream} events not in event-time order "
                                               f"at {back}")
         out: list[OutRecord] = []
-        i, n, tick = 0, len(events), self.tick_ms
+        i, n = 0, len(events)
         while i < n:
             k = ts[i] // tick
             j = i + 1
             while j < n and ts[j] // tick == k:
                 j += 1
-            out += self.advance(ts[i])
-            self._wm = max(self._wm, ts[j - 1])
-            out += self._process(step, events[i:j], self._wm)
+            out += self.advance(k * tick)
+            now = (k + 1) * tick
+            self._wm = max(self._wm, now)
+            out += self._process(step, events[i:j], now)
             i = j
         return out
 
