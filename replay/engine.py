@@ -23,7 +23,7 @@ included, at any speed.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import orjson
 
@@ -171,7 +171,8 @@ class Replayer:
         msgs = []
         for a in range(0, len(events), MESSAGE_EVENTS):
             msgs.append(RawMessage(stream, 0, self.offsets[stream],
-                                   encode_batch(list(events[a:a + MESSAGE_EVENTS]))))
+                                   encode_batch(cast(list[dict[str, Any]],
+                                                     list(events[a:a + MESSAGE_EVENTS])))))
             self.offsets[stream] += 1
         result = step.process_safely(msgs, now)
         self.counters["events"] += len(result.events)

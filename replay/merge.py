@@ -25,8 +25,8 @@ def merge_runs(inputs: Mapping[str, Iterable[Item]], tick_ms: int = 1000,
     iters = {s: iter(inputs[s]) for s in sorted(inputs)}
     heads: dict[str, Item] = {}
     for s, it in iters.items():
-        for item in it:
-            heads[s] = item
+        for first in it:
+            heads[s] = first
             break
     while heads:
         k = min(item[0] for item in heads.values()) // tick_ms

@@ -164,15 +164,15 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
             writer_client.disconnect()
         if out_file is not None:
             out_file.close()
-    events = replayer.counters["events"]
+    fed = replayer.counters["events"]
     c = tally.counts
     return {"session": sid, "database": database, "window": window.as_dict(),
-            "speed": speed or "max", "events": events, "dead_letters": replayer.counters["dead"],
+            "speed": speed or "max", "events": fed, "dead_letters": replayer.counters["dead"],
             "alerts": c["alerts_firing"], "alert_events": c["alert_events"],
             "incidents": c["incidents"], "packages": c["packages"],
             "notifications": c["notified"], "records": digest.count,
             "rows": dict(writer.rows), "wall_s": round(wall, 3),
-            "events_per_s": round(events / wall) if wall > 0 else None,
+            "events_per_s": round(fed / wall) if wall > 0 else None,
             "digest": digest.hexdigest(), "jsonl": str(jsonl) if jsonl else None}
 
 

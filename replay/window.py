@@ -119,7 +119,7 @@ def make_window(profile: CityProfile, start: str | int, end: str | int,
         raise WindowError("unknown_stream", "stream", f"{', '.join(bad)} (streams: "
                                                       f"{', '.join(INPUT_STREAMS)})")
     box = parse_bbox(bbox) if isinstance(bbox, str) else \
-        (tuple(float(x) for x in bbox) if bbox is not None else None)  # type: ignore[assignment]
+        (parse_bbox(",".join(str(float(x)) for x in bbox)) if bbox is not None else None)
     return Window(start_ms, end_ms, codes, box, tuple(s for s in INPUT_STREAMS if s in names),
                   incident_id)
 
