@@ -22,6 +22,8 @@ included, at any speed.
 
 from __future__ import annotations
 
+import io
+import pickle
 from collections import Counter
 from typing import Any, Mapping, Sequence, cast
 
@@ -101,6 +103,47 @@ class Replayer:
     @property
     def watermark_ms(self) -> int:
         return self._wm
+
+    # -- state (a seek: restore the nearest snapshot, feed the events after it) --------------
+    def snapshot(self) -> bytes:
+        """Everything this replay has learned and decided so far, as bytes: the detectors
+        and each stream's detection stage (pickled whole: limits, per-partition detectors,
+        the firing findings and when each is due again), the engine's
+        and the board's own snapshots (as the worker's checkpoint file holds them), the
+        watermark. The setup's shared, unchanging parts (profile, policy) are referred
+        to, not copied: restore on the same setup."""
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=5)
+        shared = {id(obj): key for key, obj in _shared_objects(self.setup)}
+        pickler.persistent_id = lambda obj: shared.get(id(obj))  # type: ignore[method-assign]
+        pickler.dump({
+            "detection": (self.detectors, {k: st.detection for k, st in self.steps.items()},
+                          self.active),
+            "engine": self.engine.snapshot(),
+            "board": self.board.board.snapshot() if self.board is not None else None,
+            "clock": (self._wm, self._next_tick, self.tick_ms),
+            "counts": (dict(self.offsets), dict(self.counters))})
+        return buf.getvalue()
+
+    @classmethod
+    def restore(cls, setup: ReplaySetup, blob: bytes) -> "Replayer":
+        """The replay :meth:`snapshot` saw, on ``setup`` (the one it was taken on)."""
+        objects = dict(_shared_objects(setup))
+        unpickler = pickle.Unpickler(io.BytesIO(blob))
+        unpickler.persistent_load = objects.__getitem__  # type: ignore[assignment]
+        state = unpickler.load()
+        wm, next_tick, tick_ms = state["clock"]
+        self = cls(setup, wm, tick_ms)
+        self.detectors, stages, self.active = state["detection"]
+        for name, stage in stages.items():   # (the validators hold no state: kept)
+            self.steps[name].detection = stage
+        self.engine.restore(state["engine"])
+        if self.board is not None and state["board"] is not None:
+            self.board.board.restore(state["board"])
+        self._wm, self._next_tick = wm, next_tick
+        offsets, counters = state["counts"]
+        self.offsets, self.counters = Counter(offsets), Counter(counters)
+        return self
 
     # -- inputs -----------------------------------------------------------------------------
     def feed(self, stream: str, events: Sequence[Mapping[str, Any]],
@@ -241,6 +284,11 @@ class Replayer:
             [dead_letter(Origin(topic, 0, base + r.index), r.code, r.field, r.reason,
                          values[r.index] or b"", now, r.ident) for r in refused],
             self.setup.limits.max_message_bytes)
+
+
+def _shared_objects(setup: ReplaySetup) -> list[tuple[str, Any]]:
+    """The setup's parts a snapshot refers to by name (they never change)."""
+    return [("profile", setup.profile), ("policy", setup.policy)]
 
 
 def _time(event: Mapping[str, Any]) -> int:
