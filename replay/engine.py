@@ -120,7 +120,8 @@ class Replayer:
             "detection": (self.detectors, {k: st.detection for k, st in self.steps.items()},
                           self.active),
             "engine": self.engine.snapshot(),
-            "board": self.board.board.snapshot() if self.board is not None else None,
+            "board": self.board.board.snapshot()  # type: ignore[attr-defined]
+            if self.board is not None else None,
             "clock": (self._wm, self._next_tick, self.tick_ms),
             "counts": (dict(self.offsets), dict(self.counters))})
         return buf.getvalue()
@@ -139,7 +140,7 @@ class Replayer:
             self.steps[name].detection = stage
         self.engine.restore(state["engine"])
         if self.board is not None and state["board"] is not None:
-            self.board.board.restore(state["board"])
+            self.board.board.restore(state["board"])  # type: ignore[attr-defined]
         self._wm, self._next_tick = wm, next_tick
         offsets, counters = state["counts"]
         self.offsets, self.counters = Counter(offsets), Counter(counters)
