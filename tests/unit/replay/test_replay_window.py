@@ -12,7 +12,7 @@ from city.profile import load_profile
 from replay.merge import merge_runs
 from replay.pace import Pacer
 from replay.window import (INCIDENT_AFTER_MS, INCIDENT_BEFORE_MS, MESSAGES, WindowError,
-                           incident_window, make_window)
+                           check_session, incident_window, make_window)
 from schemas.catalog import INPUT_STREAMS
 
 PROFILE = load_profile()
@@ -54,6 +54,14 @@ def test_the_session_id_is_the_window_s() -> None:
     w3 = make_window(PROFILE, A, "2026-11-25T11:00:00Z", ["yuelu"])
     assert w1.session_id() == w2.session_id() != w3.session_id()
     assert w1.session_id().isalnum() and len(w1.session_id()) == 12
+
+
+@pytest.mark.parametrize("sid", ["", "a-b", "x" * 33, "a;DROP", "名字"])
+def test_a_session_id_that_cannot_name_a_database_is_refused(sid: str) -> None:
+    with pytest.raises(WindowError) as exc:
+        check_session(sid)
+    assert exc.value.code == "bad_session"
+    assert check_session("drill_2026_11") == "drill_2026_11"
 
 
 def attached(district: str, at: int) -> tuple[str, int, str]:
