@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import pickle
 from collections import Counter
-from typing import Any, Mapping, Sequence, cast
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import orjson
 
@@ -99,6 +99,8 @@ class Replayer:
         self._next_tick = (start_ms // tick_ms + 1) * tick_ms   # the first boundary after
         self.offsets: Counter[str] = Counter()   # per replayed topic: message offsets
         self.counters: Counter[str] = Counter()
+        # what the input agents sink into events_*: (stream, [(event, ts_ms, origin)], now)
+        self.on_events: Callable[[str, list[Any], int], None] | None = None
 
     @property
     def watermark_ms(self) -> int:
@@ -219,6 +221,8 @@ class Replayer:
                                                      list(events[a:a + MESSAGE_EVENTS])))))
             self.offsets[stream] += 1
         result = step.process_safely(msgs, now)
+        if self.on_events is not None and result.events:
+            self.on_events(stream, result.events, now)
         self.counters["events"] += len(result.events)
         self.counters["dead"] += len(result.dead)
         alerts = [orjson.dumps(a) for a in result.alerts]

@@ -28,6 +28,7 @@ from worker_fake import T0, simulated_streams  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 MINUTES = 3
+STREAMS = ("lifeline", "ems", "fire", "traffic", "hazmat")
 
 
 def _q(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
@@ -77,7 +78,7 @@ def test_a_window_replayed_twice_gives_the_same_outputs_apart_from_live(
     assert rc == 0
     stored = sum(n for (n,) in _q(live, " UNION ALL ".join(
         f"SELECT count() FROM {live.clickhouse.database}.{table_for_stream(s)}"
-        for s in ("lifeline", "ems", "fire", "traffic", "hazmat"))))
+        for s in STREAMS)))
     assert first["events"] == second["events"] == stored > 1000
     assert first["digest"] == second["digest"] and first["records"] == second["records"]
     assert first["alerts"] > 0 and first["incidents"] > 0 and first["packages"] > 0
@@ -94,6 +95,12 @@ def test_a_window_replayed_twice_gives_the_same_outputs_apart_from_live(
         assert _q(live, f"SELECT count() FROM {db}.{table}")[0][0] == rows[table], table
         assert _q(live, f"SELECT count() FROM {live.clickhouse.database}.{table}") \
             == [(0,)], table
+    # the replayed events as the input agents store them: the session's KPIs work
+    assert sum(rows.get(table_for_stream(s), 0) for s in STREAMS) == stored
+    replayed = _q(live, f"SELECT event_id, body FROM {db}.events_ems ORDER BY event_id")
+    original = _q(live, f"SELECT event_id, body FROM {live.clickhouse.database}.events_ems "
+                        f"ORDER BY event_id")
+    assert replayed == original
     ids = _q(live, f"SELECT event_id FROM {db}.incident_events ORDER BY event_id")
     assert len(ids) == first["rows"]["incident_events"]
 
