@@ -111,3 +111,28 @@ def test_an_unknown_incident_is_refused_with_its_code(live: Settings, capsys: An
     assert run_cmd(live, args) == 2
     err = capsys.readouterr().err
     assert "unknown_incident" in err and "INC-nope" in err
+
+
+def test_an_incident_picks_its_window_and_area(live: Settings, capsys: Any) -> None:
+    """An incident stored in the live database (here: one the first replay made, copied
+    over) is replayed from its own window and districts."""
+    rc, first = replay(live, capsys, "--no-progress", "--no-db", "--stream", "fire")
+    assert rc == 0
+    rc, made = replay(live, capsys, "--no-progress")
+    db, own = made["database"], live.clickhouse.database
+    (incident,) = _q(live, f"SELECT incident_id FROM {db}.incident_events WHERE kind = "
+                           f"'opened' ORDER BY at_ms LIMIT 1")[0]
+    _q(live, f"INSERT INTO {own}.incident_events SELECT * FROM {db}.incident_events "
+             f"WHERE incident_id = '{incident}'")
+    first_ms, last_ms = _q(live, f"SELECT min(at_ms), max(at_ms) FROM {own}.incident_events "
+                                 f"WHERE incident_id = '{incident}'")[0]
+    args = build_parser().parse_args(["replay", "run", "--incident", incident,
+                                      "--no-progress", "--no-db"])
+    assert run_cmd(live, args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    w = summary["window"]
+    assert w["incident_id"] == incident and w["districts"]
+    assert w["from"] == format_event_time(first_ms - 30 * 60_000)
+    assert w["to"] == format_event_time(last_ms + 10 * 60_000)
+    assert summary["events"] > 0 and summary["database"] is None
+    assert first["events"] < made["events"]   # (--stream fire: a subset)
