@@ -7,6 +7,7 @@ import math
 
 import orjson
 import pytest
+from hypothesis import given, strategies as st
 
 from city.profile import load_profile
 from replay.merge import merge_runs
@@ -108,3 +109,20 @@ def test_the_pacer_maps_event_time_to_wall_time() -> None:
     assert Pacer(None, T, 0.0).wait_s(T + 10**9, 0.0) == 0.0
     with pytest.raises(ValueError):
         Pacer(0, T, 0.0)
+
+
+@given(st.dictionaries(st.sampled_from(INPUT_STREAMS),
+                       st.lists(st.integers(0, 20_000), max_size=60), max_size=5),
+       st.integers(1, 7))
+def test_merge_runs_keeps_every_item_once_in_order(times: dict, max_run: int) -> None:
+    """Every item comes out once; each stream's in its own order; batches never go back
+    in tick intervals, hold one interval of one stream, at most max_run items."""
+    inputs = {s: [(t, (), (s, i)) for i, t in enumerate(sorted(ts))] for s, ts in times.items()}
+    runs = list(merge_runs(inputs, tick_ms=1000, max_run=max_run))
+    for s, items in inputs.items():
+        assert [e for r, evs, _ in runs if r == s for e in evs] == [e for _, _, e in items]
+    last = -1
+    for _, evs, ts in runs:
+        assert 0 < len(evs) <= max_run and len({t // 1000 for t in ts}) == 1
+        assert ts[0] // 1000 >= last
+        last = ts[0] // 1000
