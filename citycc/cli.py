@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(add)
     from citycc import grafana_cli
     grafana_cli.add_parsers(add)
+    from citycc import replay_cli
+    replay_cli.add_parsers(add)
     return p
 
 

@@ -21,13 +21,10 @@ import orjson
 from city.profile import load_profile, load_roads, road_names
 from citycc.settings import Settings
 from schemas.catalog import INPUT_STREAMS
-from schemas.records import (Origin, dead_letter, dead_letter_from_headers, dead_letter_headers,
-                             fit_dead_letter)
-from schemas.topics import DEAD_LETTER_PREFIX_BYTES, TOPICS
+from schemas.records import Origin, dead_letter, dead_letter_headers
+from schemas.topics import TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
-from streams.alerting_bridge import finding_alert
-from streams.detection import unit
 from detectors.reassert import Reasserter
 from streams.flush import FlushBuffer
 from streams.progress import WRITE_INTERVAL_S, Progress, progress_path
@@ -37,20 +34,16 @@ from streams.state import StateStore
 from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
-from streams.pipeline import Limits, RawMessage, StreamStep
-from streams.sink_decode import ALERTS_TABLE, decode_alerts, json_decoder
+from streams.pipeline import Limits, RawMessage, StreamStep, tick_alerts
+from streams.outputs import dead_letter_records, fit as fit_dead_letter
+from streams.sink_decode import (ALERTS_TABLE, DEAD_LETTERS_TABLE, JSON_SINKS, decode_alerts,
+                                 decode_dead, json_decoder)
 from streams.dispatch_intake import forwarded
 from streams.alerting_agent import install_alerting
-from warehouse.rows import (alert_event_row, dead_letter_row, event_columns,
-                            incident_event_row, notification_row, silence_event_row,
-                            table_for_stream, to_columns)
+from warehouse.rows import event_columns, table_for_stream
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse
-from warehouse.audit_rows import audit_row, command_result_row
-from warehouse.dispatch_rows import dispatch_row
 
 log = logging.getLogger(__name__)
-DEAD_LETTERS_TABLE = "dead_letters"
-AUDIT_TABLE = "command_audit"   # the cockpit's audit records and the worker's answers
 
 
 def wall_ms() -> int:
@@ -102,7 +95,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     def fit(record: dict[str, Any]) -> dict[str, Any]:
         """A dead letter whose original exceeds the input limit travels as a prefix with
         the original's size and digest (code too_large), so it always fits its topic."""
-        return fit_dead_letter(record, settings.max_message_bytes, DEAD_LETTER_PREFIX_BYTES)
+        return fit_dead_letter(record, settings.max_message_bytes)
 
     async def insert(table: str, columns: dict[str, list[Any]]) -> None:
         try:
@@ -136,9 +129,9 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
     async def publish_dead(buf: FlushBuffer, records: list[dict[str, Any]]) -> None:
         metrics.count_dead(records)
-        for rec in map(fit, records):
-            await buf.send(partial(dlq_topic.send, key=rec["source_topic"].encode(),
-                                   value=rec["raw"], headers=dead_letter_headers(rec)))
+        for _, key, value, headers in dead_letter_records(records, settings.max_message_bytes):
+            await buf.send(partial(dlq_topic.send, key=key, value=value,
+                                   headers=list(headers)))
 
     progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
                         clock())
@@ -162,17 +155,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                    progress, in_order, metrics))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), decode_alerts,
                 publish_dead, clock)
-    _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
+    _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), decode_dead,
                 publish_dead, clock)
     engine_store = install_alerting(app, settings, profile, alerts_topic, dispatch_topic,
                                     buffer, publish_dead, clock)
-    for name, table, to_row in (("alert_events", "alert_events", alert_event_row),
-                                ("incident_events", "incident_events", incident_event_row),
-                                ("notifications", "notifications", notification_row),
-                                ("silence_events", "silence_events", silence_event_row),
-                                ("audit", AUDIT_TABLE, audit_row),
-                                ("command_results", AUDIT_TABLE, command_result_row),
-                                ("dispatch", "dispatch_log", dispatch_row)):
+    for name, table, to_row in JSON_SINKS:
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
         _sink_agent(app, settings, topic, buffer(name if name == table else f"{table}:{name}"),
@@ -207,17 +194,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
             await _tick(clock())
 
     async def _tick(now: int) -> None:
-        findings = []
-        for det in detectors:
-            found = det.tick(now)
-            if found:
-                active.observe(unit("", f"det:{det.name}"), found, now)
-                findings += found
-        findings += [f for step in steps for f in step.detection.tick(now)]
-        alerts = [finding_alert(f, profile, now, ttl_ms) for f in findings]
-        alerts += [finding_alert(f, profile, now, ttl_ms, reasserted=True)
-                   for f in active.due(now)]
-        for alert in alerts:
+        for alert in tick_alerts(detectors, steps, active, profile, now, ttl_ms):
             await alerts_topic.send(key=alert["fingerprint"].encode(),
                                     value=orjson.dumps(alert))
 
@@ -286,12 +263,6 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             await buf.flush_if_due()
 
     return state
-
-
-def _decode_dead(msgs: list[Any], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
-    records = [dead_letter_from_headers(m.value or b"", m.headers) for m in msgs]
-    rows = [dead_letter_row(r) for r in records]
-    return [(DEAD_LETTERS_TABLE, to_columns(DEAD_LETTERS_TABLE, rows))], []
 
 
 def _sink_agent(app: faust.App, settings: Settings, topic: Any, buf: FlushBuffer,
