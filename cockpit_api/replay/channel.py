@@ -71,6 +71,7 @@ class ReplayChannel:
         self.stopped = asyncio.Event()
         self._wake = asyncio.Event()
         self._told = 0.0
+        self.rounds = 0     # turns of the player's loop (a test waits for them)
         hub.feed_state = mode
 
     @classmethod
@@ -175,6 +176,7 @@ class ReplayChannel:
         clients' relays between records (as the live feed does)."""
         self.pacer.seek(self.at_ms, self.clock())   # the pace counts from now
         while not self.stopped.is_set():
+            self.rounds += 1
             due = self.pacer.position(self.clock())
             target = self.end_ms if due is None else min(due, self.end_ms)
             if self.drill is not None and target > self.picture.end_ms:
