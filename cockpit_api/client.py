@@ -208,7 +208,7 @@ class ClientSession:
         if msg["type"] == REPLAY:
             try:
                 if self.c.replay is None:
-                    raise refuse_live()
+                    raise refuse_live(msg)
                 self.c.replay.control(parse_control(msg))
             except CommandRejected as exc:
                 self.c.hub.reply(sub, exc.to_message())

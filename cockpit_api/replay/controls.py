@@ -47,16 +47,20 @@ class Control:
     command_id: str | None = None
 
 
-def refuse_live() -> CommandRejected:
-    """What the live cockpit answers a replay control."""
+def refuse_live(msg: Mapping[str, Any]) -> CommandRejected:
+    """What the live cockpit answers the replay control ``msg``."""
     return CommandRejected(NOT_REPLAY, "type", "this cockpit shows live operations: there is "
-                           "no replay to play, pause, seek or stop")
+                           "no replay to play, pause, seek or stop", _command_id(msg))
+
+
+def _command_id(msg: Mapping[str, Any]) -> str | None:
+    raw = msg.get("command_id")
+    return raw if isinstance(raw, str) and 0 < len(raw) <= MAX_ID else None
 
 
 def parse_control(msg: Mapping[str, Any]) -> Control:
     """A ``replay`` frame (decoded) -> :class:`Control`, or CommandRejected."""
-    raw_id = msg.get("command_id")
-    cid = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_ID else None
+    cid = _command_id(msg)
     try:
         return _parse(msg, cid)
     except CommandRejected as exc:

@@ -71,13 +71,20 @@ class ReadOnly:
 
 class DrillCommands:
     """An exercise's command sender: the command goes to the drill's pipeline
-    (:meth:`ReplayChannel.command`), whose records come back through the hub."""
+    (:meth:`ReplayChannel.command`), whose records come back through the hub -- just after
+    the sender is answered ``command_queued``, as a live command's result comes after it."""
 
     def __init__(self, channel: ReplayChannel) -> None:
         self.channel = channel
 
     async def send(self, key: str, value: bytes) -> None:
-        self.channel.command(value)
+        asyncio.get_running_loop().call_soon(self._apply, value)
+
+    def _apply(self, value: bytes) -> None:
+        try:
+            self.channel.command(value)
+        except Exception:  # noqa: BLE001 - the drill's bug: said loudly, the session goes on
+            log.exception("exercise: the drill could not apply a command")
 
 
 class LogAudit:
