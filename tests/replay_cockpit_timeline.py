@@ -1,5 +1,5 @@
-"""A small replay timeline for the replay cockpit's tests (unit and browser): gas alerts in
-three districts over 40 minutes of event time, through the real alerting engine, every
+"""A small replay timeline for the replay cockpit's tests (unit and browser): gas leaks in
+three districts in turn over an hour of event time, through the real alerting engine, every
 output the record the worker publishes (:mod:`streams.outputs`), stamped like a replay's
 (:func:`replay.timeline.stamped`). Incidents open, grow and resolve along it.
 
@@ -20,7 +20,7 @@ from schemas.records import make_alert
 from schemas.validate import format_event_time
 from streams.outputs import output_records
 
-T0 = 1_795_600_800_000          # 2026-11-25T08:00:00Z (16:00 in Changsha)
+T0 = 1_795_600_800_000          # 2026-11-25T10:00:00Z (18:00 in Changsha)
 MIN = 60_000
 END = T0 + 60 * MIN
 PLACES = (("furong", "芙蓉区", "Furong", 28.19, 112.99),
@@ -41,8 +41,9 @@ def gas(entity: str, place: tuple[str, str, str, float, float], t: int, status: 
 
 
 def timeline() -> list[OutRecord]:
-    """The records, sorted by ``at_ms``: a gas leak in each district in turn (at 2, 12 and
-    22 min), each resolved 15 min later; the engine ticked every minute."""
+    """The records, sorted by ``at_ms``: a gas leak in each district in turn (at 2, 22 and
+    42 min), its alerts resolved 5 min later and its incident 10 min after that (one open
+    incident at a time); the engine ticked every 30 s."""
     engine = Engine(default_config(), load_profile("changsha"))
     plan: dict[int, list[dict[str, Any]]] = {}
     for i, place in enumerate(PLACES):
