@@ -1,85 +1,60 @@
-"""The pace of a replay (pure): which event time is due at a wall-clock moment, at 1x, N x
-or as fast as possible, with pause, play and seek. The wall clock is passed in (``now_s``,
-seconds of a monotonic clock), never read here.
+"""Pacing a replay against the wall clock (pure: the wall time is passed in).
 
-The pacer holds an anchor -- event time ``at_ms`` at wall time ``since_s`` -- moved by every
-change, so a change never jumps the event time: at N x, ``N`` seconds of event time pass per
-wall second after the anchor; paused, the event time stays at the anchor; ``speed=None`` is
-"as fast as possible" (whatever is next is due now).
+A :class:`Pacer` maps event time to wall time: at speed ``s``, an event ``d`` ms of event
+time after the anchor is due ``d / s`` ms of wall time after the anchor's wall time;
+``speed=None`` is as fast as possible (never wait). Pause, resume, a change of speed and a
+seek re-anchor it, so none of them makes the replay rush to catch up. The replay itself
+never depends on it: pacing decides *when* events are fed, never *what* comes out.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-MAX_SPEED = 1000.0
 
 
-class PaceError(ValueError):
-    """A speed the pacer cannot take (``code``: ``bad_speed``)."""
-
-    code = "bad_speed"
-
-
-def check_speed(speed: float | None) -> float | None:
-    """``speed`` if the pacer can take it (None: as fast as possible), else PaceError."""
-    if speed is None:
-        return None
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or \
-            not math.isfinite(speed) or not 0 < speed <= MAX_SPEED:
-        raise PaceError(f"speed must be a number above 0 and at most {MAX_SPEED:g}, or "
-                        f"as fast as possible; not {speed!r}")
-    return float(speed)
-
-
-@dataclass
 class Pacer:
-    """Event time against the wall clock (see the module docstring)."""
+    def __init__(self, speed: float | None, event_ms: int, wall_s: float) -> None:
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be > 0 (or None: as fast as possible), got {speed}")
+        self.speed = speed
+        self._event_ms, self._wall_s = event_ms, wall_s
+        self._paused_at: float | None = None
+        self._last_ms = event_ms   # the last event time asked about (a resume's anchor)
 
-    at_ms: int                    # the anchor's event time
-    since_s: float = 0.0          # the anchor's wall time
-    speed: float | None = 1.0     # event seconds per wall second; None: as fast as possible
-    paused: bool = False
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
 
-    def __post_init__(self) -> None:
-        self.speed = check_speed(self.speed)
-
-    def position(self, now_s: float) -> int | None:
-        """The event time due at ``now_s`` (None: everything, as fast as possible)."""
-        if self.paused:
-            return self.at_ms
-        if self.speed is None:
-            return None
-        return self.at_ms + int(max(0.0, now_s - self.since_s) * 1000 * self.speed)
-
-    def wait_s(self, at_ms: int, now_s: float) -> float:
-        """Wall seconds until event time ``at_ms`` is due (inf while paused, 0 if due)."""
-        if self.paused:
+    def wait_s(self, event_ms: int, wall_s: float) -> float:
+        """Seconds to wait at ``wall_s`` before feeding the event at ``event_ms`` (0: now;
+        infinity while paused)."""
+        if self._paused_at is not None:
             return math.inf
+        self._last_ms = event_ms
         if self.speed is None:
             return 0.0
-        due = self.position(now_s)
-        assert due is not None
-        return max(0.0, (at_ms - due) / 1000 / self.speed)
+        due = self._wall_s + (event_ms - self._event_ms) / 1000.0 / self.speed
+        return max(0.0, due - wall_s)
 
-    def pause(self, at_ms: int, now_s: float) -> None:
-        """Hold at ``at_ms`` (where the replay got to: as fast as possible, the pacer cannot
-        know it)."""
-        self._anchor(at_ms, now_s)
-        self.paused = True
+    def pause(self, wall_s: float) -> None:
+        if self._paused_at is None:
+            self._paused_at = wall_s
 
-    def play(self, at_ms: int, now_s: float) -> None:
-        self._anchor(at_ms, now_s)
-        self.paused = False
+    def resume(self, wall_s: float) -> None:
+        """Go on from where it paused: the paused time is not made up for."""
+        if self._paused_at is not None:
+            self._wall_s += wall_s - self._paused_at
+            self._paused_at = None
 
-    def seek(self, at_ms: int, now_s: float) -> None:
-        """Go on from ``at_ms`` (paused or playing, as before)."""
-        self._anchor(at_ms, now_s)
+    def seek(self, event_ms: int, wall_s: float) -> None:
+        """From now on, ``event_ms`` is due at ``wall_s`` (a jump in the replay)."""
+        self._event_ms, self._wall_s, self._last_ms = event_ms, wall_s, event_ms
+        if self._paused_at is not None:
+            self._paused_at = wall_s
 
-    def set_speed(self, speed: float | None, at_ms: int, now_s: float) -> None:
-        self.speed = check_speed(speed)
-        self._anchor(at_ms, now_s)
-
-    def _anchor(self, at_ms: int, now_s: float) -> None:
-        self.at_ms, self.since_s = at_ms, now_s
+    def set_speed(self, speed: float | None, wall_s: float) -> None:
+        """Another speed from the last event time asked about, without a jump."""
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be > 0 (or None), got {speed}")
+        at = self._paused_at if self._paused_at is not None else wall_s
+        self._event_ms, self._wall_s, self.speed = self._last_ms, at, speed

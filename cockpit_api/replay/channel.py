@@ -67,7 +67,9 @@ class ReplayChannel:
         self.hub, self.mode, self.drill, self.label = hub, mode, drill, label
         self.start_ms, self.end_ms, self.clock = start_ms, end_ms, clock
         self.picture = ReplayPicture(hub, records, start_ms, snapshot_every_ms)
-        self.pacer = Pacer(start_ms, clock(), speed, paused)
+        self.pacer = Pacer(speed, start_ms, clock())
+        if paused:
+            self.pacer.pause(clock())
         self.stopped = asyncio.Event()
         self._wake = asyncio.Event()
         self._told = 0.0
@@ -130,13 +132,14 @@ class ReplayChannel:
                 exc.command_id = ctl.command_id
                 raise
         elif ctl.op == "pause":
-            self.pacer.pause(self.at_ms, now)
+            self._hold()
         elif ctl.op == "play":
             if self.ended and self.mode == "replay":   # from the start again
                 self.seek(self.start_ms)
-            self.pacer.play(self.at_ms, self.clock())
-        elif ctl.op == "speed":
-            self.pacer.set_speed(ctl.speed, self.at_ms, now)
+            self.pacer.resume(self.clock())
+        elif ctl.op == "speed":   # from the time the clients were shown, without a jump
+            self.pacer.seek(self.at_ms, now)
+            self.pacer.set_speed(ctl.speed, now)
         elif ctl.op == "stop":
             self.stop()
         self._wake.set()
@@ -157,9 +160,24 @@ class ReplayChannel:
         self._wake.set()
 
     def stop(self) -> None:
-        self.pacer.pause(self.at_ms, self.clock())
+        self._hold()
         self.stopped.set()
         self._wake.set()
+
+    def _hold(self) -> None:
+        """Pause at the time the clients were shown (it goes on from there)."""
+        now = self.clock()
+        self.pacer.seek(self.at_ms, now)
+        self.pacer.pause(now)
+
+    def _due(self, now: float) -> int:
+        """The event time due at ``now`` (the pacer says how long until the window's end)."""
+        if self.pacer.paused:
+            return self.at_ms
+        if self.pacer.speed is None:
+            return self.end_ms
+        wait = self.pacer.wait_s(self.end_ms, now)
+        return self.end_ms - math.ceil(wait * 1000 * self.pacer.speed)
 
     # --- operator commands (exercise only) -----------------------------------------------
     def command(self, value: bytes) -> None:
@@ -174,11 +192,10 @@ class ReplayChannel:
     async def run(self) -> None:
         """Play until stopped: fold each record when its event time is due, yielding to the
         clients' relays between records (as the live feed does)."""
-        self.pacer.seek(self.at_ms, self.clock())   # the pace counts from now
+        self.pacer.seek(self.at_ms, self.clock())   # the pace counts from now (kept paused)
         while not self.stopped.is_set():
             self.rounds += 1
-            due = self.pacer.position(self.clock())
-            target = self.end_ms if due is None else min(due, self.end_ms)
+            target = min(self._due(self.clock()), self.end_ms)
             if self.drill is not None and target > self.picture.end_ms:
                 self.picture.extend(self.drill.until(target))
             while not self.stopped.is_set() and (nxt := self.picture.next_at()) is not None \
@@ -191,7 +208,7 @@ class ReplayChannel:
             if not self.pacer.paused:
                 self.picture.at_ms = max(self.picture.at_ms, target)
             if self.ended and not self.pacer.paused:
-                self.pacer.pause(self.end_ms, self.clock())
+                self._hold()
                 self.tell()
             elif self.clock() - self._told >= TELL_EVERY_S and not self.pacer.paused:
                 self.tell()
@@ -199,10 +216,9 @@ class ReplayChannel:
 
     async def _sleep(self) -> None:
         nxt = self.picture.next_at()
-        wait = TELL_EVERY_S if nxt is None or self.drill is not None else \
+        wait = math.inf if self.pacer.paused else TELL_EVERY_S \
+            if nxt is None or self.drill is not None else \
             min(TELL_EVERY_S, self.pacer.wait_s(nxt, self.clock()))
-        if self.pacer.paused:
-            wait = math.inf
         try:
             async with asyncio.timeout(None if math.isinf(wait) else max(wait, 0.001)):
                 await self._wake.wait()

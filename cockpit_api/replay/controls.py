@@ -4,7 +4,7 @@ One UTF-8 JSON text frame ``{"type": "replay", "op": ..., ...}``:
 
 * ``{"op": "play"}``, ``{"op": "pause"}``, ``{"op": "stop"}`` (the session ends for everyone);
 * ``{"op": "speed", "speed": N}`` (a number of event seconds per second, up to
-  :data:`replay.pace.MAX_SPEED`) or ``{"op": "speed", "speed": "max"}`` (as fast as possible);
+  :data:`MAX_SPEED`) or ``{"op": "speed", "speed": "max"}`` (as fast as possible);
 * ``{"op": "seek", "at_ms": T}`` (UTC epoch ms inside the session's window).
 
 Each may carry a ``command_id`` (a string of at most 128 characters): a refusal echoes it
@@ -18,11 +18,10 @@ A bad frame is refused with a :class:`~cockpit_api.errors.CommandRejected` (``mi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from replay.pace import PaceError, check_speed
 
 from ..errors import CommandRejected
 
@@ -34,6 +33,7 @@ READ_ONLY = "replay_read_only"            # an operator command sent to a replay
 OUTSIDE_WINDOW = "outside_window"         # a seek before or after the session's window
 NO_REWIND = "exercise_no_rewind"          # a seek back in time in an exercise
 MAX_MS = 2 ** 53 - 1
+MAX_SPEED = 1000.0
 MAX_ID = 128
 
 
@@ -95,8 +95,9 @@ def _parse(msg: Mapping[str, Any], cid: str | None) -> Control:
                                   f"or {MAX_SPEED_WORD!r}")
         if speed == MAX_SPEED_WORD:
             return Control(op, speed=None, command_id=cid)
-        try:
-            return Control(op, speed=check_speed(speed), command_id=cid)
-        except PaceError as exc:
-            raise CommandRejected(exc.code, "speed", str(exc)) from None
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or \
+                not math.isfinite(speed) or not 0 < speed <= MAX_SPEED:
+            raise CommandRejected("bad_speed", "speed", f"a speed is a number above 0 and at "
+                                  f"most {MAX_SPEED:g}, or {MAX_SPEED_WORD!r}")
+        return Control(op, speed=float(speed), command_id=cid)
     return Control(op, command_id=cid)
