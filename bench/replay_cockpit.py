@@ -9,6 +9,11 @@ most records to fold after the capture). Each seek is what a drag of the page's 
 does: restore the nearest capture, fold the records after it, a fresh snapshot for a client.
 
 Usage: python bench/replay_cockpit.py [--scale 1] [--minutes 60] [--every-min 5] [--seeks 40]
+
+Measured (2 shared cores, busy): city-1x, one hour: 8,916,481 events -> 5,193 records
+(1,407 s to compute the timeline); prepare 0.40 s, 11 captures, 3.1 MB (largest 0.36 MB);
+54 seeks (40 random, 12 just before a boundary, the end, the start): median 17 ms, p90
+41 ms, max 88 ms, each with a client's fresh snapshot.
 """
 
 from __future__ import annotations
@@ -115,10 +120,10 @@ def main() -> None:
         ch.seek(at)
         times.append(time.perf_counter() - s0)
         sub.queue.clear()
+    ch.seek(end)
     snap_s = time.perf_counter()
     hub.resnapshot(sub)
     snap_s = time.perf_counter() - snap_s
-    ch.seek(end)
     print(f"seek ({len(plan)}: {a.seeks} random, {len(worst)} just before a boundary, the "
           f"end, the start): median {statistics.median(times) * 1000:.0f} ms, "
           f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:.0f} ms, "
