@@ -57,18 +57,22 @@ def simulated_timeline(scale: float, minutes: int, per_hour: float, seed: int
     fed = late = n = 0
     end = START_MS + minutes * 60_000
 
-    def feed(upto: int) -> None:
-        nonlocal fed, late
+    fed_before = START_MS   # everything before this time has been fed
+
+    def feed(cut: int) -> None:
+        """Feed the held events before ``cut`` (a tick boundary: whole intervals)."""
+        nonlocal fed, late, fed_before
         ready: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
         for stream, items in held.items():
             items.sort(key=lambda x: (x[0], x[1]))
-            cut = next((i for i, x in enumerate(items) if x[0] > upto), len(items))
-            ok = [x for x in items[:cut] if x[0] >= replayer.watermark_ms]
-            late += cut - len(ok)
-            ready[stream], held[stream] = ok, items[cut:]
+            k = next((i for i, x in enumerate(items) if x[0] >= cut), len(items))
+            ok = [x for x in items[:k] if x[0] >= fed_before]
+            late += k - len(ok)
+            ready[stream], held[stream] = ok, items[k:]
         for stream, events, times in merge_runs({s: iter(v) for s, v in ready.items()}):
             records.extend(replayer.feed(stream, events, times))
             fed += len(events)
+        fed_before = max(fed_before, cut)
 
     for t in range(START_MS + 1000, end + 1, 1000):
         for stream, events in sim.tick(t).items():
@@ -77,7 +81,7 @@ def simulated_timeline(scale: float, minutes: int, per_hour: float, seed: int
                 n += 1
         if t % 10_000 == 0:
             feed(t - HOLD_MS)
-    feed(end)
+    feed(end + HOLD_MS)
     records.extend(replayer.advance(end))
     return records, fed, late
 

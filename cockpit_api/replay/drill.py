@@ -38,14 +38,17 @@ class ReplayerDrill:
 
     def until(self, at_ms: int) -> list[OutRecord]:
         """What the drill makes up to event time ``at_ms``: every run that ends by then,
-        and the ticks up to it (or up to the next run, if that one began before it)."""
+        and the ticks up to it (or up to the start of the next run's tick interval, if
+        that one began before it)."""
         out: list[OutRecord] = []
         while self._next is not None and self._next[2][-1] <= at_ms:
             stream, events, times = self._next
             out += self.replayer.feed(stream, events, times)
             self._next = next(self._runs, None)
-        held = self._next[2][0] - 1 if self._next is not None else at_ms
-        out += self.replayer.advance(max(self.replayer.watermark_ms, min(at_ms, held)))
+        # not past the start of the next run's tick interval: it must stay open for it
+        tick = self.replayer.tick_ms
+        held = self._next[2][0] // tick * tick if self._next is not None else at_ms
+        out += self.replayer.advance(min(at_ms, held))
         return self._kept(out)
 
     def command(self, values: Sequence[bytes]) -> list[OutRecord]:
