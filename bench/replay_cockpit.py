@@ -10,10 +10,10 @@ does: restore the nearest capture, fold the records after it, a fresh snapshot f
 
 Usage: python bench/replay_cockpit.py [--scale 1] [--minutes 60] [--every-min 5] [--seeks 40]
 
-Measured (2 shared cores, busy): city-1x, one hour: 8,916,481 events -> 5,193 records
-(1,407 s to compute the timeline); prepare 0.40 s, 11 captures, 3.1 MB (largest 0.36 MB);
-54 seeks (40 random, 12 just before a boundary, the end, the start): median 17 ms, p90
-41 ms, max 88 ms, each with a client's fresh snapshot.
+Measured (2 shared cores, busy; two runs): city-1x, one hour: 8,916,481 events -> 5,193
+records (425-1,407 s to compute the timeline); prepare 0.31-0.40 s, 11 captures, 3.1 MB
+(largest 0.36 MB); 54 seeks (40 random, 12 just before a boundary, the end, the start):
+median 15-17 ms, p90 28-41 ms, max 88-103 ms, each with a client's fresh snapshot.
 """
 
 from __future__ import annotations
