@@ -23,7 +23,8 @@ the CLI reads the files. Format (every section optional, every key checked)::
 
 A key that is not known, or a value that is not right, is an :class:`OverridesError` with a
 stable ``code`` (``overrides_unknown_key``, ``overrides_bad_value``, ``overrides_not_yaml``)
-and the ``path`` of the key (``limits.gas_concentration.high_alarm``).
+and the ``path`` of the key (``limits.gas_concentration.high_alarm``). What the checked
+overrides change is applied by :mod:`replay.variant`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from alerting.config import TOP_KEYS, AlertingConfig, ConfigError, parse_config
+from alerting.config import TOP_KEYS, parse_config
 from alerting.config_yaml import YamlRefused, safe_load_bounded
 from city.profile import CityProfile, Limit
 from detectors.clusters import ClusterDetector
@@ -45,10 +46,6 @@ from detectors.hazmat import HazmatDetector
 from detectors.quality import OutOfRangeBurst
 from detectors.service import ServiceLevelDetector
 from detectors.traffic import TrafficDetector
-from dispatch.config import DispatchConfig
-from dispatch.errors import DispatchConfigError
-from dispatch.eta import EtaConfig
-from dispatch.runcards import RunCards, parse_runcards
 from schemas.records import SEVERITIES
 
 NOT_YAML, UNKNOWN_KEY, BAD_VALUE = "overrides_not_yaml", "overrides_unknown_key", \
@@ -105,6 +102,7 @@ def load_overrides(text: str, profile: CityProfile, source: str = "overrides") -
         except (ValueError, TypeError) as exc:
             raise OverridesError(BAD_VALUE, f"detectors.{name}", str(exc)) from exc
     if ov.alerting:
+        from replay.variant import apply_alerting     # (it imports this module)
         apply_alerting(parse_config({"route": {"receiver": "-"}}), ov)   # checked now
     return ov
 
@@ -227,78 +225,3 @@ def _dispatch(raw: Any) -> dict[str, Any]:
         d["eta"] = {k: _number(v, f"dispatch.eta.{k}", positive=True)
                     for k, v in _mapping(d["eta"], "dispatch.eta", ETA_KEYS).items()}
     return d
-
-
-# -- applying ------------------------------------------------------------------------------
-def apply_profile(profile: CityProfile, ov: Overrides) -> CityProfile:
-    """``profile`` with the overridden alarm limits (a new profile; the given one is
-    shared, cached by ``load_profile``, and never changed)."""
-    if not ov.limits:
-        return profile
-    limits = dict(profile.limits)
-    for kind, changes in ov.limits.items():
-        limits[kind] = dataclasses.replace(limits[kind], **changes)
-    return dataclasses.replace(profile, limits=limits)
-
-
-def apply_alerting(config: AlertingConfig, ov: Overrides) -> AlertingConfig:
-    """``config`` with the sections the overrides give, parsed like the shipped file
-    (a mistake: its path under ``alerting.``)."""
-    if not ov.alerting:
-        return config
-    doc = dict(ov.alerting)
-    doc.setdefault("route", {"receiver": "-"})   # (parsed only when given)
-    try:
-        parsed = parse_config(doc)
-    except ConfigError as exc:
-        raise OverridesError(BAD_VALUE, f"alerting.{exc.path}", exc.reason) from exc
-    changes: dict[str, Any] = {}
-    for section, attr in (("route", "route"), ("inhibit_rules", "inhibit_rules"),
-                          ("maintenance_windows", "maintenance_windows"),
-                          ("silences", "silence_expire_unused_ms"),
-                          ("escalation", "escalation")):
-        if section in ov.alerting:
-            changes[attr] = getattr(parsed, attr)
-    return dataclasses.replace(config, **changes)
-
-
-def apply_runcards(base_doc: Mapping[str, Any], ov: Overrides,
-                   districts: frozenset[str] | None = None) -> RunCards:
-    """The run cards of ``base_doc`` (the parsed run-card file) with the overrides' cards
-    put in (by id) and the removed ones left out, checked like the shipped file."""
-    cards = [dict(c) for c in base_doc.get("cards", ()) if c.get("id") not in
-             set(ov.runcards.get("remove", ()))]
-    ids = [c.get("id") for c in cards]
-    origin: dict[int, int] = {}     # position in the merged document -> in the overrides
-    for j, card in enumerate(ov.runcards.get("cards", ())):
-        if card["id"] in ids:
-            i = ids.index(card["id"])
-            cards[i] = card
-        else:
-            i = len(cards)
-            cards.append(card)
-            ids.append(card["id"])
-        origin[i] = j
-    try:
-        return parse_runcards({"version": 1, "cards": cards}, "overrides", districts)
-    except DispatchConfigError as exc:
-        path = exc.path
-        for i, j in origin.items():
-            if path == f"cards[{i}]" or path.startswith(f"cards[{i}]."):
-                path = f"cards[{j}]" + path[len(f"cards[{i}]"):]
-                break
-        raise OverridesError(BAD_VALUE, f"runcards.{path}", exc.reason) from exc
-
-
-def apply_dispatch(config: DispatchConfig, ov: Overrides) -> DispatchConfig:
-    """The board's settings with the overridden ones (the fleet ``scale`` is not one of
-    them: :func:`dispatch_scale`)."""
-    d = {k: v for k, v in ov.dispatch.items() if k not in ("scale", "eta")}
-    if "eta" in ov.dispatch:
-        d["eta"] = dataclasses.replace(config.eta if isinstance(config.eta, EtaConfig)
-                                       else EtaConfig(), **ov.dispatch["eta"])
-    return dataclasses.replace(config, **d) if d else config
-
-
-def dispatch_scale(base: float, ov: Overrides) -> float:
-    return float(ov.dispatch.get("scale", base))

@@ -9,9 +9,9 @@ from alerting.config import default_config
 from city.dispatch_config import load_dispatch_yaml
 from city.profile import load_profile
 from dispatch.config import DispatchConfig
-from replay.overrides import (BAD_VALUE, NOT_YAML, UNKNOWN_KEY, OverridesError, apply_alerting,
-                              apply_dispatch, apply_profile, apply_runcards, dispatch_scale,
-                              load_overrides)
+from replay.overrides import BAD_VALUE, NOT_YAML, UNKNOWN_KEY, OverridesError, load_overrides
+from replay.variant import (apply_alerting, apply_dispatch, apply_profile, apply_runcards,
+                            dispatch_scale)
 
 PROFILE = load_profile("changsha")
 
@@ -139,5 +139,6 @@ def test_dispatch_settings_and_fleet_scale() -> None:
     cfg = apply_dispatch(DispatchConfig(), ov)
     assert (cfg.coverage, cfg.max_packages_per_incident, cfg.priority_severities) == \
         (False, 3, ("critical",))
-    assert cfg.eta.detour_factor == 1.6 and cfg.eta.straight_kmh == DispatchConfig().eta.straight_kmh
+    assert cfg.eta.detour_factor == 1.6
+    assert cfg.eta.straight_kmh == DispatchConfig().eta.straight_kmh
     assert dispatch_scale(1.0, ov) == 0.5
