@@ -13,7 +13,7 @@ produced (:class:`replay.timeline.OutRecord`: the bytes the live worker would pu
   largest overlap first, ties by opening time and id: deterministic);
 * the first package the board recommended for each incident (units and ETAs, from the
   ``package_recommended`` records of the ``dispatch`` topic) and how many followed;
-* notifications, counted per receiver.
+* notifications delivered, counted per receiver.
 
 Everything here is a pure function of its inputs: the same two timelines always give the
 same report, byte for byte (:func:`to_json`).
@@ -67,20 +67,24 @@ class RunSummary:
     incidents: dict[str, IncidentSeen] = field(default_factory=dict)
     notifications: dict[str, int] = field(default_factory=dict)   # receiver -> count
 
+    def add(self, records: Iterable[Record]) -> None:
+        """Take a replay's records as they come (a window's records are never all held)."""
+        for r in records:
+            if r.topic == "alert_events":
+                _alert_event(self, orjson.loads(r.value))
+            elif r.topic == "incident_events":
+                _incident_event(self, orjson.loads(r.value))
+            elif r.topic == "dispatch":
+                _dispatch(self, orjson.loads(r.value))
+            elif r.topic == "notifications" and b'"outcome":"delivered"' in r.value:
+                receiver = r.key.decode("utf-8", "replace")
+                self.notifications[receiver] = self.notifications.get(receiver, 0) + 1
+
 
 def summarize(records: Iterable[Record]) -> RunSummary:
     """Read the alert, incident, dispatch and notification records of one replay."""
     s = RunSummary()
-    for r in records:
-        if r.topic == "alert_events":
-            _alert_event(s, orjson.loads(r.value))
-        elif r.topic == "incident_events":
-            _incident_event(s, orjson.loads(r.value))
-        elif r.topic == "dispatch":
-            _dispatch(s, orjson.loads(r.value))
-        elif r.topic == "notifications":
-            receiver = r.key.decode("utf-8", "replace")
-            s.notifications[receiver] = s.notifications.get(receiver, 0) + 1
+    s.add(records)
     return s
 
 
@@ -141,8 +145,12 @@ def _by_time(alerts: Iterable[AlertSeen]) -> list[AlertSeen]:
 def compare(baseline: Iterable[Record], variant: Iterable[Record], start_ms: int
             ) -> dict[str, Any]:
     """The side-by-side comparison of two replays of the window starting at ``start_ms``
-    (a JSON-able dict; :func:`render_text` prints it)."""
-    b, v = summarize(baseline), summarize(variant)
+    (a JSON-able dict; :func:`replay.whatif_text.render_text` prints it)."""
+    return compare_summaries(summarize(baseline), summarize(variant), start_ms)
+
+
+def compare_summaries(b: RunSummary, v: RunSummary, start_ms: int) -> dict[str, Any]:
+    """:func:`compare` of two runs already summarized (:meth:`RunSummary.add`)."""
     both = [fp for fp in b.alerts if fp in v.alerts]
     matched = [{"fingerprint": fp, "kind": b.alerts[fp].kind,
                 "entity_id": b.alerts[fp].entity_id, "district": b.alerts[fp].district,

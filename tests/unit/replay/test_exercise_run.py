@@ -1,0 +1,72 @@
+"""A drill runs to the incident its scenario should produce, in its own session, and every
+export of it says Exercise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerting.cap import validate_cap
+from city.profile import haversine_km, load_profile
+from citycc.settings import load_settings
+from replay.drill import DrillResult, exercise_database, exercise_id, run_drill
+from replay.exercise import drill_events, parse_scenario
+from replay.setup import ReplaySetup, setup_from_settings
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE = ROOT / "tests" / "fixtures" / "exercise" / "gas_leak_yuelu_school.yaml"
+PROFILE = load_profile("changsha")
+NOW = 1_800_000_000_000
+SCHOOL = next(z for z in PROFILE.schools if z.id == "S-SDFZ")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> ReplaySetup:
+    return setup_from_settings(load_settings({}, run_dir=tmp_path_factory.mktemp("run")),
+                               PROFILE)
+
+
+@pytest.fixture(scope="module")
+def drill(setup: ReplaySetup) -> DrillResult:
+    text = SAMPLE.read_text(encoding="utf-8")
+    sc = parse_scenario(text, setup.policy)
+    ex = exercise_id(text, NOW)
+    return run_drill(setup, drill_events(sc, ex, NOW, setup.policy), NOW)
+
+
+def test_the_gas_leak_drill_opens_a_gas_incident_by_the_school(drill: DrillResult) -> None:
+    assert drill.dead_letters == 0 and drill.events == 23
+    gas = [i for i in drill.incidents if i["category"] == "gas"]
+    assert len(gas) == 1, drill.incidents
+    inc = gas[0]
+    assert inc["district"] == "yuelu"
+    assert haversine_km(inc["lat"], inc["lon"], SCHOOL.lat, SCHOOL.lon) < 1.0
+    assert NOW <= inc["opened_ms"] <= NOW + 300_000
+
+
+def test_every_cap_export_of_the_drill_says_exercise(drill: DrillResult) -> None:
+    caps = drill.caps(NOW + 400_000)
+    assert caps and set(caps) == {i["incident_id"] for i in drill.incidents}
+    for xml in caps.values():
+        assert validate_cap(xml) == []
+        assert "<status>Exercise</status>" in xml.replace("cap:", "").replace(" ", "")
+        assert "Actual" not in xml
+
+
+def test_a_drill_is_deterministic_and_paced_by_its_wait(setup: ReplaySetup,
+                                                        drill: DrillResult) -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    sc = parse_scenario(text, setup.policy)
+    due: list[int] = []
+    again = run_drill(setup, drill_events(sc, exercise_id(text, NOW), NOW, setup.policy), NOW,
+                      wait=due.append)
+    assert again.digest == drill.digest
+    assert due == sorted(due) and due[0] >= NOW and due[-1] == NOW + 300_000 + 120_000
+    assert all(b - a <= 1000 for a, b in zip(due, due[1:]))   # 1x: a tick at a time
+
+
+def test_the_exercise_database_is_its_own() -> None:
+    ex = exercise_id("scenario", NOW)
+    assert exercise_database("citycc", ex) == f"citycc_exercise_{ex}"
+    assert ex != exercise_id("scenario", NOW + 1) and len(ex) == 12
