@@ -24,7 +24,7 @@ from replay.whatif import compare, to_json
 from schemas.validate import parse_event_time
 from simulator.generate import Simulation
 
-T0 = 1_795_600_800_000          # 2026-11-25T08:00:00Z
+T0 = 1_795_600_800_000          # 2026-11-25T10:00:00Z
 MINUTES = 5
 TICK_S = 1.0                    # the Replayer's tick: the resolution of "now"
 KIND = "manhole_gas"
