@@ -134,7 +134,7 @@ def _scenario(raw: Any) -> Scenario:
             raise ScenarioError(UNKNOWN_KEY, f"{path}.event_time", "the offset ('at') gives "
                                                                   "the event's time")
         fields = {k: v for k, v in item.items() if k not in EVENT_KEYS}
-        events.append(ScenarioEvent(offset, stream, fields, i))
+        events.append(ScenarioEvent(offset, str(stream), fields, i))
     events.sort(key=lambda e: e.offset_ms)      # stable: equal offsets keep the file's order
     return Scenario(name, str(top.get("name_en") or name), tuple(events))
 

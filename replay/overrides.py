@@ -185,7 +185,7 @@ def _detectors(raw: Any) -> dict[str, dict[str, Any]]:
 
 def _tunable(cls: type) -> dict[str, Any]:
     """A detector's numeric and boolean keyword arguments with their defaults."""
-    sig = inspect.signature(cls.__init__)
+    sig = inspect.signature(cls)
     return {p.name: p.default for p in sig.parameters.values()
             if p.default is not inspect.Parameter.empty and
             isinstance(p.default, (int, float, bool)) and p.name != "max_entities"}

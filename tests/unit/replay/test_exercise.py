@@ -114,3 +114,12 @@ def test_runs_group_one_stream_at_a_time_in_time_order() -> None:
                            ("lifeline", ev(2, "b")), ("lifeline", ev(4, "d"))])
     assert [(s, [e["event_id"] for e in es]) for s, es in runs] == \
         [("lifeline", ["a", "b"]), ("fire", ["c"]), ("lifeline", ["d"])]
+
+
+def test_the_readme_scenario_is_a_working_scenario() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("#### Exercises (drills)"):]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    sc = parse_scenario(text, POLICY)
+    assert [(e.offset_ms, e.stream) for e in sc.events] == [(90_000, "lifeline"),
+                                                            (95_000, "fire")]

@@ -66,3 +66,19 @@ def test_limits_reach_the_variant_profile_only(setup: ReplaySetup) -> None:
     assert variant.profile.limits["manhole_gas"].high_alarm == 5
     assert setup.profile.limits["manhole_gas"].high_alarm == 25
     assert variant.alerting is setup.alerting and variant.policy == setup.policy
+
+
+def test_the_readme_example_applies(setup: ReplaySetup) -> None:
+    """The overrides shown in the README's What-if section are a working file."""
+    from unit_helpers import ROOT
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("#### What-if"):readme.index("#### Exercises (drills)")]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    ov = load_overrides(text, PROFILE)
+    variant = with_overrides(setup, ov, runcards_doc=load_dispatch_yaml("changsha_runcards"),
+                             registry=setup.dispatch.registry if setup.dispatch else None)
+    assert variant.profile.limits["manhole_gas"].high_alarm == 15.0
+    board = variant.new_board()
+    ids = {c.id for c in board.planner.runcards.cards}
+    assert "gas" in ids and "traffic.rush" not in ids
+    assert board.config.coverage is False and variant.alerting.inhibit_rules == ()
