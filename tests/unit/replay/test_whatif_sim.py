@@ -7,7 +7,6 @@ alarm fires at the first reading at or above its level (``detectors.limits``).""
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
