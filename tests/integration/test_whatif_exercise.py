@@ -1,0 +1,114 @@
+"""What-if and drills against a real ClickHouse: ``citycc replay whatif`` reads a window of
+simulated history from the warehouse and reports the alerts a lower limit adds;
+``citycc exercise run`` writes its drill to ``<db>_exercise_<id>`` and never to the live
+database. Uses the session fixture ``fresh_database`` of tests/conftest.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from citycc import cli
+from citycc.settings import Settings
+from city.profile import load_profile
+from schemas.records import Origin
+from schemas.validate import EventValidator, Policy, parse_event_time
+from simulator.generate import Simulation
+from warehouse.client import connect
+from warehouse.migrate import migrate
+from warehouse.rows import event_columns, table_for_stream
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+T0 = 1_795_600_800_000          # 2026-11-25T10:00:00Z
+SAMPLE = Path(__file__).parents[1] / "fixtures" / "exercise" / "gas_leak_yuelu_school.yaml"
+
+
+def _q(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    client = connect(settings, database="default")
+    try:
+        return client.execute(sql)
+    finally:
+        client.disconnect()
+
+
+@pytest.fixture()
+def live(fresh_database: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A live database holding 3 minutes of a small simulated city with a gas leak."""
+    with fresh_database("whatif") as settings:
+        for k, v in settings.to_environ().items():
+            monkeypatch.setenv(k, v)
+        profile = load_profile(settings.city)
+        sim = Simulation(profile, scale=0.05, seed=3, start_ms=T0, incidents=0)
+        sim.inject("gas_leak", T0 + 20_000)
+        by_stream: dict[str, list[Any]] = defaultdict(list)
+        policy = Policy.for_city(profile, max_lateness_s=24 * 3600)
+        for t in range(T0 + 1000, T0 + 3 * 60_000, 1000):
+            for stream, evs in sim.tick(t).items():
+                v = EventValidator(stream, policy)
+                for e in evs:
+                    ev, ts = v.validate(e, t)
+                    by_stream[stream].append((ev, ts, Origin(stream, 0, len(by_stream[stream]),
+                                                             0), t))
+        client = connect(settings, database="default")
+        try:
+            migrate(client, settings.clickhouse.database)
+            for stream, items in by_stream.items():
+                cols = event_columns(stream, items)
+                client.execute(f"INSERT INTO {settings.clickhouse.database}."
+                               f"{table_for_stream(stream)} ({', '.join(cols)}) VALUES",
+                               list(cols.values()), columnar=True)
+        finally:
+            client.disconnect()
+        yield settings
+
+
+def test_whatif_reads_the_window_and_reports_a_lower_limits_alerts(
+        live: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("limits:\n  manhole_gas: {high_alarm: 3.25, high_recover: 2}\n",
+                  encoding="utf-8")
+    assert cli.main(["replay", "whatif", "--from", "2026-11-25T10:00:00Z", "--to",
+                     "2026-11-25T10:03:00Z", "--with", str(ov), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    added = {a["entity_id"] for a in rep["alerts"]["added"] if a["kind"] == "manhole_gas_high"}
+    # what the stored readings say: sensors reaching 3.25 %LEL but never the shipped 25
+    rows = _q(live, f"SELECT entity_id, max(value) FROM {live.clickhouse.database}."
+                    f"events_lifeline WHERE kind = 'manhole_gas' GROUP BY entity_id")
+    assert added and added == {e for e, mx in rows if 3.25 <= mx < 25.0}
+    assert rep["alerts"]["removed"] == []
+    # a what-if writes nothing: no replay or exercise database appeared
+    names = [n for (n,) in _q(live, "SELECT name FROM system.databases")]
+    assert not [n for n in names if n.startswith(f"{live.clickhouse.database}_")]
+
+
+def test_a_drill_writes_its_own_database_and_never_the_live_one(
+        live: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = live.clickhouse.database
+    before = _q(live, f"SELECT count() FROM {db}.incident_events")
+    started_ms = int(time.time() * 1000)
+    assert cli.main(["exercise", "run", str(SAMPLE), "--speed", "max",
+                     "--out", str(tmp_path / "drill")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    ex_db = summary["database"]
+    try:
+        assert ex_db == f"{db}_exercise_{summary['exercise']}"
+        opened = _q(live, f"SELECT incident_id FROM {ex_db}.incident_events "
+                          f"WHERE kind = 'opened'")
+        assert [i for (i,) in opened] == [i["incident_id"] for i in summary["incidents"]]
+        assert summary["incidents"][0]["category"] == "gas"
+        assert _q(live, f"SELECT count() FROM {ex_db}.alert_events")[0][0] > 0
+        assert _q(live, f"SELECT count() FROM {db}.incident_events") == before
+        assert _q(live, f"SELECT count() FROM {db}.alert_events") == [(0,)]
+        cap = (tmp_path / "drill" / "cap" / f"{opened[0][0]}.xml").read_text(encoding="utf-8")
+        assert "<status>Exercise</status>" in cap
+        first = min(parse_event_time(json.loads(line)["value"]["event_time"])
+                    for line in (tmp_path / "drill" / "records.jsonl").read_text().splitlines()
+                    if json.loads(line)["topic"] == "alerts")
+        assert first >= started_ms     # the drill ran from now
+    finally:
+        _q(live, f"DROP DATABASE IF EXISTS {ex_db}")
