@@ -51,23 +51,45 @@ class DrillResult:
         return cap_exports(self.incident_events, sent_ms)
 
 
-def run_drill(setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]],
-              start_ms: int, *, tail_ms: int = TAIL_MS,
-              wait: Callable[[int], Any] | None = None,
-              keep: Callable[[list[OutRecord]], Any] | None = None) -> DrillResult:
-    """Run the drill's ``events`` (stream, event; from :func:`replay.exercise.drill_events`
-    or :func:`~replay.exercise.shift_events`) from ``start_ms``; ``wait(event_ms)`` returns
-    when that event time is due (None: as fast as possible)."""
-    replayer = Replayer(setup, start_ms)
-    result, digest = DrillResult(), Digest()
-    inputs: dict[str, list[tuple[int, int, Mapping[str, Any]]]] = {}
-    for i, (stream, e) in enumerate(events):
-        inputs.setdefault(stream, []).append((parse_event_time(e["event_time"]), i, e))
-    for items in inputs.values():
-        items.sort(key=lambda x: (x[0], x[1]))
+class DrillPipeline:
+    """A drill's pipeline: its events fed to its own Replayer as event time passes
+    (:meth:`until`), the operators' commands applied at the watermark (:meth:`command`);
+    every record through :meth:`take` (the result, the digest, ``keep``). It is the
+    ``Drill`` an exercise cockpit channel drives (``cockpit_api.replay.channel``)."""
 
-    def take(records: list[OutRecord]) -> None:
-        digest.update(records)
+    def __init__(self, setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]],
+                 start_ms: int, keep: Callable[[list[OutRecord]], Any] | None = None) -> None:
+        self.replayer = Replayer(setup, start_ms)
+        self.result, self.digest, self.keep = DrillResult(), Digest(), keep
+        inputs: dict[str, list[tuple[int, int, Mapping[str, Any]]]] = {}
+        for i, (stream, e) in enumerate(events):
+            inputs.setdefault(stream, []).append((parse_event_time(e["event_time"]), i, e))
+        for items in inputs.values():
+            items.sort(key=lambda x: (x[0], x[1]))
+        self.last_ms = max((v[-1][0] for v in inputs.values()), default=start_ms)
+        self._runs = merge_runs({s: iter(v) for s, v in inputs.items()},
+                                self.replayer.tick_ms)
+        self._next: Any = next(self._runs, None)
+
+    def until(self, at_ms: int) -> list[OutRecord]:
+        """Every event up to ``at_ms`` fed, then ticked to ``at_ms``; the records made."""
+        out: list[OutRecord] = []
+        while self._next is not None and self._next[2][0] <= at_ms:
+            stream, batch, times = self._next
+            out += self.replayer.feed(stream, batch, times)
+            self._next = next(self._runs, None)
+        out += self.replayer.advance(max(at_ms, self.replayer.watermark_ms))
+        self.take(out)
+        return out
+
+    def command(self, values: Sequence[bytes]) -> list[OutRecord]:
+        out = self.replayer.command(values)
+        self.take(out)
+        return out
+
+    def take(self, records: list[OutRecord]) -> None:
+        self.digest.update(records)
+        result = self.result
         for r in records:
             if r.topic == "incident_events":
                 row = orjson.loads(r.value)
@@ -78,29 +100,36 @@ def run_drill(setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]
                         "incident_id": row["incident_id"], "category": p["category"],
                         "district": p["district"], "lat": p["lat"], "lon": p["lon"],
                         "severity": p["severity"], "opened_ms": p["opened_ms"]})
-        if keep is not None:
-            keep(records)
+        if self.keep is not None:
+            self.keep(records)
 
-    def until(t: int) -> None:
-        """Tick up to ``t``; paced, one tick at a time, each when it is due (a drill's
-        cockpit sees time pass between the events, as live)."""
-        if wait is not None:
-            step = replayer.tick_ms
-            nxt = (replayer.watermark_ms // step + 1) * step
-            while nxt < t:
-                wait(nxt)
-                take(replayer.advance(nxt))
-                nxt += step
-            wait(t)
-        take(replayer.advance(t))
+    def finish(self) -> DrillResult:
+        r = self.result
+        r.records, r.digest = self.digest.count, self.digest.hexdigest()
+        r.events = self.replayer.counters["events"]
+        r.dead_letters = self.replayer.counters["dead"]
+        return r
 
-    last = start_ms
-    for stream, batch, times in merge_runs({s: iter(v) for s, v in inputs.items()},
-                                           replayer.tick_ms):
-        until(times[0])
-        take(replayer.feed(stream, batch, times))
-        last = times[-1]
-    until(last + tail_ms)
-    result.records, result.digest = digest.count, digest.hexdigest()
-    result.events, result.dead_letters = replayer.counters["events"], replayer.counters["dead"]
-    return result
+
+def run_drill(setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]],
+              start_ms: int, *, tail_ms: int = TAIL_MS,
+              wait: Callable[[int], Any] | None = None,
+              keep: Callable[[list[OutRecord]], Any] | None = None) -> DrillResult:
+    """Run the drill's ``events`` (stream, event; from :func:`replay.exercise.drill_events`
+    or :func:`~replay.exercise.shift_events`) from ``start_ms`` to ``tail_ms`` after the
+    last; ``wait(event_ms)`` returns when that event time is due (None: as fast as
+    possible). Paced, time advances one tick at a time, each when it is due."""
+    drill = DrillPipeline(setup, events, start_ms, keep)
+    end = drill.last_ms + tail_ms
+    if wait is None:
+        drill.until(end)
+        return drill.finish()
+    step = drill.replayer.tick_ms
+    t = (start_ms // step + 1) * step
+    while t < end:
+        wait(t)
+        drill.until(t)
+        t += step
+    wait(end)
+    drill.until(end)
+    return drill.finish()

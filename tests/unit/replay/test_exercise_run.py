@@ -70,3 +70,26 @@ def test_the_exercise_database_is_its_own() -> None:
     ex = exercise_id("scenario", NOW)
     assert exercise_database("citycc", ex) == f"citycc_exercise_{ex}"
     assert ex != exercise_id("scenario", NOW + 1) and len(ex) == 12
+
+
+def test_the_drill_pipeline_runs_forward_and_applies_operator_commands(
+        setup: ReplaySetup, drill: DrillResult) -> None:
+    """What an exercise cockpit drives: event time passes (``until``), and a dispatcher
+    acknowledges the drill's alert (``command``) inside the drill."""
+    import orjson
+    from replay.drill import DrillPipeline
+    text = SAMPLE.read_text(encoding="utf-8")
+    sc = parse_scenario(text, setup.policy)
+    pipe = DrillPipeline(setup, drill_events(sc, exercise_id(text, NOW), NOW, setup.policy),
+                         NOW)
+    pipe.until(NOW + 60_000)
+    assert not pipe.result.incidents      # (the readings are still below their levels)
+    firing = [orjson.loads(r.value) for r in pipe.until(NOW + 100_000)
+              if r.topic == "alert_events"]
+    assert pipe.result.incidents and firing
+    ack = orjson.dumps({"command_id": "drill-ack-1", "action": "ack", "actor": "演练值班长",
+                        "fingerprint": firing[0]["fingerprint"]})
+    results = [orjson.loads(r.value) for r in pipe.command([ack])
+               if r.topic == "command_results"]
+    assert results and results[0]["command_id"] == "drill-ack-1" and results[0]["ok"]
+    assert pipe.replayer.watermark_ms == NOW + 100_000
