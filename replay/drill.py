@@ -1,23 +1,23 @@
 """An exercise session: a drill's events (:mod:`replay.exercise`) through its own
-:class:`~replay.engine.Replayer`, from now, at 1x (or faster), every output kept apart.
+pipeline (a :class:`Drill`: ``cockpit_api.replay.drill.ReplayerDrill`` over a fresh
+:class:`~replay.engine.Replayer`), from now, at 1x (or faster), every output kept apart.
 
-Pure apart from the injected ``wait`` (the CLI's sleep until an event is due): the drill's
-events, ``start_ms`` (now) and the setup come in, its records and a summary go out. The
-records go to the session's own sinks (``<db>_exercise_<id>``, a JSONL file) via
-``keep``; nothing here knows the live topics or the live database.
+Pure apart from the injected ``wait`` (the CLI's sleep until an event time is due): the
+drill's records are taken by a :class:`DrillLog` (incidents, CAP exports with status
+Exercise, digest), which hands them to the session's own sinks (``<db>_exercise_<id>``, a
+JSONL file); nothing here knows the live topics or the live database. Headless, the CLI
+drives the drill with :func:`run_drill`; with a cockpit, the exercise channel of the replay
+cockpit drives it (``ReplayChannel.exercise``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import orjson
 
-from replay.engine import Replayer
 from replay.exercise import cap_exports
-from replay.merge import merge_runs
-from replay.setup import ReplaySetup
 from replay.timeline import Digest, OutRecord
 from schemas.records import stable_id
 from schemas.validate import parse_event_time
@@ -51,41 +51,22 @@ class DrillResult:
         return cap_exports(self.incident_events, sent_ms)
 
 
-class DrillPipeline:
-    """A drill's pipeline: its events fed to its own Replayer as event time passes
-    (:meth:`until`), the operators' commands applied at the watermark (:meth:`command`);
-    every record through :meth:`take` (the result, the digest, ``keep``). It is the
-    ``Drill`` an exercise cockpit channel drives (``cockpit_api.replay.channel``)."""
+class Drill(Protocol):
+    """A drill's pipeline (``cockpit_api.replay.drill.ReplayerDrill``: the drill's events
+    through its own Replayer): the records made up to event time ``at_ms``, and those an
+    operator command makes."""
 
-    def __init__(self, setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]],
-                 start_ms: int, keep: Callable[[list[OutRecord]], Any] | None = None) -> None:
-        self.replayer = Replayer(setup, start_ms)
+    def until(self, at_ms: int) -> Sequence[OutRecord]: ...
+
+    def command(self, values: Sequence[bytes]) -> Sequence[OutRecord]: ...
+
+
+class DrillLog:
+    """What a drill made, taken record by record (its ``keep``): the incidents it opened,
+    their events (for the CAP exports) and the digest; then handed on to ``keep``."""
+
+    def __init__(self, keep: Callable[[list[OutRecord]], Any] | None = None) -> None:
         self.result, self.digest, self.keep = DrillResult(), Digest(), keep
-        inputs: dict[str, list[tuple[int, int, Mapping[str, Any]]]] = {}
-        for i, (stream, e) in enumerate(events):
-            inputs.setdefault(stream, []).append((parse_event_time(e["event_time"]), i, e))
-        for items in inputs.values():
-            items.sort(key=lambda x: (x[0], x[1]))
-        self.last_ms = max((v[-1][0] for v in inputs.values()), default=start_ms)
-        self._runs = merge_runs({s: iter(v) for s, v in inputs.items()},
-                                self.replayer.tick_ms)
-        self._next: Any = next(self._runs, None)
-
-    def until(self, at_ms: int) -> list[OutRecord]:
-        """Every event up to ``at_ms`` fed, then ticked to ``at_ms``; the records made."""
-        out: list[OutRecord] = []
-        while self._next is not None and self._next[2][0] <= at_ms:
-            stream, batch, times = self._next
-            out += self.replayer.feed(stream, batch, times)
-            self._next = next(self._runs, None)
-        out += self.replayer.advance(max(at_ms, self.replayer.watermark_ms))
-        self.take(out)
-        return out
-
-    def command(self, values: Sequence[bytes]) -> list[OutRecord]:
-        out = self.replayer.command(values)
-        self.take(out)
-        return out
 
     def take(self, records: list[OutRecord]) -> None:
         self.digest.update(records)
@@ -103,33 +84,30 @@ class DrillPipeline:
         if self.keep is not None:
             self.keep(records)
 
-    def finish(self) -> DrillResult:
+    def finish(self, counters: Mapping[str, int]) -> DrillResult:
+        """The result (``counters``: the drill's Replayer's)."""
         r = self.result
         r.records, r.digest = self.digest.count, self.digest.hexdigest()
-        r.events = self.replayer.counters["events"]
-        r.dead_letters = self.replayer.counters["dead"]
+        r.events, r.dead_letters = counters.get("events", 0), counters.get("dead", 0)
         return r
 
 
-def run_drill(setup: ReplaySetup, events: Sequence[tuple[str, Mapping[str, Any]]],
-              start_ms: int, *, tail_ms: int = TAIL_MS,
-              wait: Callable[[int], Any] | None = None,
-              keep: Callable[[list[OutRecord]], Any] | None = None) -> DrillResult:
-    """Run the drill's ``events`` (stream, event; from :func:`replay.exercise.drill_events`
-    or :func:`~replay.exercise.shift_events`) from ``start_ms`` to ``tail_ms`` after the
-    last; ``wait(event_ms)`` returns when that event time is due (None: as fast as
-    possible). Paced, time advances one tick at a time, each when it is due."""
-    drill = DrillPipeline(setup, events, start_ms, keep)
-    end = drill.last_ms + tail_ms
+def last_event_ms(events: Sequence[tuple[str, Mapping[str, Any]]], start_ms: int) -> int:
+    return max((parse_event_time(e["event_time"]) for _, e in events), default=start_ms)
+
+
+def run_drill(drill: Drill, start_ms: int, end_ms: int, *, tick_ms: int = 1000,
+              wait: Callable[[int], Any] | None = None) -> None:
+    """Drive ``drill`` from ``start_ms`` to ``end_ms`` headless; ``wait(event_ms)`` returns
+    when that event time is due (None: as fast as possible). Paced, time advances one tick
+    at a time, each when it is due; what the drill makes does not depend on the pace."""
     if wait is None:
-        drill.until(end)
-        return drill.finish()
-    step = drill.replayer.tick_ms
-    t = (start_ms // step + 1) * step
-    while t < end:
+        drill.until(end_ms)
+        return
+    t = (start_ms // tick_ms + 1) * tick_ms
+    while t < end_ms:
         wait(t)
         drill.until(t)
-        t += step
-    wait(end)
-    drill.until(end)
-    return drill.finish()
+        t += tick_ms
+    wait(end_ms)
+    drill.until(end_ms)

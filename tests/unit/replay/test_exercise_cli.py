@@ -52,3 +52,69 @@ def test_scenario_or_incident_one_of_them(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CITYCC_RUN_DIR", str(tmp_path))
     assert cli.main(["exercise", "run", "--no-db"]) == 2
     assert "missing_scenario" in capsys.readouterr().err
+
+
+def test_a_drill_served_in_the_exercise_cockpit(tmp_path: Path) -> None:
+    """``exercise run --serve``: the drill plays in the replay cockpit's exercise channel;
+    a page sees the session as an exercise and the drill's incident, then ends it."""
+    import asyncio
+    import socket
+
+    import orjson
+
+    from citycc.exercise_cli import serve_exercise
+    from citycc.settings import Settings
+    from cockpit_api.auth.testing import signed_in, write_test_users
+    from cockpit_api.replay.drill import ReplayerDrill
+    from replay.drill import DrillLog, last_event_ms
+    from replay.engine import Replayer
+    from replay.exercise import drill_events, parse_scenario
+    from replay.setup import setup_from_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = Settings(cockpit_host="127.0.0.1", run_dir=tmp_path)
+    write_test_users(settings.users_path)
+    setup = setup_from_settings(settings)
+    now = 1_800_000_000_000
+    events = drill_events(parse_scenario(SAMPLE.read_text(encoding="utf-8"), setup.policy),
+                          "t1", now, setup.policy)
+    log = DrillLog()
+    drill = ReplayerDrill(Replayer(setup, now), events, keep=log.take)
+    end = last_event_ms(events, now) + 60_000
+
+    async def next_of(ws: object, kind: str) -> dict:
+        async with asyncio.timeout(20):
+            while True:
+                msg = orjson.loads(await ws.recv())  # type: ignore[attr-defined]
+                if msg["type"] == kind:
+                    return msg
+
+    async def scenario() -> None:
+        task = asyncio.create_task(serve_exercise(settings, drill, now, end, None, "t1", port))
+        try:
+            async with asyncio.timeout(20):
+                while True:            # (polls with a deadline until the cockpit listens)
+                    try:
+                        async with signed_in(port, "张伟") as ws:
+                            snap = await next_of(ws, "snapshot")
+                            assert snap["replay"]["mode"] == "exercise"
+                            told = snap["replay"]
+                            while not told["ended"]:     # as fast as possible: to its end
+                                told = await next_of(ws, "replay")
+                            assert told["at_ms"] == end
+                            await ws.send(orjson.dumps({"type": "replay", "op": "stop",
+                                                        "command_id": "s1"}).decode())
+                            while told.get("answers") != "s1":
+                                told = await next_of(ws, "replay")
+                            assert told["stopped"]
+                        break
+                    except OSError:
+                        await asyncio.sleep(0.1)
+            await asyncio.wait_for(task, 20)
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert [(i["category"], i["district"]) for i in log.result.incidents] == [("gas", "yuelu")]
