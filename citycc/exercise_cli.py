@@ -89,13 +89,18 @@ def run_exercise(settings: Settings, setup: Any, events: list[Any], ex: str, now
     try:
         if database is not None:
             client = _fresh_database(settings, database)
-        writer = OutputWriter(client, database, jsonl)
+        # served, every batch is written at once: the cockpit's exports read the drill's
+        # own database (its incidents, with status Exercise), as live ones read the live one
+        writer = OutputWriter(client, database, jsonl, **({"flush_rows": 1} if args.serve
+                                                          else {}))
         log = DrillLog(writer.add)
         replayer = Replayer(setup, now)
         drill = ReplayerDrill(replayer, events, keep=log.take)
         end = last_event_ms(events, now) + int(args.tail * 1000)
         if args.serve:
-            asyncio.run(serve_exercise(settings, drill, now, end, args.speed, ex, args.port))
+            served = settings if database is None else \
+                settings.with_overrides(clickhouse_database=database)
+            asyncio.run(serve_exercise(served, drill, now, end, args.speed, ex, args.port))
         else:
             pacer = Pacer(args.speed, now, time.monotonic())
 
