@@ -144,6 +144,7 @@ async def serve_exercise(settings: Settings, drill: Any, start_ms: int, end_ms: 
     """The drill in the replay cockpit's exercise channel (its own port) until a page
     ends it or the process is told to stop (as ``citycc replay serve``)."""
     import signal
+    import threading
     from city.profile import load_profile
     from cockpit_api.replay.channel import ReplayChannel
     from cockpit_api.replay.server import ReplayHub, replay_settings, serve_replay
@@ -158,7 +159,9 @@ async def serve_exercise(settings: Settings, drill: Any, start_ms: int, end_ms: 
     ready = asyncio.Event()
     task = asyncio.create_task(serve_replay(served, hub, channel, ready=ready, profile=profile))
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM) if \
+        threading.current_thread() is threading.main_thread() else ()   # (a test's thread)
+    for sig in signals:
         loop.add_signal_handler(sig, task.cancel)
     try:
         await ready.wait()
@@ -168,7 +171,7 @@ async def serve_exercise(settings: Settings, drill: Any, start_ms: int, end_ms: 
     except asyncio.CancelledError:
         pass
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 

@@ -112,3 +112,91 @@ def test_a_drill_writes_its_own_database_and_never_the_live_one(
         assert first >= started_ms     # the drill ran from now
     finally:
         _q(live, f"DROP DATABASE IF EXISTS {ex_db}")
+
+
+def test_a_served_drill_exports_its_incident_as_an_exercise_from_its_own_database(
+        live: Settings, tmp_path: Path) -> None:
+    """``exercise run --serve``: the drill plays in its cockpit; that cockpit's CAP export
+    of the drill's incident is read from ``<db>_exercise_<id>`` and says Exercise."""
+    import argparse
+    import asyncio
+    import http.client
+    import socket
+
+    import orjson
+
+    from citycc.exercise_cli import run_exercise
+    from cockpit_api.auth.testing import signed_in, write_test_users
+    from replay.exercise import drill_events, parse_scenario
+    from replay.setup import setup_from_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = live.with_overrides(cockpit_host="127.0.0.1")
+    write_test_users(settings.users_path)
+    setup = setup_from_settings(settings)
+    now = int(time.time() * 1000)
+    events = drill_events(parse_scenario(SAMPLE.read_text(encoding="utf-8"), setup.policy),
+                          "served1", now, setup.policy)
+    args = argparse.Namespace(no_db=False, out=None, serve=True, speed=None, tail=60.0,
+                              port=port)
+
+    async def next_of(ws: Any, kind: str) -> dict[str, Any]:
+        async with asyncio.timeout(30):
+            while True:
+                msg = orjson.loads(await ws.recv())
+                if msg["type"] == kind:
+                    return msg  # type: ignore[no-any-return]
+
+    def get(path: str, token: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        try:
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    async def scenario() -> dict[str, Any]:
+        run = asyncio.create_task(asyncio.to_thread(run_exercise, settings, setup, events,
+                                                    "served1", now, args))
+        async with asyncio.timeout(60):
+            while True:              # (polls with a deadline until the cockpit listens)
+                try:
+                    async with signed_in(port, "大屏") as ws:
+                        snap = await next_of(ws, "snapshot")
+                        told = snap["replay"]
+                        assert told["mode"] == "exercise"
+                        while not told["ended"]:
+                            told = await next_of(ws, "replay")
+                        break
+                except OSError:
+                    await asyncio.sleep(0.2)
+        from cockpit_api.auth.roles import Principal
+        from cockpit_api.auth.tokens import issue_token, load_secret
+        tok = issue_token(Principal("大屏", "viewer", "", ()),
+                          load_secret(settings.auth_secret, settings.run_dir), time.time(),
+                          600).token
+        iid = await asyncio.to_thread(_first_incident, settings, "served1")
+        code, body = await asyncio.to_thread(get, f"/api/incidents/{iid}/cap", tok)
+        assert code == 200, body
+        assert b"<status>Exercise</status>" in body
+        async with signed_in(port, "张伟") as ws:
+            await ws.send(orjson.dumps({"type": "replay", "op": "stop",
+                                        "command_id": "s1"}).decode())
+        return await asyncio.wait_for(run, 30)
+
+    summary = asyncio.run(scenario())
+    try:
+        assert [i["category"] for i in summary["incidents"]] == ["gas"]
+    finally:
+        _q(live, f"DROP DATABASE IF EXISTS {summary['database']}")
+
+
+def _first_incident(settings: Settings, ex: str) -> str:
+    from replay.drill import exercise_database
+    db = exercise_database(settings.clickhouse.database, ex)
+    rows = _q(settings, f"SELECT incident_id FROM {db}.incident_events WHERE kind = 'opened'")
+    assert rows, "the drill's incident is in its own database while it is served"
+    return str(rows[0][0])
