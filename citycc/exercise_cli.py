@@ -119,7 +119,7 @@ def run_exercise(settings: Settings, setup: Any, events: list[Any], ex: str, now
     if out_dir is not None:
         for iid, xml in caps.items():
             (out_dir / "cap" / f"{iid}.xml").write_text(xml, encoding="utf-8")
-    return {"exercise": ex, "database": database, "status": "Exercise",
+    return {"exercise": ex, "database": database, "status": "Exercise", "start_ms": now,
             "events": result.events, "dead_letters": result.dead_letters,
             "records": result.records, "digest": result.digest,
             "incidents": result.incidents, "cap": sorted(caps),

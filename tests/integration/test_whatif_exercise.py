@@ -200,3 +200,48 @@ def _first_incident(settings: Settings, ex: str) -> str:
     rows = _q(settings, f"SELECT incident_id FROM {db}.incident_events WHERE kind = 'opened'")
     assert rows, "the drill's incident is in its own database while it is served"
     return str(rows[0][0])
+
+
+def test_a_real_incident_rerun_as_a_drill_keeps_its_timing(
+        live: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``exercise run --incident ID``: the incident's window read back from the warehouse,
+    shifted so its first event is now, opens the same kind of incident after the same
+    time (to the replay's tick), in the drill's session only."""
+    from replay.engine import Replayer
+    from replay.session import OutputWriter
+    from replay.setup import setup_from_settings
+    from replay.window import make_window
+    from warehouse.replay_read import read_window
+    db = live.clickhouse.database
+    # the live history's incident: the window replayed once into the live database's logs
+    setup = setup_from_settings(live)
+    window = make_window(setup.profile, T0, T0 + 3 * 60_000)
+    client = connect(live)
+    try:
+        writer = OutputWriter(client, db, None)
+        r = Replayer(setup, T0)
+        for stream, events, times in read_window(client, db, window):
+            writer.add(r.feed(stream, events, times))
+        writer.add(r.advance(window.end_ms))
+        writer.flush()
+    finally:
+        client.disconnect()
+    (iid, opened_ms), = _q(live, f"SELECT incident_id, at_ms FROM {db}.incident_events "
+                                 f"WHERE kind = 'opened'")
+    category = json.loads(_q(live, f"SELECT payload FROM {db}.incident_events WHERE "
+                                   f"kind = 'opened'")[0][0])["category"]
+    first_ms = _q(live, f"SELECT min(event_ms) FROM {db}.events_lifeline WHERE event_ms >= "
+                        f"{int(opened_ms) - 30 * 60_000}")[0][0]
+    started_ms = int(time.time() * 1000)
+    assert cli.main(["exercise", "run", "--incident", iid, "--speed", "max", "--no-db",
+                     "--tail", "0", "--out", str(tmp_path / "rerun")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["name"]["en"] == f"Re-run of incident {iid}"
+    (inc,) = [i for i in summary["incidents"] if i["category"] == category]
+    # the drill's first event is 'now' (after the test started); the incident opens as long
+    # after it as the real one opened after the history's first event, to a tick
+    assert summary["start_ms"] >= started_ms
+    assert abs((inc["opened_ms"] - summary["start_ms"]) - (int(opened_ms) - first_ms)) <= 1000
+    assert inc["incident_id"] != iid                   # a drill never reuses a real id
+    assert _q(live, f"SELECT count() FROM {db}.incident_events WHERE kind = 'opened'") == \
+        [(1,)]                                         # nor writes the live database
