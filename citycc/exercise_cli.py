@@ -95,6 +95,7 @@ def run_exercise(settings: Settings, setup: Any, events: list[Any], ex: str, now
                                                           else {}))
         log = DrillLog(writer.add)
         replayer = Replayer(setup, now)
+        replayer.on_events = writer.add_events     # the drill's events too, as the worker
         drill = ReplayerDrill(replayer, events, keep=log.take)
         end = last_event_ms(events, now) + int(args.tail * 1000)
         if args.serve:

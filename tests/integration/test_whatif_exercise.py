@@ -102,6 +102,9 @@ def test_a_drill_writes_its_own_database_and_never_the_live_one(
         assert [i for (i,) in opened] == [i["incident_id"] for i in summary["incidents"]]
         assert summary["incidents"][0]["category"] == "gas"
         assert _q(live, f"SELECT count() FROM {ex_db}.alert_events")[0][0] > 0
+        # the drill's events are stored as the worker stores input, with the drill's ids
+        ids = [i for (i,) in _q(live, f"SELECT event_id FROM {ex_db}.events_lifeline")]
+        assert len(ids) == 22 and all(i.startswith("EX-") for i in ids)
         assert _q(live, f"SELECT count() FROM {db}.incident_events") == before
         assert _q(live, f"SELECT count() FROM {db}.alert_events") == [(0,)]
         cap = (tmp_path / "drill" / "cap" / f"{opened[0][0]}.xml").read_text(encoding="utf-8")

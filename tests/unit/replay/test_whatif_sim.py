@@ -59,10 +59,11 @@ def replay(setup: ReplaySetup, events: dict[str, list[dict[str, Any]]]) -> list[
 
 
 def same_tick(fired_ms: int, reading_ms: int) -> bool:
-    """An alert fires at the watermark of the run that carried its reading: the reading's
-    own time, or later within the same tick interval (the replay's ``now``, as the worker's
-    is the wall clock a moment after the reading arrived)."""
-    return reading_ms <= fired_ms < (reading_ms // 1000 + 1) * 1000
+    """An alert fires at the replay's ``now`` for the batch that carried its reading: the
+    end of the reading's tick interval (the Replayer takes a stream's events of one tick
+    interval together, as the worker's agents take a batch; live, ``now`` is the wall clock
+    a moment after the reading arrived)."""
+    return reading_ms <= fired_ms <= (reading_ms // 1000 + 1) * 1000
 
 
 def first_at_or_above(events: dict[str, list[dict[str, Any]]], level: float) -> dict[str, int]:
