@@ -37,7 +37,7 @@ assets. Prefixing them would make every unit unknown to the board and every sens
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -191,19 +191,6 @@ def shift_events(events: Sequence[tuple[str, Mapping[str, Any]]], exercise_id: s
         moved["event_id"] = exercise_event_id(exercise_id, str(e["event_id"]))
         out.append((stream, moved))
     return out
-
-
-def by_stream_runs(events: Iterable[tuple[str, dict[str, Any]]]
-                   ) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Consecutive events of one stream as one batch, in time order: how a session is fed
-    (``Replayer.feed(stream, batch)`` takes one stream's events at a time)."""
-    runs: list[tuple[str, list[dict[str, Any]]]] = []
-    for stream, e in sorted(events, key=lambda se: parse_event_time(se[1]["event_time"])):
-        if runs and runs[-1][0] == stream:
-            runs[-1][1].append(e)
-        else:
-            runs.append((stream, [e]))
-    return runs
 
 
 def cap_exports(incident_events: Sequence[Mapping[str, Any]], sent_ms: int) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from city.profile import load_profile
-from replay.exercise import (BAD_VALUE, NOT_YAML, UNKNOWN_KEY, ScenarioError, by_stream_runs,
+from replay.exercise import (BAD_VALUE, NOT_YAML, UNKNOWN_KEY, ScenarioError,
                              drill_events, exercise_event_id, parse_scenario, shift_events)
 from schemas.validate import Policy, format_event_time, parse_event_time
 
@@ -106,14 +106,6 @@ def test_time_shift_keeps_the_relative_timing_exactly(offsets: list[int], now: i
     assert min(got) == now
     assert [e["event_id"] for _, e in moved] == [exercise_event_id("x", f"e{i}")
                                                  for i in range(len(offsets))]
-
-
-def test_runs_group_one_stream_at_a_time_in_time_order() -> None:
-    ev = lambda ms, i: {"event_time": format_event_time(ms), "event_id": i}  # noqa: E731
-    runs = by_stream_runs([("fire", ev(3, "c")), ("lifeline", ev(1, "a")),
-                           ("lifeline", ev(2, "b")), ("lifeline", ev(4, "d"))])
-    assert [(s, [e["event_id"] for e in es]) for s, es in runs] == \
-        [("lifeline", ["a", "b"]), ("fire", ["c"]), ("lifeline", ["d"])]
 
 
 def test_the_readme_scenario_is_a_working_scenario() -> None:
