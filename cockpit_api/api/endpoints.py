@@ -37,7 +37,7 @@ from .service import Api
 MAX_RANGE_DAYS = 31
 DAY_MS = 86_400_000
 INCIDENTS = "/api/incidents/"
-EXPORTS: dict[str, Callable[[Incident, Mapping[str, Any], int], str]] = {
+EXPORTS: dict[str, Callable[[Incident, Mapping[str, Any], int, str], str]] = {
     "cap": incident_to_cap, "gbt": incident_to_gbt}
 
 
