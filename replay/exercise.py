@@ -31,7 +31,9 @@ never start with ``EX-``, and the hash differs per exercise). Entity ids (sensor
 calls) are kept: a drill is about the city's real assets (the fleet knows its units by id, a
 sensor keeps its place and its limits), and an exercise is kept apart by its session and
 database (``<db>_exercise_<id>``) and marked by CAP ``status=Exercise``, not by renamed
-assets. Prefixing them would make every unit unknown to the board and every sensor new.
+assets. Prefixing them would make every unit unknown to the board and every sensor new,
+and break the references between events (a unit status's ``call_id``, an engine's
+``incident_id``), which name entity ids.
 """
 
 from __future__ import annotations
