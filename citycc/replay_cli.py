@@ -117,3 +117,7 @@ def add_parsers(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> 
     run.set_defaults(fn=run_cmd)
     from citycc.replay_serve_cli import add_serve
     add_serve(actions)
+    from citycc.whatif_cli import add_whatif
+    add_whatif(actions)
+    from citycc.exercise_cli import add_exercise
+    add_exercise(add)

@@ -37,7 +37,7 @@ from .service import Api
 MAX_RANGE_DAYS = 31
 DAY_MS = 86_400_000
 INCIDENTS = "/api/incidents/"
-EXPORTS: dict[str, Callable[[Incident, Mapping[str, Any], int], str]] = {
+EXPORTS: dict[str, Callable[[Incident, Mapping[str, Any], int, str], str]] = {
     "cap": incident_to_cap, "gbt": incident_to_gbt}
 
 
@@ -97,7 +97,9 @@ async def incident_export(api: Api, request: Request, principal: Principal) -> R
         raise not_found("没有该事件", f"no incident {iid!r}")
     if not principal.view.sees_incident(incident_view(inc)):
         raise forbidden("无权查看该事件", "this incident is outside what you may see")
-    document = EXPORTS[fmt](inc, inc.enrichment, api.now_ms())
+    # a drill's cockpit (its hub fed by an exercise channel) exports drills, never warnings
+    status = "Exercise" if api.hub.feed_state == "exercise" else "Actual"
+    document = EXPORTS[fmt](inc, inc.enrichment, api.now_ms(), status)
     return respond(http.HTTPStatus.OK, "application/xml; charset=utf-8", document.encode())
 
 

@@ -1,0 +1,106 @@
+"""The what-if report as text: headers and labels from one zh/en vocabulary (pure).
+
+:func:`render_text` prints the dict of :func:`replay.whatif.compare` in ``lang`` ("zh" the
+default, or "en"); the JSON form (``--json``) is :func:`replay.whatif.to_json`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+VOCAB: dict[str, tuple[str, str]] = {
+    "title": ("假设推演对比", "What-if comparison"),
+    "alerts": ("告警", "Alerts"),
+    "added": ("新增告警", "Alerts added"),
+    "removed": ("消失告警", "Alerts removed"),
+    "tta": ("告警时间（自窗口开始）", "Time to alert (from the window's start)"),
+    "tta_kind": ("按告警类型", "By kind"),
+    "incidents": ("事件", "Incidents"),
+    "matched_inc": ("两次均有的事件", "Incidents in both"),
+    "only_baseline": ("仅基线有的事件", "Incidents only in the baseline"),
+    "only_variant": ("仅推演有的事件", "Incidents only in the variant"),
+    "notifications": ("通知", "Notifications"),
+    "baseline": ("基线", "baseline"),
+    "variant": ("推演", "variant"),
+    "matched": ("匹配", "matched"),
+    "delta": ("差值", "delta"),
+    "none": ("无", "none"),
+    "units": ("推荐力量", "recommended units"),
+    "packages": ("调派方案数", "packages"),
+    "total": ("合计", "total"),
+}
+LANGS = ("zh", "en")
+
+
+def word(key: str, lang: str = "zh") -> str:
+    return VOCAB[key][LANGS.index(lang)]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}s" if x < 0 or x > 0 else "0.0s"
+
+
+def _t(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}s"
+
+
+def _units(units: list[Mapping[str, Any]]) -> str:
+    return ", ".join(f"{u['unit_id']}({u['capability']} {_t(u['eta_s'])})" for u in units) \
+        or "-"
+
+
+def render_text(report: Mapping[str, Any], lang: str = "zh") -> str:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    w = lambda k: word(k, lang)  # noqa: E731
+    out = [f"== {w('title')} ({_iso(report['start_ms'])}) =="]
+    al = report["alerts"]
+    out.append(f"\n## {w('alerts')}: {w('baseline')} {al['baseline']}, {w('variant')} "
+               f"{al['variant']}, {w('matched')} {al['matched']}")
+    for key in ("added", "removed"):
+        out.append(f"\n### {w(key)} ({len(al[key])})")
+        for a in al[key]:
+            out.append(f"  {a['kind']:<22} {a['entity_id']:<20} {a['district']:<10} "
+                       f"{_iso(a['first_firing_ms'])}  {a['fingerprint']}")
+        if not al[key]:
+            out.append(f"  {w('none')}")
+    tta = report["time_to_alert"]
+    out.append(f"\n## {w('tta')}")
+    for a in tta["alerts"]:
+        if a["delta_s"]:
+            out.append(f"  {a['kind']:<22} {a['entity_id']:<20} {w('baseline')} "
+                       f"{_t(a['baseline_s'])}  {w('variant')} {_t(a['variant_s'])}  "
+                       f"{w('delta')} {_s(a['delta_s'])}")
+    out.append(f"### {w('tta_kind')}")
+    for k in tta["kinds"]:
+        out.append(f"  {k['kind']:<22} {w('baseline')} {k['baseline']:>4} "
+                   f"({_t(k['first_baseline_s'])})  {w('variant')} {k['variant']:>4} "
+                   f"({_t(k['first_variant_s'])})  {w('delta')} {_s(k['first_delta_s'])}")
+    inc = report["incidents"]
+    out.append(f"\n## {w('incidents')}: {w('baseline')} {inc['baseline']}, {w('variant')} "
+               f"{inc['variant']}")
+    out.append(f"### {w('matched_inc')} ({len(inc['matched'])})")
+    for m in inc["matched"]:
+        b, v = m["baseline"], m["variant"]
+        out.append(f"  {b['category']:<18} {b['district']:<10} {b['incident_id']} / "
+                   f"{v['incident_id']}  {w('delta')} {_s(m['opened_delta_s'])}")
+        out.append(f"    {w('baseline')} {w('units')}: {_units(b['units'])}")
+        out.append(f"    {w('variant')} {w('units')}: {_units(v['units'])}")
+    for key in ("only_baseline", "only_variant"):
+        out.append(f"### {w(key)} ({len(inc[key])})")
+        for i in inc[key]:
+            out.append(f"  {i['category']:<18} {i['district']:<10} {i['incident_id']} "
+                       f"{_iso(i['opened_ms'])}  {w('units')}: {_units(i['units'])}")
+    n = report["notifications"]
+    out.append(f"\n## {w('notifications')}: {w('baseline')} {n['baseline']['total']}, "
+               f"{w('variant')} {n['variant']['total']}")
+    receivers = sorted(set(n["baseline"]["by_receiver"]) | set(n["variant"]["by_receiver"]))
+    for r in receivers:
+        out.append(f"  {r:<36} {n['baseline']['by_receiver'].get(r, 0):>5} -> "
+                   f"{n['variant']['by_receiver'].get(r, 0):>5}")
+    return "\n".join(out) + "\n"
