@@ -144,36 +144,13 @@ async def serve_exercise(settings: Settings, drill: Any, start_ms: int, end_ms: 
                          speed: float | None, label: str, port: int | None) -> None:
     """The drill in the replay cockpit's exercise channel (its own port) until a page
     ends it or the process is told to stop (as ``citycc replay serve``)."""
-    import signal
-    import threading
-    from city.profile import load_profile
+    from cockpit_api.replay.app import serve_session
     from cockpit_api.replay.channel import ReplayChannel
-    from cockpit_api.replay.server import ReplayHub, replay_settings, serve_replay
-    from cockpit_api.server import dispatch_view, map_layers, places_of
-    served = replay_settings(settings, port)
-    profile = load_profile(settings.city)
-    hub = ReplayHub(places=places_of(profile), dispatch=dispatch_view(served, profile),
-                    layers=map_layers(profile), queue_size=served.cockpit_queue_size,
-                    queue_bytes=served.cockpit_queue_bytes, ring_size=served.cockpit_ring_size,
-                    ring_bytes=served.cockpit_ring_bytes)
-    channel = ReplayChannel.exercise(hub, drill, start_ms, end_ms, speed=speed, label=label)
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve_replay(served, hub, channel, ready=ready, profile=profile))
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM) if \
-        threading.current_thread() is threading.main_thread() else ()   # (a test's thread)
-    for sig in signals:
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await ready.wait()
-        print(f"citycc exercise cockpit: {served.cockpit_url}  (演练 / Exercise {label}; end "
-              f"it from the page or with Ctrl-C)", flush=True)
-        await task
-    except asyncio.CancelledError:
-        pass
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
+    from cockpit_api.replay.server import replay_settings
+
+    def channel(hub: Any) -> ReplayChannel:
+        return ReplayChannel.exercise(hub, drill, start_ms, end_ms, speed=speed, label=label)
+    await serve_session(replay_settings(settings, port), channel, f"演练 / Exercise {label}")
 
 
 def add_exercise(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
