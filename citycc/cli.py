@@ -221,13 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stop", _stop, "stop everything `citycc run` started")
     sp.add_argument("--keep-infra", action="store_true", help="leave broker/ClickHouse up")
     add("status", _status, "show the local services and processes")
-    from citycc import history_cli
+    from citycc.commands import history as history_cli
     history_cli.add_parsers(add)
     from citycc.accounts import add_parsers
     add_parsers(add)
-    from citycc import grafana_cli
+    from citycc.commands import grafana as grafana_cli
     grafana_cli.add_parsers(add)
-    from citycc import replay_cli
+    from citycc.commands import replay as replay_cli
     replay_cli.add_parsers(add)
     return p
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from citycc.cli import build_parser
-from citycc.replay_cli import run_cmd
+from citycc.commands.replay import run_cmd
 from citycc.settings import Settings
 from schemas.records import Origin
 from schemas.validate import format_event_time

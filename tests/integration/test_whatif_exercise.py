@@ -128,7 +128,7 @@ def test_a_served_drill_exports_its_incident_as_an_exercise_from_its_own_databas
 
     import orjson
 
-    from citycc.exercise_cli import run_exercise
+    from citycc.commands.exercise import run_exercise
     from cockpit_api.auth.testing import signed_in, write_test_users
     from replay.exercise import drill_events, parse_scenario
     from replay.setup import setup_from_settings

@@ -62,7 +62,7 @@ def test_a_drill_served_in_the_exercise_cockpit(tmp_path: Path) -> None:
 
     import orjson
 
-    from citycc.exercise_cli import serve_exercise
+    from citycc.commands.exercise import serve_exercise
     from citycc.settings import Settings
     from cockpit_api.auth.testing import signed_in, write_test_users
     from cockpit_api.replay.drill import ReplayerDrill

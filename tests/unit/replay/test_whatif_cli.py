@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import pytest
 
-from citycc import cli, whatif_cli
+from citycc import cli
+from citycc.commands import whatif as whatif_cli
 from city.profile import load_profile
 from replay.engine import Replayer
 from replay.merge import merge_runs

@@ -24,7 +24,7 @@ def refuse(what: str, code: str, path: str, reason: str, line: int = 0) -> int:
 
 # -- what-if -------------------------------------------------------------------------------
 def whatif_cmd(settings: Settings, args: argparse.Namespace) -> int:
-    from citycc.replay_cli import resolve_window
+    from citycc.commands.replay import resolve_window
     from replay.overrides import OverridesError, load_overrides
     from replay.setup import setup_from_settings
     from replay.window import WindowError
@@ -91,7 +91,7 @@ def replay_window(settings: Settings, setup: Any, window: Any, keep: Callable[[A
 
 def add_whatif(actions: Any) -> None:
     """``replay whatif`` (``actions``: the ``replay`` command's subparsers)."""
-    from citycc.replay_cli import window_arguments
+    from citycc.commands.replay import window_arguments
     sp = actions.add_parser("whatif", help="replay a window with other settings and compare",
                             description="Replay a window twice, with the configuration in "
                             "force and with --with overrides, and report the differences: "

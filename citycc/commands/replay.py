@@ -115,9 +115,9 @@ def add_parsers(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> 
                      help="write no replay database (digest and --out only)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(fn=run_cmd)
-    from citycc.replay_serve_cli import add_serve
+    from citycc.commands.replay_serve import add_serve
     add_serve(actions)
-    from citycc.whatif_cli import add_whatif
+    from citycc.commands.whatif import add_whatif
     add_whatif(actions)
-    from citycc.exercise_cli import add_exercise
+    from citycc.commands.exercise import add_exercise
     add_exercise(add)
