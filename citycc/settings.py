@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 from alerting.webhook import webhook_problem
 from schemas.topics import broker_message_max_bytes
@@ -148,6 +148,15 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)
+
+    def with_database(self, database: str) -> "Settings":
+        """These settings naming another ClickHouse database (a city's history, a replay
+        session, a drill), whether or not ``clickhouse_url`` names one: its path would
+        otherwise win over ``clickhouse_database`` and the writes land in the live one."""
+        url = self.clickhouse_url
+        if url:
+            url = urlunparse(urlparse(url)._replace(path="/" + database))
+        return replace(self, clickhouse_database=database, clickhouse_url=url)
 
     def to_environ(self) -> dict[str, str]:
         """The ``CITYCC_*`` variables that rebuild these settings in a child process."""

@@ -28,7 +28,7 @@ from warehouse.sink import Warehouse
 def history_settings(settings: Settings, city: str) -> Settings:
     """The settings naming the imported city's own database."""
     db = check_identifier(f"{settings.clickhouse.database}_hist_{city}")
-    return settings.with_overrides(clickhouse_database=db)
+    return settings.with_database(db)
 
 
 async def load(settings: Settings, city: str, source_name: str,

@@ -100,7 +100,7 @@ def run_exercise(settings: Settings, setup: Any, events: list[Any], ex: str, now
         end = last_event_ms(events, now) + int(args.tail * 1000)
         if args.serve:
             served = settings if database is None else \
-                settings.with_overrides(clickhouse_database=database)
+                settings.with_database(database)
             asyncio.run(serve_exercise(served, drill, now, end, args.speed, ex, args.port))
         else:
             pacer = Pacer(args.speed, now, time.monotonic())
