@@ -46,6 +46,10 @@ function fmtDate(d) {
 }
 const fmtTime = (iso) => (typeof iso === "string" ? fmtDate(new Date(iso)) : "—");
 const fmtMs = (ms) => (typeof ms === "number" ? fmtDate(new Date(ms)) : "—");
+// The time event ages are measured against: the wall clock live; a replay's or an
+// exercise's own time when the page shows one (replay.js), so a timer says how long the
+// incident had waited at that moment of the session, not how old the window is.
+const eventNow = () => (typeof replayNow === "function" ? replayNow() : null) ?? Date.now();
 const clockMs = (ms) => (typeof ms === "number" && !isNaN(new Date(ms)) ? shanghai(new Date(ms)).time : "—");
 function fmtNum(v) {
   if (typeof v !== "number" || !isFinite(v)) return "—";

@@ -8,7 +8,7 @@ function renderUnitBoard() {  // rebuilt when the units change; the timers tick 
   const box = $("units"), sig = `${disp.seq}|${state.lang}|${state.session?.role ?? ""}`;
   if (!box || sig === boardSig) return;
   boardSig = sig;
-  const now = Date.now(), byAgency = new Map(), byDistrict = new Map(), busy = [];
+  const now = eventNow(), byAgency = new Map(), byDistrict = new Map(), busy = [];
   let stale = 0;
   for (const u of disp.units.values()) {
     const a = byAgency.get(u.agency) ?? { available: 0, committed: 0, statuses: new Map() };
@@ -82,7 +82,7 @@ $("units").addEventListener("click", (ev) => {
   if (button && li) openStatus(li.dataset.unit);
 });
 setInterval(() => {
-  const now = Date.now();
+  const now = eventNow();
   for (const e of document.querySelectorAll("#units .timer[data-since]")) {
     e.textContent = t("since", { d: duration(now - Number(e.dataset.since)) });
   }

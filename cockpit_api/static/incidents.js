@@ -51,11 +51,11 @@ function pendingTimer(inc) {
   const node = el("span", "pending");
   node.dataset.key = p.key; node.dataset.since = String(p.since); node.dataset.target = String(p.target);
   node.title = t("tm_target", { m: Math.round(p.target / 60000) });
-  pendingText(node, Date.now());
+  pendingText(node, eventNow());
   return node;
 }
 setInterval(() => {
-  const now = Date.now();
+  const now = eventNow();
   for (const n of document.querySelectorAll("#incidents .pending")) pendingText(n, now);
 }, 1000);
 // The open incident's map (/dist/citymap.js: window.CityMap, built by `make web`): the

@@ -116,6 +116,14 @@ def test_the_replay_cockpit_is_marked_and_seeks(replay_server: ReplayThread,
     expect(cards).to_have_count(1, timeout=WAIT_MS)
     expect(cards.first).to_have_attribute("data-incident", opened(0))
     expect(page.locator("#replay-at")).to_contain_text("18:03:00")
+    # the card's timer runs on the session's time, not the wall clock (it said 13 days,
+    # the age of the window, instead of the minutes since the incident opened)
+    opened_ms = next(orjson.loads(r.value)["at_ms"] for r in TIMELINE
+                     if r.topic == "incident_events"
+                     and orjson.loads(r.value)["incident_id"] == opened(0))
+    waited = (T0 + 3 * MIN - opened_ms) // 1000
+    expect(cards.first.locator(".pending")).to_have_text(
+        f"开启 {waited // 60:02d}:{waited % 60:02d}", timeout=WAIT_MS)
     # an operator command in a replay: refused, said in words (no code on the screen)
     page.locator('#alerts button[data-act="ack"]').first.click()
     expect(page.locator("#toasts")).to_contain_text("这是历史回放", timeout=WAIT_MS)
