@@ -115,8 +115,10 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     routes = page_routes(hub.stats, basemap=basemap_bytes(settings) if basemap is None
                          else basemap)
     routes.add("/metrics", metrics.handler)
-    api.install(routes, settings, profile or load_profile(settings.city), auth, hub,
-                metrics.requests, warehouse)
+    the_api = api.install(routes, settings, profile or load_profile(settings.city), auth, hub,
+                          metrics.requests, warehouse)
+    if replay is not None:   # "today", "the last 6 hours": of the session's time
+        the_api.clock = lambda: replay.at_ms / 1000
     # max_size: a frame over it closes the connection (1009); between the command limit
     # (8 KiB) and this one the client gets a command_error instead
     async with ws_serve(make_handler(cockpit), settings.cockpit_host, settings.cockpit_port,

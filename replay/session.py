@@ -134,11 +134,13 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
                 session_id: str | None = None, speed: float | None = None,
                 jsonl: Path | None = None, write_db: bool = True,
                 progress: bool = True, tail_ms: int = 0,
+                on_records: Callable[[list[OutRecord]], Any] | None = None,
                 clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], Any] = time.sleep) -> dict[str, Any]:
     """Replay ``window`` from the live database of ``settings``; return the summary.
     ``tail_ms``: event time ticked past the window's end with no input (alerts that
-    resolve or time out after the last event)."""
+    resolve or time out after the last event). ``on_records`` also sees every record, in
+    order (the replay cockpit keeps its timeline so)."""
     sid = session_id or window.session_id()
     live = settings.clickhouse.database
     database = replay_database(live, sid) if write_db else None
@@ -167,6 +169,8 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
             digest.update(records)
             tally.add(records)
             writer.add(records)
+            if on_records is not None:
+                on_records(records)
 
         for stream, events, times in read_window(reader, live, window):
             wait = pacer.wait_s(times[0], clock())

@@ -30,12 +30,15 @@ def serve_cmd(settings: Settings, args: argparse.Namespace) -> int:
         print(f"citycc replay: {exc.code} ({exc.field}): {exc.message('zh')} / "
               f"{exc.message('en')}", file=sys.stderr)
         return 2
-    records = timeline_of(settings, setup_from_settings(settings), window,
-                          tail_ms=int(args.tail * 1000), progress=not args.no_progress)
-    sid = args.session or window.session_id()
-    print(json.dumps({"session": sid, "window": window.as_dict(), "records": len(records)},
+    records, summary = timeline_of(settings, setup_from_settings(settings), window,
+                                   tail_ms=int(args.tail * 1000),
+                                   progress=not args.no_progress, session_id=args.session)
+    sid = summary["session"]
+    print(json.dumps({"session": sid, "database": summary["database"],
+                      "window": window.as_dict(), "records": len(records)},
                      ensure_ascii=False), flush=True)
-    served = replay_settings(settings, args.port)
+    # its /api (KPIs, trends, CAP exports) reads the session's own database, on its time
+    served = replay_settings(settings.with_database(summary["database"]), args.port)
     if args.host is not None:
         served = dataclasses.replace(served, cockpit_host=args.host)
     asyncio.run(run(served, records, window.start_ms, window.end_ms + int(args.tail * 1000),

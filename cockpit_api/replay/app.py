@@ -26,32 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def timeline_of(settings: Settings, setup: Any, window: Any, *, tail_ms: int = 0,
-                progress: bool = True) -> list[OutRecord]:
+                progress: bool = True, session_id: str | None = None,
+                write_db: bool = True) -> tuple[list[OutRecord], dict[str, Any]]:
     """Every record the window's replay produces, in order (``tail_ms``: event time ticked
-    past its end with no input)."""
-    from replay.engine import Replayer
-    from warehouse.client import connect
-    from warehouse.replay_read import count_events, read_window
-    live = settings.clickhouse.database
-    client = connect(settings)
-    try:
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=count_events(client, live, window), unit="ev", unit_scale=True,
-                       desc="replay", mininterval=0.5, disable=None)
-        replayer = Replayer(setup, window.start_ms)
-        records: list[OutRecord] = []
-        for stream, events, times in read_window(client, live, window):
-            records += replayer.feed(stream, events, times)
-            if bar is not None:
-                bar.update(len(events))
-        records += replayer.advance(window.end_ms + tail_ms)
-        if bar is not None:
-            bar.close()
-    finally:
-        client.disconnect()
-    return records
+    past its end with no input), and the session's summary: the headless session
+    (:func:`replay.session.run_session`, as fast as possible), which also writes the
+    session's own database (what the replay cockpit's ``/api`` reads)."""
+    from replay.session import run_session
+    records: list[OutRecord] = []
+    summary = run_session(settings, setup, window, session_id=session_id, speed=None,
+                          write_db=write_db, progress=progress, tail_ms=tail_ms,
+                          on_records=records.extend)
+    return records, summary
 
 
 def city_hub(settings: Settings, profile: Any) -> ReplayHub:

@@ -101,15 +101,19 @@ def replay_settings(settings: Settings, port: int | None = None) -> Settings:
 
 async def serve_replay(settings: Settings, hub: ReplayHub, channel: ReplayChannel, *,
                        ready: asyncio.Event | None = None, basemap: bytes | None = None,
-                       profile: Any = None, stats_interval_s: float = 2.0) -> None:
+                       profile: Any = None, stats_interval_s: float = 2.0,
+                       warehouse: Any = None) -> None:
     """Serve ``channel``'s session on ``settings.cockpit_host:cockpit_port`` and play it,
-    until it is stopped (a ``stop`` from a page) or cancelled."""
+    until it is stopped (a ``stop`` from a page) or cancelled. Its ``/api`` reads
+    ``settings``' database (the session's own: ``citycc replay serve`` names it) or
+    ``warehouse``, and its "now" (today, the last hours) is the session's time."""
     from ..server import serve
     attach(hub, channel)
     commands = DrillCommands(channel) if channel.mode == "exercise" else ReadOnly()
     server = asyncio.create_task(serve(settings, hub, ready=ready, commands=commands,
                                        audit=LogAudit(), basemap=basemap, profile=profile,
-                                       stats_interval_s=stats_interval_s, replay=channel),
+                                       stats_interval_s=stats_interval_s, replay=channel,
+                                       warehouse=warehouse),
                                  name="replay-cockpit")
     player = asyncio.create_task(channel.run(), name="replay-player")
     stopped = asyncio.create_task(channel.stopped.wait())

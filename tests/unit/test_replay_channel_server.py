@@ -191,3 +191,32 @@ def test_the_replay_cockpit_app_serves_the_city_until_a_page_ends_it(tmp_path: P
             await asyncio.wait_for(task, 10)
 
     asyncio.run(scenario())
+
+
+def test_the_replay_cockpits_api_answers_for_the_sessions_time(tmp_path: Path) -> None:
+    """The trend and "today" of a replay are those of its moment, not of the wall clock
+    (the screen showed the live last 6 hours beside a replay of another day)."""
+    from test_cockpit_api import FakeWarehouse, get
+    settings = settings_in(tmp_path)
+    hub = ReplayHub()
+    ch = ReplayChannel.replay(hub, timeline(), T0, END, paused=True)
+    wh = FakeWarehouse()
+
+    async def scenario() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve_replay(settings, hub, ch, ready=ready, basemap=b"",
+                                                warehouse=wh))
+        await asyncio.wait_for(ready.wait(), 10)
+        try:
+            async with signed_in(settings.cockpit_port, "大屏") as viewer:
+                await next_of(viewer, "snapshot")
+                await viewer.send(orjson.dumps({"type": "replay", "op": "seek",
+                                                "at_ms": T0 + 3 * MIN}).decode())
+                await next_of(viewer, "snapshot")
+            status, _, _ = await get(settings, "/api/kpi/trend?hours=6", "张伟")
+            assert status == 200
+            assert wh.calls[-1][0] == "trend" and wh.calls[-1][1][0] == T0 + 3 * MIN
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
