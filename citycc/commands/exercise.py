@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -101,7 +102,14 @@ def run_exercise(settings: Settings, setup: Any, events: list[Any], ex: str, now
         if args.serve:
             served = settings if database is None else \
                 settings.with_database(database)
-            asyncio.run(serve_exercise(served, drill, now, end, args.speed, ex, args.port))
+            from cockpit_api.replay.app import PortBusy
+            try:
+                asyncio.run(serve_exercise(served, drill, now, end, args.speed, ex,
+                                           args.port))
+            except PortBusy as exc:
+                print(f"citycc exercise: {exc.message('zh')} / {exc.message('en')}",
+                      file=sys.stderr)
+                return 2
         else:
             pacer = Pacer(args.speed, now, time.monotonic())
 

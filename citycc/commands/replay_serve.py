@@ -20,7 +20,7 @@ from citycc.settings import Settings
 
 def serve_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from citycc.commands.replay import resolve_window
-    from cockpit_api.replay.app import run, timeline_of
+    from cockpit_api.replay.app import PortBusy, check_port, run, timeline_of
     from cockpit_api.replay.server import replay_settings
     from replay.setup import setup_from_settings
     from replay.window import WindowError
@@ -30,6 +30,13 @@ def serve_cmd(settings: Settings, args: argparse.Namespace) -> int:
         print(f"citycc replay: {exc.code} ({exc.field}): {exc.message('zh')} / "
               f"{exc.message('en')}", file=sys.stderr)
         return 2
+    served = replay_settings(settings, args.port)
+    if args.host is not None:
+        served = dataclasses.replace(served, cockpit_host=args.host)
+    try:
+        check_port(served.cockpit_host, served.cockpit_port)
+    except PortBusy as exc:
+        return _busy(exc)
     records, summary = timeline_of(settings, setup_from_settings(settings), window,
                                    tail_ms=int(args.tail * 1000),
                                    progress=not args.no_progress, session_id=args.session)
@@ -38,12 +45,19 @@ def serve_cmd(settings: Settings, args: argparse.Namespace) -> int:
                       "window": window.as_dict(), "records": len(records)},
                      ensure_ascii=False), flush=True)
     # its /api (KPIs, trends, CAP exports) reads the session's own database, on its time
-    served = replay_settings(settings.with_database(summary["database"]), args.port)
-    if args.host is not None:
-        served = dataclasses.replace(served, cockpit_host=args.host)
-    asyncio.run(run(served, records, window.start_ms, window.end_ms + int(args.tail * 1000),
-                    speed=args.speed, paused=not args.play, label=sid))
+    served = served.with_database(summary["database"])
+    try:
+        asyncio.run(run(served, records, window.start_ms,
+                        window.end_ms + int(args.tail * 1000), speed=args.speed,
+                        paused=not args.play, label=sid))
+    except PortBusy as exc:     # taken while the replay was computed
+        return _busy(exc)
     return 0
+
+
+def _busy(exc: Any) -> int:
+    print(f"citycc replay: {exc.message('zh')} / {exc.message('en')}", file=sys.stderr)
+    return 2
 
 
 def add_serve(actions: Any) -> None:

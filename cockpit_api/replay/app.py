@@ -10,8 +10,10 @@ the events are read in bounded slices (:func:`warehouse.replay_read.read_window`
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,33 @@ from .channel import ReplayChannel
 from .server import ReplayHub, serve_replay
 
 log = logging.getLogger(__name__)
+
+
+class PortBusy(Exception):
+    """The session cockpit's port is taken (another replay or drill cockpit, or anything)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port} is in use")
+        self.host, self.port = host, port
+
+    def message(self, lang: str) -> str:
+        if lang == "zh":
+            return (f"端口 {self.host}:{self.port} 已被占用（可能已有回放或演练指挥台）；"
+                    f"请用 --port 另选端口")
+        return (f"port {self.host}:{self.port} is in use (another replay or exercise "
+                f"cockpit?); choose another with --port")
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`PortBusy` now when ``host:port`` cannot be listened on (before a
+    long replay is computed for a cockpit that could not start)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortBusy(host, port) from exc
 
 
 def timeline_of(settings: Settings, setup: Any, window: Any, *, tail_ms: int = 0,
@@ -78,6 +107,10 @@ async def serve_session(settings: Settings, make_channel: Callable[[ReplayHub], 
         await task
     except asyncio.CancelledError:
         pass
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortBusy(settings.cockpit_host, settings.cockpit_port) from exc
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from replay_cockpit_timeline import END, MIN, T0, timeline
 
 from citycc.settings import Settings
@@ -220,3 +221,17 @@ def test_the_replay_cockpits_api_answers_for_the_sessions_time(tmp_path: Path) -
             task.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """A second ``citycc replay serve`` on the same port (the default 8766) raised the bare
+    OSError of the bind; it is a PortBusy saying which port and what to do."""
+    from cockpit_api.replay.app import PortBusy, run
+    settings = settings_in(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.cockpit_port))
+        taken.listen()
+        with pytest.raises(PortBusy) as err:
+            asyncio.run(run(settings, timeline(), T0, END, label="s1"))
+    assert str(settings.cockpit_port) in err.value.message("zh")
+    assert "--port" in err.value.message("en")

@@ -40,3 +40,21 @@ def test_speed_is_a_factor_or_max() -> None:
         build_parser().parse_args(["replay", "run", "--speed", "0"])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["replay"])   # an action is required
+
+
+def test_serve_on_a_taken_port_exits_2_before_replaying(capsys) -> None:
+    """The port is checked before the window is read (SETTINGS' ClickHouse is closed: a
+    read would fail with another error), and said in both languages."""
+    import socket
+
+    from citycc.commands.replay_serve import serve_cmd
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(
+            ["replay", "serve", "--no-progress", "--from", "2026-11-25T10:00:00Z",
+             "--to", "2026-11-25T11:00:00Z", "--port", str(port), "--host", "127.0.0.1"])
+        assert serve_cmd(SETTINGS, args) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "已被占用" in err and "--port" in err
