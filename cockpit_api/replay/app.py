@@ -92,7 +92,7 @@ async def serve_session(settings: Settings, make_channel: Callable[[ReplayHub], 
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
     task = asyncio.create_task(serve_replay(settings, hub, channel, ready=ready,
-                                            profile=profile))
+                                            profile=profile, kpis=True))
     signals = (signal.SIGINT, signal.SIGTERM) if \
         threading.current_thread() is threading.main_thread() else ()
     for sig in signals:

@@ -28,6 +28,7 @@ from .controls import READ_ONLY
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8766
+KPI_REFRESH_S = 10.0      # a session's time runs at up to 60x: its "today" moves faster
 
 
 @dataclass
@@ -102,11 +103,12 @@ def replay_settings(settings: Settings, port: int | None = None) -> Settings:
 async def serve_replay(settings: Settings, hub: ReplayHub, channel: ReplayChannel, *,
                        ready: asyncio.Event | None = None, basemap: bytes | None = None,
                        profile: Any = None, stats_interval_s: float = 2.0,
-                       warehouse: Any = None) -> None:
+                       warehouse: Any = None, kpis: bool = False) -> None:
     """Serve ``channel``'s session on ``settings.cockpit_host:cockpit_port`` and play it,
     until it is stopped (a ``stop`` from a page) or cancelled. Its ``/api`` reads
     ``settings``' database (the session's own: ``citycc replay serve`` names it) or
-    ``warehouse``, and its "now" (today, the last hours) is the session's time."""
+    ``warehouse``, and its "now" (today, the last hours) is the session's time; with
+    ``kpis`` the KPI tiles are refreshed from that database on that time too."""
     from ..server import serve
     attach(hub, channel)
     commands = DrillCommands(channel) if channel.mode == "exercise" else ReadOnly()
@@ -116,13 +118,21 @@ async def serve_replay(settings: Settings, hub: ReplayHub, channel: ReplayChanne
                                        warehouse=warehouse),
                                  name="replay-cockpit")
     player = asyncio.create_task(channel.run(), name="replay-player")
+    extra = []
+    if kpis:
+        from city.profile import load_profile
+        from ..kpi_load import run_kpis
+        extra.append(asyncio.create_task(run_kpis(
+            settings, profile or load_profile(settings.city), hub, interval_s=KPI_REFRESH_S,
+            clock=lambda: channel.at_ms / 1000), name="replay-kpis"))
     stopped = asyncio.create_task(channel.stopped.wait())
     try:
         await asyncio.wait([server, player, stopped], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (server, player, stopped):
+        for task in (server, player, stopped, *extra):
             task.cancel()
-        results = await asyncio.gather(server, player, stopped, return_exceptions=True)
+        results = await asyncio.gather(server, player, stopped, *extra,
+                                       return_exceptions=True)
     for result in results:
         if isinstance(result, Exception):
             raise result

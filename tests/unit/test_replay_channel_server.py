@@ -33,7 +33,8 @@ def free_port() -> int:
 
 
 def settings_in(tmp_path: Path) -> Settings:
-    settings = Settings(cockpit_host="127.0.0.1", cockpit_port=free_port(), run_dir=tmp_path)
+    settings = Settings(cockpit_host="127.0.0.1", cockpit_port=free_port(), run_dir=tmp_path,
+                        clickhouse_port=free_port())   # closed: no local server is read
     write_test_users(settings.users_path)
     return settings
 
@@ -235,3 +236,34 @@ def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
             asyncio.run(run(settings, timeline(), T0, END, label="s1"))
     assert str(settings.cockpit_port) in err.value.message("zh")
     assert "--port" in err.value.message("en")
+
+
+def test_the_replay_cockpits_kpi_tiles_are_of_the_sessions_day(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    """The tiles said "calculating" for ever in a replay (no KPI task ran); they are
+    refreshed on the session's time (from its own database, as the API)."""
+    import cockpit_api.kpi_load as kpi_load
+    seen: list[int] = []
+
+    async def refresh_once(settings: Any, profile: Any, hub: Any, now_ms: int) -> None:
+        seen.append(now_ms)
+    monkeypatch.setattr(kpi_load, "refresh_once", refresh_once)
+    settings = settings_in(tmp_path)
+    hub = ReplayHub()
+    ch = ReplayChannel.replay(hub, timeline(), T0, END, paused=True)
+
+    async def scenario() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve_replay(settings, hub, ch, ready=ready, basemap=b"",
+                                                kpis=True))
+        await asyncio.wait_for(ready.wait(), 10)
+        try:
+            async with asyncio.timeout(10):
+                while not seen:
+                    await asyncio.sleep(0.02)
+            assert seen[0] == T0
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
