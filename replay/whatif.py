@@ -66,11 +66,17 @@ class RunSummary:
     alerts: dict[str, AlertSeen] = field(default_factory=dict)
     incidents: dict[str, IncidentSeen] = field(default_factory=dict)
     notifications: dict[str, int] = field(default_factory=dict)   # receiver -> count
+    titles: dict[str, tuple[str, str]] = field(default_factory=dict)   # fp -> (zh, en)
 
     def add(self, records: Iterable[Record]) -> None:
         """Take a replay's records as they come (a window's records are never all held)."""
         for r in records:
-            if r.topic == "alert_events":
+            if r.topic == "alerts":
+                fp = r.key.decode("utf-8", "replace")
+                if fp not in self.titles:
+                    a = orjson.loads(r.value)
+                    self.titles[fp] = (a.get("title_zh") or "", a.get("title_en") or "")
+            elif r.topic == "alert_events":
                 _alert_event(self, orjson.loads(r.value))
             elif r.topic == "incident_events":
                 _incident_event(self, orjson.loads(r.value))
@@ -128,8 +134,14 @@ def _dispatch(s: RunSummary, rec: Mapping[str, Any]) -> None:
 
 
 # -- the comparison ------------------------------------------------------------------------
-def _alert_row(a: AlertSeen, start_ms: int) -> dict[str, Any]:
-    return {"fingerprint": a.fingerprint, "kind": a.kind, "entity_id": a.entity_id,
+def _title(s: RunSummary, fp: str) -> dict[str, str]:
+    zh, en = s.titles.get(fp, ("", ""))
+    return {"zh": zh, "en": en}
+
+
+def _alert_row(a: AlertSeen, start_ms: int, s: RunSummary) -> dict[str, Any]:
+    return {"fingerprint": a.fingerprint, "title": _title(s, a.fingerprint),
+            "kind": a.kind, "entity_id": a.entity_id,
             "district": a.district, "severity": a.severity,
             "first_firing_ms": a.first_firing_ms, "time_to_alert_s": _secs(a, start_ms)}
 
@@ -152,7 +164,7 @@ def compare(baseline: Iterable[Record], variant: Iterable[Record], start_ms: int
 def compare_summaries(b: RunSummary, v: RunSummary, start_ms: int) -> dict[str, Any]:
     """:func:`compare` of two runs already summarized (:meth:`RunSummary.add`)."""
     both = [fp for fp in b.alerts if fp in v.alerts]
-    matched = [{"fingerprint": fp, "kind": b.alerts[fp].kind,
+    matched = [{"fingerprint": fp, "title": _title(b, fp), "kind": b.alerts[fp].kind,
                 "entity_id": b.alerts[fp].entity_id, "district": b.alerts[fp].district,
                 "baseline_s": _secs(b.alerts[fp], start_ms),
                 "variant_s": _secs(v.alerts[fp], start_ms),
@@ -163,9 +175,9 @@ def compare_summaries(b: RunSummary, v: RunSummary, start_ms: int) -> dict[str, 
         "start_ms": start_ms,
         "alerts": {
             "baseline": len(b.alerts), "variant": len(v.alerts), "matched": len(matched),
-            "added": [_alert_row(a, start_ms) for a in
+            "added": [_alert_row(a, start_ms, v) for a in
                       _by_time(a for fp, a in v.alerts.items() if fp not in b.alerts)],
-            "removed": [_alert_row(a, start_ms) for a in
+            "removed": [_alert_row(a, start_ms, b) for a in
                         _by_time(a for fp, a in b.alerts.items() if fp not in v.alerts)]},
         "time_to_alert": {"alerts": matched, "kinds": _per_kind(b, v, matched, start_ms)},
         "incidents": _incidents(b, v),
@@ -184,7 +196,11 @@ def _per_kind(b: RunSummary, v: RunSummary, matched: list[dict[str, Any]], start
         first_v = min((_secs(a, start_ms) for a in v.alerts.values() if a.kind == kind),
                       default=None)
         deltas = [m["delta_s"] for m in matched if m["kind"] == kind]
-        out.append({"kind": kind,
+        first = _by_time([*(a for a in b.alerts.values() if a.kind == kind),
+                          *(a for a in v.alerts.values() if a.kind == kind)])[0]
+        out.append({"kind": kind,   # said by its first alert's title (a kind has no words)
+                    "title": _title(b if first.fingerprint in b.alerts else v,
+                                    first.fingerprint),
                     "baseline": sum(a.kind == kind for a in b.alerts.values()),
                     "variant": sum(a.kind == kind for a in v.alerts.values()),
                     "first_baseline_s": first_b, "first_variant_s": first_v,

@@ -29,7 +29,7 @@ def whatif_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from replay.setup import setup_from_settings
     from replay.window import WindowError
     from replay.whatif import RunSummary, compare_summaries, to_json
-    from replay.whatif_text import render_text
+    from replay.whatif_text import Names, render_text
     try:
         window = resolve_window(settings, args)
     except WindowError as exc:
@@ -55,7 +55,7 @@ def whatif_cmd(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(to_json(report).decode() + "\n")
     else:
-        sys.stdout.write(render_text(report, args.lang))
+        sys.stdout.write(render_text(report, args.lang, Names.of_city(setup.profile)))
     return 0
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from replay.timeline import OutRecord
 from replay.whatif import compare, match_incidents, summarize, to_json
-from replay.whatif_text import render_text
+from replay.whatif_text import Names, render_text
 
 T0 = 1_800_000_000_000
 
@@ -101,6 +101,8 @@ def test_report_bytes_and_text_are_deterministic() -> None:
     var = [alert("a", 20), alert("b", 25), opened("I1", 21, "a", "b")]
     one, two = compare(base, var, T0), compare(list(base), list(var), T0)
     assert to_json(one) == to_json(two)
-    zh, en = render_text(one, "zh"), render_text(one, "en")
-    assert "新增告警" in zh and "Alerts added" in en and "E1(engine 300.0s)" in en
-    assert render_text(two, "en") == en
+    names = Names(capabilities={"engine": ("水罐消防车", "engine")})
+    zh, en = render_text(one, "zh", names), render_text(one, "en", names)
+    assert "新增告警" in zh and "Alerts added" in en and "E1 (engine 300.0s)" in en
+    assert "E1（水罐消防车 300.0s）" in zh
+    assert render_text(two, "en", names) == en

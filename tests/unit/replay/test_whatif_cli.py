@@ -79,6 +79,34 @@ def test_text_report_headers_come_from_the_vocabulary(no_warehouse: None, tmp_pa
     for key in ("title", "added", "removed", "tta", "incidents", "notifications"):
         assert VOCAB[key][i] in out
     assert VOCAB["title"][1 - i] not in out
+    # said in words, never as codes: districts, categories, capabilities, alert kinds
+    # (the report printed 'tianxin', 'water', 'water_repair', 'call_pending')
+    rep = json.loads(_json_report(tmp_path, ov))
+    from city.profile import load_profile
+    from dispatch.units import CAPABILITY_TEXT
+    names = {d.code: (d.zh, d.en) for d in load_profile().districts}
+    seen = [*rep["alerts"]["added"], *rep["time_to_alert"]["alerts"]]
+    incidents = [m["baseline"] for m in rep["incidents"]["matched"]]
+    assert seen or incidents, "the window must have something to say"
+    for a in seen:
+        assert f" {a['kind']} " not in out and f"  {a['kind']}" not in out
+    for inc in incidents:
+        assert names[inc["district"]][i] in out
+        assert f"  {inc['category']} " not in out
+        for u in inc["units"]:
+            said = CAPABILITY_TEXT[u["capability"]][i]
+            assert f"{said} " in out
+            if said != u["capability"]:       # ('engine' is its own English word)
+                assert f"({u['capability']} " not in out
+
+
+def _json_report(tmp_path: Path, ov: str) -> str:
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli.main(["replay", "whatif", *WINDOW, "--with", ov, "--json"]) == 0
+    return buf.getvalue()
 
 
 def test_a_bad_overrides_file_is_refused_with_code_and_path(
