@@ -58,6 +58,7 @@ from streams.dispatch_agent import DispatchStage, install_dispatch
 from streams.dispatch_intake import BoardOut
 from streams.flush import FlushBuffer, SendFn, send_now
 from streams.notifiers import Delivery, WebhookChannel
+from streams.outputs import engine_records, notification_record
 from warehouse import queries
 from warehouse.client import connect
 
@@ -146,8 +147,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
     board = install_dispatch(app, settings, profile, engine)
 
     async def publish_notification(record: dict[str, Any]) -> None:
-        fut = await topics["notifications"].send(
-            key=record["notification"]["receiver"].encode(), value=orjson.dumps(record))
+        _, key, value, _ = notification_record(record)
+        fut = await topics["notifications"].send(key=key, value=value)
         await fut   # the cockpit channel is delivered when the broker has the record
 
     webhook = WebhookChannel(settings.webhook_url, settings.webhook_secret) \
@@ -184,32 +185,8 @@ def install_alerting(app: faust.App, settings: Settings, profile: CityProfile,
                       made: BoardOut | None = None) -> None:
         """Send what ``out`` holds through ``send`` (a buffer's, which retries and waits
         for the deliveries at its flush, or :func:`send_now`), then the board's ``made``."""
-        for ev in out.alert_events:
-            await send(partial(topics["alert_events"].send,
-                key=ev.fingerprint.encode(), value=orjson.dumps(ev.to_dict())))
-        for iev in out.incident_events:
-            await send(partial(topics["incident_events"].send,
-                key=iev.incident_id.encode(), value=orjson.dumps(iev.to_row())))
-        for sev in out.silence_events:
-            await send(partial(topics["silence_events"].send,
-                key=sev["silence_id"].encode(), value=orjson.dumps(sev)))
-        at = format_event_time(now)
-        for r in out.rejected:
-            if r.command_id:
-                await send(partial(topics["command_results"].send,
-                    key=r.command_id.encode(), value=orjson.dumps({
-                        "command_id": r.command_id, "ok": False, "code": r.code,
-                        "field": r.field, "reason": r.reason, "events": [], "at": at})))
-        for cid in out.applied:
-            events = [e.event_id for e in out.alert_events] + \
-                [e.event_id for e in out.incident_events] + \
-                [e["event_id"] for e in out.silence_events]
-            duplicate = cid in out.duplicates   # a resend: applied before, nothing done now
-            await send(partial(topics["command_results"].send,
-                key=cid.encode(), value=orjson.dumps({
-                    "command_id": cid, "ok": True, "code": "", "field": "", "reason": "",
-                    "events": [] if duplicate else events, "at": at,
-                    "duplicate": duplicate})))
+        for topic, key, value, _ in engine_records(out, now):
+            await send(partial(topics[topic].send, key=key, value=value))
         if board is not None and made is not None:
             await board.publish(made, send)
 

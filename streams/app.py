@@ -21,13 +21,10 @@ import orjson
 from city.profile import load_profile, load_roads, road_names
 from citycc.settings import Settings
 from schemas.catalog import INPUT_STREAMS
-from schemas.records import (Origin, dead_letter, dead_letter_from_headers, dead_letter_headers,
-                             fit_dead_letter)
-from schemas.topics import DEAD_LETTER_PREFIX_BYTES, TOPICS
+from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_letter_headers
+from schemas.topics import TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
-from streams.alerting_bridge import finding_alert
-from streams.detection import unit
 from detectors.reassert import Reasserter
 from streams.flush import FlushBuffer
 from streams.progress import WRITE_INTERVAL_S, Progress, progress_path
@@ -37,7 +34,8 @@ from streams.state import StateStore
 from detectors.multivariate import RetrainPolicy
 from detectors.plan import build_event_detectors, build_partition_detectors, trainable
 from streams.retrain import retrain_loop
-from streams.pipeline import Limits, RawMessage, StreamStep
+from streams.pipeline import Limits, RawMessage, StreamStep, tick_alerts
+from streams.outputs import dead_letter_records, fit as fit_dead_letter
 from streams.sink_decode import ALERTS_TABLE, decode_alerts, json_decoder
 from streams.dispatch_intake import forwarded
 from streams.alerting_agent import install_alerting
@@ -102,7 +100,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
     def fit(record: dict[str, Any]) -> dict[str, Any]:
         """A dead letter whose original exceeds the input limit travels as a prefix with
         the original's size and digest (code too_large), so it always fits its topic."""
-        return fit_dead_letter(record, settings.max_message_bytes, DEAD_LETTER_PREFIX_BYTES)
+        return fit_dead_letter(record, settings.max_message_bytes)
 
     async def insert(table: str, columns: dict[str, list[Any]]) -> None:
         try:
@@ -136,9 +134,9 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
 
     async def publish_dead(buf: FlushBuffer, records: list[dict[str, Any]]) -> None:
         metrics.count_dead(records)
-        for rec in map(fit, records):
-            await buf.send(partial(dlq_topic.send, key=rec["source_topic"].encode(),
-                                   value=rec["raw"], headers=dead_letter_headers(rec)))
+        for _, key, value, headers in dead_letter_records(records, settings.max_message_bytes):
+            await buf.send(partial(dlq_topic.send, key=key, value=value,
+                                   headers=list(headers)))
 
     progress = Progress(progress_path(settings.run_dir, settings.worker_id), os.getpid(),
                         clock())
@@ -207,17 +205,7 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
             await _tick(clock())
 
     async def _tick(now: int) -> None:
-        findings = []
-        for det in detectors:
-            found = det.tick(now)
-            if found:
-                active.observe(unit("", f"det:{det.name}"), found, now)
-                findings += found
-        findings += [f for step in steps for f in step.detection.tick(now)]
-        alerts = [finding_alert(f, profile, now, ttl_ms) for f in findings]
-        alerts += [finding_alert(f, profile, now, ttl_ms, reasserted=True)
-                   for f in active.due(now)]
-        for alert in alerts:
+        for alert in tick_alerts(detectors, steps, active, profile, now, ttl_ms):
             await alerts_topic.send(key=alert["fingerprint"].encode(),
                                     value=orjson.dumps(alert))
 

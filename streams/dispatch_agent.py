@@ -18,22 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import faust
-import orjson
 
-from alerting.engine import Engine, Output
+from alerting.engine import Engine
 from city.profile import CityProfile
 from citycc.settings import Settings
 from schemas.topics import TOPICS
-from streams.alerting_intake import Apply, Refusal
-from streams.dispatch_intake import (Board, BoardOut, follow_incidents, guarded,
-                                     route_commands, route_dispatch_events)
+from streams.dispatch_intake import Board, BoardInputs, BoardOut
 from streams.flush import SendFn, send_now
+from streams.outputs import board_records
 
 log = logging.getLogger(__name__)
-PREEMPTION = "preemption_request"
 Send = Callable[[SendFn], Awaitable[None]]
 
 
@@ -60,50 +57,17 @@ def _graph(profile: CityProfile) -> Any:
     return parse_roads(roads)
 
 
-def record_key(record: Mapping[str, Any]) -> bytes:
-    """A record's ``dispatch`` key: its incident, else its unit, else its id."""
-    return str(record.get("incident_id") or record.get("unit_id") or
-               record.get("record_id") or "").encode()
-
-
-def signal_key(record: Mapping[str, Any]) -> bytes:
-    """A pre-emption request's ``signal_requests`` key: the signal node it names."""
-    payload = record.get("payload")
-    node = payload.get("node") if isinstance(payload, Mapping) else None
-    return str(node if node is not None else record.get("record_id", "")).encode()
-
-
-class DispatchStage:
-    """The board, its topics and its share of the alerting stage's work."""
+class DispatchStage(BoardInputs):
+    """The board, its topics and its share of the alerting stage's work (its inputs:
+    :class:`~streams.dispatch_intake.BoardInputs`, which replay runs too)."""
 
     def __init__(self, app: faust.App, settings: Settings, board: Board, engine: Engine,
                  actions: Sequence[str]) -> None:
-        self.board, self.engine, self.actions = board, engine, tuple(actions)
+        super().__init__(board, engine, actions)
         self.topics = {name: app.topic(settings.topic(name), value_type=bytes,
                                        partitions=TOPICS[name].partitions)
                        for name in ("dispatch", "signal_requests", "command_results")}
         self.published = 0
-
-    # -- inputs (synchronous: called right after the engine, before anything is awaited) --
-    def after(self, out: Output) -> BoardOut:
-        """The board's records for the incident events the engine just made."""
-        return BoardOut(follow_incidents(self.board, out, self.engine.counters))
-
-    def events(self, apply: Apply, values: Sequence[bytes | None], now: int
-               ) -> tuple[Output, BoardOut, list[Refusal]]:
-        return route_dispatch_events(apply, self.board, values, now, self.engine.counters)
-
-    def commands(self, values: Sequence[bytes | None], now: int, at: str
-                 ) -> tuple[Output, BoardOut, list[Refusal]]:
-        return route_commands(self.engine.command, self.board, self.actions,
-                              self.engine.command_ids, values, now, at, self.engine.counters)
-
-    def tick(self, out: Output, now: int) -> BoardOut:
-        """The engine's tick's incident events, then the board's own tick."""
-        made = self.after(out)
-        ticked, _ = guarded(self.engine.counters, "tick", lambda: self.board.tick(now))
-        made.records += ticked
-        return made
 
     # -- state ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
@@ -119,17 +83,8 @@ class DispatchStage:
         buffer's, or :func:`~streams.flush.send_now`: then all are started in order and
         waited for together, not one broker round trip each: a tick may mark hundreds of
         units stale at once)."""
-        starts: list[SendFn] = []
-        for record in made.records:
-            value = orjson.dumps(record)
-            starts.append(partial(self.topics["dispatch"].send, key=record_key(record),
-                                  value=value))
-            if record.get("kind") == PREEMPTION:
-                starts.append(partial(self.topics["signal_requests"].send,
-                                      key=signal_key(record), value=value))
-        starts += [partial(self.topics["command_results"].send,
-                           key=str(result["command_id"]).encode(), value=orjson.dumps(result))
-                   for result in made.answers]
+        starts: list[SendFn] = [partial(self.topics[topic].send, key=key, value=value)
+                                for topic, key, value, _ in board_records(made)]
         if send is send_now:
             await asyncio.gather(*[await start() for start in starts])
         else:

@@ -191,3 +191,32 @@ def _board_command(board: Board, command_ids: CommandIds, cmd: dict[str, Any], n
     if not res.code:
         command_ids.remember(cid, cmd, now)
     return answer(cid, res.code, res.field, res.reason, at, records), records, ""
+
+
+class BoardInputs:
+    """The board's share of the alerting stage's work, synchronous and pure: each call
+    comes right after the engine call it follows, before anything is awaited (the
+    worker's :class:`streams.dispatch_agent.DispatchStage` and :mod:`replay.engine`)."""
+
+    def __init__(self, board: Board, engine: Any, actions: Sequence[str]) -> None:
+        self.board, self.engine, self.actions = board, engine, tuple(actions)
+
+    def after(self, out: Output) -> BoardOut:
+        """The board's records for the incident events the engine just made."""
+        return BoardOut(follow_incidents(self.board, out, self.engine.counters))
+
+    def events(self, apply: Apply, values: Sequence[bytes | None], now: int
+               ) -> tuple[Output, BoardOut, list[Refusal]]:
+        return route_dispatch_events(apply, self.board, values, now, self.engine.counters)
+
+    def commands(self, values: Sequence[bytes | None], now: int, at: str
+                 ) -> tuple[Output, BoardOut, list[Refusal]]:
+        return route_commands(self.engine.command, self.board, self.actions,
+                              self.engine.command_ids, values, now, at, self.engine.counters)
+
+    def tick(self, out: Output, now: int) -> BoardOut:
+        """The engine's tick's incident events, then the board's own tick."""
+        made = self.after(out)
+        ticked, _ = guarded(self.engine.counters, "tick", lambda: self.board.tick(now))
+        made.records += ticked
+        return made

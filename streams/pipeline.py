@@ -25,7 +25,7 @@ from schemas.records import Origin, dead_letter
 from schemas.validate import EventValidator, Policy
 from schemas.wire import decode_message
 from streams.alerting_bridge import finding_alert
-from streams.detection import DetectionStage
+from streams.detection import DetectionStage, unit
 
 
 log = logging.getLogger(__name__)
@@ -183,3 +183,24 @@ class StreamStep:
                 e["district"] = code
         for e, _, _ in events:
             e.setdefault("district", "")
+
+
+def tick_alerts(detectors: Sequence[EventDetector], steps: Sequence[StreamStep],
+                active: Reasserter, profile: CityProfile, now_ms: int,
+                ttl_ms: int | None) -> list[dict[str, Any]]:
+    """What time alone makes the detectors say at ``now_ms`` (NoData, pending calls, a
+    window closing) and the re-assertions of firing findings that are due, as alert
+    messages in the order they are sent: the shared event detectors (once, whichever
+    stream they watch), each stream's per-partition ones, then the re-assertions. The
+    worker's 1 s timer calls it with the wall clock, replay with its event-time watermark."""
+    findings = []
+    for det in detectors:
+        found = det.tick(now_ms)
+        if found:
+            active.observe(unit("", f"det:{det.name}"), found, now_ms)
+            findings += found
+    findings += [f for step in steps for f in step.detection.tick(now_ms)]
+    alerts = [finding_alert(f, profile, now_ms, ttl_ms) for f in findings]
+    alerts += [finding_alert(f, profile, now_ms, ttl_ms, reasserted=True)
+               for f in active.due(now_ms)]
+    return alerts
