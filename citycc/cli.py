@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     history_cli.add_parsers(add)
     from citycc.accounts import add_parsers
     add_parsers(add)
+    from citycc import replay_cli
+    replay_cli.add_parsers(add)
     return p
 
 

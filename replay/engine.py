@@ -118,15 +118,16 @@ class Replayer:
         if ts[0] < self._wm:
             raise ReplayError("out_of_order", f"{stream} event at {ts[0]} is before the "
                                               f"watermark {self._wm}")
+        back = next((b for a, b in zip(ts, ts[1:]) if b < a), None)
+        if back is not None:   # (checked before anything is processed: all or nothing)
+            raise ReplayError("out_of_order", f"{stream} events not in event-time order "
+                                              f"at {back}")
         out: list[OutRecord] = []
         i, n, tick = 0, len(events), self.tick_ms
         while i < n:
             k = ts[i] // tick
             j = i + 1
             while j < n and ts[j] // tick == k:
-                if ts[j] < ts[j - 1]:
-                    raise ReplayError("out_of_order", f"{stream} events not in event-time "
-                                                      f"order at {ts[j]}")
                 j += 1
             out += self.advance(ts[i])
             self._wm = max(self._wm, ts[j - 1])
@@ -203,7 +204,7 @@ class Replayer:
 
     def _tick(self, at: int) -> list[OutRecord]:
         """The worker's timers at boundary ``at``: the detectors' tick (its alerts taken by
-        the engine), then the alerting tick (engine, board, delivery)."""
+        the engine), then the alerting tick."""
         s = self.setup
         alerts = tick_alerts(self.detectors, list(self.steps.values()), self.active,
                              s.profile, at, s.alert_ttl_ms)
@@ -212,11 +213,15 @@ class Replayer:
                                 for a, v in zip(alerts, values)]
         pub += self._alerts(values, at)
         if at % s.alerting_tick_ms == 0:
-            res: Output = self.engine.tick(at)
-            made = self.board.tick(res, at) if self.board is not None else None
-            pub += output_records(res, at, made)
-            pub += [notification_record(r) for r in deliver(self.engine.outbox, at)]
+            pub += self._alerting_tick(at)
         return stamped(at, pub)
+
+    def _alerting_tick(self, at: int) -> list[Published]:
+        """The alerting timer: the engine's tick, the board's, then delivery."""
+        res: Output = self.engine.tick(at)
+        made = self.board.tick(res, at) if self.board is not None else None
+        return output_records(res, at, made) + \
+            [notification_record(r) for r in deliver(self.engine.outbox, at)]
 
     def _refused(self, topic: str, values: Sequence[bytes | None], refused: list[Refusal],
                  now: int) -> list[Published]:

@@ -5,8 +5,9 @@ Each input is an iterator of ``(event_ms, tiebreak, event)`` in ``(event_ms, tie
 order (the warehouse reader's ``src_topic, src_partition, src_offset, src_index``); the
 output is ``(stream, events, times)``: maximal runs of one stream in the merged order
 (ties between streams broken by the stream's name), cut at ``max_run`` events and at every
-``tick_ms`` boundary, so the runs, and so a replay's outputs, do not depend on how the
-inputs were chunked.
+``tick_ms`` boundary. The runs depend only on the items (and ``max_run``), not on how a
+reader fetched them: a replay's ``now`` for a run is its last event's time, so the same
+items give the same runs and the same outputs.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import orjson
 from city.profile import load_profile, load_roads, road_names
 from citycc.settings import Settings
 from schemas.catalog import INPUT_STREAMS
-from schemas.records import Origin, dead_letter, dead_letter_from_headers, dead_letter_headers
+from schemas.records import Origin, dead_letter, dead_letter_headers
 from schemas.topics import TOPICS
 from schemas.validate import Policy
 from streams.faust_app import App
@@ -36,19 +36,14 @@ from detectors.plan import build_event_detectors, build_partition_detectors, tra
 from streams.retrain import retrain_loop
 from streams.pipeline import Limits, RawMessage, StreamStep, tick_alerts
 from streams.outputs import dead_letter_records, fit as fit_dead_letter
-from streams.sink_decode import ALERTS_TABLE, decode_alerts, json_decoder
+from streams.sink_decode import (ALERTS_TABLE, DEAD_LETTERS_TABLE, JSON_SINKS, decode_alerts,
+                                 decode_dead, json_decoder)
 from streams.dispatch_intake import forwarded
 from streams.alerting_agent import install_alerting
-from warehouse.rows import (alert_event_row, dead_letter_row, event_columns,
-                            incident_event_row, notification_row, silence_event_row,
-                            table_for_stream, to_columns)
+from warehouse.rows import event_columns, table_for_stream
 from warehouse.sink import Backoff, PermanentInsertError, Warehouse
-from warehouse.audit_rows import audit_row, command_result_row
-from warehouse.dispatch_rows import dispatch_row
 
 log = logging.getLogger(__name__)
-DEAD_LETTERS_TABLE = "dead_letters"
-AUDIT_TABLE = "command_audit"   # the cockpit's audit records and the worker's answers
 
 
 def wall_ms() -> int:
@@ -160,17 +155,11 @@ def build_app(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> faus
                                    progress, in_order, metrics))
     _sink_agent(app, settings, alerts_topic, buffer(ALERTS_TABLE), decode_alerts,
                 publish_dead, clock)
-    _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), _decode_dead,
+    _sink_agent(app, settings, dlq_topic, buffer(DEAD_LETTERS_TABLE), decode_dead,
                 publish_dead, clock)
     engine_store = install_alerting(app, settings, profile, alerts_topic, dispatch_topic,
                                     buffer, publish_dead, clock)
-    for name, table, to_row in (("alert_events", "alert_events", alert_event_row),
-                                ("incident_events", "incident_events", incident_event_row),
-                                ("notifications", "notifications", notification_row),
-                                ("silence_events", "silence_events", silence_event_row),
-                                ("audit", AUDIT_TABLE, audit_row),
-                                ("command_results", AUDIT_TABLE, command_result_row),
-                                ("dispatch", "dispatch_log", dispatch_row)):
+    for name, table, to_row in JSON_SINKS:
         topic = app.topic(settings.topic(name), value_type=bytes,
                           partitions=TOPICS[name].partitions)
         _sink_agent(app, settings, topic, buffer(name if name == table else f"{table}:{name}"),
@@ -274,12 +263,6 @@ def _input_agent(app: faust.App, settings: Settings, stream: str, step: StreamSt
             await buf.flush_if_due()
 
     return state
-
-
-def _decode_dead(msgs: list[Any], now: int) -> tuple[list[Any], list[dict[str, Any]]]:
-    records = [dead_letter_from_headers(m.value or b"", m.headers) for m in msgs]
-    rows = [dead_letter_row(r) for r in records]
-    return [(DEAD_LETTERS_TABLE, to_columns(DEAD_LETTERS_TABLE, rows))], []
 
 
 def _sink_agent(app: faust.App, settings: Settings, topic: Any, buf: FlushBuffer,

@@ -15,10 +15,24 @@ from typing import Any, Callable, Protocol
 
 from schemas.errors import ValidationError
 from schemas.jsonin import decode
-from schemas.records import Origin, dead_letter
-from warehouse.rows import alert_row, to_columns
+from schemas.records import Origin, dead_letter, dead_letter_from_headers
+from warehouse.audit_rows import audit_row, command_result_row
+from warehouse.dispatch_rows import dispatch_row
+from warehouse.rows import (alert_event_row, alert_row, dead_letter_row, incident_event_row,
+                            notification_row, silence_event_row, to_columns)
 
 ALERTS_TABLE = "alerts"
+DEAD_LETTERS_TABLE = "dead_letters"
+AUDIT_TABLE = "command_audit"   # the cockpit's audit records and the worker's answers
+# the worker's own JSON topics and the table each is sunk into, by which row builder
+JSON_SINKS: tuple[tuple[str, str, Callable[[Any], dict[str, Any] | None]], ...] = (
+    ("alert_events", "alert_events", alert_event_row),
+    ("incident_events", "incident_events", incident_event_row),
+    ("notifications", "notifications", notification_row),
+    ("silence_events", "silence_events", silence_event_row),
+    ("audit", AUDIT_TABLE, audit_row),
+    ("command_results", AUDIT_TABLE, command_result_row),
+    ("dispatch", "dispatch_log", dispatch_row))
 Decoded = tuple[list[tuple[str, dict[str, list[Any]]]], list[dict[str, Any]]]
 
 
@@ -80,3 +94,17 @@ def json_decoder(table: str, to_row: Callable[[Any], dict[str, Any] | None]
     def decode_table(msgs: list[Message], now: int) -> Decoded:
         return _rows(msgs, table, now, f"bad_{table}", to_row, check)
     return decode_table
+
+
+def decode_dead(msgs: list[Any], now: int) -> Decoded:
+    """Dead letters (the ``deadletter`` topic: original bytes, metadata in headers) ->
+    rows of the dead_letters table."""
+    records = [dead_letter_from_headers(m.value or b"", m.headers) for m in msgs]
+    rows = [dead_letter_row(r) for r in records]
+    return [(DEAD_LETTERS_TABLE, to_columns(DEAD_LETTERS_TABLE, rows))], []
+
+
+def topic_decoders() -> dict[str, Callable[[list[Any], int], Decoded]]:
+    """Every topic the worker sinks -> its decoder (the sink agents' and replay's)."""
+    return {"alerts": decode_alerts, "deadletter": decode_dead,
+            **{name: json_decoder(table, to_row) for name, table, to_row in JSON_SINKS}}

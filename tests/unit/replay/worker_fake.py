@@ -209,3 +209,20 @@ def run_worker(tmp: Path, inputs: list[tuple[int, list[bytes], list[bytes]]],
                 await timer()
     asyncio.run(drive())
     return app.sent
+
+
+def simulated_streams(minutes: float = 4, scale: float = 0.05, seed: int = 3
+                      ) -> dict[str, list[tuple[int, tuple[()], dict[str, Any]]]]:
+    """Per stream, ``(event_ms, (), event)`` in event-time order: what the warehouse
+    reader gives :func:`replay.merge.merge_runs`, for a small city with three incidents."""
+    from schemas.validate import parse_event_time
+    sim = Simulation(load_profile(), scale=scale, seed=seed, start_ms=T0, incidents=0)
+    for i, kind in enumerate(("gas_leak", "structure_fire", "traffic_accident")):
+        sim.inject(kind, T0 + 20_000 + 30_000 * i)
+    by: dict[str, list[tuple[int, tuple[()], dict[str, Any]]]] = defaultdict(list)
+    for t in range(T0 + 1000, T0 + int(minutes * 60_000) + 1, 1000):
+        for stream, events in sim.tick(t).items():
+            by[stream] += [(parse_event_time(e["event_time"]), (), e) for e in events]
+    for items in by.values():
+        items.sort(key=lambda x: x[0])
+    return dict(by)
