@@ -8,6 +8,9 @@
    subscription (``layers``/``districts``): :mod:`cockpit_api.protocol`.
 3. A ``subscribe`` frame changes its subscription, a ``snapshot`` frame asks for a fresh
    snapshot (:mod:`cockpit_api.protocol`); not audited: they change only what it is sent.
+   A ``replay`` frame plays, pauses, seeks or stops a replay cockpit's session
+   (:mod:`cockpit_api.replay.controls`; any signed-in role); the live cockpit refuses it
+   (``not_replay``).
    Every other frame is a command given by the signed-in user: limited to a rate (a token bucket;
    over it: ``rate_limited``, and closed after ``flood_refusals`` refusals in a row),
    refused ``unauthenticated`` once the user was removed or changed, checked
@@ -44,6 +47,7 @@ from .commands import KEY_FIELDS, MAX_MESSAGE_BYTES
 from .errors import CommandRejected
 from .hub import AlertHub, Subscription
 from .protocol import Interest, parse_interest
+from .replay.controls import TYPE as REPLAY, parse_control, refuse_live
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class Cockpit:
     audit: AuditTrail
     cap: ConnectionCap
     limits: Limits
+    replay: Any = None   # a replay cockpit's session (cockpit_api.replay.channel); live: None
 
 
 def now_ms() -> int:
@@ -185,7 +190,7 @@ class ClientSession:
                 continue
             in_row = 0
             control = _control(raw)
-            if control is not None:   # subscribe, snapshot: not commands, not audited
+            if control is not None:   # subscribe, snapshot, replay: not commands, not audited
                 self._control(sub, control)
                 continue
             outcome = await forward(raw, self.c.sender, now_ms(), actor=principal.user,
@@ -200,6 +205,14 @@ class ClientSession:
         return parse_interest(msg, districts)
 
     def _control(self, sub: Subscription, msg: dict[str, Any]) -> None:
+        if msg["type"] == REPLAY:
+            try:
+                if self.c.replay is None:
+                    raise refuse_live(msg)
+                self.c.replay.control(parse_control(msg))
+            except CommandRejected as exc:
+                self.c.hub.reply(sub, exc.to_message())
+            return
         if msg["type"] == "snapshot":
             self.c.hub.resnapshot(sub)
             return
@@ -239,14 +252,14 @@ class ClientSession:
 
 
 def _control(raw: str | bytes) -> dict[str, Any] | None:
-    """A ``subscribe`` or ``snapshot`` frame (:mod:`cockpit_api.protocol`), else None (a
-    command, or something the command checks refuse)."""
+    """A ``subscribe``, ``snapshot`` or ``replay`` frame (:mod:`cockpit_api.protocol`), else
+    None (a command, or something the command checks refuse)."""
     if len(raw) > MAX_MESSAGE_BYTES:
         return None
     try:
         msg = decode(raw)
     except ValidationError:
         return None
-    if isinstance(msg, dict) and msg.get("type") in ("subscribe", "snapshot"):
+    if isinstance(msg, dict) and msg.get("type") in ("subscribe", "snapshot", REPLAY):
         return msg
     return None

@@ -253,13 +253,19 @@ class KafkaFeed:
 
     def _handle(self, source: Source, tp: TopicPartition, offset: int,
                 value: bytes | None) -> None:
-        where = f"{tp.topic}[{tp.partition}]@{offset}"
-        try:
-            obj = source.decode(value)
-        except MalformedMessage as exc:
-            self.hub.record_malformed(f"{where}: {exc}", source.topic)
-            return
-        source.publish(obj, where)
+        apply_message(self.hub, source, value, f"{tp.topic}[{tp.partition}]@{offset}")
+
+
+def apply_message(hub: AlertHub, source: Source, value: bytes | None, where: str) -> bool:
+    """One message of ``source``'s topic into ``hub``: decoded, normalised and folded (the
+    live feed's and a replay's, :mod:`cockpit_api.replay`); a malformed one is counted on the
+    hub (``where``: where it came from), ``False``."""
+    try:
+        obj = source.decode(value)
+    except MalformedMessage as exc:
+        hub.record_malformed(f"{where}: {exc}", source.topic)
+        return False
+    return source.publish(obj, where)
 
 
 async def run_feed(settings: Settings, hub: AlertHub,

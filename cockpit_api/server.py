@@ -86,13 +86,14 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
                 commands: CommandSender | None = None,
                 audit: CommandSender | None = None, profile: CityProfile | None = None,
                 feed: KafkaFeed | None = None, warehouse: Any = None,
-                basemap: bytes | None = None) -> None:
+                basemap: bytes | None = None, replay: Any = None) -> None:
     """Serve the cockpit on ``settings.cockpit_host:cockpit_port`` until cancelled; commands
     go to ``commands`` and audit records to ``audit`` (default: a :class:`CommandSink` on
     ``settings``' commands and audit topics, closed at exit). ``profile``: the city (default:
     ``settings.city``'s); ``feed``: the feed whose lag ``/metrics`` shows; ``warehouse``:
     what the API reads (default: ``settings``' ClickHouse); ``GET /basemap.json`` serves
-    ``basemap`` (default: :func:`basemap_bytes` of ``settings``' city, built here once)."""
+    ``basemap`` (default: :func:`basemap_bytes` of ``settings``' city, built here once);
+    ``replay``: the session of a replay cockpit (:mod:`cockpit_api.replay.server`)."""
     own: list[CommandSink] = []
 
     def sink(given: CommandSender | None, name: str) -> CommandSender:
@@ -106,7 +107,8 @@ async def serve(settings: Settings, hub: AlertHub, *, ready: asyncio.Event | Non
     auth = authenticator(settings)
     cockpit = Cockpit(hub, sink(commands, "commands"), auth, trail, cap,
                       Limits(settings.login_timeout_s, settings.command_rate_per_s,
-                             settings.command_burst, settings.command_flood_refusals))
+                             settings.command_burst, settings.command_flood_refusals),
+                      replay)
     gate = Gate(cap, settings.cockpit_origins)
     metrics = Metrics(hub, gate, feed.lag if feed is not None else None,
                       metrics_dir(settings.run_dir))

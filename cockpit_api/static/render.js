@@ -1,7 +1,7 @@
 "use strict";
 // One render of the whole page, batched per animation frame; lists reconciled in place.
 function render() {
-  renderStatic(); renderConn(); renderSys(); renderNotes(); renderUnitBoard(); renderKpis();
+  renderStatic(); renderConn(); renderSys(); renderNotes(); renderUnitBoard(); renderKpis(); renderReplay();
   const list = rows();
   const active = list.filter((a) => a.status !== "resolved");
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0]));

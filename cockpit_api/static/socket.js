@@ -15,7 +15,9 @@ function onMessage(ev) {
       for (const s of msg.silences ?? []) setSilence(s.silence_id, s);
       for (const [fp, ids] of Object.entries(msg.silenced ?? {})) setMarks(fp, ids);
       dispatchSnapshot(msg.dispatch); kpiSet(msg.kpis);
+      replayState(msg.replay ?? null);
       break;
+    case "replay": replayState(msg); return;
     case "dispatch": onDispatch(msg); break;
     case "kpis": kpiSet(msg.kpis); renderKpis(); return;
     case "alert": upsert(msg.alert, msg.alert?.reasserted !== true); setMarks(msg.alert?.fingerprint, msg.silenced_by); break;
