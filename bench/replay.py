@@ -318,7 +318,170 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_replay_parts(settings: Settings, profile: CityProfile, loaded: Loaded,
                      args: argparse.Namespace) -> list[str]:
-    return []
+    """(a) rates, (b) seek, (c) determinism over the loaded window."""
+    from replay.setup import setup_from_settings
+    from replay.window import Window
+    setup = setup_from_settings(settings, profile)
+    window = Window(loaded.start_ms, loaded.end_ms + 1)     # (end exclusive)
+    db = settings.clickhouse.database
+    parts, lines = args.parts, []
+    client = connect(settings)
+    try:
+        if "read" in parts:
+            lines.append(bench_read(client, db, window))
+            print(lines[-1], flush=True)
+        if "mem" in parts:
+            lines.append(bench_memory(client, db, window, setup, args.mem_minutes))
+            print(lines[-1], flush=True)
+        if {"e2e", "seek", "determinism"} & set(parts):
+            seeks = [window.start_ms + int(float(f) * (loaded.end_ms - loaded.start_ms))
+                     for f in args.seek_at.split(",")]
+            run = replay_loop(client, db, window, setup, seeks, keep="seek" in parts)
+            lines.append(f"(a) end to end (ClickHouse -> Replayer, one process): "
+                         f"{run.events / run.seconds:,.0f} ev/s ({run.events:,} events, "
+                         f"{run.seconds:.1f} s); {run.count:,} records, digest "
+                         f"{run.digest[:16]}")
+            print(lines[-1], flush=True)
+            if "seek" in parts:
+                seek = bench_seek(run, window, seeks)
+                lines += seek
+                print("\n".join(seek), flush=True)
+            if "determinism" in parts:
+                det = bench_determinism(settings, setup, window, run, args)
+                lines += det
+                print("\n".join(det), flush=True)
+    finally:
+        client.disconnect()
+    return lines
+
+
+def _count_runs(runs: Iterator[tuple[str, list[Any], list[int]]]) -> int:
+    return sum(len(events) for _, events, _ in runs)
+
+
+def bench_read(client: Any, db: str, window: Any) -> str:
+    """Read-only: the warehouse reader's runs (query, decode, event-time merge), nothing fed."""
+    from warehouse.replay_read import read_window
+    t0 = time.perf_counter()
+    n = _count_runs(read_window(client, db, window))
+    dt = time.perf_counter() - t0
+    return (f"(a) read-only from ClickHouse (warehouse.replay_read.read_window: query, "
+            f"decode, merge): {n / dt:,.0f} ev/s ({n:,} events, {dt:.1f} s)")
+
+
+def bench_memory(client: Any, db: str, window: Any, setup: Any, minutes: float) -> str:
+    """Replayer only: the first ``minutes`` of the window read into memory first."""
+    from replay.engine import Replayer
+    from replay.window import Window
+    from warehouse.replay_read import read_window
+    part = Window(window.start_ms, min(window.end_ms, window.start_ms + int(minutes * 60_000)))
+    runs = list(read_window(client, db, part))
+    n = sum(len(e) for _, e, _ in runs)
+    rp = Replayer(setup, part.start_ms)
+    t0 = time.perf_counter()
+    records = 0
+    for stream, events, times in runs:
+        records += len(rp.feed(stream, events, times))
+    records += len(rp.advance(part.end_ms))
+    dt = time.perf_counter() - t0
+    return (f"(a) Replayer only, in memory (first {minutes:g} min, {n:,} events decoded "
+            f"beforehand): {n / dt:,.0f} ev/s ({dt:.1f} s, {records:,} records)")
+
+
+@dataclass
+class Run:
+    events: int
+    seconds: float
+    count: int
+    digest: str
+    records: list[Any]
+    reached: dict[int, float]       # seek target -> seconds from the start to get there
+
+
+def replay_loop(client: Any, db: str, window: Any, setup: Any, seeks: list[int],
+                keep: bool) -> Run:
+    """The window from the warehouse through one Replayer, as ``citycc replay run`` drives it
+    (without writing outputs); ``keep``: hold every record (for the seek figure)."""
+    from replay.engine import Replayer
+    from replay.timeline import Digest
+    from warehouse.replay_read import read_window
+    rp = Replayer(setup, window.start_ms)
+    digest, held = Digest(), []
+    todo, reached = sorted(seeks), {}
+    t0 = time.perf_counter()
+    for stream, events, times in read_window(client, db, window):
+        while todo and times[0] > todo[0]:
+            reached[todo.pop(0)] = time.perf_counter() - t0
+        out = rp.feed(stream, events, times)
+        digest.update(out)
+        if keep:
+            held += out
+    out = rp.advance(window.end_ms)
+    digest.update(out)
+    held += out if keep else []
+    dt = time.perf_counter() - t0
+    for t in todo:
+        reached[t] = dt
+    return Run(rp.counters["events"], dt, digest.count, digest.hexdigest(), held, reached)
+
+
+def bench_seek(run: Run, window: Any, seeks: list[int]) -> list[str]:
+    """The replay cockpit's seek (cockpit_api.replay: snapshots of the hub every 5 min of
+    event time, then the records after the nearest), against rebuilding from the start."""
+    from cockpit_api.hub import AlertHub
+    from cockpit_api.replay.channel import ReplayChannel
+    hours = (window.end_ms - window.start_ms) / HOUR_MS
+    t0 = time.perf_counter()
+    channel = ReplayChannel.replay(AlertHub(), run.records, window.start_ms, window.end_ms,
+                                   speed=None, paused=True)
+    prep = time.perf_counter() - t0
+    times = []
+    for t in [*seeks, window.start_ms + (window.end_ms - window.start_ms) // 7, *seeks[:1]]:
+        a = time.perf_counter()
+        channel.seek(t)
+        times.append((t, time.perf_counter() - a))
+    worst = max(dt for _, dt in times)
+    return [f"(b) seek in the replay cockpit ({hours:g} h window, {len(run.records):,} "
+            f"records, {len(channel.picture.snapshots) - 1} snapshots made in {prep:.2f} s "
+            f"once): " + ", ".join(f"to +{(t - window.start_ms) / 60_000:.0f} min "
+                                    f"{dt * 1000:.0f} ms" for t, dt in times) +
+            f"; worst {worst * 1000:.0f} ms",
+            "    rebuilding the detector/engine state at t from the start instead (Replayer "
+            "from the warehouse): " + ", ".join(
+                f"+{(t - window.start_ms) / 60_000:.0f} min {dt:.1f} s"
+                for t, dt in sorted(run.reached.items()))]
+
+
+def bench_determinism(settings: Settings, setup: Any, window: Any, run: Run,
+                      args: argparse.Namespace) -> list[str]:
+    """Two ``citycc replay run`` sessions (replay.session.run_session, outputs written to
+    their own database) of the same window: their digests and counts, and the bench's own
+    loop's when the window is the same."""
+    from replay.session import run_session
+    from replay.window import Window
+    w = window
+    if args.determinism_minutes:
+        w = Window(window.start_ms, min(window.end_ms,
+                                         window.start_ms + int(args.determinism_minutes * 60_000)))
+    got = []
+    for _ in range(2):
+        summary = run_session(settings, setup, w, progress=False)
+        drop_database(settings, summary["database"])
+        got.append(summary)
+    a, b = got
+    same = (a["digest"], a["records"]) == (b["digest"], b["records"])
+    lines = [f"(c) determinism: two replay sessions of the same {(w.end_ms - w.start_ms) / 60_000:g}"
+             f" min: digests {a['digest'][:16]} / {b['digest'][:16]}, records {a['records']:,} "
+             f"/ {b['records']:,}: {'IDENTICAL' if same else 'DIFFERENT'}; alerts "
+             f"{a['alerts']}, incidents {a['incidents']}, packages {a['packages']}, "
+             f"notifications {a['notifications']}",
+             f"    the session's own rate (outputs written to its database): "
+             f"{a['events_per_s']:,} and {b['events_per_s']:,} ev/s"]
+    if w == window:
+        lines.append(f"    the bench's loop (same window, no output writes): digest "
+                     f"{run.digest[:16]}, {run.count:,} records: "
+                     f"{'same' if (run.digest, run.count) == (a['digest'], a['records']) else 'DIFFERENT'}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -139,22 +139,22 @@ def first_times(alerts: list[dict[str, Any]], status: str) -> dict[str, int]:
 
 
 def replayed(settings: Settings, start: int, end: int) -> list[dict[str, Any]]:
-    """The window replayed from the warehouse: the alert messages the Replayer published."""
+    """The window replayed from the warehouse (:func:`warehouse.replay_read.read_window`,
+    as ``citycc replay run`` reads it): the alert messages the Replayer published."""
     from replay.engine import Replayer
-    from replay.merge import merge_runs
     from replay.setup import setup_from_settings
-    db = settings.clickhouse.database
-    inputs = {}
-    for s in ("lifeline", "ems", "fire", "traffic", "hazmat"):
-        got = rows(settings, f"SELECT event_ms, src_topic, src_partition, src_offset, "
-                             f"src_index, body FROM {db}.events_{s} FINAL WHERE event_ms >= "
-                             f"{start} AND event_ms <= {end} ORDER BY event_ms, src_topic, "
-                             f"src_partition, src_offset, src_index")
-        inputs[s] = [(r[0], r[1:5], orjson.loads(r[5])) for r in got]
+    from replay.window import Window
+    from warehouse.client import connect
+    from warehouse.replay_read import read_window
+    window = Window(start, end + 1)           # (its end is exclusive)
     rp = Replayer(setup_from_settings(settings), start)
-    out = []
-    for stream, events, times in merge_runs(inputs):
-        out += rp.feed(stream, events, times)
+    client = connect(settings)
+    try:
+        out = [r for stream, events, times in read_window(client, settings.clickhouse.database,
+                                                           window)
+               for r in rp.feed(stream, events, times)]
+    finally:
+        client.disconnect()
     out += rp.advance(end)
     alerts = [(orjson.loads(r.value), r.at_ms) for r in out if r.topic == "alerts"]
     return [{"alert_id": a["alert_id"], "fingerprint": a["fingerprint"], "status": a["status"],
