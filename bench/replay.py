@@ -26,43 +26,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import hashlib
-import multiprocessing
-import resource
+import signal
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiokafka.partitioner import DefaultPartitioner  # noqa: E402
-
+from bench.replay_data import Loaded, drop_database, load_city, running_clickhouse  # noqa: E402
+from bench.replay_sf import bench_sf  # noqa: E402
 from city.profile import CityProfile, load_profile  # noqa: E402
 from citycc.settings import Settings, load_settings  # noqa: E402
-from deploy import clickhouse, procs  # noqa: E402
-from schemas.catalog import INPUT_STREAMS  # noqa: E402
-from schemas.topics import TOPICS  # noqa: E402
-from schemas.validate import Policy, parse_event_time  # noqa: E402
-from simulator.generate import Simulation  # noqa: E402
-from simulator.producer import messages  # noqa: E402
-from streams.pipeline import RawMessage, StreamStep  # noqa: E402
+from schemas.validate import parse_event_time  # noqa: E402
 from warehouse.client import connect, wait_ready  # noqa: E402
-from warehouse.rows import event_columns, table_for_stream  # noqa: E402
-from warehouse.sink import Warehouse  # noqa: E402
 
 PARTS = ("load", "read", "mem", "e2e", "seek", "determinism", "sf")
 SHARED_SF = ROOT.parent.parent / "shared" / "datasets" / "sf_fire_calls" / \
     "sf-fire-calls_first1000_jnybrahma.csv"
-STEP_MS = 5_000           # simulated time per simulator tick while loading
-FLUSH_ROWS = 50_000       # rows per insert while loading
 HOUR_MS = 3_600_000
 
 
@@ -101,190 +85,12 @@ def parse_parts(text: str) -> tuple[str, ...]:
     return tuple(p for p in PARTS if p in names)
 
 
-# -- ClickHouse ------------------------------------------------------------------------------
-
-@contextmanager
-def running_clickhouse(url: str, run_dir: Path) -> Iterator[Settings]:
-    """Settings for the given ClickHouse, or for a local one started (and stopped) here."""
-    if url:
-        settings = load_settings({}, clickhouse_url=url, run_dir=run_dir)
-        wait_ready(settings)
-        yield settings
-        return
-    tcp, http = procs.free_ports(2)
-    settings = load_settings({}, run_dir=run_dir, clickhouse_port=tcp,
-                             clickhouse_http_port=http)
-    clickhouse.start(settings)
-    try:
-        yield settings
-    finally:
-        clickhouse.stop(settings)
-
-
-def drop_database(settings: Settings, database: str) -> None:
-    client = connect(settings, database="default")
-    try:
-        client.execute(f"DROP DATABASE IF EXISTS {database}")
-    finally:
-        client.disconnect()
-
-
-# -- the city, loaded as the worker would ----------------------------------------------------
-
-@dataclass
-class Loaded:
-    start_ms: int
-    end_ms: int
-    events: int = 0
-    by_stream: Counter[str] = field(default_factory=Counter)
-    dead: int = 0
-    seconds: float = 0.0
-
-
-def _partition(partitioner: DefaultPartitioner, key: str, n: int) -> int:
-    parts = list(range(n))
-    return int(partitioner(key.encode(), parts, parts))
-
-
-async def load_city(settings: Settings, profile: CityProfile, start_ms: int, end_ms: int,
-                    scale: float, seed: int, incidents_per_hour: float) -> Loaded:
-    """Simulate ``[start_ms, end_ms)`` and insert its valid events into ``events_*``."""
-    sim = Simulation(profile, scale=scale, seed=seed, start_ms=start_ms,
-                     incidents=incidents_per_hour)
-    policy = Policy.for_city(profile, max_lateness_s=settings.max_lateness_s,
-                             max_future_s=settings.max_future_s,
-                             max_event_bytes=settings.max_event_bytes)
-    steps = {s: StreamStep(s, profile, policy) for s in INPUT_STREAMS}
-    partitioner = DefaultPartitioner()
-    offsets: Counter[tuple[str, int]] = Counter()
-    pending: dict[str, list[Any]] = {s: [] for s in INPUT_STREAMS}
-    out = Loaded(start_ms, end_ms)
-    wh = Warehouse(settings)
-    await wh.start()
-    t0 = time.perf_counter()
-
-    async def flush(stream: str) -> None:
-        if pending[stream]:
-            await wh.insert(table_for_stream(stream), event_columns(stream, pending[stream]))
-            pending[stream] = []
-
-    try:
-        for until in range(start_ms + STEP_MS, end_ms + 1, STEP_MS):
-            msgs: dict[str, list[RawMessage]] = {s: [] for s in INPUT_STREAMS}
-            for stream, topic, key, value, _ in messages(settings, sim.tick(until), 500):
-                p = _partition(partitioner, key, TOPICS[stream].partitions)
-                msgs[stream].append(RawMessage(topic, p, offsets[(topic, p)], value))
-                offsets[(topic, p)] += 1
-            for stream, batch in msgs.items():
-                if not batch:
-                    continue
-                result = steps[stream].process(batch, until)
-                out.dead += len(result.dead)
-                out.by_stream[stream] += len(result.events)
-                pending[stream] += [(e, ts, o, until) for e, ts, o in result.events]
-                if len(pending[stream]) >= FLUSH_ROWS:
-                    await flush(stream)
-        for stream in INPUT_STREAMS:
-            await flush(stream)
-    finally:
-        await wh.close()
-    out.events = sum(out.by_stream.values())
-    out.seconds = time.perf_counter() - t0
-    return out
-
-
-# -- SF Fire import (d) ----------------------------------------------------------------------
-
-def repeat_csv(source: Path, target: Path, rows: int) -> int:
-    """Write ``rows`` data rows: the source's rows over and over, each pass with its own
-    call, incident and row ids (so the calls stay distinct, as in the full file)."""
-    with source.open(newline="", encoding="utf-8") as f:
-        header, *base = list(csv.reader(f))
-    call, inc, row_id = (header.index(c) for c in ("CallNumber", "IncidentNumber", "RowID"))
-    written = 0
-    with target.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        n = 0
-        while written < rows:
-            for r in base:
-                if written >= rows:
-                    break
-                r = list(r)
-                if n:
-                    r[call] = str(int(r[call]) + n * 100_000_000)
-                    r[inc] = str(int(r[inc]) + n * 100_000_000)
-                    r[row_id] = f"{r[call]}-{r[1]}"
-                w.writerow(r)
-                written += 1
-            n += 1
-    return written
-
-
-def _sf_load_child(settings: Settings, path: str, traced: bool, queue: Any) -> None:
-    """Load the file into ClickHouse in a process of its own (so its max RSS is the load's)."""
-    from replay.cad_import import reader
-    from warehouse.cad_load import load
-    if traced:
-        tracemalloc.start()
-    t0 = time.perf_counter()
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        s = asyncio.run(load(settings, "benchsf", Path(path).name, reader.read(f)))
-    dt = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] if traced else 0
-    queue.put({"rows": s.rows_read, "records": s.records, "bad": sum(s.bad_rows.values()),
-               "seconds": dt, "traced_peak": peak,
-               "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
-
-
-def sf_load(settings: Settings, path: Path, traced: bool) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    p = ctx.Process(target=_sf_load_child, args=(settings, str(path), traced, queue))
-    p.start()
-    result = queue.get(timeout=3600)
-    p.join(60)
-    return result
-
-
-def bench_sf(settings: Settings, source: Path, rows: int, tmp: Path) -> list[str]:
-    from bench.sf_import import run as parse_map
-    from warehouse.cad_load import history_settings
-    path = tmp / "sf-repeated.csv"
-    written = repeat_csv(source, path, rows)
-    lines = [f"(d) SF import: {source.name} repeated to {written:,} rows "
-             f"({path.stat().st_size / 1e6:.1f} MB)"]
-    t0 = time.perf_counter()
-    s = parse_map(path)
-    dt = time.perf_counter() - t0
-    tracemalloc.start()
-    parse_map(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    lines.append(f"    parse+map: {s.rows_read / dt:,.0f} rows/s ({s.records:,} records, "
-                 f"{dt:.2f} s); peak traced memory {peak / 1024:,.0f} KiB")
-    db = history_settings(settings, "benchsf").clickhouse.database
-    try:
-        timed = sf_load(settings, path, traced=False)
-        drop_database(settings, db)
-        traced = sf_load(settings, path, traced=True)
-    finally:
-        drop_database(settings, db)
-    lines.append(f"    load into ClickHouse (cad_load.load, fresh database): "
-                 f"{timed['rows'] / timed['seconds']:,.0f} rows/s = "
-                 f"{timed['records'] / timed['seconds']:,.0f} events/s ({timed['seconds']:.1f} s,"
-                 f" {timed['bad']} bad rows); load process max RSS "
-                 f"{timed['max_rss_kib'] / 1024:,.0f} MiB")
-    lines.append(f"    load under tracemalloc: peak traced memory "
-                 f"{traced['traced_peak'] / 1024:,.0f} KiB (max RSS "
-                 f"{traced['max_rss_kib'] / 1024:,.0f} MiB)")
-    return lines
-
-
 # -- main ------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # stopped by SIGTERM: unwind, so the ClickHouse it started is stopped and its data removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     profile = load_profile(load_settings({}).city)
     start_ms = parse_event_time(args.start)
     end_ms = start_ms + int(args.hours * HOUR_MS)
@@ -430,7 +236,7 @@ def bench_seek(run: Run, window: Any, seeks: list[int]) -> list[str]:
     event time, then the records after the nearest), against rebuilding from the start."""
     from cockpit_api.hub import AlertHub
     from cockpit_api.replay.channel import ReplayChannel
-    hours = (window.end_ms - window.start_ms) / HOUR_MS
+    hours = round((window.end_ms - window.start_ms) / HOUR_MS, 3)
     t0 = time.perf_counter()
     channel = ReplayChannel.replay(AlertHub(), run.records, window.start_ms, window.end_ms,
                                    speed=None, paused=True)
@@ -470,17 +276,19 @@ def bench_determinism(settings: Settings, setup: Any, window: Any, run: Run,
         got.append(summary)
     a, b = got
     same = (a["digest"], a["records"]) == (b["digest"], b["records"])
-    lines = [f"(c) determinism: two replay sessions of the same {(w.end_ms - w.start_ms) / 60_000:g}"
-             f" min: digests {a['digest'][:16]} / {b['digest'][:16]}, records {a['records']:,} "
-             f"/ {b['records']:,}: {'IDENTICAL' if same else 'DIFFERENT'}; alerts "
+    minutes = (w.end_ms - w.start_ms) / 60_000
+    lines = [f"(c) determinism: two replay sessions of the same {minutes:g} min: digests "
+             f"{a['digest'][:16]} / {b['digest'][:16]}, records {a['records']:,} / "
+             f"{b['records']:,}: {'IDENTICAL' if same else 'DIFFERENT'}; alerts "
              f"{a['alerts']}, incidents {a['incidents']}, packages {a['packages']}, "
              f"notifications {a['notifications']}",
              f"    the session's own rate (outputs written to its database): "
              f"{a['events_per_s']:,} and {b['events_per_s']:,} ev/s"]
     if w == window:
+        agree = (run.digest, run.count) == (a["digest"], a["records"])
         lines.append(f"    the bench's loop (same window, no output writes): digest "
                      f"{run.digest[:16]}, {run.count:,} records: "
-                     f"{'same' if (run.digest, run.count) == (a['digest'], a['records']) else 'DIFFERENT'}")
+                     f"{'same' if agree else 'DIFFERENT'}")
     return lines
 
 

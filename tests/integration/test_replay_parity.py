@@ -38,7 +38,6 @@ import pytest
 
 from city.profile import load_profile
 from citycc.settings import Settings
-from deploy import procs
 from schemas.validate import format_event_time, parse_event_time
 from simulator.generate import Simulation
 from simulator.producer import run_producer

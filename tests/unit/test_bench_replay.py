@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import replay as bench
+from bench import replay_sf
 from replay.cad_import import reader
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sf_fire" / "calls_sample.csv"
@@ -27,7 +28,7 @@ def test_repeated_sf_rows_are_distinct_calls_the_importer_maps(tmp_path: Path) -
     with src.open("w", newline="") as f:
         csv.writer(f).writerows(good)
     out = tmp_path / "big.csv"
-    assert bench.repeat_csv(src, out, 200) == 200
+    assert replay_sf.repeat_csv(src, out, 200) == 200
     with out.open(newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == good[0] and len(rows) == 201
