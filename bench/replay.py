@@ -105,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
         try:
             if "sf" in args.parts:
                 out += bench_sf(settings, args.sf, args.sf_rows, Path(tmp))
-                print("\n".join(out), flush=True)
             if set(args.parts) - {"sf"}:
                 loaded = asyncio.run(load_city(settings, profile, start_ms, end_ms, args.scale,
                                                args.seed, args.incidents_per_hour))
@@ -117,7 +116,10 @@ def main(argv: list[str] | None = None) -> None:
                 out.append(line)
                 out += run_replay_parts(settings, profile, loaded, args)
         finally:
-            drop_database(settings, settings.clickhouse.database)
+            try:
+                drop_database(settings, settings.clickhouse.database)
+            except Exception as exc:  # noqa: BLE001 - a busy server: say so, go on
+                print(f"(could not drop {settings.clickhouse.database}: {exc!r})")
     print("\n== bench/replay.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     print("\n".join(out))
 
