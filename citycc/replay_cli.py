@@ -79,9 +79,11 @@ def resolve_window(settings: Settings, args: argparse.Namespace) -> Any:
 def run_cmd(settings: Settings, args: argparse.Namespace) -> int:
     from replay.session import run_session
     from replay.setup import setup_from_settings
-    from replay.window import WindowError
+    from replay.window import WindowError, check_session
     try:
         window = resolve_window(settings, args)
+        if args.session is not None:
+            check_session(args.session)
     except WindowError as exc:
         print(f"citycc replay: {exc.code} ({exc.field}): {exc.message('zh')} / "
               f"{exc.message('en')}", file=sys.stderr)

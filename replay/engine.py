@@ -22,8 +22,10 @@ included, at any speed.
 
 from __future__ import annotations
 
+import io
+import pickle
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import orjson
 
@@ -97,41 +99,91 @@ class Replayer:
         self._next_tick = (start_ms // tick_ms + 1) * tick_ms   # the first boundary after
         self.offsets: Counter[str] = Counter()   # per replayed topic: message offsets
         self.counters: Counter[str] = Counter()
+        # what the input agents sink into events_*: (stream, [(event, ts_ms, origin)], now)
+        self.on_events: Callable[[str, list[Any], int], None] | None = None
 
     @property
     def watermark_ms(self) -> int:
         return self._wm
 
+    # -- state (a seek: restore the nearest snapshot, feed the events after it) --------------
+    def snapshot(self) -> bytes:
+        """Everything this replay has learned and decided so far, as bytes: the detectors
+        and each stream's detection stage (pickled whole: limits, per-partition detectors,
+        the firing findings and when each is due again), the engine's
+        and the board's own snapshots (as the worker's checkpoint file holds them), the
+        watermark. The setup's shared, unchanging parts (profile, policy) are referred
+        to, not copied: restore on the same setup."""
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=5)
+        shared = {id(obj): key for key, obj in _shared_objects(self.setup)}
+        pickler.persistent_id = lambda obj: shared.get(id(obj))  # type: ignore[method-assign]
+        pickler.dump({
+            "detection": (self.detectors, {k: st.detection for k, st in self.steps.items()},
+                          self.active),
+            "engine": self.engine.snapshot(),
+            "board": self.board.board.snapshot()  # type: ignore[attr-defined]
+            if self.board is not None else None,
+            "clock": (self._wm, self._next_tick, self.tick_ms),
+            "counts": (dict(self.offsets), dict(self.counters))})
+        return buf.getvalue()
+
+    @classmethod
+    def restore(cls, setup: ReplaySetup, blob: bytes) -> "Replayer":
+        """The replay :meth:`snapshot` saw, on ``setup`` (the one it was taken on)."""
+        objects = dict(_shared_objects(setup))
+        unpickler = pickle.Unpickler(io.BytesIO(blob))
+        unpickler.persistent_load = objects.__getitem__  # type: ignore[assignment]
+        state = unpickler.load()
+        wm, next_tick, tick_ms = state["clock"]
+        self = cls(setup, wm, tick_ms)
+        self.detectors, stages, self.active = state["detection"]
+        for name, stage in stages.items():   # (the validators hold no state: kept)
+            self.steps[name].detection = stage
+        self.engine.restore(state["engine"])
+        if self.board is not None and state["board"] is not None:
+            self.board.board.restore(state["board"])  # type: ignore[attr-defined]
+        self._wm, self._next_tick = wm, next_tick
+        offsets, counters = state["counts"]
+        self.offsets, self.counters = Counter(offsets), Counter(counters)
+        return self
+
     # -- inputs -----------------------------------------------------------------------------
     def feed(self, stream: str, events: Sequence[Mapping[str, Any]],
              times: Sequence[int] | None = None) -> list[OutRecord]:
-        """Events of one stream in event-time order, none before the watermark (``times``:
-        their event times in ms, when the caller has them; else read from
-        ``event_time``). Each run of events within one tick interval is processed after
-        the ticks up to its first event, with ``now`` its last event's time."""
+        """Events of one stream in event-time order, none in a tick interval already
+        closed (before the last boundary ticked); ``times``: their event times in ms when
+        the caller has them (else read from ``event_time``). The events of each tick
+        interval ``[b - tick_ms, b)`` are processed after the ticks up to ``b - tick_ms``,
+        with ``now = b`` (the worker takes about a second of a stream per batch and reads
+        its clock after), and before the tick at ``b``. Other streams' events of the same
+        interval may follow: an interval closes when a later one is fed or advanced to."""
         step = self.steps.get(stream)
         if step is None:
             raise ReplayError("unknown_stream", f"{stream!r} is not one of {INPUT_STREAMS}")
         if not events:
             return []
         ts = list(times) if times is not None else [_time(e) for e in events]
-        if ts[0] < self._wm:
-            raise ReplayError("out_of_order", f"{stream} event at {ts[0]} is before the "
-                                              f"watermark {self._wm}")
+        tick = self.tick_ms
+        opened = self._next_tick - tick
+        if ts[0] < opened:
+            raise ReplayError("out_of_order", f"{stream} event at {ts[0]} is in a tick "
+                                              f"interval already closed (at {opened})")
         back = next((b for a, b in zip(ts, ts[1:]) if b < a), None)
         if back is not None:   # (checked before anything is processed: all or nothing)
             raise ReplayError("out_of_order", f"{stream} events not in event-time order "
                                               f"at {back}")
         out: list[OutRecord] = []
-        i, n, tick = 0, len(events), self.tick_ms
+        i, n = 0, len(events)
         while i < n:
             k = ts[i] // tick
             j = i + 1
             while j < n and ts[j] // tick == k:
                 j += 1
-            out += self.advance(ts[i])
-            self._wm = max(self._wm, ts[j - 1])
-            out += self._process(step, events[i:j], self._wm)
+            out += self.advance(k * tick)
+            now = (k + 1) * tick
+            self._wm = max(self._wm, now)
+            out += self._process(step, events[i:j], now)
             i = j
         return out
 
@@ -165,9 +217,12 @@ class Replayer:
         msgs = []
         for a in range(0, len(events), MESSAGE_EVENTS):
             msgs.append(RawMessage(stream, 0, self.offsets[stream],
-                                   encode_batch(list(events[a:a + MESSAGE_EVENTS]))))
+                                   encode_batch(cast(list[dict[str, Any]],
+                                                     list(events[a:a + MESSAGE_EVENTS])))))
             self.offsets[stream] += 1
         result = step.process_safely(msgs, now)
+        if self.on_events is not None and result.events:
+            self.on_events(stream, result.events, now)
         self.counters["events"] += len(result.events)
         self.counters["dead"] += len(result.dead)
         alerts = [orjson.dumps(a) for a in result.alerts]
@@ -234,6 +289,11 @@ class Replayer:
             [dead_letter(Origin(topic, 0, base + r.index), r.code, r.field, r.reason,
                          values[r.index] or b"", now, r.ident) for r in refused],
             self.setup.limits.max_message_bytes)
+
+
+def _shared_objects(setup: ReplaySetup) -> list[tuple[str, Any]]:
+    """The setup's parts a snapshot refers to by name (they never change)."""
+    return [("profile", setup.profile), ("policy", setup.policy)]
 
 
 def _time(event: Mapping[str, Any]) -> int:

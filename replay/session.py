@@ -3,8 +3,9 @@
 
 Isolation: the session's outputs go to a database of its own, ``<database>_replay_<session
 id>``, made by the same migrations as the live one, with the rows the worker's sink agents
-would write for the same records (:func:`streams.sink_decode.topic_decoders`), so every
-query, KPI and cockpit history view works on it unchanged; nothing is sent to a broker and
+would write for the same records (:func:`streams.sink_decode.topic_decoders`) and the
+replayed events as the input agents store them (``events_*``), so every query, KPI and
+cockpit history view works on it unchanged; nothing is sent to a broker and
 the live database is only read. Optionally every record goes to a JSONL file too. The
 summary's ``digest`` (sha256 over every record, :class:`~replay.timeline.Digest`) is the
 determinism fingerprint: the same window replayed twice gives the same one.
@@ -30,6 +31,7 @@ from streams.sink_decode import topic_decoders
 from warehouse.client import check_identifier, connect
 from warehouse.migrate import migrate
 from warehouse.replay_read import count_events, read_window
+from warehouse.rows import event_columns, table_for_stream
 
 FLUSH_ROWS = 20_000
 
@@ -54,6 +56,7 @@ class OutputWriter:
         self.client, self.database, self.jsonl = client, database, jsonl
         self.decoders = topic_decoders()
         self.pending: dict[str, list[OutRecord]] = {}
+        self.events: dict[str, dict[str, list[Any]]] = {}
         self.held = 0
         self.flush_rows = flush_rows
         self.rows: Counter[str] = Counter()
@@ -69,7 +72,22 @@ class OutputWriter:
         if self.held >= self.flush_rows:
             self.flush()
 
+    def add_events(self, stream: str, events: list[Any], now: int) -> None:
+        """Validated events as the worker's input agent sinks them (events_<stream>)."""
+        if self.database is None:
+            return
+        cols = event_columns(stream, [(e, ts, origin, now) for e, ts, origin in events])
+        held = self.events.setdefault(stream, {c: [] for c in cols})
+        for c, values in cols.items():
+            held[c] += values
+        self.held += len(events)
+        if self.held >= self.flush_rows:
+            self.flush()
+
     def flush(self) -> None:
+        for stream, columns in self.events.items():
+            self._insert(table_for_stream(stream), columns)
+        self.events.clear()
         for topic, records in self.pending.items():
             msgs = []
             for r in records:
@@ -77,14 +95,17 @@ class OutputWriter:
                 self.offset += 1
             tables, _ = self.decoders[topic](msgs, records[-1].at_ms)
             for table, columns in tables:
-                n = len(next(iter(columns.values()), []))
-                if n:
-                    self.client.execute(f"INSERT INTO {self.database}.{table} "
-                                        f"({', '.join(columns)}) VALUES",
-                                        list(columns.values()), columnar=True)
-                    self.rows[table] += n
+                self._insert(table, columns)
         self.pending.clear()
         self.held = 0
+
+    def _insert(self, table: str, columns: dict[str, list[Any]]) -> None:
+        n = len(next(iter(columns.values()), []))
+        if n:
+            self.client.execute(f"INSERT INTO {self.database}.{table} "
+                                f"({', '.join(columns)}) VALUES", list(columns.values()),
+                                columnar=True)
+            self.rows[table] += n
 
 
 @dataclass
@@ -136,6 +157,7 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
         total = count_events(reader, live, window) if progress else 0
         writer = OutputWriter(writer_client, database, out_file)
         replayer = Replayer(setup, window.start_ms)
+        replayer.on_events = writer.add_events
         digest, tally = Digest(), Tally()
         bar = _bar(total, sid) if progress else None
         t0 = clock()
@@ -164,15 +186,15 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
             writer_client.disconnect()
         if out_file is not None:
             out_file.close()
-    events = replayer.counters["events"]
+    fed = replayer.counters["events"]
     c = tally.counts
     return {"session": sid, "database": database, "window": window.as_dict(),
-            "speed": speed or "max", "events": events, "dead_letters": replayer.counters["dead"],
+            "speed": speed or "max", "events": fed, "dead_letters": replayer.counters["dead"],
             "alerts": c["alerts_firing"], "alert_events": c["alert_events"],
             "incidents": c["incidents"], "packages": c["packages"],
             "notifications": c["notified"], "records": digest.count,
             "rows": dict(writer.rows), "wall_s": round(wall, 3),
-            "events_per_s": round(events / wall) if wall > 0 else None,
+            "events_per_s": round(fed / wall) if wall > 0 else None,
             "digest": digest.hexdigest(), "jsonl": str(jsonl) if jsonl else None}
 
 

@@ -11,6 +11,7 @@ an input stream; an incident must exist.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -37,7 +38,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                               "south,west,north,east"),
     "unknown_incident": ("仓库中没有该事件", "no such incident in the warehouse"),
     "missing_window": ("须给出时间范围或事件编号", "give a time range or an incident id"),
+    "bad_session": ("会话编号只能含字母、数字和下划线（至多 32 个）",
+                    "a session id is letters, digits and underscores (at most 32)"),
 }
+_SESSION = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 class WindowError(ValueError):
@@ -76,6 +80,13 @@ class Window:
         return {"from": format_event_time(self.start_ms), "to": format_event_time(self.end_ms),
                 "districts": list(self.districts), "bbox": list(self.bbox) if self.bbox
                 else None, "streams": list(self.streams), "incident_id": self.incident_id}
+
+
+def check_session(session_id: str) -> str:
+    """A session id given by hand (it names the session's database)."""
+    if not _SESSION.fullmatch(session_id):
+        raise WindowError("bad_session", "session", f"{session_id[:40]!r}")
+    return session_id
 
 
 def parse_time(text: str, field: str) -> int:
@@ -119,7 +130,7 @@ def make_window(profile: CityProfile, start: str | int, end: str | int,
         raise WindowError("unknown_stream", "stream", f"{', '.join(bad)} (streams: "
                                                       f"{', '.join(INPUT_STREAMS)})")
     box = parse_bbox(bbox) if isinstance(bbox, str) else \
-        (tuple(float(x) for x in bbox) if bbox is not None else None)  # type: ignore[assignment]
+        (parse_bbox(",".join(str(float(x)) for x in bbox)) if bbox is not None else None)
     return Window(start_ms, end_ms, codes, box, tuple(s for s in INPUT_STREAMS if s in names),
                   incident_id)
 

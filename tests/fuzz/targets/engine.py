@@ -214,16 +214,10 @@ def _judge(tally: Tally, where: str, step: Step, out: Output) -> None:
 
 
 def _publishable(tally: Tally, where: str, out: Output) -> None:
-    """What the alerting agent sends for ``out`` must encode (streams.alerting_agent)."""
+    """What the alerting agent sends for ``out`` must encode (``streams.outputs``, the
+    worker's and replay's one way of making those records)."""
+    from streams.outputs import engine_records
     try:
-        for ev in out.alert_events:
-            orjson.dumps(ev.to_dict())
-        for iev in out.incident_events:
-            orjson.dumps(iev.to_row())
-        for sev in out.silence_events:
-            orjson.dumps(sev)
-        for r in out.rejected:
-            orjson.dumps({"command_id": r.command_id, "code": r.code, "field": r.field,
-                          "reason": r.reason})
+        engine_records(out, 0)
     except Exception as exc:
         tally.add(BROKEN, where, f"output cannot be published: {type(exc).__name__}: {exc}")

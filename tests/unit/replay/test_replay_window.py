@@ -7,12 +7,13 @@ import math
 
 import orjson
 import pytest
+from hypothesis import given, strategies as st
 
 from city.profile import load_profile
 from replay.merge import merge_runs
 from replay.pace import Pacer
 from replay.window import (INCIDENT_AFTER_MS, INCIDENT_BEFORE_MS, MESSAGES, WindowError,
-                           incident_window, make_window)
+                           check_session, incident_window, make_window)
 from schemas.catalog import INPUT_STREAMS
 
 PROFILE = load_profile()
@@ -56,6 +57,14 @@ def test_the_session_id_is_the_window_s() -> None:
     assert w1.session_id().isalnum() and len(w1.session_id()) == 12
 
 
+@pytest.mark.parametrize("sid", ["", "a-b", "x" * 33, "a;DROP", "名字"])
+def test_a_session_id_that_cannot_name_a_database_is_refused(sid: str) -> None:
+    with pytest.raises(WindowError) as exc:
+        check_session(sid)
+    assert exc.value.code == "bad_session"
+    assert check_session("drill_2026_11") == "drill_2026_11"
+
+
 def attached(district: str, at: int) -> tuple[str, int, str]:
     return ("alert_attached", at, orjson.dumps({"member": {"district": district}}).decode())
 
@@ -72,14 +81,16 @@ def test_an_incident_s_window_and_area() -> None:
     assert exc.value.code == "unknown_incident"
 
 
-def test_merge_runs_orders_by_event_time_and_cuts_at_ticks_and_streams() -> None:
-    inputs = {"lifeline": [(100, (), "l1"), (900, (), "l2"), (1000, (), "l3"), (1500, (), "l4")],
-              "ems": [(100, (), "e1"), (950, (), "e2")], "fire": []}
+def test_merge_runs_gives_each_stream_s_events_tick_interval_by_interval() -> None:
+    inputs = {"lifeline": [(100, (), "l1"), (900, (), "l2"), (1000, (), "l3"), (1500, (), "l4"),
+                           (5200, (), "l5")],
+              "ems": [(100, (), "e1"), (950, (), "e2"), (3100, (), "e3")], "fire": []}
     runs = list(merge_runs(inputs, tick_ms=1000, max_run=10))
-    assert runs == [("ems", ["e1"], [100]), ("lifeline", ["l1", "l2"], [100, 900]),
-                    ("ems", ["e2"], [950]), ("lifeline", ["l3", "l4"], [1000, 1500])]
+    assert runs == [("ems", ["e1", "e2"], [100, 950]), ("lifeline", ["l1", "l2"], [100, 900]),
+                    ("lifeline", ["l3", "l4"], [1000, 1500]), ("ems", ["e3"], [3100]),
+                    ("lifeline", ["l5"], [5200])]
     assert [len(e) for _, e, _ in merge_runs(inputs, tick_ms=10_000, max_run=2)] == \
-        [1, 2, 1, 2]
+        [2, 1, 2, 2, 1]
 
 
 def test_the_pacer_maps_event_time_to_wall_time() -> None:
@@ -98,3 +109,20 @@ def test_the_pacer_maps_event_time_to_wall_time() -> None:
     assert Pacer(None, T, 0.0).wait_s(T + 10**9, 0.0) == 0.0
     with pytest.raises(ValueError):
         Pacer(0, T, 0.0)
+
+
+@given(st.dictionaries(st.sampled_from(INPUT_STREAMS),
+                       st.lists(st.integers(0, 20_000), max_size=60), max_size=5),
+       st.integers(1, 7))
+def test_merge_runs_keeps_every_item_once_in_order(times: dict, max_run: int) -> None:
+    """Every item comes out once; each stream's in its own order; batches never go back
+    in tick intervals, hold one interval of one stream, at most max_run items."""
+    inputs = {s: [(t, (), (s, i)) for i, t in enumerate(sorted(ts))] for s, ts in times.items()}
+    runs = list(merge_runs(inputs, tick_ms=1000, max_run=max_run))
+    for s, items in inputs.items():
+        assert [e for r, evs, _ in runs if r == s for e in evs] == [e for _, _, e in items]
+    last = -1
+    for _, evs, ts in runs:
+        assert 0 < len(evs) <= max_run and len({t // 1000 for t in ts}) == 1
+        assert ts[0] // 1000 >= last
+        last = ts[0] // 1000
