@@ -115,3 +115,5 @@ def add_parsers(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> 
                      help="write no replay database (digest and --out only)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(fn=run_cmd)
+    from citycc.replay_serve_cli import add_serve
+    add_serve(actions)

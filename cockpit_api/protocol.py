@@ -83,6 +83,11 @@ Server -> client messages
   a frame only; no ``seq`` (they are answers, not part of the picture).
 * ``{"type": "stats", ...}`` -- after the snapshot and periodically (counters, feed state);
   no ``seq``: a reading superseded by the next, never replayed.
+* A replay cockpit only (:mod:`cockpit_api.replay`): the snapshot's ``replay`` and
+  ``{"type": "replay", "mode", "start_ms", "end_ms", "at_ms", "speed", "paused", ...}``
+  -- the session shown (no ``seq``); a seek starts every client over from a snapshot of a
+  new epoch. Clients send ``{"type": "replay", "op": ...}`` controls
+  (:mod:`cockpit_api.replay.controls`; the live cockpit refuses them ``not_replay``).
 
 Client -> server after sign-in: commands (:mod:`cockpit_api.commands`), ``subscribe`` and
 ``snapshot`` (above). Clients ignore message types and fields they do not know.

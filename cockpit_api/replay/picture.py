@@ -87,6 +87,7 @@ class ReplayPicture:
                 pass
             restore(self.hub, self.snapshots[0])
         self.applied, self.at_ms = 0, self.start_ms
+        self.new_epoch()   # (the ring let go of what the folding put in it)
         return len(self.snapshots) - 1
 
     def seek(self, at_ms: int) -> None:

@@ -83,6 +83,17 @@ function onSnapshot(msg) {
   for (const name of ["units", "hazmat", "congestion"]) setPositions(name, layers[name]);
   state.health = layers.sensor_health ?? null;
   state.kpis = msg.kpis ?? null;
+  state.replay = msg.replay ?? null;
+}
+// a replay or an exercise (cockpit_api/replay): marked in the header with the session's time
+function renderReplayBadge() {
+  const r = state.replay, badge = $("replay-badge");
+  badge.hidden = !r;
+  if (!r) return;
+  const drill = r.mode === "exercise";
+  badge.dataset.mode = drill ? "exercise" : "replay";
+  const at = shanghai(new Date(r.at_ms));
+  badge.textContent = `${t(drill ? "exerciseMark" : "replayMark")} · ${at.date} ${at.time}`;
 }
 function onMessage(ev) {
   let msg;
@@ -98,6 +109,7 @@ function onMessage(ev) {
     case "congestion": setPositions("congestion", msg.items); break;
     case "sensor_health": state.health = msg.health ?? null; break;
     case "kpis": state.kpis = msg.kpis ?? null; break;
+    case "replay": state.replay = msg; break;
     case "stats": state.stats = msg; renderConn(); return;
     case "session": onSession(msg); trendRefresh(); break;
     case "auth_error": onAuthError(msg); return;
@@ -151,7 +163,7 @@ function renderWho() {
   $("who-role").textContent = [word("role_", s.role), where].join(" · ");
 }
 function render() {
-  renderStatic(); renderConn(); renderWho();
+  renderStatic(); renderConn(); renderWho(); renderReplayBadge();
   renderTiles(); renderTicker(); renderMap();
 }
 function tick() {

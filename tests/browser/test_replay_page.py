@@ -139,3 +139,17 @@ def test_the_replay_cockpit_is_marked_and_seeks(replay_server: ReplayThread,
     expect(page.locator("#incidents")).to_contain_text("No open incidents")
     expect(page.locator("#replay-toggle")).to_have_text("Play")
     assert errors == []
+
+
+def test_the_big_screen_of_a_replay_is_marked(replay_server: ReplayThread,
+                                              chromium: Any) -> None:
+    from playwright.sync_api import expect
+    errors: list[str] = []
+    page = chromium.new_page(viewport={"width": 1920, "height": 1080})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(replay_server.settings.cockpit_url + "screen")
+    sign_in(page, "大屏")
+    badge = page.locator("#replay-badge")
+    expect(badge).to_be_visible(timeout=WAIT_MS)
+    expect(badge).to_have_text("回放 · 2026-11-25 18:00:00")
+    assert errors == []

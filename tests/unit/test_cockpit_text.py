@@ -116,8 +116,12 @@ def _refusal_codes() -> set[str]:
     codes = {v for k, v in vars(schema_errors).items() if k.isupper() and isinstance(v, str)}
     codes |= {*REFUSALS, MATCHES_EVERYTHING, OUT_OF_WINDOW, "bad_regex", "too_long",
               "bad_matcher", "incident_refused", "silence_refused", "internal"}
+    from cockpit_api.replay import controls   # a replay cockpit's own (named constants)
+    codes |= {controls.NOT_REPLAY, controls.READ_ONLY, controls.OUTSIDE_WINDOW,
+              controls.NO_REWIND}
     raised = re.compile(r'(?:CommandError|CommandRejected|ActionError|AuthRefused)\(\s*"([a-z_]+)"')
-    for folder in ("cockpit_api", "cockpit_api/auth", "alerting", "dispatch"):
+    for folder in ("cockpit_api", "cockpit_api/auth", "cockpit_api/replay", "alerting",
+                   "dispatch"):
         for src in (ROOT / folder).glob("*.py"):
             codes.update(raised.findall(src.read_text(encoding="utf-8")))
     return codes

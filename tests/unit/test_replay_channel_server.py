@@ -166,3 +166,28 @@ def test_an_exercise_applies_commands_and_only_runs_forward(tmp_path: Path) -> N
             await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_the_replay_cockpit_app_serves_the_city_until_a_page_ends_it(tmp_path: Path,
+                                                                    capsys: Any) -> None:
+    """``citycc replay serve``'s cockpit (after the timeline is computed): the city's places
+    and unit board, paused at the start; a stop from a page ends the process's session."""
+    from cockpit_api.replay.app import run
+    settings = settings_in(tmp_path)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(run(settings, timeline(), T0, END, label="s1"))
+        async with asyncio.timeout(60):
+            while "citycc replay cockpit:" not in capsys.readouterr().out:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+        async with signed_in(settings.cockpit_port) as ws:
+            snap = await next_of(ws, "snapshot")
+            assert snap["places"]["city"]["en"] == "Changsha"
+            assert snap["replay"] | {"type": "replay"} == snap["replay"]
+            assert (snap["replay"]["label"], snap["replay"]["paused"]) == ("s1", True)
+            await ws.send(orjson.dumps({"type": "replay", "op": "stop"}).decode())
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(scenario())
