@@ -13,11 +13,12 @@ firing time (the alert's ``event_time``). What may differ, and why (each within
 * Tick-driven findings (NoData, a window closing, a keep-firing resolve, a cluster going
   quiet): the live worker ticks every second of *wall* clock (a Faust timer, its phase
   arbitrary) and takes batches with ``now`` = the wall clock, which runs ahead of event time
-  by the producer's pacing step (0.5 s) plus the broker and batching delay; the replay ticks
-  on every whole second of the event-time watermark. Such a finding's ``event_time`` is that
+  by the producer's pacing step (0.5 s) plus the broker and batching delay; the replay takes
+  each stream's events of a tick interval as one batch with ``now`` = the interval's end and
+  ticks on every whole second of event time. Such a finding's ``event_time`` is that
   ``now``: each fires at its own first tick after the silence limit, so they differ by less
-  than a second either way (the test's own silent sensor, in three runs: live 164 ms and
-  553 ms earlier than the replay, and 611 ms later); the tolerance is three. Event-driven findings carry the event's own
+  than a second either way (the test's own silent sensor, in four runs: live 164, 553 and
+  249 ms earlier than the replay, and 611 ms later); the tolerance is three. Event-driven findings carry the event's own
   time and evidence: they match exactly, alert id included.
 * The window's edge: the live worker keeps ticking after the producer stops (every sensor
   then goes silent, and NoData fires ~a minute later); the replay stops at the window's end.
