@@ -18,8 +18,8 @@ firing time (the alert's ``event_time``). What may differ, and why (each within
   ticks on every whole second of event time. Such a finding's ``event_time`` is that
   ``now``: each fires at its own first tick after the silence limit, so they differ by less
   than a second either way (the test's own silent sensor, in four runs: live 164, 553 and
-  249 ms earlier than the replay, and 611 ms later); the tolerance is three. Event-driven findings carry the event's own
-  time and evidence: they match exactly, alert id included.
+  249 ms earlier than the replay, and 611 ms later); the tolerance is three. Event-driven
+  findings carry the event's own time and evidence: they match exactly, alert id included.
 * The window's edge: the live worker keeps ticking after the producer stops (every sensor
   then goes silent, and NoData fires ~a minute later); the replay stops at the window's end.
   Live alerts after the end are out of the comparison, and a tick-driven alert within
