@@ -98,7 +98,10 @@ class Grouper:
         self._groups: dict[str, _Group] = {}
         self._heap: list[tuple[int, int, str]] = []  # (due_ms, seq, key); stale ones skipped
         self._seq = itertools.count()
-        self._where: dict[str, set[str]] = {}       # fingerprint -> group keys holding it
+        # fingerprint -> group keys holding it, in the order it joined them (a dict, not a
+        # set: a resolve reaches them in that order in every process, so a replay of the
+        # same alerts gives the same notifications in the same order)
+        self._where: dict[str, dict[str, None]] = {}
         self._labels: dict[str, dict[str, str]] = {}  # fingerprint -> latest labels
 
     def __len__(self) -> int:
@@ -124,7 +127,7 @@ class Grouper:
             found.append(g.key)
             if g.alerts.get(fingerprint) != FIRING:
                 g.alerts[fingerprint] = FIRING
-                self._where.setdefault(fingerprint, set()).add(g.key)
+                self._where.setdefault(fingerprint, {})[g.key] = None
                 if fingerprint not in g.told:
                     self._changed(g, now_ms)
         return tuple(found)
@@ -270,7 +273,7 @@ class Grouper:
     def _forget(self, fp: str, key: str) -> None:
         where = self._where.get(fp)
         if where is not None:
-            where.discard(key)
+            where.pop(key, None)
             if not where:
                 del self._where[fp]
                 self._labels.pop(fp, None)
@@ -302,5 +305,5 @@ class Grouper:
                        set(d["told"]), d["last_sent_ms"], d["flushed"], d["unmuted"])
             self._groups[g.key] = g
             for fp in g.alerts:
-                self._where.setdefault(fp, set()).add(g.key)
+                self._where.setdefault(fp, {})[g.key] = None
         self._rebuild_heap()
