@@ -171,9 +171,9 @@ def bench_read(client: Any, db: str, window: Any) -> str:
     """Read-only: the warehouse reader's runs (query, decode, event-time merge), nothing fed."""
     from warehouse.replay_read import read_window
     t0 = time.perf_counter()
-    n = _count_runs(read_window(client, db, window))
+    n = _count_runs(read_window(client, db, window, raw=True))
     dt = time.perf_counter() - t0
-    return (f"(a) read-only from ClickHouse (warehouse.replay_read.read_window: query, "
+    return (f"(a) read-only from ClickHouse (warehouse.replay_read.read_window, raw bodies: query, "
             f"decode, merge): {n / dt:,.0f} ev/s ({n:,} events, {dt:.1f} s)")
 
 
@@ -183,7 +183,7 @@ def bench_memory(client: Any, db: str, window: Any, setup: Any, minutes: float) 
     from replay.window import Window
     from warehouse.replay_read import read_window
     part = Window(window.start_ms, min(window.end_ms, window.start_ms + int(minutes * 60_000)))
-    runs = list(read_window(client, db, part))
+    runs = list(read_window(client, db, part, raw=True))
     n = sum(len(e) for _, e, _ in runs)
     rp = Replayer(setup, part.start_ms)
     t0 = time.perf_counter()
@@ -217,7 +217,7 @@ def replay_loop(client: Any, db: str, window: Any, setup: Any, seeks: list[int],
     digest, held = Digest(), []
     todo, reached = sorted(seeks), {}
     t0 = time.perf_counter()
-    for stream, events, times in read_window(client, db, window):
+    for stream, events, times in read_window(client, db, window, raw=True):
         while todo and times[0] > todo[0]:
             reached[todo.pop(0)] = time.perf_counter() - t0
         out = rp.feed(stream, events, times)

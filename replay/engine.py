@@ -37,7 +37,7 @@ from replay.timeline import OutRecord, stamped
 from schemas.catalog import INPUT_STREAMS
 from schemas.records import Origin, dead_letter
 from schemas.validate import format_event_time, parse_event_time
-from schemas.wire import encode_batch
+from schemas.wire import encode_batch, join_batch
 from streams.alerting_intake import Refusal, apply_commands, apply_records
 from streams.dispatch_intake import BoardInputs, BoardOut, forwarded
 from streams.notifiers import COCKPIT, outcome_record
@@ -149,11 +149,13 @@ class Replayer:
         return self
 
     # -- inputs -----------------------------------------------------------------------------
-    def feed(self, stream: str, events: Sequence[Mapping[str, Any]],
+    def feed(self, stream: str, events: Sequence[Mapping[str, Any]] | Sequence[bytes],
              times: Sequence[int] | None = None) -> list[OutRecord]:
         """Events of one stream in event-time order, none in a tick interval already
         closed (before the last boundary ticked); ``times``: their event times in ms when
-        the caller has them (else read from ``event_time``). The events of each tick
+        the caller has them (else read from ``event_time``; required when the events are
+        their JSON bodies as bytes, which are fed as they are, byte for byte the messages
+        the same events as dicts would make). The events of each tick
         interval ``[b - tick_ms, b)`` are processed after the ticks up to ``b - tick_ms``,
         with ``now = b`` (the worker takes about a second of a stream per batch and reads
         its clock after), and before the tick at ``b``. Other streams' events of the same
@@ -163,7 +165,10 @@ class Replayer:
             raise ReplayError("unknown_stream", f"{stream!r} is not one of {INPUT_STREAMS}")
         if not events:
             return []
-        ts = list(times) if times is not None else [_time(e) for e in events]
+        if times is None and isinstance(events[0], bytes):
+            raise ReplayError("missing_times", "events given as JSON bytes need their times")
+        ts = list(times) if times is not None else \
+            [_time(cast(Mapping[str, Any], e)) for e in events]
         tick = self.tick_ms
         opened = self._next_tick - tick
         if ts[0] < opened:
@@ -211,14 +216,16 @@ class Replayer:
                        self._refused("commands", values, refused, now))
 
     # -- the worker's stages ----------------------------------------------------------------
-    def _process(self, step: StreamStep, events: Sequence[Mapping[str, Any]],
+    def _process(self, step: StreamStep, events: Sequence[Mapping[str, Any]] | Sequence[bytes],
                  now: int) -> list[OutRecord]:
         stream = step.stream
         msgs = []
+        raw = bool(events) and isinstance(events[0], bytes)   # bodies as stored: no re-encoding
         for a in range(0, len(events), MESSAGE_EVENTS):
+            chunk = list(events[a:a + MESSAGE_EVENTS])
             msgs.append(RawMessage(stream, 0, self.offsets[stream],
-                                   encode_batch(cast(list[dict[str, Any]],
-                                                     list(events[a:a + MESSAGE_EVENTS])))))
+                                   join_batch(cast(list[bytes], chunk)) if raw else
+                                   encode_batch(cast(list[dict[str, Any]], chunk))))
             self.offsets[stream] += 1
         result = step.process_safely(msgs, now)
         if self.on_events is not None and result.events:

@@ -172,7 +172,7 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
             if on_records is not None:
                 on_records(records)
 
-        for stream, events, times in read_window(reader, live, window):
+        for stream, events, times in read_window(reader, live, window, raw=True):
             wait = pacer.wait_s(times[0], clock())
             if wait > 0:
                 sleep(wait)

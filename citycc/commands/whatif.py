@@ -82,7 +82,8 @@ def replay_window(settings: Settings, setup: Any, window: Any, keep: Callable[[A
     client = connect(settings)
     try:
         replayer = Replayer(setup, window.start_ms)
-        for stream, events, times in read_window(client, settings.clickhouse.database, window):
+        for stream, events, times in read_window(client, settings.clickhouse.database, window,
+                                                       raw=True):
             keep(replayer.feed(stream, events, times))
         keep(replayer.advance(window.end_ms + tail_ms))
     finally:
