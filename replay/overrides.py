@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from alerting.config import TOP_KEYS, parse_config
+from alerting.config import AlertingConfig, ConfigError, TOP_KEYS, parse_config
 from alerting.config_yaml import YamlRefused, safe_load_bounded
 from city.profile import CityProfile, Limit
 from detectors.clusters import ClusterDetector
@@ -102,7 +102,6 @@ def load_overrides(text: str, profile: CityProfile, source: str = "overrides") -
         except (ValueError, TypeError) as exc:
             raise OverridesError(BAD_VALUE, f"detectors.{name}", str(exc)) from exc
     if ov.alerting:
-        from replay.variant import apply_alerting     # (it imports this module)
         apply_alerting(parse_config({"route": {"receiver": "-"}}), ov)   # checked now
     return ov
 
@@ -225,3 +224,24 @@ def _dispatch(raw: Any) -> dict[str, Any]:
         d["eta"] = {k: _number(v, f"dispatch.eta.{k}", positive=True)
                     for k, v in _mapping(d["eta"], "dispatch.eta", ETA_KEYS).items()}
     return d
+
+
+def apply_alerting(config: AlertingConfig, ov: Overrides) -> AlertingConfig:
+    """``config`` with the sections the overrides give, parsed like the shipped file
+    (a mistake: its path under ``alerting.``)."""
+    if not ov.alerting:
+        return config
+    doc = dict(ov.alerting)
+    doc.setdefault("route", {"receiver": "-"})   # (parsed only when given)
+    try:
+        parsed = parse_config(doc)
+    except ConfigError as exc:
+        raise OverridesError(BAD_VALUE, f"alerting.{exc.path}", exc.reason) from exc
+    changes: dict[str, Any] = {}
+    for section, attr in (("route", "route"), ("inhibit_rules", "inhibit_rules"),
+                          ("maintenance_windows", "maintenance_windows"),
+                          ("silences", "silence_expire_unused_ms"),
+                          ("escalation", "escalation")):
+        if section in ov.alerting:
+            changes[attr] = getattr(parsed, attr)
+    return dataclasses.replace(config, **changes)

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping
 
-from alerting.config import AlertingConfig, ConfigError, parse_config
 from city.profile import CityProfile
 from detectors.plan import PartitionDetector
 from dispatch.config import DispatchConfig
 from dispatch.errors import DispatchConfigError
 from dispatch.eta import EtaConfig
 from dispatch.runcards import RunCards, parse_runcards
-from replay.overrides import BAD_VALUE, DETECTORS, Overrides, OverridesError
+from replay.overrides import BAD_VALUE, DETECTORS, Overrides, OverridesError, apply_alerting
 from replay.setup import Detectors, ReplaySetup
 
 
@@ -34,27 +33,6 @@ def apply_profile(profile: CityProfile, ov: Overrides) -> CityProfile:
     for kind, changes in ov.limits.items():
         limits[kind] = dataclasses.replace(limits[kind], **changes)
     return dataclasses.replace(profile, limits=limits)
-
-
-def apply_alerting(config: AlertingConfig, ov: Overrides) -> AlertingConfig:
-    """``config`` with the sections the overrides give, parsed like the shipped file
-    (a mistake: its path under ``alerting.``)."""
-    if not ov.alerting:
-        return config
-    doc = dict(ov.alerting)
-    doc.setdefault("route", {"receiver": "-"})   # (parsed only when given)
-    try:
-        parsed = parse_config(doc)
-    except ConfigError as exc:
-        raise OverridesError(BAD_VALUE, f"alerting.{exc.path}", exc.reason) from exc
-    changes: dict[str, Any] = {}
-    for section, attr in (("route", "route"), ("inhibit_rules", "inhibit_rules"),
-                          ("maintenance_windows", "maintenance_windows"),
-                          ("silences", "silence_expire_unused_ms"),
-                          ("escalation", "escalation")):
-        if section in ov.alerting:
-            changes[attr] = getattr(parsed, attr)
-    return dataclasses.replace(config, **changes)
 
 
 def apply_runcards(base_doc: Mapping[str, Any], ov: Overrides,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from citycc.settings import Settings
-from citycc.commands.whatif import Command, refuse
+from citycc.commands.common import Command, refuse
 
 
 def exercise_cmd(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,7 +163,7 @@ async def serve_exercise(settings: Settings, drill: Any, start_ms: int, end_ms: 
 
 def add_exercise(add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
     """``exercise run`` (``add`` from citycc.cli)."""
-    from citycc.commands.replay import speed_arg
+    from citycc.commands.common import speed_arg
     sp = add("exercise", exercise_cmd, "run a drill: a scenario, or a real incident shifted "
              "to now, in a session of its own, marked as an exercise everywhere")
     actions = sp.add_subparsers(dest="action", required=True, metavar="ACTION")

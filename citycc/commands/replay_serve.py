@@ -19,7 +19,7 @@ from citycc.settings import Settings
 
 
 def serve_cmd(settings: Settings, args: argparse.Namespace) -> int:
-    from citycc.commands.replay import resolve_window
+    from citycc.commands.common import resolve_window
     from cockpit_api.replay.app import PortBusy, check_port, run, timeline_of
     from cockpit_api.replay.server import replay_settings
     from replay.setup import setup_from_settings
@@ -62,7 +62,7 @@ def _busy(exc: Any) -> int:
 
 def add_serve(actions: Any) -> None:
     """The ``serve`` action in ``citycc replay``'s subparsers."""
-    from citycc.commands.replay import speed_arg, window_arguments
+    from citycc.commands.common import speed_arg, window_arguments
     from cockpit_api.replay.server import DEFAULT_PORT
     sp = actions.add_parser("serve", help="a replay cockpit: the live page on its own port, "
                             "marked as a replay, with a time slider",

@@ -13,18 +13,12 @@ from typing import Any, Callable
 
 from citycc.settings import Settings
 
-Command = Callable[[Settings, argparse.Namespace], int]
-
-
-def refuse(what: str, code: str, path: str, reason: str, line: int = 0) -> int:
-    where = f"line {line}: " if line else ""
-    print(f"citycc {what}: {code} ({where}{path}): {reason}", file=sys.stderr)
-    return 2
+from citycc.commands.common import refuse
 
 
 # -- what-if -------------------------------------------------------------------------------
 def whatif_cmd(settings: Settings, args: argparse.Namespace) -> int:
-    from citycc.commands.replay import resolve_window
+    from citycc.commands.common import resolve_window
     from replay.overrides import OverridesError, load_overrides
     from replay.setup import setup_from_settings
     from replay.window import WindowError
@@ -92,7 +86,7 @@ def replay_window(settings: Settings, setup: Any, window: Any, keep: Callable[[A
 
 def add_whatif(actions: Any) -> None:
     """``replay whatif`` (``actions``: the ``replay`` command's subparsers)."""
-    from citycc.commands.replay import window_arguments
+    from citycc.commands.common import window_arguments
     sp = actions.add_parser("whatif", help="replay a window with other settings and compare",
                             description="Replay a window twice, with the configuration in "
                             "force and with --with overrides, and report the differences: "

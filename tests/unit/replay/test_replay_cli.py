@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from citycc.cli import build_parser
-from citycc.commands.replay import run_cmd, speed_arg
+from citycc.commands.common import speed_arg
+from citycc.commands.replay import run_cmd
 from citycc.settings import load_settings
 
 SETTINGS = load_settings({}, clickhouse_port=1)   # nothing listens: nothing may be asked
