@@ -31,6 +31,7 @@ from streams.sink_decode import topic_decoders
 from warehouse.client import check_identifier, connect
 from warehouse.migrate import migrate
 from warehouse.replay_read import count_events, read_window
+from warehouse.replay_prefetch import prefetched_window
 from warehouse.rows import event_columns, table_for_stream
 
 FLUSH_ROWS = 20_000
@@ -135,12 +136,14 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
                 jsonl: Path | None = None, write_db: bool = True,
                 progress: bool = True, tail_ms: int = 0,
                 on_records: Callable[[list[OutRecord]], Any] | None = None,
+                prefetch: bool = True,
                 clock: Callable[[], float] = time.monotonic,
                 sleep: Callable[[float], Any] = time.sleep) -> dict[str, Any]:
     """Replay ``window`` from the live database of ``settings``; return the summary.
     ``tail_ms``: event time ticked past the window's end with no input (alerts that
     resolve or time out after the last event). ``on_records`` also sees every record, in
-    order (the replay cockpit keeps its timeline so)."""
+    order (the replay cockpit keeps its timeline so). ``prefetch``: the window is read by
+    a child process ahead of the replay (:mod:`warehouse.replay_prefetch`; the same runs)."""
     sid = session_id or window.session_id()
     live = settings.clickhouse.database
     database = replay_database(live, sid) if write_db else None
@@ -172,7 +175,9 @@ def run_session(settings: Any, setup: ReplaySetup, window: Window, *,
             if on_records is not None:
                 on_records(records)
 
-        for stream, events, times in read_window(reader, live, window, raw=True):
+        runs = prefetched_window(settings, live, window) if prefetch else \
+            read_window(reader, live, window, raw=True)
+        for stream, events, times in runs:
             wait = pacer.wait_s(times[0], clock())
             if wait > 0:
                 sleep(wait)

@@ -136,3 +136,25 @@ def test_an_incident_picks_its_window_and_area(live: Settings, capsys: Any) -> N
     assert w["to"] == format_event_time(last_ms + 10 * 60_000)
     assert summary["events"] > 0 and summary["database"] is None
     assert first["events"] < made["events"]   # (--stream fire: a subset)
+
+
+def test_the_prefetching_reader_gives_the_same_runs_and_says_its_failure(
+        live: Settings) -> None:
+    """The reader in its own process (warehouse.replay_prefetch) yields exactly the runs of
+    the in-process reader; a reader that cannot read ends the replay with its error."""
+    from city.profile import load_profile
+    from replay.window import make_window
+    from warehouse.replay_prefetch import PrefetchError, prefetched_window
+    from warehouse.replay_read import read_window
+    window = make_window(load_profile(), T0, T0 + MINUTES * 60_000 + 1000)
+    db = live.clickhouse.database
+    client = connect(live)
+    try:
+        want = list(read_window(client, db, window, raw=True))
+    finally:
+        client.disconnect()
+    got = list(prefetched_window(live, db, window, per_chunk=7, depth=2))
+    assert got == want and len(want) > 10
+    with pytest.raises(PrefetchError) as err:
+        list(prefetched_window(live, "no_such_database_here", window))
+    assert "no_such_database_here" in str(err.value)
