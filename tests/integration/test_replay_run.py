@@ -19,7 +19,7 @@ from citycc.commands.replay import run_cmd
 from citycc.settings import Settings
 from schemas.records import Origin
 from schemas.validate import format_event_time
-from warehouse.client import connect
+from warehouse.client import connect, query
 from warehouse.migrate import migrate
 from warehouse.rows import event_columns, table_for_stream
 
@@ -31,12 +31,7 @@ MINUTES = 3
 STREAMS = ("lifeline", "ems", "fire", "traffic", "hazmat")
 
 
-def _q(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
-    client = connect(settings, database="default")
-    try:
-        return client.execute(sql)
-    finally:
-        client.disconnect()
+_q = query   # one query on a client of its own (warehouse.client)
 
 
 @pytest.fixture()

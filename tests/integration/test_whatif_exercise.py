@@ -19,7 +19,7 @@ from city.profile import load_profile
 from schemas.records import Origin
 from schemas.validate import EventValidator, Policy, parse_event_time
 from simulator.generate import Simulation
-from warehouse.client import connect
+from warehouse.client import connect, query
 from warehouse.migrate import migrate
 from warehouse.rows import event_columns, table_for_stream
 
@@ -28,12 +28,7 @@ T0 = 1_795_600_800_000          # 2026-11-25T10:00:00Z
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "exercise" / "gas_leak_yuelu_school.yaml"
 
 
-def _q(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
-    client = connect(settings, database="default")
-    try:
-        return client.execute(sql)
-    finally:
-        client.disconnect()
+_q = query   # one query on a client of its own (warehouse.client)
 
 
 @pytest.fixture()
