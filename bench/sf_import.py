@@ -14,12 +14,20 @@ from __future__ import annotations
 import argparse
 import csv
 import resource
+import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
-from replay.cad_import import reader, sf_fire
+# run as a script, this folder comes first on sys.path, and its replay.py would shadow the
+# replay package: the project's root first, this folder not at all (as bench/alerting.py)
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(BENCH.parent))
+
+from replay.cad_import import reader, sf_fire  # noqa: E402
 
 FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "sf_fire" / "calls_sample.csv"
 
@@ -43,6 +51,19 @@ def run(path: Path) -> reader.Summary:
         return reader.summarise(reader.read(f))
 
 
+def timed_and_traced(path: Path) -> tuple[Any, float, int]:
+    """:func:`run` of ``path`` timed, then again under tracemalloc: (summary, seconds, peak
+    traced bytes). Two passes: tracing slows the timed one otherwise."""
+    t0 = time.perf_counter()
+    s = run(path)
+    dt = time.perf_counter() - t0
+    tracemalloc.start()
+    run(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return s, dt, peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file", nargs="?", type=Path)
@@ -53,13 +74,7 @@ def main() -> None:
         if path is None:
             path = Path(tmp) / "generated.csv"
             generate(path, args.rows)
-        t0 = time.perf_counter()
-        s = run(path)
-        dt = time.perf_counter() - t0
-        tracemalloc.start()
-        run(path)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        s, dt, peak = timed_and_traced(path)
         size = path.stat().st_size
     print(f"file: {args.file or f'generated, {args.rows} rows'} ({size / 1e6:.1f} MB)")
     print(f"rows read {s.rows_read}, ok {s.rows_ok}, records {s.records}, "

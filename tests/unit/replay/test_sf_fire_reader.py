@@ -176,3 +176,15 @@ def test_bytes_that_are_not_utf8_make_a_bad_row_that_keeps_the_bytes(tmp_path: P
     out, err = capsys.readouterr()
     assert f"{path}:3: {reader.BAD_ENCODING} Address" in err
     assert json.loads(out)["bad_rows_by_code"] == {reader.BAD_ENCODING: 1}
+
+
+def test_the_import_benchmark_runs_as_the_readme_says(tmp_path: Path) -> None:
+    """``python bench/sf_import.py`` put bench/ first on sys.path, where bench/replay.py
+    (added later) shadowed the replay package: the benchmark no longer started."""
+    import subprocess
+    import sys
+    root = Path(__file__).parents[3]
+    done = subprocess.run([sys.executable, str(root / "bench" / "sf_import.py"), "--rows",
+                           "300"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "rows read 300" in done.stdout and "rows/s" in done.stdout
