@@ -80,7 +80,7 @@ def sf_load(settings: Settings, city: str, path: Path, traced: bool) -> dict[str
 def bench_sf(settings: Settings, source: Path, rows: int, tmp: Path) -> list[str]:
     """The figures, each printed as soon as it is measured; both loads into databases of
     their own (``<db>_hist_benchsf1``/``2``: each load starts from nothing), dropped after."""
-    from bench.sf_import import run as parse_map
+    from bench.sf_import import timed_and_traced
     from warehouse.cad_load import history_settings
     path = tmp / "sf-repeated.csv"
     written = repeat_csv(source, path, rows)
@@ -92,13 +92,7 @@ def bench_sf(settings: Settings, source: Path, rows: int, tmp: Path) -> list[str
 
     say(f"(d) SF import: {source.name} repeated to {written:,} rows "
         f"({path.stat().st_size / 1e6:.1f} MB)")
-    t0 = time.perf_counter()
-    s = parse_map(path)
-    dt = time.perf_counter() - t0
-    tracemalloc.start()
-    parse_map(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    s, dt, peak = timed_and_traced(path)
     say(f"    parse+map: {s.rows_read / dt:,.0f} rows/s ({s.records:,} records, {dt:.2f} s); "
         f"peak traced memory {peak / 1024:,.0f} KiB")
     try:
